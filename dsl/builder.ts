@@ -1,0 +1,206 @@
+/** @file The graph builder behind `g`: records nodes with the file:line that declared them. No tensor is touched. */
+import type { AdamConfig, GmmSpec, GraphIR, IRNode, ModelDecl, Schedule, UpdateDecl } from './ir/schema.ts';
+import { IR_VERSION } from './ir/schema.ts';
+import type { Shape, TensorType } from './types.ts';
+import { Port, type NodeSink, type PortLike, type Scalar } from './port.ts';
+import { callsite } from './callsite.ts';
+import type { GraphIssue } from './errors.ts';
+import { opDef } from '../ops/registry.ts';
+import { OpShapeError, type ShapeCtx } from '../ops/define.ts';
+import type { ModelSpec, Toy } from './models.ts';
+import { schedule as toSchedule, type ScheduleName } from '../ops/schedules.ts';
+
+type Kind = 'frozen' | 'trainable';
+/** A model bound to a role; calling it adds a `call` node. */
+export type Model<R extends string = string, K extends Kind = Kind> = ((...inputs: Port[]) => Port<'f32', Shape>) & {
+  readonly role: R;
+  readonly kind: K;
+};
+
+export interface Adam {
+  kind: 'adam';
+  lr: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+}
+export const adam = (lr: number, o: Omit<Adam, 'kind' | 'lr'> = {}): Adam => ({ kind: 'adam', lr, ...o });
+
+export interface MinimizeOptions {
+  optimizer: Adam;
+  /** updates of this role per step (DMD2: 5 for the fake score); default 1 */
+  ratio?: number;
+  /** updates of this role alone before the first step; default 0 */
+  warmup?: number;
+}
+
+export class GraphBuilder implements NodeSink {
+  /** the batch dimension's name */
+  readonly B = 'B' as const;
+  private nodes: IRNode[] = [];
+  private types = new Map<string, TensorType>();
+  private models: ModelDecl[] = [];
+  private datasets: Record<string, GmmSpec> = {};
+  private updates: UpdateDecl[] = [];
+  private outputs: Record<string, string> = {};
+  private evalDecl: GraphIR['eval'];
+  private noGradDepth = 0;
+  readonly issues: GraphIssue[] = [];
+
+  constructor(
+    readonly name: string,
+    readonly dims: Record<string, number>,
+  ) {}
+
+  typeOf(id: string): TensorType {
+    const t = this.types.get(id);
+    if (!t) throw new Error(`internal: no type for ${id}`);
+    return t;
+  }
+
+  private shapeCtx(): ShapeCtx {
+    return { dims: this.dims, model: (r) => this.models.find((m) => m.role === r), dataset: (n) => this.datasets[n] };
+  }
+
+  op(kind: string, inputs: readonly PortLike[], params: Record<string, unknown> = {}, name?: string): Port {
+    const ins = inputs.map((p) => (typeof p === 'number' ? this.scalar(p) : p));
+    const def = opDef(kind);
+    if (!def) throw new Error(`internal: unknown op '${kind}'`);
+    const id = `v${this.nodes.length}`;
+    const at = callsite();
+    const clean = Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined));
+    let type: TensorType;
+    try {
+      type = def.shape(ins.map((p) => p.type), def.params.parse(clean), this.shapeCtx());
+    } catch (e) {
+      if (!(e instanceof OpShapeError)) throw e;
+      this.issues.push({ code: e.code, message: e.message, node: name ?? id, at });
+      type = ins[0]?.type ?? { dtype: 'f32', shape: [] }; // keep building to report every issue at once
+    }
+    const node: IRNode = { id, op: kind, inputs: ins.map((p) => p.id), params: clean, type };
+    if (name) node.name = name;
+    if (at) node.at = at;
+    if (this.noGradDepth > 0) node.noGrad = true;
+    this.nodes.push(node);
+    this.types.set(id, type);
+    return new Port(this, id);
+  }
+
+  /** give a value a name: it shows in the printed IR and in error messages */
+  named<P extends Port>(name: string, p: P): P {
+    const n = this.nodes.find((x) => x.id === p.id);
+    if (n) n.name = name;
+    return p;
+  }
+
+  scalar(value: number): Scalar {
+    return this.op('scalar', [], { value }) as Scalar;
+  }
+  /** standard Gaussian noise of the given shape, fresh at every evaluation */
+  noise<const S extends Shape>(shape: S): Port<'f32', S> {
+    return this.op('randn', [], { shape: [...shape] }) as Port<'f32', S>;
+  }
+  uniform<const S extends Shape>(shape: S, low: number, high: number): Port<'f32', S> {
+    return this.op('uniform', [], { shape: [...shape], low, high }) as Port<'f32', S>;
+  }
+  /** a batch of samples of a toy distribution */
+  data(toy: Toy, rows: number | string = this.B): Port<'f32', [typeof rows, number]> {
+    this.datasets[toy.name] = toy.spec;
+    return this.op('sample_data', [], { dataset: toy.name, rows }) as Port<'f32', [typeof rows, number]>;
+  }
+  concat(ports: Port[], axis: number): Port<'f32', Shape> {
+    return this.op('concat', ports, { axis }) as Port<'f32', Shape>;
+  }
+  matmul(a: Port, b: Port): Port<'f32', Shape> {
+    return this.op('matmul', [a, b]) as Port<'f32', Shape>;
+  }
+  stopGradient<P extends Port>(p: P): P {
+    return this.op('stop_gradient', [p]) as P;
+  }
+  /** values computed inside `fn` never carry gradient (DMD2's torch.no_grad block) */
+  noGrad<T>(fn: () => T): T {
+    this.noGradDepth++;
+    try {
+      return fn();
+    } finally {
+      this.noGradDepth--;
+    }
+  }
+  alpha(t: Port, s: ScheduleName | Schedule): Port<'f32', Shape> {
+    return this.op('alpha', [t], { schedule: toSchedule(s) }) as Port<'f32', Shape>;
+  }
+  sigma(t: Port, s: ScheduleName | Schedule): Port<'f32', Shape> {
+    return this.op('sigma', [t], { schedule: toSchedule(s) }) as Port<'f32', Shape>;
+  }
+
+  /** x_t = α(t)·x + σ(t)·ε with t ~ U[lo, hi] per row */
+  diffuse<S extends Shape>(x: Port<'f32', S>, o: { schedule: ScheduleName | Schedule; t?: readonly [number, number] }) {
+    const [lo, hi] = o.t ?? [0, 1];
+    const rows = x.type.shape[0]!;
+    const t = this.uniform([rows, 1], lo, hi);
+    const eps = this.noise(x.type.shape) as unknown as Port<'f32', S>;
+    const xt = this.alpha(t, o.schedule).mul(x).add(this.sigma(t, o.schedule).mul(eps)) as Port<'f32', S>;
+    return { t, eps, xt };
+  }
+
+  /** the probability-flow ODE of `model` from noise z to data */
+  odeSolve(model: Model, z: Port, o: { schedule: ScheduleName | Schedule; solver?: 'euler' | 'heun'; steps: number }): Port<'f32', Shape> {
+    return this.op('pf_ode', [z], { model: model.role, schedule: toSchedule(o.schedule), solver: o.solver ?? 'heun', steps: o.steps }) as Port<'f32', Shape>;
+  }
+
+  private declare<R extends string, K extends Kind>(role: R, spec: ModelSpec, trainable: boolean, extra: Partial<ModelDecl>): Model<R, K> {
+    const at = callsite();
+    if (this.models.some((m) => m.role === role)) this.issues.push({ code: 'duplicate_role', message: `role '${role}' is declared twice`, node: role, at });
+    Object.assign(this.datasets, spec.datasets ?? {});
+    const decl: ModelDecl = { role, kind: spec.kind, config: spec.config, trainable, ...extra };
+    if (at) decl.at = at;
+    this.models.push(decl);
+    const call = (...inputs: Port[]) => this.op('call', inputs, { model: role }) as Port<'f32', Shape>;
+    return Object.assign(call, { role, kind: (trainable ? 'trainable' : 'frozen') as K });
+  }
+  /** a model whose weights never change; no gradient may reach it */
+  frozen<const R extends string>(role: R, spec: ModelSpec, o: { load?: string } = {}): Model<R, 'frozen'> {
+    return this.declare(role, spec, false, o.load ? { load: o.load } : {});
+  }
+  /** a model updated by `minimize`; `initFrom` copies another role's weights (same architecture) */
+  trainable<const R extends string>(role: R, spec: ModelSpec, o: { initFrom?: Model; load?: string } = {}): Model<R, 'trainable'> {
+    return this.declare(role, spec, true, { ...(o.initFrom ? { initFrom: o.initFrom.role } : {}), ...(o.load ? { load: o.load } : {}) });
+  }
+
+  /** update `model`'s weights to decrease `loss` (a scalar) */
+  minimize(model: Model<string, 'trainable'>, loss: Scalar, o: MinimizeOptions): void {
+    const opt: AdamConfig = { kind: 'adam', lr: o.optimizer.lr, beta1: o.optimizer.beta1 ?? 0.9, beta2: o.optimizer.beta2 ?? 0.999, eps: o.optimizer.eps ?? 1e-8 };
+    const u: UpdateDecl = { role: model.role, loss: loss.id, optimizer: opt, ratio: o.ratio ?? 1, warmup: o.warmup ?? 0 };
+    const at = callsite();
+    if (at) u.at = at;
+    this.updates.push(u);
+  }
+
+  /** a value to log with the metrics of every step (a scalar) */
+  output(name: string, p: Scalar): void {
+    this.outputs[name] = p.id;
+  }
+
+  /** what the run's metrics compare: student samples against a toy's exact distribution and its teacher's sampler */
+  evaluate(o: { samples: Port; target: Toy; teacher?: Model; schedule?: ScheduleName | Schedule }): void {
+    this.datasets[o.target.name] = o.target.spec;
+    this.evalDecl = { samples: o.samples.id, target: o.target.name };
+    if (o.teacher) this.evalDecl.teacher = { role: o.teacher.role, schedule: toSchedule(o.schedule ?? 'rf') };
+  }
+
+  toIR(run: GraphIR['run']): GraphIR {
+    const ir: GraphIR = {
+      version: IR_VERSION,
+      name: this.name,
+      dims: { ...this.dims },
+      datasets: structuredClone(this.datasets),
+      models: structuredClone(this.models),
+      nodes: structuredClone(this.nodes),
+      updates: structuredClone(this.updates),
+      outputs: { ...this.outputs },
+      run,
+    };
+    if (this.evalDecl) ir.eval = structuredClone(this.evalDecl);
+    return ir;
+  }
+}

@@ -1,0 +1,161 @@
+/** @file The execution plan: per role, a flat list of steps — outside the tape, on the tape, grads, apply, free —
+ * with buffer lifetimes computed once and the peak bytes they imply. */
+import type { AdamConfig, GraphIR, IRNode } from '../ir/schema.ts';
+import { bytesOf, showType } from '../types.ts';
+import { ancestors } from './passes.ts';
+import { gradientReach } from '../ir/verify.ts';
+import { opDef } from '../../ops/registry.ts';
+
+export type PlanStep =
+  | { kind: 'run'; node: string }
+  | { kind: 'free'; bufs: string[] }
+  | { kind: 'grads'; role: string; loss: string }
+  | { kind: 'apply'; role: string; optimizer: AdamConfig };
+
+export interface UpdatePlan {
+  role: string;
+  loss: string;
+  ratio: number;
+  warmup: number;
+  /** forward-only work that no gradient of this role passes through: run before the tape, freed at last use */
+  pre: PlanStep[];
+  /** work recorded on the gradient tape; its buffers live until the optimizer has applied the update */
+  tape: PlanStep[];
+  /** grads, apply, then free what the tape held */
+  finish: PlanStep[];
+  /** scalar outputs computable from this update's values */
+  outputs: Record<string, string>;
+  peakBytes: number;
+}
+
+export interface ForwardPlan {
+  node: string;
+  steps: PlanStep[];
+  peakBytes: number;
+}
+
+export interface Plan {
+  ir: GraphIR;
+  /** per step: roles in this order, each `ratio` times (critics with ratio > 1 first, as DMD2's TTUR) */
+  updates: UpdatePlan[];
+  /** scalar outputs no update computes, evaluated forward-only after each step */
+  outputs?: ForwardPlan & { names: Record<string, string> };
+  sample?: ForwardPlan;
+  peakBytes: number;
+}
+
+/** Forward-only steps for `targets` over `nodes` (topological), freeing each buffer after its last use. */
+function forwardSteps(ir: GraphIR, nodes: IRNode[], keep: Set<string>): { steps: PlanStep[]; peakBytes: number } {
+  const lastUse = new Map<string, number>();
+  nodes.forEach((n, i) => n.inputs.forEach((x) => lastUse.set(x, i)));
+  const steps: PlanStep[] = [];
+  let live = 0;
+  let peak = 0;
+  const size = new Map(nodes.map((n) => [n.id, bytesOf(n.type, ir.dims)]));
+  nodes.forEach((n, i) => {
+    steps.push({ kind: 'run', node: n.id });
+    live += size.get(n.id)!;
+    peak = Math.max(peak, live);
+    const dead = [...n.inputs, n.id].filter((x, j, a) => a.indexOf(x) === j && !keep.has(x) && (lastUse.get(x) ?? -1) <= i && size.has(x));
+    if (dead.length) {
+      steps.push({ kind: 'free', bufs: dead });
+      for (const d of dead) live -= size.get(d)!;
+      for (const d of dead) size.delete(d);
+    }
+  });
+  return { steps, peakBytes: peak };
+}
+
+function paramBytes(_ir: GraphIR, role: string, paramCount: (role: string) => number): number {
+  return paramCount(role) * 4 * 4; // weights, gradient, Adam m and v
+}
+
+export function buildPlan(ir: GraphIR, paramCount: (role: string) => number = () => 0): Plan {
+  const order = [...ir.updates].sort((a, b) => Number(b.ratio > 1) - Number(a.ratio > 1));
+  const covered = new Set<string>();
+  const byId = new Map(ir.nodes.map((n) => [n.id, n]));
+  const isRandom = (id: string) => byId.get(id)!.op !== 'scalar' && opDef(byId.get(id)!.op)?.fusion === 'source';
+  // an output is logged by the first update that already draws every random value it depends on
+  const home = new Map<string, string[]>();
+  for (const [name, id] of Object.entries(ir.outputs)) {
+    const srcs = [...ancestors(ir, [id])].filter(isRandom);
+    const u = order.find((x) => srcs.every((s) => ancestors(ir, [x.loss]).has(s)));
+    if (u) home.set(u.role, [...(home.get(u.role) ?? []), name]);
+  }
+  const updates = order.map((u): UpdatePlan => {
+    const mine = home.get(u.role) ?? [];
+    const need = ancestors(ir, [u.loss, ...mine.map((k) => ir.outputs[k]!)]);
+    const nodes = ir.nodes.filter((n) => need.has(n.id));
+    const reach = gradientReach(ir, u.role);
+    // a node goes on the tape when it, or anything it reads, depends on the role's parameters
+    const onTape = new Set<string>();
+    for (const n of nodes) if (reach.has(n.id) || n.inputs.some((i) => onTape.has(i))) onTape.add(n.id);
+    const preNodes = nodes.filter((n) => !onTape.has(n.id));
+    const tapeNodes = nodes.filter((n) => onTape.has(n.id));
+    const usedByTape = new Set(tapeNodes.flatMap((n) => n.inputs));
+    const pre = forwardSteps(ir, preNodes, usedByTape);
+    const tapeBytes = tapeNodes.reduce((a, n) => a + bytesOf(n.type, ir.dims), 0);
+    const held = [...new Set([...tapeNodes.map((n) => n.id), ...preNodes.filter((n) => usedByTape.has(n.id)).map((n) => n.id)])];
+    const outputs = Object.fromEntries(mine.map((k) => [k, ir.outputs[k]!]));
+    Object.keys(outputs).forEach((k) => covered.add(k));
+    return {
+      role: u.role,
+      loss: u.loss,
+      ratio: u.ratio,
+      warmup: u.warmup,
+      pre: pre.steps,
+      tape: tapeNodes.map((n) => ({ kind: 'run', node: n.id })),
+      finish: [{ kind: 'grads', role: u.role, loss: u.loss }, { kind: 'apply', role: u.role, optimizer: u.optimizer }, { kind: 'free', bufs: held }],
+      outputs,
+      peakBytes: pre.peakBytes + tapeBytes + paramBytes(ir, u.role, paramCount),
+    };
+  });
+  const forward = (ids: string[]): ForwardPlan => {
+    const need = ancestors(ir, ids);
+    const f = forwardSteps(ir, ir.nodes.filter((n) => need.has(n.id)), new Set(ids));
+    return { node: ids[0]!, ...f };
+  };
+  const rest = Object.fromEntries(Object.entries(ir.outputs).filter(([k]) => !covered.has(k)));
+  const plan: Plan = { ir, updates, peakBytes: Math.max(0, ...updates.map((u) => u.peakBytes)) };
+  if (Object.keys(rest).length) plan.outputs = { ...forward(Object.values(rest)), names: rest };
+  if (ir.eval) plan.sample = forward([ir.eval.samples]);
+  return plan;
+}
+
+const mb = (b: number) => `${(b / 2 ** 20).toFixed(2)} MiB`;
+
+function showSteps(ir: GraphIR, steps: PlanStep[], indent: string): string[] {
+  const byId = new Map(ir.nodes.map((n) => [n.id, n]));
+  return steps.map((s) => {
+    switch (s.kind) {
+      case 'run': {
+        const n = byId.get(s.node)!;
+        const params = Object.entries(n.params).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`);
+        return `${indent}%${n.id} : ${showType(n.type)} = ${n.op}${params.length ? `[${params.join(', ')}]` : ''}(${n.inputs.map((i) => `%${i}`).join(', ')})`;
+      }
+      case 'free':
+        return `${indent}free ${s.bufs.map((b) => `%${b}`).join(' ')}`;
+      case 'grads':
+        return `${indent}grads d%${s.loss}/d(${s.role})`;
+      case 'apply':
+        return `${indent}apply adam(lr=${s.optimizer.lr}, b1=${s.optimizer.beta1}, b2=${s.optimizer.beta2}) → ${s.role}`;
+      default:
+        return s satisfies never;
+    }
+  });
+}
+
+export function printPlan(plan: Plan): string {
+  const ir = plan.ir;
+  const lines = [`plan ${ir.name}: per step ${plan.updates.map((u) => `${u.role}×${u.ratio}`).join(', ')}; peak ${mb(plan.peakBytes)} (B=${ir.dims.B ?? '?'})`];
+  for (const u of plan.updates) {
+    lines.push(`update ${u.role} ×${u.ratio}${u.warmup ? ` (warm-up ${u.warmup})` : ''}: peak ${mb(u.peakBytes)}`);
+    lines.push('  pre (no tape):', ...showSteps(ir, u.pre, '    '));
+    lines.push('  tape:', ...showSteps(ir, u.tape, '    '));
+    lines.push(...showSteps(ir, u.finish, '  '));
+    for (const [k, v] of Object.entries(u.outputs)) lines.push(`  log ${k} = %${v}`);
+  }
+  if (plan.outputs) lines.push(`outputs (forward only): peak ${mb(plan.outputs.peakBytes)}`, ...showSteps(ir, plan.outputs.steps, '  '));
+  if (plan.sample) lines.push(`sample %${plan.sample.node} (forward only): peak ${mb(plan.sample.peakBytes)}`, ...showSteps(ir, plan.sample.steps, '  '));
+  return lines.join('\n');
+}

@@ -1,0 +1,97 @@
+/** @file The IR: plain data, one zod schema, JSON round trip. Nodes sit in one array in topological order. */
+import * as z from 'zod';
+import { DTYPES } from '../types.ts';
+
+export const IR_VERSION = 1;
+
+export const TensorTypeSchema = z.object({
+  dtype: z.enum(DTYPES),
+  shape: z.array(z.union([z.number().int().nonnegative(), z.string().min(1)])),
+});
+
+export const ScheduleSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('rf') }),
+  z.object({ kind: z.literal('vp') }),
+  z.object({
+    kind: z.literal('ve'),
+    sigmaMin: z.number().positive(),
+    sigmaMax: z.number().positive(),
+    rho: z.number().positive(),
+  }),
+]);
+export type Schedule = z.infer<typeof ScheduleSchema>;
+
+export const NodeSchema = z.object({
+  id: z.string().min(1),
+  op: z.string().min(1), // checked against the registry by verify (unknown_op)
+  inputs: z.array(z.string()),
+  params: z.record(z.string(), z.unknown()),
+  type: TensorTypeSchema,
+  name: z.string().optional(),
+  at: z.string().optional(),
+  noGrad: z.boolean().optional(),
+});
+export type IRNode = z.infer<typeof NodeSchema>;
+
+export const GmmSchema = z.object({
+  kind: z.literal('gmm'),
+  means: z.array(z.array(z.number())).min(1),
+  stds: z.array(z.number().positive()),
+  weights: z.array(z.number().nonnegative()),
+});
+export type GmmSpec = z.infer<typeof GmmSchema>;
+export const DatasetSchema = GmmSchema;
+export type DatasetSpec = z.infer<typeof DatasetSchema>;
+
+export const ModelSchema = z.object({
+  role: z.string().min(1),
+  kind: z.string().min(1), // checked against the model registry by verify
+  config: z.record(z.string(), z.unknown()),
+  trainable: z.boolean(),
+  initFrom: z.string().optional(),
+  load: z.string().optional(), // safetensors file with the weights
+  at: z.string().optional(),
+});
+export type ModelDecl = z.infer<typeof ModelSchema>;
+
+export const AdamSchema = z.object({
+  kind: z.literal('adam'),
+  lr: z.number().positive(),
+  beta1: z.number().min(0).lt(1),
+  beta2: z.number().min(0).lt(1),
+  eps: z.number().positive(),
+});
+export type AdamConfig = z.infer<typeof AdamSchema>;
+
+export const UpdateSchema = z.object({
+  role: z.string().min(1),
+  loss: z.string().min(1),
+  optimizer: AdamSchema,
+  /** updates of this role per step (DMD2: 5 for the fake score) */
+  ratio: z.number().int().positive(),
+  /** updates of this role alone before the first step */
+  warmup: z.number().int().nonnegative(),
+  at: z.string().optional(),
+});
+export type UpdateDecl = z.infer<typeof UpdateSchema>;
+
+export const EvalSchema = z.object({
+  samples: z.string().min(1),
+  target: z.string().min(1),
+  teacher: z.object({ role: z.string().min(1), schedule: ScheduleSchema }).optional(),
+});
+export type EvalDecl = z.infer<typeof EvalSchema>;
+
+export const GraphIRSchema = z.object({
+  version: z.literal(IR_VERSION),
+  name: z.string().min(1),
+  dims: z.record(z.string(), z.number().int().positive()),
+  datasets: z.record(z.string(), DatasetSchema),
+  models: z.array(ModelSchema),
+  nodes: z.array(NodeSchema),
+  updates: z.array(UpdateSchema),
+  outputs: z.record(z.string(), z.string()),
+  eval: EvalSchema.optional(),
+  run: z.object({ steps: z.number().int().positive(), evalEvery: z.number().int().nonnegative() }),
+});
+export type GraphIR = z.infer<typeof GraphIRSchema>;

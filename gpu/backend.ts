@@ -1,0 +1,76 @@
+/** @file The only place that imports TensorFlow.js: backend selection and the few engine services the runtime needs. */
+import * as tf from '@tensorflow/tfjs';
+import { UserError } from '../dsl/errors.ts';
+import type { Tensor, TF } from '../ops/define.ts';
+
+export const BACKENDS = ['wasm', 'cpu', 'tensorflow'] as const;
+export type BackendName = (typeof BACKENDS)[number];
+
+export interface Backend {
+  readonly name: BackendName;
+  readonly tf: TF;
+  /** a new tensor on the same buffer that the gradient tape does not know: tfjs's missing stop-gradient */
+  detach(t: Tensor): Tensor;
+  memory(): { tensors: number; bytes: number };
+}
+
+const TENSORFLOW_HELP =
+  "the 'tensorflow' backend needs @tensorflow/tfjs-node (CPU) or @tensorflow/tfjs-node-gpu (CUDA 11.2 + cuDNN 8.1): " +
+  'run `npm install @tensorflow/tfjs-node` where it can download libtensorflow. It is not in the default install because its ' +
+  'installer downloads that library from the internet at install time.';
+
+async function loadTensorflow(): Promise<void> {
+  for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+    try {
+      await import(pkg);
+      return;
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') throw new UserError(`${pkg} is installed but failed to load: ${(e as Error).message}`);
+    }
+  }
+  throw new UserError(TENSORFLOW_HELP);
+}
+
+/** Emscripten modules install process handlers that rethrow with their whole minified source: remove what
+ * `f` adds, so errors take the CLI's own path. */
+async function withoutProcessHandlers<T>(f: () => Promise<T>): Promise<T> {
+  const events = ['uncaughtException', 'unhandledRejection'] as const;
+  const before = events.map((e) => new Set(process.listeners(e as 'uncaughtException')));
+  try {
+    return await f();
+  } finally {
+    events.forEach((e, i) =>
+      process.listeners(e as 'uncaughtException').filter((l) => !before[i]!.has(l)).forEach((l) => process.removeListener(e as 'uncaughtException', l)),
+    );
+  }
+}
+
+let active: Backend | undefined;
+
+export async function loadBackend(name: string): Promise<Backend> {
+  if (!(BACKENDS as readonly string[]).includes(name)) throw new UserError(`unknown backend '${name}'; choose one of ${BACKENDS.join(', ')}`);
+  const n = name as BackendName;
+  if (n === 'tensorflow') await loadTensorflow();
+  if (n === 'wasm') await withoutProcessHandlers(() => import('@tensorflow/tfjs-backend-wasm'));
+  if (tf.getBackend() !== n) {
+    const ok = await withoutProcessHandlers(() => tf.setBackend(n));
+    if (!ok) throw new UserError(`backend '${n}' failed to initialise`);
+  }
+  await withoutProcessHandlers(() => tf.ready());
+  const engine = tf.engine();
+  active = {
+    name: n,
+    tf,
+    detach(t) {
+      const d = engine.makeTensorFromDataId(t.dataId, t.shape, t.dtype);
+      engine.backend.incRef(t.dataId); // the new handle owns a reference, as engine.incRef does for variables
+      return d;
+    },
+    memory: () => {
+      const m = tf.memory();
+      return { tensors: m.numTensors, bytes: m.numBytes };
+    },
+  };
+  return active;
+}

@@ -1,0 +1,64 @@
+/** @file Matrix product, concatenation, and calls into role models. */
+import * as z from 'zod';
+import { defineOp, OpShapeError } from './define.ts';
+import { linalg } from './linalg.ts';
+import { sameDtype } from './shape.ts';
+import { modelDef } from './models/index.ts';
+import { showType } from '../dsl/types.ts';
+
+export const network = {
+  matmul: defineOp({
+    kind: 'matmul',
+    params: z.object({}).strict(),
+    arity: 2,
+    shape: ([a, b]) => {
+      sameDtype([a!, b!], 'f32');
+      if (a!.shape.length !== 2 || b!.shape.length !== 2 || a!.shape[1] !== b!.shape[0])
+        throw new OpShapeError(`matmul needs [M,K]·[K,N], got ${showType(a!)} · ${showType(b!)}`);
+      return { dtype: 'f32', shape: [a!.shape[0]!, b!.shape[1]!] };
+    },
+    lower: ([a, b], _p, { tf }) => linalg(tf).matmul(a!, b!),
+    differentiable: true,
+    fusion: 'matmul',
+  }),
+  concat: defineOp({
+    kind: 'concat',
+    params: z.object({ axis: z.number().int() }).strict(),
+    arity: [1, 64],
+    shape: (ins, p) => {
+      const dtype = sameDtype(ins);
+      const rank = ins[0]!.shape.length;
+      const axis = p.axis < 0 ? p.axis + rank : p.axis;
+      if (axis < 0 || axis >= rank) throw new OpShapeError(`axis ${p.axis} out of range for rank ${rank}`);
+      const shape = [...ins[0]!.shape];
+      let total: number | string = 0;
+      for (const t of ins) {
+        if (t.shape.length !== rank || t.shape.some((d, i) => i !== axis && d !== shape[i]))
+          throw new OpShapeError(`concat inputs disagree off axis ${axis}: ${ins.map(showType).join(', ')}`);
+        const d = t.shape[axis]!;
+        total = typeof total === 'number' && typeof d === 'number' ? total + d : `${total}+${d}`;
+      }
+      if (typeof total === 'string') throw new OpShapeError(`concat along a named dim is not supported (${total})`);
+      shape[axis] = total;
+      return { dtype, shape };
+    },
+    lower: (ins, p, { tf }) => tf.concat(ins, p.axis),
+    differentiable: true,
+    fusion: 'opaque',
+  }),
+  call: defineOp({
+    kind: 'call',
+    params: z.object({ model: z.string().min(1) }).strict(),
+    arity: [1, 8],
+    shape: (ins, p, ctx) => {
+      const decl = ctx.model(p.model);
+      if (!decl) throw new OpShapeError(`no model has the role '${p.model}'`, 'unknown_model');
+      const def = modelDef(decl.kind);
+      if (!def) throw new OpShapeError(`unknown model kind '${decl.kind}'`, 'unknown_model');
+      return def.outType(def.config.parse(decl.config), ins, ctx);
+    },
+    lower: (ins, p, ctx) => ctx.model(p.model)(ins),
+    differentiable: true,
+    fusion: 'opaque',
+  }),
+};

@@ -1,0 +1,45 @@
+/** @file Matching objectives written with the DSL's own primitives — the same ones a user has. */
+import type { Port, Scalar } from '../dsl/port.ts';
+import type { GraphBuilder, Model } from '../dsl/builder.ts';
+import type { Schedule } from '../dsl/ir/schema.ts';
+import type { ScheduleName } from './schedules.ts';
+import type { Shape } from '../dsl/types.ts';
+
+const featureAxes = (p: Port) => [...Array(p.type.shape.length).keys()].slice(1);
+
+/**
+ * DMD2's distribution-matching vector, as its code computes it (specs/copying-and-dmd.md C.2):
+ * g = (x0_fake − x0_real) / mean_features|x − x0_real|, per sample, NaN-safe. Call it inside `g.noGrad`.
+ */
+export function dmdGradient(o: { x: Port<'f32', Shape>; real: Port<'f32', Shape>; fake: Port<'f32', Shape> }): Port<'f32', Shape> {
+  const norm = o.x.sub(o.real).abs().mean(featureAxes(o.x), true);
+  return o.fake.sub(o.real).div(norm).nanToNum();
+}
+
+/** The pseudo-target loss 0.5·mean((x − sg(x − grad))²): its gradient with respect to x is grad / numel(x). */
+export function dmdLoss(x: Port, grad: Port): Scalar {
+  return x.sub(x.sub(grad).stopGradient()).square().mean().mul(0.5) as Scalar;
+}
+
+/** Mean squared error (DMD's regression loss on teacher noise→sample pairs, with MSE for LPIPS on vectors). */
+export function regressionLoss(pred: Port, target: Port): Scalar {
+  return pred.sub(target).square().mean() as Scalar;
+}
+
+/** Denoising score matching with an x0-prediction model: mean((model(x_t, t) − x0)²), t ~ U[t0, t1]. */
+export function denoisingLoss(g: GraphBuilder, model: Model, x0: Port<'f32', Shape>, o: { schedule: ScheduleName | Schedule; t?: readonly [number, number] }): Scalar {
+  const { t, xt } = g.diffuse(x0, { schedule: o.schedule, t: o.t ?? [0.001, 0.999] });
+  return model(xt, t).sub(x0).square().mean() as Scalar;
+}
+
+/**
+ * The DMD generator objective on samples x: diffuse with t ~ U[0.02, 0.98], query teacher and fake without
+ * gradient, and return the pseudo-target loss plus the matching vector (for logging).
+ */
+export function dmd(g: GraphBuilder, o: { x: Port<'f32', Shape>; teacher: Model; fake: Model; schedule: ScheduleName | Schedule; t?: readonly [number, number] }) {
+  const grad = g.noGrad(() => {
+    const { t, xt } = g.diffuse(o.x, { schedule: o.schedule, t: o.t ?? [0.02, 0.98] });
+    return dmdGradient({ x: o.x, real: o.teacher(xt, t), fake: o.fake(xt, t) });
+  });
+  return { loss: dmdLoss(o.x, grad), grad };
+}

@@ -1,0 +1,83 @@
+/** @file The run's metrics: energy distance of student samples, the teacher's sampler ladder, baselines, modes. */
+import type { Executor } from './executor.ts';
+import type { GmmSpec } from '../dsl/ir/schema.ts';
+import { Rng } from '../ops/rng.ts';
+import { gmmDim, gmmMoments, sampleGmm } from '../ops/datasets.ts';
+import { energyDistance } from '../ops/metrics/energy.ts';
+import { modeStats } from '../ops/metrics/modes.ts';
+import { pfOde } from '../ops/diffusion.ts';
+
+export const TEACHER_NFES = [1, 2, 4, 8, 16, 32, 64] as const;
+
+export interface EvalSetup {
+  target: GmmSpec;
+  d: number;
+  n: number;
+  targetSamples: Float32Array;
+}
+
+export function evalSetup(exe: Executor, n = 4096): EvalSetup {
+  const e = exe.ir.eval!;
+  const target = exe.ir.datasets[e.target]!;
+  const d = gmmDim(target);
+  return { target, d, n, targetSamples: sampleGmm(target, n, new Rng([exe.seed, 'eval-target'])) };
+}
+
+export interface StudentMetrics {
+  energyDistance: number;
+  modesCovered: number;
+  modesTotal: number;
+  offModeFraction: number;
+}
+
+export function studentMetrics(exe: Executor, s: EvalSetup): StudentMetrics & { samples: Float32Array } {
+  const { data } = exe.sample(s.n);
+  const m = modeStats(s.target, data, s.d);
+  return { energyDistance: energyDistance(data, s.targetSamples, s.d), modesCovered: m.modesCovered, modesTotal: m.modesTotal, offModeFraction: m.offModeFraction, samples: data };
+}
+
+/** Energy distance of the teacher's probability-flow sampler at each step count (Euler: NFE = steps). */
+export function teacherLadder(exe: Executor, s: EvalSetup, solver: 'euler' | 'heun' = 'euler', steps: readonly number[] = TEACHER_NFES): Record<string, number> {
+  const t = exe.ir.eval?.teacher;
+  if (!t) return {};
+  const z = new Rng([exe.seed, 'eval-teacher-noise']).normals(s.n * s.d);
+  const out: Record<string, number> = {};
+  for (const n of steps) {
+    const x = exe.withModels({ ...exe.ir.dims, B: s.n }, 'teacher-ladder', (ctx) =>
+      pfOde(ctx, ctx.tf.tensor(z, [s.n, s.d]), { model: t.role, schedule: t.schedule, solver, steps: n, tMax: 1, tMin: 0 }).dataSync(),
+    ) as Float32Array;
+    out[String(n)] = energyDistance(x, s.targetSamples, s.d);
+  }
+  return out;
+}
+
+/** The smallest teacher step count whose energy distance is at or below the student's. */
+export function equivalentNfe(ladder: Record<string, number>, studentEd: number): { nfe: number | null; exceedsLadder: boolean } {
+  const steps = Object.keys(ladder).map(Number).sort((a, b) => a - b);
+  for (const n of steps) if (ladder[String(n)]! <= studentEd) return { nfe: n, exceedsLadder: false };
+  // better than every rung: report the largest as a lower bound
+  return steps.length ? { nfe: steps[steps.length - 1]!, exceedsLadder: true } : { nfe: null, exceedsLadder: false };
+}
+
+/** Energy distance of the moment-matched Gaussian: what "learned only a blob" scores. */
+export function gaussianBaseline(exe: Executor, s: EvalSetup): number {
+  const { mean, cov } = gmmMoments(s.target);
+  const d = s.d;
+  // Cholesky of the covariance
+  const L = new Array<number>(d * d).fill(0);
+  for (let i = 0; i < d; i++)
+    for (let j = 0; j <= i; j++) {
+      let v = cov[i * d + j]!;
+      for (let k = 0; k < j; k++) v -= L[i * d + k]! * L[j * d + k]!;
+      L[i * d + j] = i === j ? Math.sqrt(Math.max(v, 0)) : v / L[j * d + j]!;
+    }
+  const e = new Rng([exe.seed, 'eval-gaussian']).normals(s.n * d);
+  const x = new Float32Array(s.n * d);
+  for (let r = 0; r < s.n; r++)
+    for (let i = 0; i < d; i++) {
+      let v = mean[i]!;
+      for (let k = 0; k <= i; k++) v += L[i * d + k]! * e[r * d + k]!;
+      x[r * d + i] = v;
+    }
+  return energyDistance(x, s.targetSamples, d);
+}

@@ -1,0 +1,201 @@
+/** @file The executor: runs a plan's steps on a backend. It owns every tensor; user code never disposes anything. */
+import type * as tfns from '@tensorflow/tfjs';
+import type { Backend } from '../gpu/backend.ts';
+import type { GraphIR, IRNode, ModelDecl } from '../dsl/ir/schema.ts';
+import type { Plan, PlanStep, UpdatePlan } from '../dsl/compile/plan.ts';
+import { opDef } from '../ops/registry.ts';
+import { modelDef, type HostTensor } from '../ops/models/index.ts';
+import type { LowerCtx, Tensor } from '../ops/define.ts';
+import { Rng } from '../ops/rng.ts';
+import { adamApply, adamInit, type AdamState } from './optim.ts';
+import { UserError } from '../dsl/errors.ts';
+
+export interface RoleWeights {
+  decl: ModelDecl;
+  /** trainable roles hold variables; frozen ones plain tensors */
+  weights: Record<string, tfns.Variable>;
+  adam?: AdamState;
+}
+
+export interface UpdateResult {
+  role: string;
+  loss: number;
+  outputs: Record<string, number>;
+}
+
+/** Initial host weights of every role: loaded, copied from another role (initFrom), or drawn from the seed. */
+export function initialWeights(ir: GraphIR, seed: number, load: (file: string) => Record<string, HostTensor>): Map<string, Record<string, HostTensor>> {
+  const out = new Map<string, Record<string, HostTensor>>();
+  const pending = [...ir.models];
+  while (pending.length) {
+    const i = pending.findIndex((m) => !m.initFrom || out.has(m.initFrom));
+    if (i < 0) throw new UserError(`initFrom forms a cycle among roles ${pending.map((m) => m.role).join(', ')}`);
+    const m = pending.splice(i, 1)[0]!;
+    const def = modelDef(m.kind)!;
+    const cfg = def.config.parse(m.config);
+    const fresh = def.init(cfg, new Rng([seed, 'init', m.role]));
+    let w = fresh;
+    if (m.load) w = load(m.load);
+    else if (m.initFrom) w = out.get(m.initFrom)!;
+    for (const [k, t] of Object.entries(fresh)) {
+      const got = w[k];
+      if (!got) throw new UserError(`weights for role '${m.role}' lack '${k}'`);
+      if (got.shape.join(',') !== t.shape.join(',')) throw new UserError(`weights for role '${m.role}': '${k}' has shape [${got.shape}], the model needs [${t.shape}]`);
+    }
+    out.set(m.role, Object.fromEntries(Object.keys(fresh).map((k) => [k, { shape: [...w[k]!.shape], data: new Float32Array(w[k]!.data) }])));
+  }
+  return out;
+}
+
+/** one evaluation of the graph: every node draws from its own stream keyed by (seed, evaluation, node) */
+type EvalCtx = LowerCtx & { rngFor(nodeId: string): Rng };
+
+export class Executor {
+  readonly roles = new Map<string, RoleWeights>();
+  private byId: Map<string, IRNode>;
+  /** counts graph evaluations; with the seed it fixes every random draw */
+  evaluations = 0;
+
+  constructor(
+    readonly backend: Backend,
+    readonly plan: Plan,
+    readonly seed: number,
+    init: Map<string, Record<string, HostTensor>>,
+  ) {
+    const { tf } = backend;
+    this.byId = new Map(plan.ir.nodes.map((n) => [n.id, n]));
+    for (const decl of plan.ir.models) {
+      const host = init.get(decl.role)!;
+      const weights = Object.fromEntries(
+        Object.entries(host).map(([k, t]) => [k, tf.variable(tf.tensor(t.data, t.shape, 'float32'), decl.trainable, `${decl.role}/${k}`)]),
+      );
+      this.roles.set(decl.role, { decl, weights, ...(decl.trainable ? { adam: adamInit(tf, weights) } : {}) });
+    }
+  }
+
+  get ir(): GraphIR {
+    return this.plan.ir;
+  }
+
+  paramCount(role: string): number {
+    return Object.values(this.roles.get(role)?.weights ?? {}).reduce((a, w) => a + w.size, 0);
+  }
+
+  /** `key` fixes the draws (evaluation noise); without it each call advances the training stream */
+  private ctx(dims: Record<string, number>, key?: string): EvalCtx {
+    const { tf } = this.backend;
+    const ir = this.plan.ir;
+    const evaluation = key ?? this.evaluations++;
+    const env = {
+      dataset: (n: string) => {
+        const d = ir.datasets[n];
+        if (!d) throw new Error(`internal: unknown dataset ${n}`);
+        return d;
+      },
+    };
+    return {
+      tf,
+      dims,
+      rng: () => new Rng([this.seed, evaluation]),
+      rngFor: (nodeId: string) => new Rng([this.seed, evaluation, nodeId]),
+      dataset: env.dataset,
+      detach: (t) => this.backend.detach(t),
+      model: (role) => {
+        const r = this.roles.get(role)!;
+        const def = modelDef(r.decl.kind)!;
+        const cfg = def.config.parse(r.decl.config);
+        return (ins) => def.apply(tf, r.weights, ins, cfg, env);
+      },
+    };
+  }
+
+  private runSteps(steps: PlanStep[], env: Map<string, Tensor>, ctx: EvalCtx): void {
+    for (const s of steps) {
+      if (s.kind === 'free') {
+        for (const b of s.bufs) {
+          env.get(b)?.dispose();
+          env.delete(b);
+        }
+      } else if (s.kind === 'run') {
+        const n = this.byId.get(s.node)!;
+        const def = opDef(n.op)!;
+        const nodeCtx: LowerCtx = { ...ctx, rng: () => ctx.rngFor(n.id) };
+        try {
+          const ins = n.inputs.map((i) => env.get(i)!);
+          const out = def.lower(ins, def.params.parse(n.params), nodeCtx);
+          // every buffer has one owner: a lowering that hands back an input (σ(t) = t) gets its own handle
+          env.set(n.id, ins.includes(out) ? ctx.tf.clone(out) : out);
+        } catch (e) {
+          throw new Error(`${(e as Error).message}\n  while executing %${n.id}${n.name ? ` '${n.name}'` : ''} = ${n.op}${n.at ? ` (${n.at})` : ''}`, { cause: e });
+        }
+      }
+    }
+  }
+
+  /** One update of a role: forward outside the tape, forward on the tape, gradients, Adam. */
+  update(u: UpdatePlan): UpdateResult {
+    const { tf } = this.backend;
+    const r = this.roles.get(u.role)!;
+    const ctx = this.ctx(this.plan.ir.dims);
+    return tf.tidy(() => {
+      const env = new Map<string, Tensor>();
+      this.runSteps(u.pre, env, ctx);
+      const vars = r.weights;
+      let outputs: Record<string, number> = {};
+      const { value, grads } = tf.variableGrads(() => {
+        this.runSteps(u.tape, env, ctx);
+        // the tape's intermediates are released when variableGrads returns: read the logged scalars now
+        outputs = Object.fromEntries(Object.entries(u.outputs).map(([k, id]) => [k, env.get(id)!.dataSync()[0]!]));
+        return env.get(u.loss) as tfns.Scalar;
+      }, Object.values(vars));
+      const byName = Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, grads[v.name]!]));
+      adamApply(tf, u.finish.find((s) => s.kind === 'apply')!.optimizer, r.adam!, vars, byName);
+      return { role: u.role, loss: value.dataSync()[0]!, outputs };
+    });
+  }
+
+  /** Forward-only evaluation of the plan's scalar outputs that no update computes. */
+  outputs(): Record<string, number> {
+    const p = this.plan.outputs;
+    if (!p) return {};
+    const { tf } = this.backend;
+    const ctx = this.ctx(this.plan.ir.dims);
+    return tf.tidy(() => {
+      const env = new Map<string, Tensor>();
+      this.runSteps(p.steps, env, ctx);
+      return Object.fromEntries(Object.entries(p.names).map(([k, id]) => [k, env.get(id)!.dataSync()[0]!]));
+    });
+  }
+
+  /** `n` rows of the evaluation samples (the named dim B set to n), as a host array [n, D]. */
+  sample(n: number, key = 'eval'): { data: Float32Array; shape: number[] } {
+    const p = this.plan.sample;
+    if (!p) throw new UserError(`pipeline '${this.plan.ir.name}' declares no samples to evaluate (g.evaluate)`);
+    const { tf } = this.backend;
+    const ctx = this.ctx({ ...this.plan.ir.dims, B: n }, key);
+    return tf.tidy(() => {
+      const env = new Map<string, Tensor>();
+      this.runSteps(p.steps, env, ctx);
+      const t = env.get(p.node)!;
+      return { data: t.dataSync() as Float32Array, shape: t.shape };
+    });
+  }
+
+  /** Run a forward function with this executor's models (teacher samplers for the metrics). */
+  withModels<T>(dims: Record<string, number>, key: string, f: (ctx: LowerCtx) => T): T {
+    return this.backend.tf.tidy(() => f(this.ctx(dims, key)) as never) as T;
+  }
+
+  hostWeights(role: string): Record<string, HostTensor> {
+    const r = this.roles.get(role)!;
+    return Object.fromEntries(Object.entries(r.weights).map(([k, v]) => [k, { shape: [...v.shape], data: v.dataSync() as Float32Array }]));
+  }
+
+  dispose(): void {
+    for (const r of this.roles.values()) {
+      Object.values(r.weights).forEach((w) => w.dispose());
+      if (r.adam) [...Object.values(r.adam.m), ...Object.values(r.adam.v)].forEach((w) => w.dispose());
+    }
+    this.roles.clear();
+  }
+}
