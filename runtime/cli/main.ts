@@ -1,0 +1,92 @@
+/** @file The `distillery` command line: run, compile, check, list. User mistakes print one line and exit 1. */
+import fs from 'node:fs';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { GraphError, UserError, isUserFacing } from '../../dsl/errors.ts';
+import { compile, printPlan } from '../../dsl/compile/index.ts';
+import { printIR } from '../../dsl/ir/print.ts';
+import { resolveIR } from '../load.ts';
+import { runIR } from '../run.ts';
+import { checkFile, formatDiagnostic } from '../check.ts';
+import { PIPELINES } from '../../pipelines/index.ts';
+import { BACKENDS } from '../../gpu/backend.ts';
+
+const int = (name: string, min: number) => (v: string) => {
+  const n = Number(v);
+  if (!/^-?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}, got '${v}'`);
+  return n;
+};
+const backend = (v: string) => {
+  if (!(BACKENDS as readonly string[]).includes(v)) throw new InvalidArgumentError(`unknown backend '${v}'; choose one of ${BACKENDS.join(', ')}`);
+  return v;
+};
+
+export function program(): Command {
+  const p = new Command('distillery').description('diffusion distillation: typed pipelines → IR → plan → RxJS runtime on TensorFlow.js');
+  p.exitOverride().configureOutput({ writeErr: () => {} }); // errors are printed once, by main()
+  p.command('run')
+    .argument('<pipeline>', 'a pipeline name (see `list`), a .ts pipeline file, or a saved .json IR')
+    .option('--seed <n>', 'random seed', int('--seed', 0), 1)
+    .option('--steps <n>', 'training steps (default: the pipeline’s)', int('--steps', 1))
+    .option('--batch <n>', 'batch size (default: the pipeline’s)', int('--batch', 1))
+    .option('--backend <name>', `${BACKENDS.join(' | ')}`, backend, 'wasm')
+    .option('--out <dir>', 'run folder (default: runs/<pipeline>-seed<seed>)')
+    .option('--quiet', 'no progress output')
+    .action(async (target: string, o: { seed: number; steps?: number; batch?: number; backend: string; out?: string; quiet?: boolean }) => {
+      const cfg: Record<string, number> = {};
+      if (o.steps) cfg.steps = o.steps;
+      if (o.batch) cfg.batch = o.batch;
+      const ir = await resolveIR(target, cfg);
+      const out = o.out ?? `runs/${ir.name}-seed${o.seed}`;
+      const s = await runIR(ir, { seed: o.seed, backend: o.backend, out, ...(o.steps ? { steps: o.steps } : {}), quiet: o.quiet ?? false });
+      const m = s.metrics as Record<string, number>;
+      const parts = [`${s.pipeline}: ${s.steps} steps in ${s.wallSeconds.toFixed(1)} s (${s.iterationsPerSecond.toFixed(1)} it/s, ${s.backend})`];
+      if (m.energyDistance !== undefined)
+        parts.push(`energy distance ${m.energyDistance.toFixed(4)}, modes ${m.modesCovered}/${m.modesTotal}, off-mode ${(100 * m.offModeFraction).toFixed(1)}%, equivalent teacher NFE ${m.equivalentTeacherNfe}`);
+      console.log(`${parts.join('; ')}\n→ ${out}/summary.json`);
+    });
+  p.command('compile')
+    .argument('<pipeline>', 'a pipeline name, a .ts pipeline file, or a saved .json IR')
+    .option('--emit <what>', 'ir | ir-json | plan', 'plan')
+    .option('--batch <n>', 'batch size', int('--batch', 1))
+    .action(async (target: string, o: { emit: string; batch?: number }) => {
+      if (!['ir', 'ir-json', 'plan'].includes(o.emit)) throw new UserError(`--emit must be ir, ir-json or plan, got '${o.emit}'`);
+      const ir = await resolveIR(target, o.batch ? { batch: o.batch } : {});
+      if (o.emit === 'ir') console.log(printIR(ir));
+      else if (o.emit === 'ir-json') console.log(JSON.stringify(ir, null, 1));
+      else console.log(printPlan(compile(ir)));
+    });
+  p.command('check')
+    .argument('<file>', 'a pipeline file (.ts)')
+    .action((file: string) => {
+      if (!fs.existsSync(file)) throw new UserError(`no such file: ${file}`);
+      const d = checkFile(file);
+      if (d.length) throw new UserError(d.map(formatDiagnostic).join('\n'));
+      console.log(`${file}: ok`);
+    });
+  p.command('list')
+    .description('the ready-made pipelines')
+    .action(() => {
+      for (const [k, d] of Object.entries(PIPELINES)) console.log(`${k.padEnd(12)} ${d.description ?? ''}`);
+    });
+  return p;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await program().parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.exitCode === 0) return 0; // --help, --version
+      process.stderr.write(`distillery: error: ${e.message.replace(/^error: /, '')}\n`);
+      return 1;
+    }
+    if (isUserFacing(e)) {
+      const msg = e instanceof GraphError ? `the graph has ${e.issues.length} issue(s):\n${e.message}` : e.message;
+      process.stderr.write(`distillery: error: ${msg}\n`);
+      return 1;
+    }
+    process.stderr.write(`distillery: internal error (please report): ${(e as Error)?.stack ?? String(e)}\n`);
+    return 2;
+  }
+}

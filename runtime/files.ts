@@ -1,0 +1,41 @@
+/** @file A run folder that appears whole or not at all: files are staged, then moved in when the run succeeds. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { UserError } from '../dsl/errors.ts';
+
+export class RunFolder {
+  private staging: string;
+  private written: string[] = [];
+  constructor(readonly dir: string) {
+    const abs = path.resolve(dir);
+    try {
+      fs.mkdirSync(abs, { recursive: true });
+      fs.accessSync(abs, fs.constants.W_OK);
+      this.staging = fs.mkdtempSync(path.join(abs, '.staging-'));
+    } catch (e) {
+      throw new UserError(`cannot write to --out '${dir}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  }
+
+  write(name: string, data: string | Uint8Array): void {
+    const p = path.join(this.staging, name);
+    fs.mkdirSync(path.dirname(p), { recursive: true });
+    fs.writeFileSync(p, data);
+    this.written.push(name);
+  }
+
+  /** move every staged file into the folder (each rename is atomic) */
+  commit(): string[] {
+    for (const name of this.written) {
+      const to = path.join(this.dir, name);
+      fs.mkdirSync(path.dirname(to), { recursive: true });
+      fs.renameSync(path.join(this.staging, name), to);
+    }
+    this.discard();
+    return this.written.map((n) => path.join(this.dir, n));
+  }
+
+  discard(): void {
+    fs.rmSync(this.staging, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,3 @@
+export { runIR, type RunOptions, type Summary } from './run.ts';
+export { train, trainStep, evaluateEvery, type StepEvent } from './train.ts';
+export { Executor, initialWeights } from './executor.ts';

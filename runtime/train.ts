@@ -1,0 +1,58 @@
+/** @file Training as a stream: RxJS operator functions over step indices, one compute step at a time. */
+import { Observable, concatMap, defer, map, of, range, type OperatorFunction } from 'rxjs';
+import type { Executor } from './executor.ts';
+import { studentMetrics, type EvalSetup, type StudentMetrics } from './evaluate.ts';
+
+export interface StepEvent {
+  step: number;
+  /** last loss of each role in this step */
+  losses: Record<string, number>;
+  outputs: Record<string, number>;
+  wallSeconds: number;
+  stepsPerSecond: number;
+  eval?: StudentMetrics;
+}
+
+/** The warm-up updates (roles with `warmup > 0`), before the first step. */
+export function warmup(exe: Executor): void {
+  for (const u of exe.plan.updates) for (let i = 0; i < u.warmup; i++) exe.update(u);
+}
+
+/** step index → one step: each role `ratio` times, critics (ratio > 1) first. */
+export const trainStep = (exe: Executor, start = performance.now()): OperatorFunction<number, StepEvent> =>
+  concatMap((step) =>
+    defer(() => {
+      const losses: Record<string, number> = {};
+      let outputs: Record<string, number> = {};
+      for (const u of exe.plan.updates)
+        for (let r = 0; r < u.ratio; r++) {
+          const res = exe.update(u);
+          losses[u.role] = res.loss;
+          outputs = { ...outputs, ...res.outputs };
+        }
+      outputs = { ...outputs, ...exe.outputs() };
+      const wallSeconds = (performance.now() - start) / 1000;
+      return of({ step, losses, outputs, wallSeconds, stepsPerSecond: step / Math.max(wallSeconds, 1e-9) });
+    }),
+  );
+
+/** Attach the student metrics every `every` steps and at `last`. */
+export const evaluateEvery = (exe: Executor, setup: EvalSetup | undefined, every: number, last: number): OperatorFunction<StepEvent, StepEvent> =>
+  map((e) => {
+    if (!setup || !((every > 0 && e.step % every === 0) || e.step === last)) return e;
+    const { samples: _s, ...m } = studentMetrics(exe, setup);
+    return { ...e, eval: m };
+  });
+
+/** Steps 1..n as a stream of events; yields to the event loop between steps so signals and timers run. */
+export function train(exe: Executor, steps: number, setup: EvalSetup | undefined, evalEvery: number): Observable<StepEvent> {
+  return defer(() => {
+    warmup(exe);
+    const start = performance.now();
+    return range(1, steps).pipe(
+      concatMap((i) => new Observable<number>((sub) => void setImmediate(() => (sub.next(i), sub.complete())))),
+      trainStep(exe, start),
+      evaluateEvery(exe, setup, evalEvery, steps),
+    );
+  });
+}
