@@ -12,7 +12,7 @@ export interface Dmd2Config extends RunDefaults {
   fakeWarmup: number;
 }
 
-export const dmd2Defaults: Dmd2Config = { batch: 256, steps: 3000, evalEvery: 250, hidden: 128, lrStudent: 1e-3, lrFake: 1e-3, ratio: 5, fakeWarmup: 200 };
+export const dmd2Defaults: Dmd2Config = { batch: 256, steps: 6000, evalEvery: 500, hidden: 128, lrStudent: 3e-4, lrFake: 1e-3, ratio: 5, fakeWarmup: 200 };
 
 export function dmd2Toy(name: string, target: Toy, defaults: Dmd2Config = dmd2Defaults): PipelineDef<Dmd2Config> {
   return pipeline(

@@ -1,0 +1,111 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadBackend } from '../../gpu/backend.ts';
+import { gmmDenoiser } from '../../ops/models/gmm.ts';
+import { toy } from '../../dsl/models.ts';
+import { sampleGmm } from '../../ops/datasets.ts';
+import { Rng } from '../../ops/rng.ts';
+import { pipeline, buildIR } from '../../dsl/pipeline.ts';
+import { dmdGradient, dmdLoss } from '../../ops/objectives.ts';
+import { evalNodes, maxAbsDiff } from '../helpers.ts';
+import { energyDistance } from '../../ops/metrics/energy.ts';
+import { encodeSafetensors, decodeSafetensors } from '../../runtime/safetensors.ts';
+import { pfOde } from '../../ops/diffusion.ts';
+import type { LowerCtx, Tensor } from '../../ops/define.ts';
+
+const be = await loadBackend('cpu');
+const tf = be.tf;
+const ring = toy.ring();
+
+test('GMM denoiser equals a Monte-Carlo estimate of E[x0 | x_t] under each schedule', () => {
+  const n = 200_000;
+  const x0 = sampleGmm(ring.spec, n, new Rng([11]));
+  for (const [kind, t] of [['rf', 0.5], ['vp', 0.6], ['ve', 0.4]] as const) {
+    const schedule = kind === 've' ? { kind, sigmaMin: 0.002, sigmaMax: 80, rho: 7 } : { kind };
+    const xt = [1.1, -0.4];
+    const got = tf.tidy(() => gmmDenoiser.apply(tf, {}, [tf.tensor([xt]), tf.tensor([[t]])], { dataset: ring.name, schedule }, { dataset: () => ring.spec }).dataSync());
+    // self-normalised importance weights p(x_t | x0)
+    const { alpha, sigma } = (() => {
+      if (kind === 'rf') return { alpha: 1 - t, sigma: t };
+      if (kind === 'vp') return { alpha: Math.cos((Math.PI / 2) * t), sigma: Math.sin((Math.PI / 2) * t) };
+      const a = 0.002 ** (1 / 7), b = 80 ** (1 / 7);
+      return { alpha: 1, sigma: (a + t * (b - a)) ** 7 };
+    })();
+    let wsum = 0, m0 = 0, m1 = 0;
+    const logw = new Float64Array(n);
+    let mx = -Infinity;
+    for (let i = 0; i < n; i++) {
+      const r2 = (xt[0]! - alpha * x0[2 * i]!) ** 2 + (xt[1]! - alpha * x0[2 * i + 1]!) ** 2;
+      logw[i] = -r2 / (2 * sigma * sigma);
+      mx = Math.max(mx, logw[i]!);
+    }
+    for (let i = 0; i < n; i++) {
+      const w = Math.exp(logw[i]! - mx);
+      wsum += w; m0 += w * x0[2 * i]!; m1 += w * x0[2 * i + 1]!;
+    }
+    const mc = [m0 / wsum, m1 / wsum];
+    assert.ok(maxAbsDiff(got, mc) < 0.03, `${kind}: closed form ${Array.from(got)} vs MC ${mc}`);
+  }
+});
+
+test('DMD generator gradient: d loss / dx = (p_fake − p_real)·w / (B·D), w = 1 / mean_d |x − x0_real|', () => {
+  const B = 4, D = 3;
+  const def = pipeline('g', { batch: B, steps: 1, evalEvery: 0 }, (g) => {
+    const x = g.noise([g.B, D]);
+    const real = g.noise([g.B, D]);
+    const fake = g.noise([g.B, D]);
+    const grad = g.noGrad(() => dmdGradient({ x, real, fake }));
+    g.output('loss', dmdLoss(x, grad));
+  });
+  const ir = buildIR(def);
+  const [xId, rId, fId] = [ir.nodes[0]!.id, ir.nodes[1]!.id, ir.nodes[2]!.id];
+  const x = new Rng([1]).normals(B * D), real = new Rng([2]).normals(B * D), fake = new Rng([3]).normals(B * D);
+  const feeds = { [rId]: tf.tensor(real, [B, D]), [fId]: tf.tensor(fake, [B, D]) };
+  const g = tf.grad((xt: Tensor) => evalNodes(be, ir, { ...feeds, [xId]: xt }, ir.outputs.loss!))(tf.tensor(x, [B, D])).dataSync();
+  const want = new Float64Array(B * D);
+  for (let b = 0; b < B; b++) {
+    let m = 0;
+    for (let d = 0; d < D; d++) m += Math.abs(x[b * D + d]! - real[b * D + d]!) / D;
+    for (let d = 0; d < D; d++) want[b * D + d] = (fake[b * D + d]! - real[b * D + d]!) / m / (B * D);
+  }
+  assert.ok(maxAbsDiff(g, want) < 1e-6, `${Array.from(g)} vs ${Array.from(want)}`);
+});
+
+test('energy distance: zero in expectation for equal laws, positive for shifted ones', () => {
+  const a = new Rng([1]).normals(2000), b = new Rng([2]).normals(2000);
+  const shifted = b.map((v) => v + 1);
+  assert.ok(Math.abs(energyDistance(a, b, 2)) < 0.01);
+  // closed form in 1-D for N(0,1) vs N(1,1): 2E|X−Y| − 2E|X−X'| with X−Y ~ N(−1, 2), X−X' ~ N(0, 2)
+  const e = energyDistance(new Rng([3]).normals(8000), new Rng([4]).normals(8000).map((v) => v + 1), 1);
+  const s = Math.sqrt(2), mu = 1;
+  const eAbs = s * Math.sqrt(2 / Math.PI) * Math.exp(-(mu * mu) / (2 * s * s)) + mu * (1 - 2 * normCdf(-mu / s));
+  assert.ok(Math.abs(e - (2 * eAbs - 2 * s * Math.sqrt(2 / Math.PI))) < 0.03, `ED ${e}`);
+  assert.ok(energyDistance(a, shifted, 2) > 0.3);
+});
+function normCdf(z: number) { return 0.5 * (1 + erf(z / Math.SQRT2)); }
+function erf(x: number) { const t = 1 / (1 + 0.3275911 * Math.abs(x)); const y = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-x * x); return x >= 0 ? y : -y; }
+
+test('probability-flow ODE: Heun converges faster than Euler to the 256-step solution', () => {
+  const ctx = { tf, dims: {}, rng: () => new Rng([0]), dataset: () => ring.spec, detach: (t: Tensor) => be.detach(t),
+    model: () => (ins: Tensor[]) => gmmDenoiser.apply(tf, {}, ins, { dataset: ring.name, schedule: { kind: 'rf' } }, { dataset: () => ring.spec }) } as LowerCtx;
+  const z = tf.tensor(new Rng([5]).normals(64), [32, 2]);
+  const run = (solver: 'euler' | 'heun', steps: number) => pfOde(ctx, z, { model: 't', schedule: { kind: 'rf' }, solver, steps, tMax: 1, tMin: 0 }).dataSync();
+  const ref = run('heun', 256);
+  const err = (s: 'euler' | 'heun', n: number) => maxAbsDiff(run(s, n), ref);
+  assert.ok(err('heun', 64) < 5e-3, `heun 64 error ${err('heun', 64)}`);
+  assert.ok(err('heun', 16) < err('euler', 16));
+  assert.ok(err('euler', 32) < err('euler', 8));
+});
+
+test('safetensors: the layout PyTorch reads (u64 header length, JSON, F32 data) round-trips', () => {
+  const t = { 'l0.weight': { shape: [2, 2], data: Float32Array.from([1, 2, 3, 4]) }, 'l0.bias': { shape: [2], data: Float32Array.from([-1, 0.5]) } };
+  const buf = encodeSafetensors(t, { role: 'x' });
+  const n = Number(buf.readBigUInt64LE(0));
+  const header = JSON.parse(buf.subarray(8, 8 + n).toString());
+  assert.deepEqual(header['l0.bias'], { dtype: 'F32', shape: [2], data_offsets: [0, 8] });
+  assert.equal((8 + n) % 8, 0);
+  const back = decodeSafetensors(buf);
+  assert.deepEqual(Array.from(back.tensors['l0.weight']!.data), [1, 2, 3, 4]);
+  assert.equal(back.metadata.role, 'x');
+  assert.throws(() => decodeSafetensors(buf.subarray(0, buf.length - 3)), /does not fit/);
+});
