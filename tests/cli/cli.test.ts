@@ -1,0 +1,70 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const bin = path.resolve('bin/distillery.mjs');
+const cli = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 240_000 });
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-cli-'));
+
+function oneCleanError(r: ReturnType<typeof cli>, pattern: RegExp) {
+  assert.notEqual(r.status, 0, 'non-zero exit');
+  assert.match(r.stderr, /^distillery: error: /);
+  assert.match(r.stderr, pattern);
+  assert.doesNotMatch(r.stderr, /\n\s+at .+:\d+:\d+/, 'no stack trace');
+}
+
+test('bad input: unknown pipeline, --steps -3, --backend nope — one clear line, nothing written', () => {
+  const out = path.join(tmp(), 'run');
+  oneCleanError(cli('run', 'nope-pipeline', '--out', out), /unknown pipeline 'nope-pipeline'/);
+  oneCleanError(cli('run', 'dmd2-ring', '--steps', '-3', '--out', out), /--steps must be an integer ≥ 1, got '-3'/);
+  oneCleanError(cli('run', 'dmd2-ring', '--backend', 'nope', '--out', out), /unknown backend 'nope'/);
+  assert.equal(fs.existsSync(out), false);
+});
+
+test('bad input: an unreadable --out', () => {
+  const d = tmp();
+  const file = path.join(d, 'a-file');
+  fs.writeFileSync(file, 'x');
+  oneCleanError(cli('run', 'tests/fixtures/tiny.ts', '--steps', '1', '--out', path.join(file, 'sub')), /cannot write to --out/);
+  assert.deepEqual(fs.readdirSync(d), ['a-file']);
+});
+
+test('bad input: a pipeline file with a type error is refused at its file:line', () => {
+  const out = path.join(tmp(), 'run');
+  const r = cli('run', 'tests/fixtures/type-error.ts', '--out', out);
+  oneCleanError(r, /tests\/fixtures\/type-error\.ts:6:\d+: .*frozen/s);
+  assert.equal(fs.existsSync(out), false);
+  const c = cli('check', 'tests/fixtures/type-error.ts');
+  assert.notEqual(c.status, 0);
+  assert.match(c.stderr, /type-error\.ts:6:/);
+});
+
+test('a shape error in a user file names its file:line', () => {
+  oneCleanError(cli('compile', 'tests/fixtures/bad-shape.ts'), /shape_mismatch at .*tests\/fixtures\/bad-shape\.ts:6\)/);
+});
+
+test('run a user pipeline file end to end; compile --emit ir|plan; the saved IR runs the same', () => {
+  const d = tmp();
+  const a = cli('run', 'tests/fixtures/tiny.ts', '--steps', '3', '--out', path.join(d, 'a'), '--quiet');
+  assert.equal(a.status, 0, a.stderr);
+  for (const f of ['summary.json', 'metrics.arrow', 'samples.arrow', 'samples.png', 'ir.json', 'plan.txt', 'weights/student.safetensors'])
+    assert.ok(fs.existsSync(path.join(d, 'a', f)), f);
+  const s = JSON.parse(fs.readFileSync(path.join(d, 'a', 'summary.json'), 'utf8'));
+  for (const k of ['energyDistance', 'teacherEnergyDistanceByNfe', 'equivalentTeacherNfe', 'gaussianBaselineEnergyDistance', 'modesCovered', 'modesTotal', 'offModeFraction'])
+    assert.ok(k in s.metrics, k);
+  const b = cli('run', path.join(d, 'a', 'ir.json'), '--out', path.join(d, 'b'), '--quiet');
+  assert.equal(b.status, 0, b.stderr);
+  const s2 = JSON.parse(fs.readFileSync(path.join(d, 'b', 'summary.json'), 'utf8'));
+  assert.deepEqual(s2.metrics, s.metrics);
+  assert.match(cli('compile', 'dmd2-ring', '--emit', 'plan').stdout, /update fake ×5[\s\S]*grads d%v\d+\/d\(fake\)/);
+  assert.match(cli('compile', 'tests/fixtures/tiny.ts', '--emit', 'ir').stdout, /call\[model=student\]/);
+});
+
+test('the tensorflow backend, when its package is absent, says which package and why', () => {
+  const r = cli('run', 'tests/fixtures/tiny.ts', '--steps', '1', '--backend', 'tensorflow', '--out', path.join(tmp(), 'x'));
+  if (r.status === 0) return; // installed here: nothing to check
+  oneCleanError(r, /@tensorflow\/tfjs-node.*downloads/s);
+});
