@@ -46,8 +46,6 @@ async function withoutProcessHandlers<T>(f: () => Promise<T>): Promise<T> {
   }
 }
 
-let active: Backend | undefined;
-
 export async function loadBackend(name: string): Promise<Backend> {
   if (!(BACKENDS as readonly string[]).includes(name)) throw new UserError(`unknown backend '${name}'; choose one of ${BACKENDS.join(', ')}`);
   const n = name as BackendName;
@@ -59,7 +57,7 @@ export async function loadBackend(name: string): Promise<Backend> {
   }
   await withoutProcessHandlers(() => tf.ready());
   const engine = tf.engine();
-  active = {
+  return {
     name: n,
     tf,
     detach(t) {
@@ -72,5 +70,4 @@ export async function loadBackend(name: string): Promise<Backend> {
       return { tensors: m.numTensors, bytes: m.numBytes };
     },
   };
-  return active;
 }

@@ -31,12 +31,11 @@ export function checkFile(file: string): Diagnostic[] {
     },
     skipAddingFilesFromTsConfig: true,
   });
-  const sf = project.addSourceFileAtPath(abs);
+  project.addSourceFileAtPath(abs);
   project.resolveSourceFileDependencies();
   const program = project.getProgram().compilerObject;
   const src = program.getSourceFile(abs)!;
   const diags = [...program.getSyntacticDiagnostics(src), ...program.getSemanticDiagnostics(src)];
-  void sf;
   return diags.map((d) => {
     const pos = d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start) : { line: 0, character: 0 };
     const rel = path.relative(process.cwd(), d.file?.fileName ?? abs);

@@ -53,6 +53,9 @@ type EvalCtx = LowerCtx & { rngFor(nodeId: string): Rng };
 export class Executor {
   readonly roles = new Map<string, RoleWeights>();
   private byId: Map<string, IRNode>;
+  /** node params and model configs parsed once, not on every update */
+  private params = new Map<string, unknown>();
+  private configs = new Map<string, unknown>();
   /** counts graph evaluations; with the seed it fixes every random draw */
   evaluations = 0;
 
@@ -64,6 +67,8 @@ export class Executor {
   ) {
     const { tf } = backend;
     this.byId = new Map(plan.ir.nodes.map((n) => [n.id, n]));
+    for (const n of plan.ir.nodes) this.params.set(n.id, opDef(n.op)!.params.parse(n.params));
+    for (const m of plan.ir.models) this.configs.set(m.role, modelDef(m.kind)!.config.parse(m.config));
     for (const decl of plan.ir.models) {
       const host = init.get(decl.role)!;
       const weights = Object.fromEntries(
@@ -103,7 +108,7 @@ export class Executor {
       model: (role) => {
         const r = this.roles.get(role)!;
         const def = modelDef(r.decl.kind)!;
-        const cfg = def.config.parse(r.decl.config);
+        const cfg = this.configs.get(role);
         return (ins) => def.apply(tf, r.weights, ins, cfg, env);
       },
     };
@@ -122,7 +127,7 @@ export class Executor {
         const nodeCtx: LowerCtx = { ...ctx, rng: () => ctx.rngFor(n.id) };
         try {
           const ins = n.inputs.map((i) => env.get(i)!);
-          const out = def.lower(ins, def.params.parse(n.params), nodeCtx);
+          const out = def.lower(ins, this.params.get(n.id), nodeCtx);
           // every buffer has one owner: a lowering that hands back an input (σ(t) = t) gets its own handle
           env.set(n.id, ins.includes(out) ? ctx.tf.clone(out) : out);
         } catch (e) {
@@ -188,7 +193,7 @@ export class Executor {
 
   hostWeights(role: string): Record<string, HostTensor> {
     const r = this.roles.get(role)!;
-    return Object.fromEntries(Object.entries(r.weights).map(([k, v]) => [k, { shape: [...v.shape], data: v.dataSync() as Float32Array }]));
+    return Object.fromEntries(Object.entries(r.weights).map(([k, v]) => [k, { shape: [...v.shape], data: Float32Array.from(v.dataSync()) }]));
   }
 
   dispose(): void {

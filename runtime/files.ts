@@ -6,8 +6,11 @@ import { UserError } from '../dsl/errors.ts';
 export class RunFolder {
   private staging: string;
   private written: string[] = [];
+  /** the folder did not exist before this run: a failed run removes it again */
+  private created: boolean;
   constructor(readonly dir: string) {
     const abs = path.resolve(dir);
+    this.created = !fs.existsSync(abs);
     try {
       fs.mkdirSync(abs, { recursive: true });
       fs.accessSync(abs, fs.constants.W_OK);
@@ -37,5 +40,6 @@ export class RunFolder {
 
   discard(): void {
     fs.rmSync(this.staging, { recursive: true, force: true });
+    if (this.created && fs.existsSync(this.dir) && fs.readdirSync(this.dir).length === 0) fs.rmdirSync(this.dir);
   }
 }

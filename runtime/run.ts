@@ -5,7 +5,7 @@ import { compile, printPlan } from '../dsl/compile/index.ts';
 import { printIR } from '../dsl/ir/print.ts';
 import { loadBackend } from '../gpu/backend.ts';
 import { Executor, initialWeights } from './executor.ts';
-import { evalSetup, equivalentNfe, gaussianBaseline, studentMetrics, teacherLadder } from './evaluate.ts';
+import { evalSetup, equivalentNfe, gaussianBaseline, teacherLadder } from './evaluate.ts';
 import { train, type StepEvent } from './train.ts';
 import { RunFolder } from './files.ts';
 import { encodeSafetensors, loadSafetensors } from './safetensors.ts';
@@ -41,13 +41,13 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
   try {
     const ir: GraphIR = { ...ir0, run: { ...ir0.run, steps: o.steps ?? ir0.run.steps } };
     const backend = await loadBackend(o.backend);
-    const plan0 = compile(ir);
-    const exe0 = new Executor(backend, plan0, o.seed, initialWeights(plan0.ir, o.seed, loadSafetensors));
-    const plan = compile(ir, { paramCount: (r) => exe0.paramCount(r) });
+    const init = initialWeights(ir, o.seed, loadSafetensors);
+    const paramCount = (role: string) => Object.values(init.get(role) ?? {}).reduce((a, t) => a + t.data.length, 0);
+    const plan = compile(ir, { paramCount });
     folder.write('ir.json', JSON.stringify(ir, null, 1));
     folder.write('ir.txt', printIR(ir) + '\n');
     folder.write('plan.txt', printPlan(plan) + '\n');
-    const exe = exe0;
+    const exe = new Executor(backend, plan, o.seed, init);
     const setup = ir.eval ? evalSetup(exe, o.evalSamples ?? 4096) : undefined;
     const steps = ir.run.steps;
     const bar = progress(steps, { quiet: o.quiet ?? false });
@@ -72,7 +72,7 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
     const last = events[events.length - 1]!;
     const metrics: Record<string, unknown> = {};
     if (setup) {
-      const m = studentMetrics(exe, setup);
+      const m = last.eval!; // the stream evaluates the last step
       const ladder = teacherLadder(exe, setup, 'euler');
       const eq = equivalentNfe(ladder, m.energyDistance);
       const matched = Object.keys(ladder).map(Number).filter((n) => ladder[String(n)]! >= m.energyDistance);

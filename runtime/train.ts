@@ -10,7 +10,8 @@ export interface StepEvent {
   outputs: Record<string, number>;
   wallSeconds: number;
   stepsPerSecond: number;
-  eval?: StudentMetrics;
+  /** student metrics and the samples they were measured on, at evaluation steps */
+  eval?: StudentMetrics & { samples: Float32Array };
 }
 
 /** The warm-up updates (roles with `warmup > 0`), before the first step. */
@@ -23,14 +24,14 @@ export const trainStep = (exe: Executor, start = performance.now()): OperatorFun
   concatMap((step) =>
     defer(() => {
       const losses: Record<string, number> = {};
-      let outputs: Record<string, number> = {};
+      const outputs: Record<string, number> = {};
       for (const u of exe.plan.updates)
         for (let r = 0; r < u.ratio; r++) {
           const res = exe.update(u);
           losses[u.role] = res.loss;
-          outputs = { ...outputs, ...res.outputs };
+          Object.assign(outputs, res.outputs);
         }
-      outputs = { ...outputs, ...exe.outputs() };
+      Object.assign(outputs, exe.outputs());
       const wallSeconds = (performance.now() - start) / 1000;
       return of({ step, losses, outputs, wallSeconds, stepsPerSecond: step / Math.max(wallSeconds, 1e-9) });
     }),
@@ -40,8 +41,7 @@ export const trainStep = (exe: Executor, start = performance.now()): OperatorFun
 export const evaluateEvery = (exe: Executor, setup: EvalSetup | undefined, every: number, last: number): OperatorFunction<StepEvent, StepEvent> =>
   map((e) => {
     if (!setup || !((every > 0 && e.step % every === 0) || e.step === last)) return e;
-    const { samples: _s, ...m } = studentMetrics(exe, setup);
-    return { ...e, eval: m };
+    return { ...e, eval: studentMetrics(exe, setup) };
   });
 
 /** Steps 1..n as a stream of events; yields to the event loop between steps so signals and timers run. */

@@ -66,9 +66,8 @@ function forwardSteps(ir: GraphIR, nodes: IRNode[], keep: Set<string>): { steps:
   return { steps, peakBytes: peak };
 }
 
-function paramBytes(_ir: GraphIR, role: string, paramCount: (role: string) => number): number {
-  return paramCount(role) * 4 * 4; // weights, gradient, Adam m and v
-}
+// weights, gradient, Adam m and v
+const paramBytes = (role: string, paramCount: (role: string) => number): number => paramCount(role) * 4 * 4;
 
 export function buildPlan(ir: GraphIR, paramCount: (role: string) => number = () => 0): Plan {
   const order = [...ir.updates].sort((a, b) => Number(b.ratio > 1) - Number(a.ratio > 1));
@@ -77,9 +76,10 @@ export function buildPlan(ir: GraphIR, paramCount: (role: string) => number = ()
   const isRandom = (id: string) => byId.get(id)!.op !== 'scalar' && opDef(byId.get(id)!.op)?.fusion === 'source';
   // an output is logged by the first update that already draws every random value it depends on
   const home = new Map<string, string[]>();
+  const lossNeeds = new Map(order.map((x) => [x.role, ancestors(ir, [x.loss])]));
   for (const [name, id] of Object.entries(ir.outputs)) {
     const srcs = [...ancestors(ir, [id])].filter(isRandom);
-    const u = order.find((x) => srcs.every((s) => ancestors(ir, [x.loss]).has(s)));
+    const u = order.find((x) => srcs.every((s) => lossNeeds.get(x.role)!.has(s)));
     if (u) home.set(u.role, [...(home.get(u.role) ?? []), name]);
   }
   const updates = order.map((u): UpdatePlan => {
@@ -107,7 +107,7 @@ export function buildPlan(ir: GraphIR, paramCount: (role: string) => number = ()
       tape: tapeNodes.map((n) => ({ kind: 'run', node: n.id })),
       finish: [{ kind: 'grads', role: u.role, loss: u.loss }, { kind: 'apply', role: u.role, optimizer: u.optimizer }, { kind: 'free', bufs: held }],
       outputs,
-      peakBytes: pre.peakBytes + tapeBytes + paramBytes(ir, u.role, paramCount),
+      peakBytes: pre.peakBytes + tapeBytes + paramBytes(u.role, paramCount),
     };
   });
   const forward = (ids: string[]): ForwardPlan => {
