@@ -28,7 +28,7 @@ export const adam = (lr: number, o: Omit<Adam, 'kind' | 'lr'> = {}): Adam => ({ 
 
 export interface MinimizeOptions {
   optimizer: Adam;
-  /** updates of this role per step (DMD2: 5 for the fake score); default 1 */
+  /** updates of this role per step (DMD2: 5 for the fake score); default 1; 0: warm-up only (pre-training) */
   ratio?: number;
   /** updates of this role alone before the first step; default 0 */
   warmup?: number;
@@ -108,6 +108,22 @@ export class GraphBuilder implements NodeSink {
     this.datasets[toy.name] = toy.spec;
     return this.op('sample_data', [], { dataset: toy.name, rows }) as Port<'f32', [typeof rows, number]>;
   }
+  /** class labels i32[B] over `classes` classes: 'balanced' (default) gives row i the class ⌊i·classes/B⌋ */
+  labels(classes: number, o: { layout?: 'balanced' | 'random'; rows?: number | string } = {}): Port<'i32', [string | number]> {
+    return this.op('labels', [], { classes, rows: o.rows ?? this.B, layout: o.layout ?? 'balanced' }) as Port<'i32', [string | number]>;
+  }
+  /** the null condition ∅ (label −1) for every row: a conditional model's unconditional branch */
+  nullLabel(rows: number | string = this.B): Port<'i32', [string | number]> {
+    return this.op('null_label', [], { rows }) as Port<'i32', [string | number]>;
+  }
+  /** labels i32[B] → f32[B, depth]; the null label gives a zero row */
+  oneHot(labels: Port<'i32', Shape>, depth: number): Port<'f32', [string | number, number]> {
+    return this.op('one_hot', [labels], { depth }) as Port<'f32', [string | number, number]>;
+  }
+  /** the rows of `p` in a random order (fresh at every evaluation) */
+  shuffle<P extends Port>(p: P): P {
+    return this.op('shuffle', [p]) as P;
+  }
   concat(ports: Port[], axis: number): Port<'f32', Shape> {
     return this.op('concat', ports, { axis }) as Port<'f32', Shape>;
   }
@@ -144,8 +160,13 @@ export class GraphBuilder implements NodeSink {
   }
 
   /** the probability-flow ODE of `model` from noise z to data */
-  odeSolve(model: Model, z: Port, o: { schedule: ScheduleName | Schedule; solver?: 'euler' | 'heun'; steps: number }): Port<'f32', Shape> {
-    return this.op('pf_ode', [z], { model: model.role, schedule: toSchedule(o.schedule), solver: o.solver ?? 'heun', steps: o.steps }) as Port<'f32', Shape>;
+  odeSolve(
+    model: Model,
+    z: Port,
+    o: { schedule: ScheduleName | Schedule; solver?: 'euler' | 'heun'; steps: number; labels?: Port<'i32', Shape>; guidance?: number },
+  ): Port<'f32', Shape> {
+    const p = { model: model.role, schedule: toSchedule(o.schedule), solver: o.solver ?? 'heun', steps: o.steps, guidance: o.guidance };
+    return this.op('pf_ode', o.labels ? [z, o.labels] : [z], p) as Port<'f32', Shape>;
   }
 
   private declare<R extends string, K extends Kind>(role: R, spec: ModelSpec, trainable: boolean, extra: Partial<ModelDecl>): Model<R, K> {
@@ -182,9 +203,10 @@ export class GraphBuilder implements NodeSink {
   }
 
   /** what the run's metrics compare: student samples against a toy's exact distribution and its teacher's sampler */
-  evaluate(o: { samples: Port; target: Toy; teacher?: Model; schedule?: ScheduleName | Schedule }): void {
+  evaluate(o: { samples: Port; target: Toy; teacher?: Model; schedule?: ScheduleName | Schedule; extras?: Record<string, Port> }): void {
     this.datasets[o.target.name] = o.target.spec;
     this.evalDecl = { samples: o.samples.id, target: o.target.name };
+    if (o.extras) this.evalDecl.extras = Object.fromEntries(Object.entries(o.extras).map(([k, p]) => [k, p.id]));
     if (o.teacher) this.evalDecl.teacher = { role: o.teacher.role, schedule: toSchedule(o.schedule ?? 'rf') };
   }
 

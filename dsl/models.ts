@@ -1,6 +1,7 @@
 /** @file Model declarations a pipeline hands to `g.frozen` / `g.trainable`, and toy datasets. */
 import type { GmmSpec, Schedule } from './ir/schema.ts';
 import type { MlpConfig } from '../ops/models/mlp.ts';
+import type { Corruption } from '../ops/models/gmm.ts';
 import { schedule as toSchedule, type ScheduleName } from '../ops/schedules.ts';
 
 export interface ModelSpec {
@@ -18,8 +19,12 @@ export interface Toy {
   name: string;
   spec: GmmSpec;
   dim: number;
-  /** the closed-form x0-prediction E[x0 | x_t] under a schedule */
-  denoiser(schedule: ScheduleName | Schedule): ModelSpec;
+  /** the closed-form x0-prediction E[x0 | x_t] under a schedule; `conditional` takes a class label (x_t, t, c) */
+  denoiser(schedule: ScheduleName | Schedule, o?: { conditional?: boolean; corrupt?: Corruption }): ModelSpec;
+  /** the exact log-density log p(x) — or log p(x | c) with `conditional` — as f32[B,1] (a reward proxy) */
+  logDensity(o?: { conditional?: boolean }): ModelSpec;
+  /** number of classes (0: unconditional) */
+  classes: number;
 }
 
 export function gmmToy(name: string, spec: GmmSpec): Toy {
@@ -27,7 +32,13 @@ export function gmmToy(name: string, spec: GmmSpec): Toy {
     name,
     spec,
     dim: spec.means[0]!.length,
-    denoiser: (s) => ({ kind: 'gmm_denoiser', config: { dataset: name, schedule: toSchedule(s) }, datasets: { [name]: spec } }),
+    classes: spec.classes ? Math.max(...spec.classes) + 1 : 0,
+    denoiser: (s, o = {}) => ({
+      kind: 'gmm_denoiser',
+      config: { dataset: name, schedule: toSchedule(s), ...(o.conditional ? { conditional: true } : {}), ...(o.corrupt ? { corrupt: o.corrupt } : {}) },
+      datasets: { [name]: spec },
+    }),
+    logDensity: (o = {}) => ({ kind: 'gmm_log_density', config: { dataset: name, ...(o.conditional ? { conditional: true } : {}) }, datasets: { [name]: spec } }),
   };
 }
 
@@ -36,6 +47,11 @@ export const toy = {
   ring({ modes = 8, radius = 2, std = 0.2 } = {}): Toy {
     const means = [...Array(modes).keys()].map((k) => [radius * Math.cos((2 * Math.PI * k) / modes), radius * Math.sin((2 * Math.PI * k) / modes)]);
     return gmmToy(`ring${modes}`, { kind: 'gmm', means, stds: means.map(() => std), weights: means.map(() => 1) });
+  },
+  /** a ring whose modes alternate between `classes` classes (mode k belongs to class k mod classes) */
+  classRing({ modes = 8, radius = 4, std = 0.15, classes = 2 } = {}): Toy {
+    const r = toy.ring({ modes, radius, std });
+    return gmmToy(`classring${modes}x${classes}`, { ...r.spec, classes: r.spec.means.map((_, k) => k % classes) });
   },
   /** an n×n grid of Gaussians with the given spacing, centred on 0 */
   grid({ n = 5, spacing = 1, std = 0.1 } = {}): Toy {

@@ -54,6 +54,7 @@ export class Port<D extends DType = DType, S extends Shape = Shape> {
   gt(o: PortLike): Port<'bool', S> { return this.graph.op('greater', [this, o]) as Port<'bool', S>; }
   lt(o: PortLike): Port<'bool', S> { return this.graph.op('less', [this, o]) as Port<'bool', S>; }
   eq(o: PortLike): Port<'bool', S> { return this.graph.op('equal', [this, o]) as Port<'bool', S>; }
+  reshape<const S2 extends Shape>(shape: S2): Port<D, S2> { return this.graph.op('reshape', [this], { shape: [...shape] }) as Port<D, S2>; }
   cast<T extends DType>(dtype: T): Port<T, S> { return this.graph.op('cast', [this], { dtype }) as Port<T, S>; }
 
   /** reduce over every axis → a scalar; over `axes` → a smaller tensor */

@@ -48,6 +48,8 @@ export interface OpDef<K extends string = string, P = any> {
   /** false: no gradient flows through this op (sources, comparisons, stop_gradient) */
   differentiable: boolean;
   fusion: FusionClass;
+  /** draws from the node's random stream: never merged by CSE; its stream is keyed by its rank among random nodes */
+  random?: boolean;
 }
 
 export const defineOp = <K extends string, P>(def: OpDef<K, P>): OpDef<K, P> => def;

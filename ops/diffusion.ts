@@ -5,6 +5,7 @@ import { ScheduleSchema, type Schedule } from '../dsl/ir/schema.ts';
 import { alphaOf, scheduleAt, sigmaOf } from './schedules.ts';
 import { sameDtype } from './shape.ts';
 import { showType } from '../dsl/types.ts';
+import { NULL_LABEL } from './labels.ts';
 
 const Sched = z.object({ schedule: ScheduleSchema }).strict();
 
@@ -27,6 +28,8 @@ export const PfOdeParams = z
     steps: z.number().int().positive(),
     tMax: z.number().min(0).max(1).default(1),
     tMin: z.number().min(0).max(1).default(0),
+    /** classifier-free guidance scale ω for a conditional model (second input: labels): D∅ + ω(D_c − D∅) */
+    guidance: z.number().default(1),
   })
   .strict();
 export type PfOdeParams = z.infer<typeof PfOdeParams>;
@@ -36,13 +39,22 @@ export type PfOdeParams = z.infer<typeof PfOdeParams>;
  * uniform t grid (Karras spacing in σ for the VE schedule). Heun's correction is skipped on a step that ends at
  * σ = 0, where ε̂ is undefined (EDM's convention). NFE: Euler N, Heun 2N − 1 (or 2N when tMin > 0).
  */
-export function pfOde(ctx: LowerCtx, z0: Tensor, p: PfOdeParams): Tensor {
+export function pfOde(ctx: LowerCtx, z0: Tensor, p: Omit<PfOdeParams, 'guidance'> & { guidance?: number }, label?: Tensor): Tensor {
+  const guidance = p.guidance ?? 1;
   const { tf } = ctx;
   const model = ctx.model(p.model);
   const B = z0.shape[0]!;
+  const nullLabel = label && guidance !== 1 ? tf.fill([B], NULL_LABEL, 'int32') : undefined;
+  const denoise = (x: Tensor, t: Tensor): Tensor => {
+    if (!label) return model([x, t]);
+    const cond = model([x, t, label]);
+    if (!nullLabel) return cond;
+    const uncond = model([x, t, nullLabel]);
+    return tf.add(uncond, tf.mul(tf.sub(cond, uncond), guidance));
+  };
   const velocity = (x: Tensor, t: number): Tensor => {
     const s = scheduleAt(p.schedule, t);
-    const x0 = model([x, tf.fill([B, 1], t)]);
+    const x0 = denoise(x, tf.fill([B, 1], t));
     const eps = tf.div(tf.sub(x, tf.mul(x0, s.alpha)), s.sigma);
     return tf.add(tf.mul(x0, s.dAlpha), tf.mul(eps, s.dSigma));
   };
@@ -65,13 +77,15 @@ export const diffusion = {
   pf_ode: defineOp({
     kind: 'pf_ode',
     params: PfOdeParams,
-    arity: 1,
-    shape: ([z], p, ctx) => {
+    arity: [1, 2],
+    shape: ([z, c], p, ctx) => {
       if (!ctx.model(p.model)) throw new OpShapeError(`no model has the role '${p.model}'`, 'unknown_model');
       if (z!.shape.length !== 2) throw new OpShapeError(`pf_ode expects noise f32[B,D], got ${showType(z!)}`);
+      if (c && (c.dtype !== 'i32' || c.shape.length !== 1)) throw new OpShapeError(`pf_ode labels expected i32[B], got ${showType(c)}`, 'dtype_mismatch');
+      if (!c && p.guidance !== 1) throw new OpShapeError('pf_ode: guidance needs labels (a second input)');
       return { dtype: sameDtype([z!], 'f32'), shape: [...z!.shape] };
     },
-    lower: ([z], p, ctx) => pfOde(ctx, z!, p),
+    lower: ([z, c], p, ctx) => pfOde(ctx, z!, p, c),
     differentiable: true,
     fusion: 'opaque',
   }),

@@ -4,7 +4,7 @@ import { defineOp, OpShapeError } from './define.ts';
 import { linalg } from './linalg.ts';
 import { sameDtype } from './shape.ts';
 import { modelDef } from './models/index.ts';
-import { showType } from '../dsl/types.ts';
+import { resolveShape, showType } from '../dsl/types.ts';
 
 export const network = {
   matmul: defineOp({
@@ -45,6 +45,23 @@ export const network = {
     lower: (ins, p, { tf }) => tf.concat(ins, p.axis),
     differentiable: true,
     fusion: 'opaque',
+  }),
+  reshape: defineOp({
+    kind: 'reshape',
+    params: z.object({ shape: z.array(z.union([z.number().int().positive(), z.string().min(1)])) }).strict(),
+    arity: 1,
+    shape: ([x], p) => {
+      // sizes must agree symbolically: the same named dims, the same product of the literal ones
+      const sig = (s: readonly (number | string)[]) => {
+        const named = s.filter((d): d is string => typeof d === 'string').sort();
+        return `${named.join(',')}|${s.filter((d): d is number => typeof d === 'number').reduce((a, b) => a * b, 1)}`;
+      };
+      if (sig(x!.shape) !== sig(p.shape)) throw new OpShapeError(`reshape ${showType(x!)} to [${p.shape.join(',')}]: sizes differ`);
+      return { dtype: x!.dtype, shape: [...p.shape] };
+    },
+    lower: ([x], p, ctx) => ctx.tf.reshape(x!, resolveShape(p.shape, ctx.dims)),
+    differentiable: true,
+    fusion: 'elementwise',
   }),
   call: defineOp({
     kind: 'call',

@@ -20,6 +20,7 @@ export const random = {
     },
     differentiable: false,
     fusion: 'source',
+    random: true,
   }),
   uniform: defineOp({
     kind: 'uniform',
@@ -32,6 +33,7 @@ export const random = {
     },
     differentiable: false,
     fusion: 'source',
+    random: true,
   }),
   sample_data: defineOp({
     kind: 'sample_data',
@@ -49,6 +51,7 @@ export const random = {
     },
     differentiable: false,
     fusion: 'source',
+    random: true,
   }),
   scalar: defineOp({
     kind: 'scalar',

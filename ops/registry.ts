@@ -4,9 +4,10 @@ import { reduce } from './reduce.ts';
 import { random } from './random.ts';
 import { network } from './network.ts';
 import { diffusion } from './diffusion.ts';
+import { labels } from './labels.ts';
 import type { OpDef } from './define.ts';
 
-export const OPS = { ...elementwise, ...reduce, ...random, ...network, ...diffusion } as const;
+export const OPS = { ...elementwise, ...reduce, ...random, ...network, ...diffusion, ...labels } as const;
 export type OpKind = keyof typeof OPS;
 export const OP_KINDS = Object.keys(OPS) as OpKind[];
 

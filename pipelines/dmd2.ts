@@ -6,13 +6,18 @@ import { dmd, denoisingLoss } from '../ops/objectives.ts';
 
 export interface Dmd2Config extends RunDefaults {
   hidden: number;
+  /** hidden layers of each MLP */
+  layers: number;
   lrStudent: number;
   lrFake: number;
   ratio: number;
   fakeWarmup: number;
+  /** the DMD loss draws t ~ U[tMin, tMax] */
+  tMin: number;
+  tMax: number;
 }
 
-export const dmd2Defaults: Dmd2Config = { batch: 256, steps: 6000, evalEvery: 500, hidden: 128, lrStudent: 3e-4, lrFake: 1e-3, ratio: 5, fakeWarmup: 200 };
+export const dmd2Defaults: Dmd2Config = { batch: 256, steps: 6000, evalEvery: 500, hidden: 128, layers: 2, lrStudent: 3e-4, lrFake: 1e-3, ratio: 5, fakeWarmup: 200, tMin: 0.02, tMax: 0.98 };
 
 export function dmd2Toy(name: string, target: Toy, defaults: Dmd2Config = dmd2Defaults): PipelineDef<Dmd2Config> {
   return pipeline(
@@ -21,11 +26,11 @@ export function dmd2Toy(name: string, target: Toy, defaults: Dmd2Config = dmd2De
     (g, c) => {
       const D = target.dim;
       const teacher = g.frozen('teacher', target.denoiser('rf'));
-      const student = g.trainable('student', mlp({ in: D, out: D, hidden: c.hidden }));
-      const fake = g.trainable('fake', mlp({ in: D, out: D, hidden: c.hidden, time: true }));
+      const student = g.trainable('student', mlp({ in: D, out: D, hidden: c.hidden, layers: c.layers }));
+      const fake = g.trainable('fake', mlp({ in: D, out: D, hidden: c.hidden, layers: c.layers, time: true }));
 
       const x = g.named('x', student(g.noise([g.B, D])));
-      const { loss, grad } = dmd(g, { x, teacher, fake, schedule: 'rf' });
+      const { loss, grad } = dmd(g, { x, teacher, fake, schedule: 'rf', t: [c.tMin, c.tMax] });
       g.minimize(student, loss, { optimizer: adam(c.lrStudent) });
       g.minimize(fake, denoisingLoss(g, fake, g.stopGradient(x), { schedule: 'rf' }), { optimizer: adam(c.lrFake), ratio: c.ratio, warmup: c.fakeWarmup });
 

@@ -4,10 +4,12 @@ import { toy } from '../dsl/models.ts';
 import { dmd2Defaults, dmd2Toy } from './dmd2.ts';
 import { dmdRing } from './dmd.ts';
 import { dsmRing } from './dsm.ts';
+import { forbiddenZone } from './forbidden-zone.ts';
 
 export const PIPELINES: Record<string, PipelineDef<any>> = {
   'dmd2-ring': dmd2Toy('dmd2-ring', toy.ring(), dmd2Defaults),
   'dmd2-grid': dmd2Toy('dmd2-grid', toy.grid(), { ...dmd2Defaults }),
   'dmd-ring': dmdRing,
   'dsm-ring': dsmRing,
+  'forbidden-zone': forbiddenZone,
 };

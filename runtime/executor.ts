@@ -14,7 +14,6 @@ export interface RoleWeights {
   decl: ModelDecl;
   /** trainable roles hold variables; frozen ones plain tensors */
   weights: Record<string, tfns.Variable>;
-  adam?: AdamState;
 }
 
 export interface UpdateResult {
@@ -55,9 +54,11 @@ export class Executor {
   private byId: Map<string, IRNode>;
   /** node params and model configs parsed once, not on every update */
   private params = new Map<string, unknown>();
+  private streams = new Map<string, string>();
   private configs = new Map<string, unknown>();
   /** counts graph evaluations; with the seed it fixes every random draw */
   evaluations = 0;
+  private adam = new Map<UpdatePlan, AdamState>();
 
   constructor(
     readonly backend: Backend,
@@ -68,14 +69,19 @@ export class Executor {
     const { tf } = backend;
     this.byId = new Map(plan.ir.nodes.map((n) => [n.id, n]));
     for (const n of plan.ir.nodes) this.params.set(n.id, opDef(n.op)!.params.parse(n.params));
+    // a random node's stream is keyed by its rank among the random nodes, not by its id: adding a logged value
+    // or any other deterministic node leaves every draw of the run unchanged
+    plan.ir.nodes.filter((n) => opDef(n.op)!.random).forEach((n, k) => this.streams.set(n.id, `r${k}`));
     for (const m of plan.ir.models) this.configs.set(m.role, modelDef(m.kind)!.config.parse(m.config));
     for (const decl of plan.ir.models) {
       const host = init.get(decl.role)!;
       const weights = Object.fromEntries(
         Object.entries(host).map(([k, t]) => [k, tf.variable(tf.tensor(t.data, t.shape, 'float32'), decl.trainable, `${decl.role}/${k}`)]),
       );
-      this.roles.set(decl.role, { decl, weights, ...(decl.trainable ? { adam: adamInit(tf, weights) } : {}) });
+      this.roles.set(decl.role, { decl, weights });
     }
+    // one optimizer state per update: a pre-training phase does not hand its moments to the main phase
+    for (const u of plan.updates) this.adam.set(u, adamInit(tf, this.roles.get(u.role)!.weights));
   }
 
   get ir(): GraphIR {
@@ -102,7 +108,7 @@ export class Executor {
       tf,
       dims,
       rng: () => new Rng([this.seed, evaluation]),
-      rngFor: (nodeId: string) => new Rng([this.seed, evaluation, nodeId]),
+      rngFor: (nodeId: string) => new Rng([this.seed, evaluation, this.streams.get(nodeId) ?? nodeId]),
       dataset: env.dataset,
       detach: (t) => this.backend.detach(t),
       model: (role) => {
@@ -154,7 +160,7 @@ export class Executor {
         return env.get(u.loss) as tfns.Scalar;
       }, Object.values(vars));
       const byName = Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, grads[v.name]!]));
-      adamApply(tf, u.finish.find((s) => s.kind === 'apply')!.optimizer, r.adam!, vars, byName);
+      adamApply(tf, u.finish.find((s) => s.kind === 'apply')!.optimizer, this.adam.get(u)!, vars, byName);
       return { role: u.role, loss: value.dataSync()[0]!, outputs };
     });
   }
@@ -173,7 +179,7 @@ export class Executor {
   }
 
   /** `n` rows of the evaluation samples (the named dim B set to n), as a host array [n, D]. */
-  sample(n: number, key = 'eval'): { data: Float32Array; shape: number[] } {
+  sample(n: number, key = 'eval'): { data: Float32Array; shape: number[]; extras: Record<string, Float32Array> } {
     const p = this.plan.sample;
     if (!p) throw new UserError(`pipeline '${this.plan.ir.name}' declares no samples to evaluate (g.evaluate)`);
     const { tf } = this.backend;
@@ -182,7 +188,8 @@ export class Executor {
       const env = new Map<string, Tensor>();
       this.runSteps(p.steps, env, ctx);
       const t = env.get(p.node)!;
-      return { data: t.dataSync() as Float32Array, shape: t.shape };
+      const extras = Object.fromEntries(Object.entries(p.extras).map(([k, id]) => [k, Float32Array.from(env.get(id)!.dataSync())]));
+      return { data: t.dataSync() as Float32Array, shape: t.shape, extras };
     });
   }
 
@@ -199,8 +206,9 @@ export class Executor {
   dispose(): void {
     for (const r of this.roles.values()) {
       Object.values(r.weights).forEach((w) => w.dispose());
-      if (r.adam) [...Object.values(r.adam.m), ...Object.values(r.adam.v)].forEach((w) => w.dispose());
     }
+    for (const a of this.adam.values()) [...Object.values(a.m), ...Object.values(a.v)].forEach((w) => w.dispose());
     this.roles.clear();
+    this.adam.clear();
   }
 }

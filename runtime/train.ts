@@ -14,9 +14,10 @@ export interface StepEvent {
   eval?: StudentMetrics & { samples: Float32Array };
 }
 
-/** The warm-up updates (roles with `warmup > 0`), before the first step. */
+/** The warm-up updates (`warmup > 0`), before the first step, in the order the graph declared them. */
 export function warmup(exe: Executor): void {
-  for (const u of exe.plan.updates) for (let i = 0; i < u.warmup; i++) exe.update(u);
+  const order = [...exe.plan.updates].sort((a, b) => a.declared - b.declared);
+  for (const u of order) for (let i = 0; i < u.warmup; i++) exe.update(u);
 }
 
 /** step index → one step: each role `ratio` times, critics (ratio > 1) first. */
@@ -44,10 +45,10 @@ export const evaluateEvery = (exe: Executor, setup: EvalSetup | undefined, every
     return { ...e, eval: studentMetrics(exe, setup) };
   });
 
-/** Steps 1..n as a stream of events; yields to the event loop between steps so signals and timers run. */
-export function train(exe: Executor, steps: number, setup: EvalSetup | undefined, evalEvery: number): Observable<StepEvent> {
+/** Steps 1..n as a stream of events (after the warm-up, unless `warmup: false`); yields to the event loop between steps so signals and timers run. */
+export function train(exe: Executor, steps: number, setup: EvalSetup | undefined, evalEvery: number, o: { warmup?: boolean } = {}): Observable<StepEvent> {
   return defer(() => {
-    warmup(exe);
+    if (o.warmup ?? true) warmup(exe);
     const start = performance.now();
     return range(1, steps).pipe(
       concatMap((i) => new Observable<number>((sub) => void setImmediate(() => (sub.next(i), sub.complete())))),

@@ -87,14 +87,14 @@ export const lowerNoGrad: Pass = {
       nodes: out.map(({ noGrad: _drop, ...n }) => n),
       updates: ir.updates.map((u) => ({ ...u, loss: r(u.loss) })),
       outputs: Object.fromEntries(Object.entries(ir.outputs).map(([k, v]) => [k, r(v)])),
-      ...(ir.eval ? { eval: { ...ir.eval, samples: r(ir.eval.samples) } } : {}),
+      ...(ir.eval ? { eval: remapEval(ir.eval, r) } : {}),
     };
   },
 };
 
 /** The roots every later stage needs: losses, logged outputs, evaluation samples. */
 export function roots(ir: GraphIR): string[] {
-  return [...ir.updates.map((u) => u.loss), ...Object.values(ir.outputs), ...(ir.eval ? [ir.eval.samples] : [])];
+  return [...ir.updates.map((u) => u.loss), ...Object.values(ir.outputs), ...(ir.eval ? [ir.eval.samples, ...Object.values(ir.eval.extras ?? {})] : [])];
 }
 
 /** Ancestors of `ids` (inclusive). */
@@ -130,8 +130,7 @@ export const cse: Pass = {
     for (const n of ir.nodes) {
       const inputs = n.inputs.map((i) => rename.get(i) ?? i);
       const def = opDef(n.op)!;
-      const random = def.fusion === 'source' && n.op !== 'scalar';
-      const key = random ? undefined : JSON.stringify([n.op, n.params, inputs, n.noGrad ?? false]);
+      const key = def.random ? undefined : JSON.stringify([n.op, n.params, inputs, n.noGrad ?? false]);
       const hit = key === undefined ? undefined : seen.get(key);
       if (hit) {
         rename.set(n.id, hit);
@@ -146,9 +145,16 @@ export const cse: Pass = {
       nodes,
       updates: ir.updates.map((u) => ({ ...u, loss: r(u.loss) })),
       outputs: Object.fromEntries(Object.entries(ir.outputs).map(([k, v]) => [k, r(v)])),
-      ...(ir.eval ? { eval: { ...ir.eval, samples: r(ir.eval.samples) } } : {}),
+      ...(ir.eval ? { eval: remapEval(ir.eval, r) } : {}),
     };
   },
 };
 
 export const PIPELINE: readonly Pass[] = [inferShapes, lowerNoGrad, dce, cse];
+
+/** the evaluation's node references, renamed by `r` */
+function remapEval(e: NonNullable<GraphIR['eval']>, r: (id: string) => string): NonNullable<GraphIR['eval']> {
+  const out = { ...e, samples: r(e.samples) };
+  if (e.extras) out.extras = Object.fromEntries(Object.entries(e.extras).map(([k, id]) => [k, r(id)]));
+  return out;
+}

@@ -17,6 +17,8 @@ export interface UpdatePlan {
   loss: string;
   ratio: number;
   warmup: number;
+  /** position among the graph's `minimize` calls: warm-ups run in this order */
+  declared: number;
   /** forward-only work that no gradient of this role passes through: run before the tape, freed at last use */
   pre: PlanStep[];
   /** work recorded on the gradient tape; its buffers live until the optimizer has applied the update */
@@ -40,7 +42,8 @@ export interface Plan {
   updates: UpdatePlan[];
   /** scalar outputs no update computes, evaluated forward-only after each step */
   outputs?: ForwardPlan & { names: Record<string, string> };
-  sample?: ForwardPlan;
+  /** the evaluated samples, and per-sample values read beside them (name → node) */
+  sample?: ForwardPlan & { extras: Record<string, string> };
   peakBytes: number;
 }
 
@@ -70,20 +73,21 @@ function forwardSteps(ir: GraphIR, nodes: IRNode[], keep: Set<string>): { steps:
 const paramBytes = (role: string, paramCount: (role: string) => number): number => paramCount(role) * 4 * 4;
 
 export function buildPlan(ir: GraphIR, paramCount: (role: string) => number = () => 0): Plan {
-  const order = [...ir.updates].sort((a, b) => Number(b.ratio > 1) - Number(a.ratio > 1));
+  const order = ir.updates.map((u, declared) => ({ ...u, declared })).sort((a, b) => Number(b.ratio > 1) - Number(a.ratio > 1));
   const covered = new Set<string>();
   const byId = new Map(ir.nodes.map((n) => [n.id, n]));
   const isRandom = (id: string) => byId.get(id)!.op !== 'scalar' && opDef(byId.get(id)!.op)?.fusion === 'source';
   // an output is logged by the first update that already draws every random value it depends on
-  const home = new Map<string, string[]>();
-  const lossNeeds = new Map(order.map((x) => [x.role, ancestors(ir, [x.loss])]));
+  // (warm-up-only updates, ratio 0, log nothing: they do not run every step)
+  const home = new Map<number, string[]>();
+  const lossNeeds = order.map((x) => ancestors(ir, [x.loss]));
   for (const [name, id] of Object.entries(ir.outputs)) {
     const srcs = [...ancestors(ir, [id])].filter(isRandom);
-    const u = order.find((x) => srcs.every((s) => lossNeeds.get(x.role)!.has(s)));
-    if (u) home.set(u.role, [...(home.get(u.role) ?? []), name]);
+    const i = order.findIndex((x, j) => x.ratio > 0 && srcs.every((s) => lossNeeds[j]!.has(s)));
+    if (i >= 0) home.set(i, [...(home.get(i) ?? []), name]);
   }
-  const updates = order.map((u): UpdatePlan => {
-    const mine = home.get(u.role) ?? [];
+  const updates = order.map((u, i): UpdatePlan => {
+    const mine = home.get(i) ?? [];
     const need = ancestors(ir, [u.loss, ...mine.map((k) => ir.outputs[k]!)]);
     const nodes = ir.nodes.filter((n) => need.has(n.id));
     const reach = gradientReach(ir, u.role);
@@ -103,6 +107,7 @@ export function buildPlan(ir: GraphIR, paramCount: (role: string) => number = ()
       loss: u.loss,
       ratio: u.ratio,
       warmup: u.warmup,
+      declared: u.declared,
       pre: pre.steps,
       tape: tapeNodes.map((n) => ({ kind: 'run', node: n.id })),
       finish: [{ kind: 'grads', role: u.role, loss: u.loss }, { kind: 'apply', role: u.role, optimizer: u.optimizer }, { kind: 'free', bufs: held }],
@@ -118,7 +123,7 @@ export function buildPlan(ir: GraphIR, paramCount: (role: string) => number = ()
   const rest = Object.fromEntries(Object.entries(ir.outputs).filter(([k]) => !covered.has(k)));
   const plan: Plan = { ir, updates, peakBytes: Math.max(0, ...updates.map((u) => u.peakBytes)) };
   if (Object.keys(rest).length) plan.outputs = { ...forward(Object.values(rest)), names: rest };
-  if (ir.eval) plan.sample = forward([ir.eval.samples]);
+  if (ir.eval) plan.sample = { ...forward([ir.eval.samples, ...Object.values(ir.eval.extras ?? {})]), extras: { ...ir.eval.extras } };
   return plan;
 }
 

@@ -38,6 +38,8 @@ export const GmmSchema = z.object({
   means: z.array(z.array(z.number())).min(1),
   stds: z.array(z.number().positive()),
   weights: z.array(z.number().nonnegative()),
+  /** the class of each component (class-conditional toys); p(x | c) is the mixture of class c's components */
+  classes: z.array(z.number().int().nonnegative()).optional(),
 });
 export type GmmSpec = z.infer<typeof GmmSchema>;
 export const DatasetSchema = GmmSchema;
@@ -67,8 +69,8 @@ export const UpdateSchema = z.object({
   role: z.string().min(1),
   loss: z.string().min(1),
   optimizer: AdamSchema,
-  /** updates of this role per step (DMD2: 5 for the fake score) */
-  ratio: z.number().int().positive(),
+  /** updates of this role per step (DMD2: 5 for the fake score); 0: only in the warm-up (a pre-training phase) */
+  ratio: z.number().int().nonnegative(),
   /** updates of this role alone before the first step */
   warmup: z.number().int().nonnegative(),
   at: z.string().optional(),
@@ -79,6 +81,8 @@ export const EvalSchema = z.object({
   samples: z.string().min(1),
   target: z.string().min(1),
   teacher: z.object({ role: z.string().min(1), schedule: ScheduleSchema }).optional(),
+  /** per-sample values (rows aligned with the samples) that evaluators read beside them: name → node */
+  extras: z.record(z.string(), z.string().min(1)).optional(),
 });
 export type EvalDecl = z.infer<typeof EvalSchema>;
 

@@ -92,7 +92,10 @@ export function verify(ir: GraphIR): GraphIssue[] {
     const m = ir.models.find((x) => x.role === u.role);
     if (!m) issues.push({ code: 'unknown_model', message: `minimize names no model: '${u.role}'`, ...base });
     else if (!m.trainable) issues.push({ code: 'grad_into_frozen', message: `'${u.role}' is frozen: no gradient may reach it (declare it with g.trainable)`, ...base });
-    if (ir.updates.filter((x) => x.role === u.role).length > 1) issues.push({ code: 'duplicate_role', message: `'${u.role}' is minimised twice; add the losses instead`, ...base });
+    // one per-step update per role; warm-up-only phases (ratio 0) may come beside it
+    if (u.ratio > 0 && ir.updates.filter((x) => x.role === u.role && x.ratio > 0).length > 1)
+      issues.push({ code: 'duplicate_role', message: `'${u.role}' is minimised twice at every step; add the losses instead`, ...base });
+    if (u.ratio === 0 && u.warmup === 0) issues.push({ code: 'duplicate_role', message: `'${u.role}': an update with ratio 0 runs only in the warm-up, and its warmup is 0`, ...base });
     const loss = defined.get(u.loss);
     if (!loss) {
       issues.push({ code: 'topo_order', message: `loss %${u.loss} is not a node`, ...base });
@@ -105,6 +108,8 @@ export function verify(ir: GraphIR): GraphIssue[] {
   for (const [k, id] of Object.entries(ir.outputs)) if (!defined.has(id)) issues.push({ code: 'topo_order', message: `output '${k}' names no node (%${id})` });
   if (ir.eval) {
     if (!defined.has(ir.eval.samples)) issues.push({ code: 'topo_order', message: `evaluate: samples %${ir.eval.samples} is not a node` });
+    for (const [k, id] of Object.entries(ir.eval.extras ?? {}))
+      if (!defined.has(id)) issues.push({ code: 'topo_order', message: `evaluate: extra '${k}' %${id} is not a node` });
     if (!ir.datasets[ir.eval.target]) issues.push({ code: 'unknown_dataset', message: `evaluate: unknown dataset '${ir.eval.target}'` });
     if (ir.eval.teacher && !ir.models.some((m) => m.role === ir.eval!.teacher!.role)) issues.push({ code: 'unknown_model', message: `evaluate: no role '${ir.eval.teacher.role}'` });
   }

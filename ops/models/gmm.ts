@@ -2,17 +2,95 @@
  * Given component k (mean μ_k, std s_k): x_t | k ~ N(α μ_k, (α² s_k² + σ²) I), so
  *   r_k(x_t) ∝ π_k N(x_t; α μ_k, v_k I),  v_k = α² s_k² + σ²,
  *   E[x0 | x_t, k] = μ_k + (α s_k² / v_k) (x_t − α μ_k),
- *   D(x_t, t) = Σ_k r_k E[x0 | x_t, k]. */
+ *   D(x_t, t) = Σ_k r_k E[x0 | x_t, k].
+ * Conditional: D(x_t, t, c) sums over class c's components only; the null label −1 sums over all of them.
+ * `corrupt` makes the teacher wrong on purpose inside a disc (AMD's forbidden zone, specs/amd.md §9.2). */
 import * as z from 'zod';
 import { defineModel } from './model.ts';
-import { OpShapeError } from '../define.ts';
-import { ScheduleSchema } from '../../dsl/ir/schema.ts';
+import { OpShapeError, type Tensor, type TF } from '../define.ts';
+import { ScheduleSchema, type GmmSpec } from '../../dsl/ir/schema.ts';
 import { alphaOf, sigmaOf } from '../schedules.ts';
 import { gmmDim } from '../datasets.ts';
-import { showType } from '../../dsl/types.ts';
+import { showType, type TensorType } from '../../dsl/types.ts';
 
-export const GmmDenoiserConfig = z.object({ dataset: z.string().min(1), schedule: ScheduleSchema }).strict();
+export const CorruptionSchema = z
+  .object({
+    /** the class whose conditional branch is corrupted */
+    class: z.number().int().nonnegative(),
+    center: z.array(z.number()),
+    radius: z.number().positive(),
+    /** width of the sigmoid edge of the disc */
+    softness: z.number().positive(),
+    /** corrupted only at t < tMax (low noise) */
+    tMax: z.number().min(0).max(1),
+    /** 'attractor': pull to center + shrink·(u − center); 'dead': the identity u (no pull at all) */
+    kind: z.enum(['attractor', 'dead']),
+    shrink: z.number().min(0).max(1),
+  })
+  .strict();
+export type Corruption = z.infer<typeof CorruptionSchema>;
+
+export const GmmDenoiserConfig = z
+  .object({ dataset: z.string().min(1), schedule: ScheduleSchema, conditional: z.boolean().default(false), corrupt: CorruptionSchema.optional() })
+  .strict();
 export type GmmDenoiserConfig = z.infer<typeof GmmDenoiserConfig>;
+
+function checkInputs(name: string, ins: TensorType[], d: number, withTime: boolean, conditional: boolean): void {
+  const sig = ['x', ...(withTime ? ['t'] : []), ...(conditional ? ['c'] : [])];
+  if (ins.length !== sig.length) throw new OpShapeError(`${name} takes (${sig.join(', ')}), got ${ins.length} input(s)`);
+  const [x, t] = ins;
+  if (x!.shape.length !== 2 || x!.shape[1] !== d) throw new OpShapeError(`${name} input expected f32[B,${d}], got ${showType(x!)}`);
+  if (withTime && (t!.shape.length !== 2 || t!.shape[1] !== 1 || t!.shape[0] !== x!.shape[0]))
+    throw new OpShapeError(`${name} time expected f32[${x!.shape[0]},1], got ${showType(t!)}`);
+  const c = ins[sig.length - 1]!;
+  if (conditional && (c.dtype !== 'i32' || c.shape.length !== 1 || c.shape[0] !== x!.shape[0]))
+    throw new OpShapeError(`${name} class input expected i32[${x!.shape[0]}], got ${showType(c)}`, 'dtype_mismatch');
+}
+
+/** log π_k per row, with the components outside the row's class at −∞ (rows with the null label keep all) */
+function logWeights(tf: TF, ds: GmmSpec, label: Tensor | undefined): Tensor {
+  const total = ds.weights.reduce((a, b) => a + b, 0);
+  const logPi = tf.tensor(ds.weights.map((w) => Math.log(w / total)), [1, ds.means.length]);
+  if (!label) return logPi;
+  const cls = tf.tensor(ds.classes ?? ds.means.map(() => 0), [1, ds.means.length], 'int32');
+  const c = tf.reshape(label, [-1, 1]);
+  const keep = tf.logicalOr(tf.equal(cls, c), tf.less(c, 0));
+  return tf.where(keep, tf.broadcastTo(logPi, keep.shape), tf.fill(keep.shape, -Infinity));
+}
+
+/** the exact mixture denoiser; `label` restricts it to a class */
+export function gmmDenoise(tf: TF, ds: GmmSpec, schedule: GmmDenoiserConfig['schedule'], x: Tensor, t: Tensor, label?: Tensor): Tensor {
+  const K = ds.means.length;
+  const D = gmmDim(ds);
+  const mu = tf.tensor(ds.means.flat(), [1, K, D]);
+  const s2 = tf.tensor(ds.stds.map((s) => s * s), [1, K]);
+  const a = alphaOf(tf, schedule, t); // [B,1]
+  const sg = sigmaOf(tf, schedule, t);
+  const v = tf.add(tf.mul(tf.square(a), s2), tf.square(sg)); // [B,K]
+  const diff = tf.sub(tf.expandDims(x, 1), tf.mul(tf.expandDims(a, 2), mu)); // [B,K,D]
+  const r2 = tf.sum(tf.square(diff), 2); // [B,K]
+  const logits = tf.sub(tf.sub(logWeights(tf, ds, label), tf.div(r2, tf.mul(2, v))), tf.mul(D / 2, tf.log(v)));
+  const r = tf.softmax(logits, 1); // [B,K]
+  const gain = tf.div(tf.mul(a, s2), v); // [B,K]
+  const post = tf.add(mu, tf.mul(tf.expandDims(gain, 2), diff)); // [B,K,D]
+  return tf.sum(tf.mul(tf.expandDims(r, 2), post), 1);
+}
+
+/**
+ * specs/amd.md §9.2: for rows of the corrupted class at t < tMax, with u = x_t/α(t) and
+ * m = sigmoid((radius − ‖u − center‖)/softness), D ← (1 − m)·D + m·target, target = center + shrink·(u − center)
+ * (attractor) or u (dead zone).
+ */
+function corrupt(tf: TF, k: Corruption, schedule: GmmDenoiserConfig['schedule'], d: Tensor, x: Tensor, t: Tensor, label: Tensor): Tensor {
+  const u = tf.div(x, tf.maximum(alphaOf(tf, schedule, t), 1e-6));
+  const center = tf.tensor(k.center, [1, k.center.length]);
+  const dist = tf.sqrt(tf.sum(tf.square(tf.sub(u, center)), 1, true));
+  const inDisc = tf.sigmoid(tf.div(tf.sub(k.radius, dist), k.softness));
+  const active = tf.logicalAnd(tf.equal(tf.reshape(label, [-1, 1]), k.class), tf.less(t, k.tMax));
+  const m = tf.mul(inDisc, tf.cast(active, 'float32'));
+  const target = k.kind === 'dead' ? u : tf.add(center, tf.mul(k.shrink, tf.sub(u, center)));
+  return tf.add(tf.mul(tf.sub(1, m), d), tf.mul(m, target));
+}
 
 export const gmmDenoiser = defineModel<GmmDenoiserConfig>({
   kind: 'gmm_denoiser',
@@ -20,32 +98,41 @@ export const gmmDenoiser = defineModel<GmmDenoiserConfig>({
   outType(c, ins, env) {
     const ds = env.dataset(c.dataset);
     if (!ds) throw new OpShapeError(`unknown dataset '${c.dataset}'`, 'unknown_dataset');
-    const d = gmmDim(ds);
-    if (ins.length !== 2) throw new OpShapeError(`gmm_denoiser takes (x_t, t), got ${ins.length} input(s)`);
-    const [x, t] = ins;
-    if (x!.shape.length !== 2 || x!.shape[1] !== d) throw new OpShapeError(`gmm_denoiser input expected f32[B,${d}], got ${showType(x!)}`);
-    if (t!.shape.length !== 2 || t!.shape[1] !== 1 || t!.shape[0] !== x!.shape[0])
-      throw new OpShapeError(`gmm_denoiser time expected f32[${x!.shape[0]},1], got ${showType(t!)}`);
-    return { dtype: 'f32', shape: [x!.shape[0]!, d] };
+    checkInputs('gmm_denoiser', ins, gmmDim(ds), true, c.conditional);
+    if (c.corrupt && !c.conditional) throw new OpShapeError('gmm_denoiser: corrupt needs conditional: true');
+    if (c.corrupt && c.corrupt.center.length !== gmmDim(ds)) throw new OpShapeError(`gmm_denoiser: corrupt.center needs ${gmmDim(ds)} coordinates`);
+    return { dtype: 'f32', shape: [ins[0]!.shape[0]!, gmmDim(ds)] };
   },
   init: () => ({}),
-  apply(tf, _w, [x, t], c, env) {
+  apply(tf, _w, [x, t, label], c, env) {
+    const ds = env.dataset(c.dataset);
+    const d = gmmDenoise(tf, ds, c.schedule, x!, t!, c.conditional ? label : undefined);
+    return c.corrupt ? corrupt(tf, c.corrupt, c.schedule, d, x!, t!, label!) : d;
+  },
+});
+
+export const GmmLogDensityConfig = z.object({ dataset: z.string().min(1), conditional: z.boolean().default(false) }).strict();
+export type GmmLogDensityConfig = z.infer<typeof GmmLogDensityConfig>;
+
+/** log p(x) (or log p(x | c)) of the mixture, as f32[B,1]: the exact reward proxy of the toys. */
+export const gmmLogDensity = defineModel<GmmLogDensityConfig>({
+  kind: 'gmm_log_density',
+  config: GmmLogDensityConfig,
+  outType(c, ins, env) {
+    const ds = env.dataset(c.dataset);
+    if (!ds) throw new OpShapeError(`unknown dataset '${c.dataset}'`, 'unknown_dataset');
+    checkInputs('gmm_log_density', ins, gmmDim(ds), false, c.conditional);
+    return { dtype: 'f32', shape: [ins[0]!.shape[0]!, 1] };
+  },
+  init: () => ({}),
+  apply(tf, _w, [x, label], c, env) {
     const ds = env.dataset(c.dataset);
     const K = ds.means.length;
     const D = gmmDim(ds);
-    const total = ds.weights.reduce((a, b) => a + b, 0);
-    const mu = tf.tensor(ds.means.flat(), [1, K, D]);
+    const lw = logWeights(tf, ds, c.conditional ? label : undefined); // [B|1, K], renormalised below
     const s2 = tf.tensor(ds.stds.map((s) => s * s), [1, K]);
-    const logPi = tf.tensor(ds.weights.map((w) => Math.log(w / total)), [1, K]);
-    const a = alphaOf(tf, c.schedule, t!); // [B,1]
-    const sg = sigmaOf(tf, c.schedule, t!);
-    const v = tf.add(tf.mul(tf.square(a), s2), tf.square(sg)); // [B,K]
-    const diff = tf.sub(tf.expandDims(x!, 1), tf.mul(tf.expandDims(a, 2), mu)); // [B,K,D]
-    const r2 = tf.sum(tf.square(diff), 2); // [B,K]
-    const logits = tf.sub(tf.sub(logPi, tf.div(r2, tf.mul(2, v))), tf.mul(D / 2, tf.log(v)));
-    const r = tf.softmax(logits, 1); // [B,K]
-    const gain = tf.div(tf.mul(a, s2), v); // [B,K]
-    const post = tf.add(mu, tf.mul(tf.expandDims(gain, 2), diff)); // [B,K,D]
-    return tf.sum(tf.mul(tf.expandDims(r, 2), post), 1);
+    const r2 = tf.sum(tf.square(tf.sub(tf.expandDims(x!, 1), tf.tensor(ds.means.flat(), [1, K, D]))), 2);
+    const logN = tf.sub(tf.neg(tf.div(r2, tf.mul(2, s2))), tf.mul(D / 2, tf.log(tf.mul(2 * Math.PI, s2))));
+    return tf.sub(tf.logSumExp(tf.add(lw, logN), 1, true), tf.logSumExp(lw, 1, true));
   },
 });

@@ -16,6 +16,8 @@ export const MlpConfig = z
     time: z.boolean().default(false),
     /** number of frequencies k = 1..n in [sin(2πkt), cos(2πkt)] */
     frequencies: z.number().int().positive().default(8),
+    /** take a class label c: i32[B] as the last input, fed as a one-hot code (the null label −1 is all zeros) */
+    classes: z.number().int().nonnegative().default(0),
   })
   .strict();
 export type MlpConfig = z.infer<typeof MlpConfig>;
@@ -26,15 +28,20 @@ export function timeEmbedding(tf: TF, t: Tensor, n: number): Tensor {
   return tf.concat([tf.sin(a), tf.cos(a)], 1);
 }
 
-const widths = (c: MlpConfig) => [c.in + (c.time ? 2 * c.frequencies : 0), ...Array(c.layers).fill(c.hidden), c.out];
+const widths = (c: MlpConfig) => [c.in + (c.time ? 2 * c.frequencies : 0) + c.classes, ...Array(c.layers).fill(c.hidden), c.out];
 
 export const mlp = defineModel<MlpConfig>({
   kind: 'mlp',
   config: MlpConfig,
   outType(c, ins) {
-    const want = c.time ? 2 : 1;
-    if (ins.length !== want) throw new OpShapeError(`mlp${c.time ? ' with time' : ''} takes ${want} input(s), got ${ins.length}`);
-    const [x, t] = ins;
+    const want = 1 + Number(c.time) + Number(c.classes > 0);
+    const sig = ['x', ...(c.time ? ['t'] : []), ...(c.classes > 0 ? ['c'] : [])].join(', ');
+    if (ins.length !== want) throw new OpShapeError(`mlp takes (${sig}), got ${ins.length} input(s)`);
+    const x = ins[0];
+    const t = c.time ? ins[1] : undefined;
+    const label = c.classes > 0 ? ins[want - 1] : undefined;
+    if (label && (label.dtype !== 'i32' || label.shape.length !== 1 || label.shape[0] !== x!.shape[0]))
+      throw new OpShapeError(`mlp class input expected i32[${x!.shape[0]}], got ${showType(label)}`, 'dtype_mismatch');
     if (x!.shape.length !== 2 || x!.shape[1] !== c.in)
       throw new OpShapeError(`mlp input expected f32[B,${c.in}], got ${showType(x!)}`);
     if (t && (t.shape.length !== 2 || t.shape[1] !== 1 || t.shape[0] !== x!.shape[0]))
@@ -52,9 +59,12 @@ export const mlp = defineModel<MlpConfig>({
     }
     return out;
   },
-  apply(tf, weights, [x, t], c) {
+  apply(tf, weights, ins, c) {
     const { dense } = linalg(tf);
-    let h = c.time ? tf.concat([x!, timeEmbedding(tf, t!, c.frequencies)], 1) : x!;
+    const parts = [ins[0]!];
+    if (c.time) parts.push(timeEmbedding(tf, ins[1]!, c.frequencies));
+    if (c.classes > 0) parts.push(tf.cast(tf.oneHot(ins[ins.length - 1]!, c.classes), 'float32'));
+    let h = parts.length > 1 ? tf.concat(parts, 1) : parts[0]!;
     const n = widths(c).length - 1;
     for (let i = 0; i < n; i++) {
       h = dense(h, weights[`l${i}.weight`]!, weights[`l${i}.bias`]!);

@@ -9,6 +9,7 @@ import { runIR } from '../run.ts';
 import { checkFile, formatDiagnostic } from '../check.ts';
 import { PIPELINES } from '../../pipelines/index.ts';
 import { BACKENDS } from '../../gpu/backend.ts';
+import { benchForbiddenZone } from '../bench/forbidden-zone.ts';
 
 const int = (name: string, min: number) => (v: string) => {
   const n = Number(v);
@@ -62,6 +63,20 @@ export function program(): Command {
       const d = checkFile(file);
       if (d.length) throw new UserError(d.map(formatDiagnostic).join('\n'));
       console.log(`${file}: ok`);
+    });
+  p.command('bench')
+    .description('benchmarks: forbidden-zone (AMD vs DMD / DMD2, specs/amd.md §9)')
+    .argument('<name>', 'forbidden-zone')
+    .option('--seeds <n>', 'seeds per method', int('--seeds', 1), 3)
+    .option('--quick', 'a small budget (one seed unless --seeds), for a first look')
+    .option('--backend <name>', `${BACKENDS.join(' | ')}`, backend, 'wasm')
+    .option('--out <dir>', 'results folder (default: runs/bench-<name>)')
+    .action(async (name: string, o: { seeds: number; quick?: boolean; backend: string; out?: string }, cmd: Command) => {
+      if (name !== 'forbidden-zone') throw new UserError(`unknown bench '${name}'; choose forbidden-zone`);
+      const seeds = o.quick && cmd.getOptionValueSource('seeds') === 'default' ? 1 : o.seeds;
+      const out = o.out ?? `runs/bench-${name}`;
+      const files = await benchForbiddenZone({ seeds, quick: o.quick ?? false, out, backend: o.backend, log: (l) => console.log(l) });
+      console.log(`→ ${files.filter((f) => f.endsWith('.md') || f.endsWith('.json')).join(', ')}`);
     });
   p.command('list')
     .description('the ready-made pipelines')

@@ -23,7 +23,7 @@ test('GMM denoiser equals a Monte-Carlo estimate of E[x0 | x_t] under each sched
   for (const [kind, t] of [['rf', 0.5], ['vp', 0.6], ['ve', 0.4]] as const) {
     const schedule = kind === 've' ? { kind, sigmaMin: 0.002, sigmaMax: 80, rho: 7 } : { kind };
     const xt = [1.1, -0.4];
-    const got = tf.tidy(() => gmmDenoiser.apply(tf, {}, [tf.tensor([xt]), tf.tensor([[t]])], { dataset: ring.name, schedule }, { dataset: () => ring.spec }).dataSync());
+    const got = tf.tidy(() => gmmDenoiser.apply(tf, {}, [tf.tensor([xt]), tf.tensor([[t]])], { dataset: ring.name, schedule, conditional: false }, { dataset: () => ring.spec }).dataSync());
     // self-normalised importance weights p(x_t | x0)
     const { alpha, sigma } = (() => {
       if (kind === 'rf') return { alpha: 1 - t, sigma: t };
@@ -87,7 +87,7 @@ function erf(x: number) { const t = 1 / (1 + 0.3275911 * Math.abs(x)); const y =
 
 test('probability-flow ODE: Heun converges faster than Euler to the 256-step solution', () => {
   const ctx = { tf, dims: {}, rng: () => new Rng([0]), dataset: () => ring.spec, detach: (t: Tensor) => be.detach(t),
-    model: () => (ins: Tensor[]) => gmmDenoiser.apply(tf, {}, ins, { dataset: ring.name, schedule: { kind: 'rf' } }, { dataset: () => ring.spec }) } as LowerCtx;
+    model: () => (ins: Tensor[]) => gmmDenoiser.apply(tf, {}, ins, { dataset: ring.name, schedule: { kind: 'rf' }, conditional: false }, { dataset: () => ring.spec }) } as LowerCtx;
   const z = tf.tensor(new Rng([5]).normals(64), [32, 2]);
   const run = (solver: 'euler' | 'heun', steps: number) => pfOde(ctx, z, { model: 't', schedule: { kind: 'rf' }, solver, steps, tMax: 1, tMin: 0 }).dataSync();
   const ref = run('heun', 256);

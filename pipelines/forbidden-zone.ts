@@ -1,0 +1,123 @@
+/**
+ * @file AMD's forbidden-zone toy (specs/amd.md §9): a two-class ring of 8 modes (radius 4, σ 0.15) with an exact
+ * rectified-flow teacher whose class-0 branch is corrupted inside the disc ‖u‖ < 1 at low noise, so that CFG
+ * amplifies a hallucinated pull (attractor) or removes the pull (dead zone). One pipeline, every arm of the
+ * benchmark: DMD, DMD2 and AMD (DSA, RLS or both) differ only in their options.
+ */
+import { pipeline } from '../dsl/pipeline.ts';
+import { adam } from '../dsl/builder.ts';
+import { mlp, toy } from '../dsl/models.ts';
+import { dmdGradient, dmdLoss, regressionLoss } from '../ops/objectives.ts';
+import { AMD_DEFAULTS, amd, cfg, groupAdvantage, rlsWeights, weightedDenoisingLoss } from '../ops/amd.ts';
+import type { Corruption } from '../ops/models/gmm.ts';
+
+export const fzRing = toy.classRing({ modes: 8, radius: 4, std: 0.15, classes: 2 });
+/** the region R where class 0's teacher is corrupted: a disc of radius 1 at the origin */
+export const FZ_REGION = { center: [0, 0], radius: 1 } as const;
+
+export const fzDefaults = {
+  batch: 512,
+  steps: 1500,
+  evalEvery: 100,
+  /** 'dmd': 1 fake update per student update; 'dmd2': `ratio` of them; 'amd': DMD2 + DSA (s) + RLS (lambdaRls) */
+  method: 'amd' as 'dmd' | 'dmd2' | 'amd',
+  ratio: 5,
+  omega: 3,
+  ...AMD_DEFAULTS,
+  tau: undefined as number | undefined,
+  /** control arm: ã shuffled across the batch, so the weights keep their distribution but lose the reward's information */
+  permute: false,
+  /** 'attractor' | 'dead' corrupt class 0 in R below t = tc; 'clean' is the uncorrupted control */
+  teacher: 'attractor' as 'attractor' | 'dead' | 'clean',
+  tc: 0.5,
+  /** reward proxy: clipped true log p(x|c) ('aligned'), plus N(0,1) ('noisy'), or − ½‖x‖² ('misaligned', favours R) */
+  proxy: 'aligned' as 'aligned' | 'noisy' | 'misaligned',
+  /** 'trap': pre-train the student by regression onto the corrupted teacher's CFG ODE samples; 'random': no pre-training */
+  init: 'trap' as 'trap' | 'random',
+  trapSteps: 1000,
+  trapOdeSteps: 8,
+  /** fraction of class 0's latent space regressed onto R (the spec's fallback when the ODE alone traps < 25%); 0: ODE pairs only */
+  trapSlice: 0.3,
+  fakeWarmup: 300,
+  hidden: 128,
+  layers: 3,
+  fakeHidden: 128,
+  lrStudent: 1e-4,
+  lrFake: 2e-4,
+  lrTrap: 1e-3,
+};
+export type FzConfig = typeof fzDefaults;
+
+export function fzCorruption(c: Pick<FzConfig, 'teacher' | 'tc'>): Corruption | undefined {
+  if (c.teacher === 'clean') return undefined;
+  return { class: 0, center: [...FZ_REGION.center], radius: FZ_REGION.radius, softness: 0.1, tMax: c.tc, kind: c.teacher, shrink: 0.3 };
+}
+
+export const forbiddenZone = pipeline(
+  'forbidden-zone',
+  fzDefaults,
+  (g, c) => {
+    const corrupt = fzCorruption(c);
+    const teacher = g.frozen('teacher', fzRing.denoiser('rf', { conditional: true, ...(corrupt ? { corrupt } : {}) }));
+    const reward = g.frozen('reward', fzRing.logDensity({ conditional: true }));
+    const student = g.trainable('student', mlp({ in: 2, out: 2, hidden: c.hidden, layers: c.layers, classes: 2 }));
+    const fake = g.trainable('fake', mlp({ in: 2, out: 2, hidden: c.fakeHidden, layers: c.layers, time: true, classes: 2 }));
+
+    const labels = g.labels(2); // balanced: the group of a sample is its class
+    const z = g.noise([g.B, 2]);
+    const x = g.named('x', student(z, labels));
+
+    if (c.init === 'trap') {
+      // DMD's paired set, drawn fresh: (z, Φ_ω(z)) with the corrupted teacher's guided ODE (spec §9.3) …
+      const y = g.noGrad(() => {
+        const ode = g.odeSolve(teacher, z, { schedule: 'rf', solver: 'heun', steps: c.trapOdeSteps, labels, guidance: c.omega });
+        if (c.trapSlice === 0) return ode;
+        // … and the spec's fallback: a fixed slice of class 0's latent space, z₁ + z₂ > √2·Φ⁻¹(1 − slice), sent onto N(0, 0.2²I) in R
+        const cut = Math.SQRT2 * normalQuantile(1 - c.trapSlice);
+        const m = z.sum([1], true).gt(cut).cast('f32').mul(labels.cast('f32').eq(0).cast('f32').reshape([g.B, 1]));
+        return ode.mul(m.neg().add(1)).add(g.noise([g.B, 2]).mul(0.2).mul(m));
+      });
+      g.minimize(student, regressionLoss(x, y), { optimizer: adam(c.lrTrap), ratio: 0, warmup: c.trapSteps });
+    }
+
+    // reward → advantage ã, no gradient (AMD does not backpropagate through the reward)
+    const adv = g.noGrad(() => {
+      let r = reward(g.stopGradient(x), labels).maximum(-15).minimum(5);
+      if (c.proxy === 'noisy') r = r.add(g.noise([g.B, 1]));
+      if (c.proxy === 'misaligned') r = r.sub(x.square().sum([1], true).mul(0.5));
+      const a = groupAdvantage(g, r, { labels, classes: 2, eps: c.eps, clip: c.clip });
+      return g.named('advantage', c.permute ? g.shuffle(a) : a);
+    });
+
+    if (c.method === 'amd') {
+      const { loss } = amd(g, { x, labels, teacher, fake, advantage: adv, omega: c.omega, s: c.s, ...(c.tau === undefined ? {} : { tau: c.tau }), schedule: 'rf' });
+      g.minimize(student, loss, { optimizer: adam(c.lrStudent) });
+    } else {
+      const grad = g.noGrad(() => {
+        const { t, xt } = g.diffuse(x, { schedule: 'rf', t: [0.02, 0.98] });
+        return dmdGradient({ x, real: cfg(g, teacher, xt, t, labels, c.omega).guided, fake: fake(xt, t, labels) });
+      });
+      g.minimize(student, dmdLoss(x, grad), { optimizer: adam(c.lrStudent) });
+    }
+    const weights = c.method === 'amd' ? g.noGrad(() => rlsWeights(adv, c)) : undefined;
+    const fakeLoss = weightedDenoisingLoss(g, fake, g.stopGradient(x), { labels, schedule: 'rf', ...(weights ? { weights } : {}) });
+    g.minimize(fake, fakeLoss, { optimizer: adam(c.lrFake), ratio: c.method === 'dmd' ? 1 : c.ratio, warmup: c.fakeWarmup });
+
+    g.evaluate({ samples: x, target: fzRing, extras: { advantage: adv, label: labels.cast('f32') } });
+  },
+  'AMD forbidden-zone toy: 2-class ring, class 0 teacher corrupted in a disc; DMD / DMD2 / AMD arms by option',
+);
+
+/** Φ⁻¹(p) of the standard normal (Acklam's rational approximation, |error| < 1.2e-9) */
+function normalQuantile(p: number): number {
+  const a = [-39.69683028665376, 220.9460984245205, -275.9285104469687, 138.357751867269, -30.66479806614716, 2.506628277459239];
+  const b = [-54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771082, -13.28068155288572];
+  const c = [-0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
+  const d = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416];
+  const tail = (q: number) => (((((c[0]! * q + c[1]!) * q + c[2]!) * q + c[3]!) * q + c[4]!) * q + c[5]!) / ((((d[0]! * q + d[1]!) * q + d[2]!) * q + d[3]!) * q + 1);
+  if (p < 0.02425) return tail(Math.sqrt(-2 * Math.log(p)));
+  if (p > 1 - 0.02425) return -tail(Math.sqrt(-2 * Math.log(1 - p)));
+  const q = p - 0.5;
+  const r = q * q;
+  return ((((((a[0]! * r + a[1]!) * r + a[2]!) * r + a[3]!) * r + a[4]!) * r + a[5]!) * q) / (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b[4]!) * r + 1);
+}

@@ -1,0 +1,141 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadBackend } from '../../gpu/backend.ts';
+import { GraphBuilder } from '../../dsl/builder.ts';
+import { buildIR } from '../../dsl/pipeline.ts';
+import { compile } from '../../dsl/compile/index.ts';
+import { Executor, initialWeights } from '../../runtime/executor.ts';
+import { lastValueFrom, of } from 'rxjs';
+import { trainStep } from '../../runtime/train.ts';
+import { adaptiveCoefficients, amdGradient, groupAdvantage, rlsWeights } from '../../ops/amd.ts';
+import { forbiddenZone, fzCorruption, fzRing } from '../../pipelines/forbidden-zone.ts';
+import { gmmDenoise, gmmDenoiser, gmmLogDensity as logDensityModel } from '../../ops/models/gmm.ts';
+import { gmmLogDensity } from '../../ops/datasets.ts';
+import { classSpec, auroc } from '../../runtime/bench/fz-metrics.ts';
+import { evalNodes, maxAbsDiff } from '../helpers.ts';
+import type { Port } from '../../dsl/port.ts';
+import type { Shape } from '../../dsl/types.ts';
+
+const be = await loadBackend('cpu');
+const tf = be.tf;
+const close = (a: ArrayLike<number>, b: ArrayLike<number>, tol = 1e-5) => assert.ok(maxAbsDiff(a, b) < tol, `${Array.from(a)} vs ${Array.from(b)}`);
+
+/** build a graph on fed inputs and evaluate one port */
+function run(feeds: Record<string, { data: number[]; shape: number[]; dtype?: 'int32' }>, body: (g: GraphBuilder, ins: Record<string, Port<any, Shape>>) => Port): number[] {
+  const n = Object.values(feeds)[0]!.shape[0]!;
+  const g = new GraphBuilder('t', { B: n });
+  const ins: Record<string, Port<any, Shape>> = {};
+  const fed: Record<string, ReturnType<typeof tf.tensor>> = {};
+  for (const [k, v] of Object.entries(feeds)) {
+    ins[k] = v.dtype === 'int32' ? g.labels(2) : g.noise(v.shape);
+    fed[ins[k]!.id] = tf.tensor(v.data, v.shape, v.dtype ?? 'float32');
+  }
+  const out = body(g, ins);
+  return Array.from(evalNodes(be, g.toIR({ steps: 1, evalEvery: 0 }), fed, out.id).dataSync());
+}
+
+test('group advantage: per-class mean and population std, clipped; hand-computed', () => {
+  // class 0: rewards 1, 3 → mean 2, std 1 → ±1; class 1: 0, 0, 6 → mean 2, std √8 → −0.7071, −0.7071, 1.4142 → clip 1
+  const got = run({ r: { data: [1, 0, 3, 0, 6], shape: [5, 1] }, c: { data: [0, 1, 0, 1, 1], shape: [5], dtype: 'int32' } }, (g, i) =>
+    groupAdvantage(g, i.r!, { labels: i.c!, classes: 2, eps: 0, clip: 1 }),
+  );
+  close(got, [-1, -2 / Math.sqrt(8), 1, -2 / Math.sqrt(8), 1]);
+  // whole-batch groups when no labels are given
+  const whole = run({ r: { data: [0, 2], shape: [2, 1] } }, (g, i) => groupAdvantage(g, i.r!, { eps: 0, clip: 5 }));
+  close(whole, [-1, 1]);
+});
+
+test('group advantage is finite (zero) when every reward in a group is equal', () => {
+  const got = run({ r: { data: [4, 4, 4, -15], shape: [4, 1] }, c: { data: [0, 0, 0, 1], shape: [4], dtype: 'int32' } }, (g, i) =>
+    groupAdvantage(g, i.r!, { labels: i.c!, classes: 2, eps: 1e-4, clip: 1 }),
+  );
+  assert.ok(got.every(Number.isFinite));
+  close(got, [0, 0, 0, 0]);
+});
+
+test('adaptive coefficients: α = 1 + sã, β = 1 − sã; the hard rule switches at ã < −τ', () => {
+  const adv = { a: { data: [-1, -0.2, 0, 0.6], shape: [4, 1] } };
+  close(run(adv, (_g, i) => adaptiveCoefficients(i.a!, { s: 0.5 }).alpha), [0.5, 0.9, 1, 1.3]);
+  close(run(adv, (_g, i) => adaptiveCoefficients(i.a!, { s: 0.5 }).beta), [1.5, 1.1, 1, 0.7]);
+  close(run(adv, (_g, i) => adaptiveCoefficients(i.a!, { s: 0.5, tau: 0.5 }).alpha), [0.5, 1, 1, 1]);
+  close(run(adv, (_g, i) => adaptiveCoefficients(i.a!, { s: 0.5, tau: 0.1 }).beta), [1.5, 1.5, 1, 1]);
+});
+
+test('decomposed matching vector: −(β(d_c − d_f) + α(ω − 1)(d_c − d_u)) / mean|x − D^ω|, hand-computed', () => {
+  // one row, D = 2: x = (1, 1), d_c = (2, 0), d_u = (1, 0), d_f = (0, 1), ω = 3 → D^ω = (4, 0), n = (3 + 1)/2 = 2
+  // α = 1.5, β = 0.5: H = 0.5·(2, −1) + 1.5·2·(1, 0) = (4, −0.5) → grad = (−2, 0.25)
+  const f = { x: { data: [1, 1], shape: [1, 2] }, c: { data: [2, 0], shape: [1, 2] }, u: { data: [1, 0], shape: [1, 2] }, fk: { data: [0, 1], shape: [1, 2] }, a: { data: [1.5], shape: [1, 1] }, b: { data: [0.5], shape: [1, 1] } };
+  const got = run(f, (_g, i) => {
+    const guided = i.u!.add(i.c!.sub(i.u!).mul(3));
+    return amdGradient({ x: i.x!, cond: i.c!, uncond: i.u!, guided, fake: i.fk!, omega: 3, alpha: i.a!, beta: i.b! });
+  });
+  close(got, [-2, 0.25]);
+});
+
+test('RLS weights: 1 + λ·relu(−ã), normalised to mean 1; the beta and mask forms', () => {
+  const adv = { a: { data: [-1, -0.5, 0, 1], shape: [4, 1] } };
+  const raw = [2, 1.5, 1, 1];
+  close(run(adv, (_g, i) => rlsWeights(i.a!, { lambdaRls: 1, rls: 'relu', s: 0 })), raw.map((v) => v / 1.375));
+  close(run(adv, (_g, i) => rlsWeights(i.a!, { lambdaRls: 0, rls: 'beta', s: 0.5 })), [1.5, 1.25, 1, 0.5].map((v) => v / 1.0625));
+  close(run(adv, (_g, i) => rlsWeights(i.a!, { lambdaRls: 2, rls: 'mask', s: 0 })), [3, 3, 1, 1].map((v) => v / 2));
+  assert.deepEqual(run(adv, (_g, i) => rlsWeights(i.a!, { lambdaRls: 0, rls: 'relu', s: 0 })), [1, 1, 1, 1]);
+});
+
+test('AMD with α = β = 1 and λ_rls = 0 equals DMD2 bit for bit on one step', async () => {
+  const weightsAfterOneStep = async (o: object) => {
+    const ir = buildIR(forbiddenZone, { batch: 64, init: 'random', fakeWarmup: 0, ...o } as never);
+    const exe = new Executor(be, compile(ir), 5, initialWeights(ir, 5, () => ({})));
+    await lastValueFrom(of(1).pipe(trainStep(exe)));
+    const w = { student: exe.hostWeights('student'), fake: exe.hostWeights('fake') };
+    exe.dispose();
+    return w;
+  };
+  const dmd2 = await weightsAfterOneStep({ method: 'dmd2' });
+  const amd = await weightsAfterOneStep({ method: 'amd', s: 0, lambdaRls: 0 });
+  // a random student's rewards all sit at the clip (ã = 0); the misaligned proxy spreads them, so s > 0 matters
+  const changed = await weightsAfterOneStep({ method: 'amd', s: 0.5, lambdaRls: 0, proxy: 'misaligned' });
+  for (const role of ['student', 'fake'] as const)
+    for (const [k, t] of Object.entries(dmd2[role])) assert.deepEqual(Array.from(amd[role][k]!.data), Array.from(t.data), `${role}/${k}`);
+  // and the comparison can fail: s > 0 changes the student
+  assert.ok(maxAbsDiff(changed.student['l0.weight']!.data, dmd2.student['l0.weight']!.data) > 0);
+});
+
+test('conditional GMM teacher: a label restricts it to its class, the null label is the full mixture', () => {
+  const spec = fzRing.spec;
+  const x = tf.tensor([[2.5, 1.0], [-0.3, 3.1], [0.2, 0.1]]);
+  const t = tf.tensor([[0.4], [0.7], [0.2]]);
+  const rf = { kind: 'rf' } as const;
+  const byClass = (c: number) => gmmDenoise(tf, classSpec(spec, c), rf, x, t).dataSync();
+  const cond = (c: number) => gmmDenoise(tf, spec, rf, x, t, tf.tensor([c, c, c], [3], 'int32')).dataSync();
+  close(cond(0), byClass(0), 1e-5);
+  close(cond(1), byClass(1), 1e-5);
+  close(cond(-1), gmmDenoise(tf, spec, rf, x, t).dataSync(), 1e-6);
+});
+
+test('corrupted teacher: class 0 is pulled to the attractor inside the disc at low noise, untouched elsewhere', () => {
+  const spec = fzRing.spec;
+  const env = { dataset: () => spec };
+  const corrupt = fzCorruption({ teacher: 'attractor', tc: 0.5 })!;
+  const cfg = (k: typeof corrupt | undefined) => gmmDenoiser.config.parse({ dataset: 'r', schedule: { kind: 'rf' }, conditional: true, ...(k ? { corrupt: k } : {}) });
+  const apply = (k: typeof corrupt | undefined, xs: number[][], ts: number[], c: number[]) =>
+    gmmDenoiser.apply(tf, {}, [tf.tensor(xs), tf.tensor(ts.map((v) => [v])), tf.tensor(c, [c.length], 'int32')], cfg(k), env).dataSync();
+  // u = x_t / (1 − t) = (0.2, 0) deep inside the disc (m ≈ 1), t = 0.2: D ≈ 0.3·u = (0.06, 0)
+  close(apply(corrupt, [[0.16, 0]], [0.2], [0]), [0.06, 0], 1e-3);
+  // class 1, a high t, or a point far outside the disc: exactly the clean teacher
+  for (const [xs, ts, c] of [[[[0.16, 0]], [0.2], [1]], [[[0.16, 0]], [0.7], [0]], [[[3.5, 0.2]], [0.2], [0]]] as const)
+    close(apply(corrupt, xs.map((r) => [...r]), [...ts], [...c]), apply(undefined, xs.map((r) => [...r]), [...ts], [...c]), 1e-6);
+});
+
+test('exact reward: gmm_log_density equals log p(x | c) of the class mixture', () => {
+  const spec = fzRing.spec;
+  const xs = [[3.9, 0.1], [0, 0], [-2.8, 2.9]];
+  const got = logDensityModel.apply(tf, {}, [tf.tensor(xs), tf.tensor([0, 1, 1], [3], 'int32')], logDensityModel.config.parse({ dataset: 'r', conditional: true }), { dataset: () => spec }).dataSync();
+  close(got, xs.map((x, i) => gmmLogDensity(classSpec(spec, [0, 1, 1][i]!), x)), 1e-3);
+});
+
+test('AUROC: perfect, reversed and tied rankings', () => {
+  assert.equal(auroc([0.1, 0.2, 0.9, 0.8], [false, false, true, true]), 1);
+  assert.equal(auroc([0.9, 0.8, 0.1, 0.2], [false, false, true, true]), 0);
+  assert.equal(auroc([1, 1, 1, 1], [false, true, false, true]), 0.5);
+  assert.equal(auroc([1, 2], [true, true]), null);
+});
