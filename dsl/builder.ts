@@ -163,10 +163,16 @@ export class GraphBuilder implements NodeSink {
   odeSolve(
     model: Model,
     z: Port,
-    o: { schedule: ScheduleName | Schedule; solver?: 'euler' | 'heun'; steps: number; labels?: Port<'i32', Shape>; guidance?: number },
+    o: { schedule: ScheduleName | Schedule; solver?: 'euler' | 'heun'; steps: number; labels?: Port<'i32', Shape>; guidance?: number; tMin?: number },
   ): Port<'f32', Shape> {
-    const p = { model: model.role, schedule: toSchedule(o.schedule), solver: o.solver ?? 'heun', steps: o.steps, guidance: o.guidance };
+    const p = { model: model.role, schedule: toSchedule(o.schedule), solver: o.solver ?? 'heun', steps: o.steps, guidance: o.guidance, tMin: o.tMin };
     return this.op('pf_ode', o.labels ? [z, o.labels] : [z], p) as Port<'f32', Shape>;
+  }
+
+  /** the inverse flow map Φ⁻¹ of `model`: data x → noise, integrating from tMin (σ > 0) up to t = 1 */
+  odeInvert(model: Model, x: Port, o: { schedule: ScheduleName | Schedule; solver?: 'euler' | 'heun'; steps: number; tMin?: number }): Port<'f32', Shape> {
+    const p = { model: model.role, schedule: toSchedule(o.schedule), solver: o.solver ?? 'heun', steps: o.steps, tMin: o.tMin ?? 1e-3, invert: true };
+    return this.op('pf_ode', [x], p) as Port<'f32', Shape>;
   }
 
   private declare<R extends string, K extends Kind>(role: R, spec: ModelSpec, trainable: boolean, extra: Partial<ModelDecl>): Model<R, K> {
@@ -203,10 +209,12 @@ export class GraphBuilder implements NodeSink {
   }
 
   /** what the run's metrics compare: student samples against a toy's exact distribution and its teacher's sampler */
-  evaluate(o: { samples: Port; target: Toy; teacher?: Model; schedule?: ScheduleName | Schedule; extras?: Record<string, Port> }): void {
+  evaluate(o: { samples: Port; target: Toy; teacher?: Model; schedule?: ScheduleName | Schedule; noise?: Port; extras?: Record<string, Port> }): void {
     this.datasets[o.target.name] = o.target.spec;
     this.evalDecl = { samples: o.samples.id, target: o.target.name };
-    if (o.extras) this.evalDecl.extras = Object.fromEntries(Object.entries(o.extras).map(([k, p]) => [k, p.id]));
+    // `noise`: the student's input z, which the copying diagnostic pushes through the teacher's flow map
+    const extras = { ...o.extras, ...(o.noise ? { noise: o.noise } : {}) };
+    if (Object.keys(extras).length) this.evalDecl.extras = Object.fromEntries(Object.entries(extras).map(([k, p]) => [k, p.id]));
     if (o.teacher) this.evalDecl.teacher = { role: o.teacher.role, schedule: toSchedule(o.schedule ?? 'rf') };
   }
 

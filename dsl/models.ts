@@ -2,6 +2,7 @@
 import type { GmmSpec, Schedule } from './ir/schema.ts';
 import type { MlpConfig } from '../ops/models/mlp.ts';
 import type { Corruption } from '../ops/models/gmm.ts';
+import { Rng } from '../ops/rng.ts';
 import { schedule as toSchedule, type ScheduleName } from '../ops/schedules.ts';
 
 export interface ModelSpec {
@@ -52,6 +53,17 @@ export const toy = {
   classRing({ modes = 8, radius = 4, std = 0.15, classes = 2 } = {}): Toy {
     const r = toy.ring({ modes, radius, std });
     return gmmToy(`classring${modes}x${classes}`, { ...r.spec, classes: r.spec.means.map((_, k) => k % classes) });
+  },
+  /**
+   * specs/copying-and-dmd.md A.9.2 F1: K isotropic Gaussians in R^d, means ~ N(0, ρ·σ_data² I) drawn once from
+   * `seed`, component std √((1 − ρ)·σ_data²), so every coordinate has variance ≈ σ_data² at any d.
+   */
+  gaussians({ dim, modes = 8, rho = 0.8, sigmaData = 0.5, seed = 0 }: { dim: number; modes?: number; rho?: number; sigmaData?: number; seed?: number }): Toy {
+    const rng = new Rng([seed, 'gaussians', dim, modes]);
+    const scale = Math.sqrt(rho) * sigmaData;
+    const means = [...Array(modes).keys()].map(() => Array.from(rng.normals(dim), (v) => v * scale));
+    const std = Math.sqrt(1 - rho) * sigmaData;
+    return gmmToy(`gaussians${modes}d${dim}`, { kind: 'gmm', means, stds: means.map(() => std), weights: means.map(() => 1) });
   },
   /** an n×n grid of Gaussians with the given spacing, centred on 0 */
   grid({ n = 5, spacing = 1, std = 0.1 } = {}): Toy {

@@ -30,16 +30,19 @@ export const PfOdeParams = z
     tMin: z.number().min(0).max(1).default(0),
     /** classifier-free guidance scale ω for a conditional model (second input: labels): D∅ + ω(D_c − D∅) */
     guidance: z.number().default(1),
+    /** run the flow backwards, data → noise: start at tMin from the input, end at tMax, return x/σ(tMax) */
+    invert: z.boolean().default(false),
   })
   .strict();
 export type PfOdeParams = z.infer<typeof PfOdeParams>;
 
 /**
+ * The probability-flow map Φ (noise → data) or, with `invert`, its inverse Φ⁻¹ (data → noise).
  * Integrate dx/dt = α'(t)·x̂0 + σ'(t)·ε̂, ε̂ = (x − α x̂0)/σ, from t = tMax (x = σ(tMax)·z) down to tMin on a
  * uniform t grid (Karras spacing in σ for the VE schedule). Heun's correction is skipped on a step that ends at
  * σ = 0, where ε̂ is undefined (EDM's convention). NFE: Euler N, Heun 2N − 1 (or 2N when tMin > 0).
  */
-export function pfOde(ctx: LowerCtx, z0: Tensor, p: Omit<PfOdeParams, 'guidance'> & { guidance?: number }, label?: Tensor): Tensor {
+export function pfOde(ctx: LowerCtx, z0: Tensor, p: Omit<PfOdeParams, 'guidance' | 'invert'> & { guidance?: number; invert?: boolean }, label?: Tensor): Tensor {
   const guidance = p.guidance ?? 1;
   const { tf } = ctx;
   const model = ctx.model(p.model);
@@ -58,17 +61,19 @@ export function pfOde(ctx: LowerCtx, z0: Tensor, p: Omit<PfOdeParams, 'guidance'
     const eps = tf.div(tf.sub(x, tf.mul(x0, s.alpha)), s.sigma);
     return tf.add(tf.mul(x0, s.dAlpha), tf.mul(eps, s.dSigma));
   };
-  let x = tf.mul(z0, scheduleAt(p.schedule, p.tMax).sigma);
+  // the inverse walks the same grid the other way, so Φ⁻¹(Φ(z)) = z up to the solver's error
+  const [from, to] = p.invert ? [p.tMin, p.tMax] : [p.tMax, p.tMin];
+  let x = p.invert ? z0 : tf.mul(z0, scheduleAt(p.schedule, p.tMax).sigma);
   for (let i = 0; i < p.steps; i++) {
-    const t0 = p.tMax + ((p.tMin - p.tMax) * i) / p.steps;
-    const t1 = p.tMax + ((p.tMin - p.tMax) * (i + 1)) / p.steps;
+    const t0 = from + ((to - from) * i) / p.steps;
+    const t1 = from + ((to - from) * (i + 1)) / p.steps;
     const h = t1 - t0;
     const d0 = velocity(x, t0);
     const xe = tf.add(x, tf.mul(d0, h));
     if (p.solver === 'euler' || scheduleAt(p.schedule, t1).sigma < 1e-12) x = xe;
     else x = tf.add(x, tf.mul(tf.add(d0, velocity(xe, t1)), h / 2));
   }
-  return x;
+  return p.invert ? tf.div(x, scheduleAt(p.schedule, p.tMax).sigma) : x;
 }
 
 export const diffusion = {
@@ -83,6 +88,8 @@ export const diffusion = {
       if (z!.shape.length !== 2) throw new OpShapeError(`pf_ode expects noise f32[B,D], got ${showType(z!)}`);
       if (c && (c.dtype !== 'i32' || c.shape.length !== 1)) throw new OpShapeError(`pf_ode labels expected i32[B], got ${showType(c)}`, 'dtype_mismatch');
       if (!c && p.guidance !== 1) throw new OpShapeError('pf_ode: guidance needs labels (a second input)');
+      if (p.invert && scheduleAt(p.schedule, p.tMin).sigma <= 0) throw new OpShapeError('pf_ode invert: start at a tMin where σ > 0 (the flow is singular at σ = 0)');
+      if (p.tMin >= p.tMax) throw new OpShapeError(`pf_ode: tMin ${p.tMin} must be below tMax ${p.tMax}`);
       return { dtype: sameDtype([z!], 'f32'), shape: [...z!.shape] };
     },
     lower: ([z, c], p, ctx) => pfOde(ctx, z!, p, c),

@@ -14,7 +14,8 @@ export const dmdRing = pipeline(
     const student = g.trainable('student', mlp({ in: 2, out: 2, hidden: c.hidden }));
     const fake = g.trainable('fake', mlp({ in: 2, out: 2, hidden: c.hidden, time: true }));
 
-    const x = g.named('x', student(g.noise([g.B, 2])));
+    const noise = g.noise([g.B, 2]);
+    const x = g.named('x', student(noise));
     const { loss: dm } = dmd(g, { x, teacher, fake, schedule: 'rf' });
     // regression on pairs (z, Φ(z)) from the teacher's probability-flow ODE, drawn fresh each step
     const z = g.noise([g.B, 2]);
@@ -24,7 +25,7 @@ export const dmdRing = pipeline(
     g.minimize(fake, denoisingLoss(g, fake, g.stopGradient(x), { schedule: 'rf' }), { optimizer: adam(c.lrFake), warmup: c.fakeWarmup });
 
     g.output('regression', reg);
-    g.evaluate({ samples: x, target, teacher, schedule: 'rf' });
+    g.evaluate({ samples: x, target, teacher, schedule: 'rf', noise });
   },
   'DMD on ring8: distribution matching + regression on teacher ODE pairs, 1:1 updates, exact rectified-flow teacher',
 );

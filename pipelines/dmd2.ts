@@ -8,6 +8,8 @@ export interface Dmd2Config extends RunDefaults {
   hidden: number;
   /** hidden layers of each MLP */
   layers: number;
+  /** Fourier features of the student's noise input (0: off) */
+  fourier: number;
   lrStudent: number;
   lrFake: number;
   ratio: number;
@@ -17,7 +19,7 @@ export interface Dmd2Config extends RunDefaults {
   tMax: number;
 }
 
-export const dmd2Defaults: Dmd2Config = { batch: 256, steps: 6000, evalEvery: 500, hidden: 128, layers: 2, lrStudent: 3e-4, lrFake: 1e-3, ratio: 5, fakeWarmup: 200, tMin: 0.02, tMax: 0.98 };
+export const dmd2Defaults: Dmd2Config = { batch: 256, steps: 6000, evalEvery: 500, hidden: 128, layers: 2, fourier: 0, lrStudent: 3e-4, lrFake: 1e-3, ratio: 5, fakeWarmup: 200, tMin: 0.02, tMax: 0.98 };
 
 export function dmd2Toy(name: string, target: Toy, defaults: Dmd2Config = dmd2Defaults): PipelineDef<Dmd2Config> {
   return pipeline(
@@ -26,16 +28,17 @@ export function dmd2Toy(name: string, target: Toy, defaults: Dmd2Config = dmd2De
     (g, c) => {
       const D = target.dim;
       const teacher = g.frozen('teacher', target.denoiser('rf'));
-      const student = g.trainable('student', mlp({ in: D, out: D, hidden: c.hidden, layers: c.layers }));
+      const student = g.trainable('student', mlp({ in: D, out: D, hidden: c.hidden, layers: c.layers, fourier: c.fourier }));
       const fake = g.trainable('fake', mlp({ in: D, out: D, hidden: c.hidden, layers: c.layers, time: true }));
 
-      const x = g.named('x', student(g.noise([g.B, D])));
+      const z = g.noise([g.B, D]);
+      const x = g.named('x', student(z));
       const { loss, grad } = dmd(g, { x, teacher, fake, schedule: 'rf', t: [c.tMin, c.tMax] });
       g.minimize(student, loss, { optimizer: adam(c.lrStudent) });
       g.minimize(fake, denoisingLoss(g, fake, g.stopGradient(x), { schedule: 'rf' }), { optimizer: adam(c.lrFake), ratio: c.ratio, warmup: c.fakeWarmup });
 
       g.output('dmdGradNorm', grad.square().sum([1]).sqrt().mean());
-      g.evaluate({ samples: x, target, teacher, schedule: 'rf' });
+      g.evaluate({ samples: x, target, teacher, schedule: 'rf', noise: z });
     },
     `DMD2 on ${target.name}: one-step student, ${defaults.ratio}:1 fake-score updates, exact rectified-flow teacher`,
   );

@@ -30,10 +30,10 @@ export interface StudentMetrics {
   offModeFraction: number;
 }
 
-export function studentMetrics(exe: Executor, s: EvalSetup): StudentMetrics & { samples: Float32Array } {
-  const { data } = exe.sample(s.n);
+export function studentMetrics(exe: Executor, s: EvalSetup): StudentMetrics & { samples: Float32Array; extras: Record<string, Float32Array> } {
+  const { data, extras } = exe.sample(s.n);
   const m = modeStats(s.target, data, s.d);
-  return { energyDistance: energyDistance(data, s.targetSamples, s.d), modesCovered: m.modesCovered, modesTotal: m.modesTotal, offModeFraction: m.offModeFraction, samples: data };
+  return { energyDistance: energyDistance(data, s.targetSamples, s.d), modesCovered: m.modesCovered, modesTotal: m.modesTotal, offModeFraction: m.offModeFraction, samples: data, extras };
 }
 
 /** Energy distance of the teacher's probability-flow sampler at each step count (Euler: NFE = steps). */

@@ -12,6 +12,18 @@ import { encodeSafetensors, loadSafetensors } from './safetensors.ts';
 import { metricsToArrow, samplesToArrow } from './sinks/arrow.ts';
 import { scatterOverDensity } from './sinks/plot.ts';
 import { progress } from './sinks/progress.ts';
+import { CopyingDiagnostic } from './diagnose/copying.ts';
+import type { CopyingMetrics } from '../ops/metrics/copying.ts';
+
+/** the copying metrics as flat metric columns (null between evaluations) */
+const copyingColumns = (m: CopyingMetrics | undefined) => ({
+  copyingScore: m?.copyingScore ?? null,
+  dCopy: m?.dCopy ?? null,
+  dNoise: m?.dNoise ?? null,
+  modeAgreement: m?.modeAgreement ?? null,
+  deltaE1: m?.energy.e1 ?? null,
+  deltaE2: m?.energy.e2Student ?? null,
+});
 
 export interface RunOptions {
   seed: number;
@@ -21,6 +33,8 @@ export interface RunOptions {
   quiet?: boolean;
   /** evaluation sample count (default 4096) */
   evalSamples?: number;
+  /** extra diagnostics at each evaluation: 'copying' */
+  diagnose?: string[];
 }
 
 export interface Summary {
@@ -50,11 +64,16 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
     const exe = new Executor(backend, plan, o.seed, init);
     const setup = ir.eval ? evalSetup(exe, o.evalSamples ?? 4096) : undefined;
     const steps = ir.run.steps;
+    const copying = o.diagnose?.includes('copying') ? new CopyingDiagnostic(exe) : undefined;
+    const copyingAt = new Map<number, CopyingMetrics>();
     const bar = progress(steps, { quiet: o.quiet ?? false });
     const trainStart = performance.now();
     const events = await lastValueFrom(
       train(exe, steps, setup, ir.run.evalEvery).pipe(
-        tap((e) => bar.update(e)),
+        tap((e) => {
+          if (copying && e.eval) copyingAt.set(e.step, copying.measure(e.eval.samples, e.eval.extras.noise!, setup!.d));
+          bar.update(e);
+        }),
         toArray(),
       ),
     ).finally(() => bar.stop());
@@ -67,6 +86,7 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
       energyDistance: e.eval?.energyDistance ?? null,
       modesCovered: e.eval?.modesCovered ?? null,
       offModeFraction: e.eval?.offModeFraction ?? null,
+      ...(copying ? copyingColumns(copyingAt.get(e.step)) : {}),
     }));
     folder.write('metrics.arrow', metricsToArrow(rows));
     const last = events[events.length - 1]!;
@@ -91,6 +111,7 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
         offModeFraction: m.offModeFraction,
         evalSamples: setup.n,
       });
+      if (copying) metrics.copying = copyingAt.get(last.step);
       folder.write('samples.arrow', samplesToArrow(m.samples, setup.d));
       if (setup.d === 2) folder.write('samples.png', scatterOverDensity(setup.target, m.samples));
     }

@@ -16,19 +16,23 @@ export const MlpConfig = z
     time: z.boolean().default(false),
     /** number of frequencies k = 1..n in [sin(2πkt), cos(2πkt)] */
     frequencies: z.number().int().positive().default(8),
+    /** Fourier features of the x input: [x, sin(k·x_j), cos(k·x_j)] for k = 1..n (0: off). They let a small MLP
+     * form the near-discontinuous maps a one-step generator needs for many separated modes (spectral bias). */
+    fourier: z.number().int().nonnegative().default(0),
     /** take a class label c: i32[B] as the last input, fed as a one-hot code (the null label −1 is all zeros) */
     classes: z.number().int().nonnegative().default(0),
   })
   .strict();
 export type MlpConfig = z.infer<typeof MlpConfig>;
 
-export function timeEmbedding(tf: TF, t: Tensor, n: number): Tensor {
-  const k = tf.mul(tf.range(1, n + 1, 1, 'float32'), 2 * Math.PI).reshape([1, n]);
+/** [sin(2πkt), cos(2πkt)] for k = 1..n along the last axis (`base` replaces 2π) */
+export function timeEmbedding(tf: TF, t: Tensor, n: number, base = 2 * Math.PI): Tensor {
+  const k = tf.mul(tf.range(1, n + 1, 1, 'float32'), base).reshape([...Array(t.rank - 1).fill(1), n]);
   const a = tf.mul(t, k);
-  return tf.concat([tf.sin(a), tf.cos(a)], 1);
+  return tf.concat([tf.sin(a), tf.cos(a)], t.rank - 1);
 }
 
-const widths = (c: MlpConfig) => [c.in + (c.time ? 2 * c.frequencies : 0) + c.classes, ...Array(c.layers).fill(c.hidden), c.out];
+const widths = (c: MlpConfig) => [c.in * (1 + 2 * c.fourier) + (c.time ? 2 * c.frequencies : 0) + c.classes, ...Array(c.layers).fill(c.hidden), c.out];
 
 export const mlp = defineModel<MlpConfig>({
   kind: 'mlp',
@@ -62,6 +66,7 @@ export const mlp = defineModel<MlpConfig>({
   apply(tf, weights, ins, c) {
     const { dense } = linalg(tf);
     const parts = [ins[0]!];
+    if (c.fourier > 0) parts.push(timeEmbedding(tf, ins[0]!.reshape([-1, c.in, 1]), c.fourier, 1).reshape([-1, 2 * c.fourier * c.in]));
     if (c.time) parts.push(timeEmbedding(tf, ins[1]!, c.frequencies));
     if (c.classes > 0) parts.push(tf.cast(tf.oneHot(ins[ins.length - 1]!, c.classes), 'float32'));
     let h = parts.length > 1 ? tf.concat(parts, 1) : parts[0]!;

@@ -21,6 +21,14 @@ const backend = (v: string) => {
   return v;
 };
 
+const DIAGNOSES = ['copying'];
+const diagnosis = (v: string) => {
+  const asked = v.split(',').map((x) => x.trim());
+  const bad = asked.find((x) => !DIAGNOSES.includes(x));
+  if (bad) throw new InvalidArgumentError(`unknown diagnostic '${bad}'; choose ${DIAGNOSES.join(', ')}`);
+  return asked;
+};
+
 export function program(): Command {
   const p = new Command('distillery').description('diffusion distillation: typed pipelines → IR → plan → RxJS runtime on TensorFlow.js');
   p.exitOverride().configureOutput({ writeErr: () => {} }); // errors are printed once, by main()
@@ -32,17 +40,20 @@ export function program(): Command {
     .option('--backend <name>', `${BACKENDS.join(' | ')}`, backend, 'wasm')
     .option('--out <dir>', 'run folder (default: runs/<pipeline>-seed<seed>)')
     .option('--quiet', 'no progress output')
-    .action(async (target: string, o: { seed: number; steps?: number; batch?: number; backend: string; out?: string; quiet?: boolean }) => {
+    .option('--diagnose <what>', 'extra diagnostics at each evaluation: copying', diagnosis)
+    .action(async (target: string, o: { seed: number; steps?: number; batch?: number; backend: string; out?: string; quiet?: boolean; diagnose?: string[] }) => {
       const cfg: Record<string, number> = {};
       if (o.steps) cfg.steps = o.steps;
       if (o.batch) cfg.batch = o.batch;
       const ir = await resolveIR(target, cfg);
       const out = o.out ?? `runs/${ir.name}-seed${o.seed}`;
-      const s = await runIR(ir, { seed: o.seed, backend: o.backend, out, ...(o.steps ? { steps: o.steps } : {}), quiet: o.quiet ?? false });
+      const s = await runIR(ir, { seed: o.seed, backend: o.backend, out, ...(o.steps ? { steps: o.steps } : {}), quiet: o.quiet ?? false, ...(o.diagnose ? { diagnose: o.diagnose } : {}) });
       const m = s.metrics as Record<string, number>;
       const parts = [`${s.pipeline}: ${s.steps} steps in ${s.wallSeconds.toFixed(1)} s (${s.iterationsPerSecond.toFixed(1)} it/s, ${s.backend})`];
       if (m.energyDistance !== undefined)
         parts.push(`energy distance ${m.energyDistance.toFixed(4)}, modes ${m.modesCovered}/${m.modesTotal}, off-mode ${(100 * m.offModeFraction).toFixed(1)}%, equivalent teacher NFE ${m.equivalentTeacherNfe}`);
+      const c = m.copying as unknown as { copyingScore: number; dNoise: number | null; dCopy: number } | undefined;
+      if (c) parts.push(`copying score ${c.copyingScore.toFixed(3)} (dNoise ${c.dNoise?.toFixed(3)}, dCopy ${c.dCopy.toFixed(3)})`);
       console.log(`${parts.join('; ')}\n→ ${out}/summary.json`);
     });
   p.command('compile')

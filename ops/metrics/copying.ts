@@ -1,0 +1,174 @@
+/**
+ * @file Copying diagnostics (specs/copying-and-dmd.md A.3, A.4, A.9.5): does a student G reproduce the teacher's own
+ * noise→data map Φ? Inputs are host arrays of n rows in dimension d: the noises z, G(z), Φ(z) and, when the
+ * teacher's inverse flow is at hand, z' = Φ⁻¹(G(z)).
+ */
+import { Matrix, SingularValueDecomposition } from 'ml-matrix';
+import { munkres } from 'munkres';
+import type { GmmSpec } from '../../dsl/ir/schema.ts';
+import { Rng } from '../rng.ts';
+
+export interface CopyingMetrics {
+  /** E‖G(z) − Φ(z)‖² / E‖G(z) − Φ(π z)‖²: 0 copying, ≈ 1 a pairing independent of the teacher's */
+  dCopy: number;
+  /** E‖Φ⁻¹(G(z)) − z‖² / (2d): 0 copying, ≈ 1 independent (null without the inverse) */
+  dNoise: number | null;
+  /** 1 − dNoise clipped to [0, 1] (or 1 − dCopy without the inverse): the copying score */
+  copyingScore: number;
+  /** the best orthogonal R with z' ≈ z R: ‖R − I‖_F / √(2d), and the share of ‖z'‖² it leaves unexplained */
+  procrustes: { rotationDistance: number; residual: number } | null;
+  /** fraction of z whose G(z) and Φ(z) fall in the same mixture component; chance is Σπ_k² */
+  modeAgreement: number | null;
+  modeAgreementChance: number | null;
+  /** transport energies E(M) = E‖M(z) − a·z‖² (a = σ_data) and the three ΔE candidates of A.4 */
+  energy: {
+    student: number;
+    teacher: number;
+    independent: number;
+    independentTeacher: number;
+    ot: number;
+    otTeacher: number;
+    /** (E_S − E_T) / E_T */
+    e1: number;
+    /** (E_S − E_OT) / (E_ind − E_OT), for the student and, computed the same way, for the teacher */
+    e2Student: number;
+    e2Teacher: number;
+    /** (E_S − E_T) / (d · Var x) */
+    e3: number;
+  };
+}
+
+const row = (x: Float32Array, d: number, i: number) => x.subarray(i * d, (i + 1) * d);
+const sqDist = (a: ArrayLike<number>, b: ArrayLike<number>, scaleB = 1) => {
+  let s = 0;
+  for (let j = 0; j < a.length; j++) s += (a[j]! - scaleB * b[j]!) ** 2;
+  return s;
+};
+
+/** a fixed permutation of 0..n−1 with no fixed point (so π z is never z itself) */
+export function derangement(n: number, seed: number): number[] {
+  const rng = new Rng([seed, 'derangement']);
+  const p = [...Array(n).keys()];
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rng.uniform() * i); // Sattolo: a single n-cycle
+    [p[i], p[j]] = [p[j]!, p[i]!];
+  }
+  return p;
+}
+
+/** mean of ‖M_i − a·z_{π(i)}‖² */
+function transportEnergy(m: Float32Array, z: Float32Array, d: number, a: number, perm?: number[]): number {
+  const n = m.length / d;
+  let s = 0;
+  for (let i = 0; i < n; i++) s += sqDist(row(m, d, i), row(z, d, perm ? perm[i]! : i), a);
+  return s / n;
+}
+
+/** exact optimal assignment cost between the first n rows of a·z and of m (Hungarian algorithm) */
+export function otEnergy(m: Float32Array, z: Float32Array, d: number, a: number, n: number): number {
+  const cost = [...Array(n).keys()].map((i) => [...Array(n).keys()].map((k) => sqDist(row(m, d, k), row(z, d, i), a)));
+  const pairs = munkres(cost);
+  return pairs.reduce((s, [i, k]) => s + cost[i]![k]!, 0) / n;
+}
+
+/** component with the largest posterior at σ → 0 */
+function component(g: GmmSpec, x: ArrayLike<number>): number {
+  const d = x.length;
+  let best = 0;
+  let bestV = -Infinity;
+  g.means.forEach((mu, k) => {
+    const s2 = g.stds[k]! ** 2;
+    const v = Math.log(g.weights[k]!) - sqDist(x, mu) / (2 * s2) - (d / 2) * Math.log(s2);
+    if (v > bestV) [best, bestV] = [k, v];
+  });
+  return best;
+}
+
+/** orthogonal Procrustes: R = U Vᵀ from the SVD of zᵀ z' */
+function procrustes(z: Float32Array, zr: Float32Array, d: number) {
+  const n = z.length / d;
+  const Z = new Matrix(n, d);
+  const Zr = new Matrix(n, d);
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < d; j++) {
+      Z.set(i, j, z[i * d + j]!);
+      Zr.set(i, j, zr[i * d + j]!);
+    }
+  const svd = new SingularValueDecomposition(Z.transpose().mmul(Zr));
+  const R = svd.leftSingularVectors.mmul(svd.rightSingularVectors.transpose());
+  const residual = Zr.clone().sub(Z.mmul(R)).norm('frobenius') ** 2 / Zr.norm('frobenius') ** 2;
+  return { rotationDistance: R.clone().sub(Matrix.eye(d)).norm('frobenius') / Math.sqrt(2 * d), residual };
+}
+
+export function copyingMetrics(o: {
+  z: Float32Array;
+  student: Float32Array;
+  teacher: Float32Array;
+  d: number;
+  /** Φ⁻¹(G(z)) */
+  recovered?: Float32Array;
+  gmm?: GmmSpec;
+  /** the data scale a that puts noise and data in the same units */
+  sigmaData: number;
+  /** rows in the exact optimal assignment (O(n³)) */
+  otRows?: number;
+  seed?: number;
+}): CopyingMetrics {
+  const { z, student: G, teacher: T, d } = o;
+  const n = z.length / d;
+  const perm = derangement(n, o.seed ?? 0);
+  let near = 0;
+  let far = 0;
+  for (let i = 0; i < n; i++) {
+    near += sqDist(row(G, d, i), row(T, d, i));
+    far += sqDist(row(G, d, i), row(T, d, perm[i]!));
+  }
+  const dCopy = near / far;
+  let dNoise: number | null = null;
+  if (o.recovered) {
+    let s = 0;
+    for (let i = 0; i < n * d; i++) s += (o.recovered[i]! - z[i]!) ** 2;
+    dNoise = s / n / (2 * d);
+  }
+  const a = o.sigmaData;
+  const otN = Math.min(n, o.otRows ?? 512);
+  const eS = transportEnergy(G, z, d, a);
+  const eT = transportEnergy(T, z, d, a);
+  const eInd = transportEnergy(G, z, d, a, perm);
+  const eIndT = transportEnergy(T, z, d, a, perm);
+  const otS = otEnergy(G, z, d, a, otN);
+  const otT = otEnergy(T, z, d, a, otN);
+  let mean = 0;
+  let sq = 0;
+  for (let i = 0; i < n * d; i++) (mean += T[i]!), (sq += T[i]! ** 2);
+  const varX = sq / (n * d) - (mean / (n * d)) ** 2;
+  let modeAgreement: number | null = null;
+  let chance: number | null = null;
+  if (o.gmm) {
+    let same = 0;
+    for (let i = 0; i < n; i++) if (component(o.gmm, row(G, d, i)) === component(o.gmm, row(T, d, i))) same++;
+    modeAgreement = same / n;
+    const tot = o.gmm.weights.reduce((x, y) => x + y, 0);
+    chance = o.gmm.weights.reduce((x, w) => x + (w / tot) ** 2, 0);
+  }
+  return {
+    dCopy,
+    dNoise,
+    copyingScore: Math.min(1, Math.max(0, 1 - (dNoise ?? dCopy))),
+    procrustes: o.recovered ? procrustes(z, o.recovered, d) : null,
+    modeAgreement,
+    modeAgreementChance: chance,
+    energy: {
+      student: eS,
+      teacher: eT,
+      independent: eInd,
+      independentTeacher: eIndT,
+      ot: otS,
+      otTeacher: otT,
+      e1: (eS - eT) / eT,
+      e2Student: (eS - otS) / (eInd - otS),
+      e2Teacher: (eT - otT) / (eIndT - otT),
+      e3: (eS - eT) / (d * varX),
+    },
+  };
+}

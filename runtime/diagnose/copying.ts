@@ -1,0 +1,66 @@
+/**
+ * @file The copying diagnostic (`--diagnose copying`): at each evaluation, compare the student's samples G(z) with
+ * the teacher's flow map Φ(z) on the same noises, and map G(z) back through Φ⁻¹ (specs/copying-and-dmd.md A.9.5).
+ * Needs `g.evaluate({ samples, teacher, noise })`: the noise the student's samples were drawn from.
+ */
+import type { Executor } from '../executor.ts';
+import { pfOde } from '../../ops/diffusion.ts';
+import { copyingMetrics, type CopyingMetrics } from '../../ops/metrics/copying.ts';
+import { UserError } from '../../dsl/errors.ts';
+import { gmmMoments } from '../../ops/datasets.ts';
+
+export interface CopyingOptions {
+  /** Heun steps of Φ and Φ⁻¹ */
+  steps: number;
+  /** Φ⁻¹ starts here (σ > 0) and Φ ends here, on the same grid */
+  tMin: number;
+  /** rows in the exact optimal assignment */
+  otRows: number;
+}
+
+export const COPYING_DEFAULTS: CopyingOptions = { steps: 64, tMin: 1e-3, otRows: 512 };
+
+/** What the diagnostic needs from the graph; a clear error when the pipeline does not declare it. */
+export function copyingReady(exe: Executor): void {
+  const e = exe.ir.eval;
+  if (!e?.teacher) throw new UserError(`--diagnose copying: pipeline '${exe.ir.name}' names no teacher in g.evaluate({ teacher })`);
+  if (!e.extras?.noise) throw new UserError(`--diagnose copying: pipeline '${exe.ir.name}' names no noise in g.evaluate({ noise }) (the student's input z)`);
+}
+
+export class CopyingDiagnostic {
+  private phi?: { z: Float32Array; x: Float32Array };
+  constructor(
+    private exe: Executor,
+    private o: CopyingOptions = COPYING_DEFAULTS,
+  ) {
+    copyingReady(exe);
+  }
+
+  private flow(x: Float32Array, n: number, d: number, invert: boolean): Float32Array {
+    const t = this.exe.ir.eval!.teacher!;
+    return this.exe.withModels({ ...this.exe.ir.dims, B: n }, 'copying', (ctx) =>
+      pfOde(ctx, ctx.tf.tensor(x, [n, d]), { model: t.role, schedule: t.schedule, solver: 'heun', steps: this.o.steps, tMax: 1, tMin: this.o.tMin, invert }).dataSync(),
+    ) as Float32Array;
+  }
+
+  /** `samples` G(z) [n, d] and the noises z they came from (the evaluation's fixed draws) */
+  measure(samples: Float32Array, noise: Float32Array, d: number): CopyingMetrics {
+    const n = samples.length / d;
+    const same = this.phi && this.phi.z.length === noise.length && this.phi.z.every((v, i) => v === noise[i]);
+    if (!same) this.phi = { z: Float32Array.from(noise), x: this.flow(noise, n, d, false) };
+    const target = this.exe.ir.datasets[this.exe.ir.eval!.target]!;
+    const { cov } = gmmMoments(target);
+    const sigmaData = Math.sqrt(cov.filter((_, i) => i % (d + 1) === 0).reduce((a, b) => a + b, 0) / d);
+    return copyingMetrics({
+      z: noise,
+      student: samples,
+      teacher: this.phi!.x,
+      recovered: this.flow(samples, n, d, true),
+      d,
+      gmm: target,
+      sigmaData,
+      otRows: this.o.otRows,
+      seed: this.exe.seed,
+    });
+  }
+}
