@@ -100,6 +100,10 @@ export class GraphBuilder implements NodeSink {
   noise<const S extends Shape>(shape: S): Port<'f32', S> {
     return this.op('randn', [], { shape: [...shape] }) as Port<'f32', S>;
   }
+  /** a constant tensor of the given shape */
+  fill<const S extends Shape>(shape: S, value: number): Port<'f32', S> {
+    return this.op('fill', [], { shape: [...shape], value }) as Port<'f32', S>;
+  }
   uniform<const S extends Shape>(shape: S, low: number, high: number): Port<'f32', S> {
     return this.op('uniform', [], { shape: [...shape], low, high }) as Port<'f32', S>;
   }

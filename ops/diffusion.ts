@@ -68,10 +68,15 @@ export function pfOde(ctx: LowerCtx, z0: Tensor, p: Omit<PfOdeParams, 'guidance'
     const t0 = from + ((to - from) * i) / p.steps;
     const t1 = from + ((to - from) * (i + 1)) / p.steps;
     const h = t1 - t0;
-    const d0 = velocity(x, t0);
-    const xe = tf.add(x, tf.mul(d0, h));
-    if (p.solver === 'euler' || scheduleAt(p.schedule, t1).sigma < 1e-12) x = xe;
-    else x = tf.add(x, tf.mul(tf.add(d0, velocity(xe, t1)), h / 2));
+    // one step per tidy: a long solve in high dimension would otherwise hold every intermediate until the end
+    const prev = x;
+    x = tf.tidy(() => {
+      const d0 = velocity(prev, t0);
+      const xe = tf.add(prev, tf.mul(d0, h));
+      if (p.solver === 'euler' || scheduleAt(p.schedule, t1).sigma < 1e-12) return xe;
+      return tf.add(prev, tf.mul(tf.add(d0, velocity(xe, t1)), h / 2));
+    });
+    if (prev !== z0) prev.dispose();
   }
   return p.invert ? tf.div(x, scheduleAt(p.schedule, p.tMax).sigma) : x;
 }

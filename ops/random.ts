@@ -53,6 +53,15 @@ export const random = {
     fusion: 'source',
     random: true,
   }),
+  fill: defineOp({
+    kind: 'fill',
+    params: z.object({ shape: ShapeParam, value: z.number() }).strict(),
+    arity: 0,
+    shape: (_i, p) => ({ dtype: 'f32', shape: p.shape }),
+    lower: (_i, p, ctx) => ctx.tf.fill(resolveShape(p.shape, ctx.dims), p.value, 'float32'),
+    differentiable: false,
+    fusion: 'source',
+  }),
   scalar: defineOp({
     kind: 'scalar',
     params: z.object({ value: z.number() }).strict(),

@@ -22,7 +22,7 @@ export const fzDefaults = {
   /** 'dmd': 1 fake update per student update; 'dmd2': `ratio` of them; 'amd': DMD2 + DSA (s) + RLS (lambdaRls) */
   method: 'amd' as 'dmd' | 'dmd2' | 'amd',
   ratio: 5,
-  omega: 3,
+  omega: 4,
   ...AMD_DEFAULTS,
   tau: undefined as number | undefined,
   /** control arm: ã shuffled across the batch, so the weights keep their distribution but lose the reward's information */

@@ -5,6 +5,7 @@ import { dmd2Defaults, dmd2Toy } from './dmd2.ts';
 import { dmdRing } from './dmd.ts';
 import { dsmRing } from './dsm.ts';
 import { forbiddenZone } from './forbidden-zone.ts';
+import { copying } from './copying.ts';
 
 export const PIPELINES: Record<string, PipelineDef<any>> = {
   'dmd2-ring': dmd2Toy('dmd2-ring', toy.ring(), dmd2Defaults),
@@ -12,4 +13,5 @@ export const PIPELINES: Record<string, PipelineDef<any>> = {
   'dmd-ring': dmdRing,
   'dsm-ring': dsmRing,
   'forbidden-zone': forbiddenZone,
+  copying,
 };

@@ -2,11 +2,9 @@
  * @file `distillery bench forbidden-zone`: every arm of specs/amd.md §9.4 on the same budget and seeds, one child
  * process per run (as many at once as there are cores), then results.json, results.md and the plots.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { runPool } from './pool.ts';
+import { meanStd } from './measure.ts';
 import { RunFolder } from '../files.ts';
 import { lineChart, scatterOverDensity } from '../sinks/plot.ts';
 import { FZ_REGION, fzRing, type FzConfig } from '../../pipelines/forbidden-zone.ts';
@@ -40,45 +38,20 @@ export function fzBudget(quick: boolean): Partial<FzConfig> & { evalSamples: num
 
 const KEYS: (keyof FzMetrics)[] = ['trappedMass', 'energyDistance', 'modesCovered', 'meanLogDensity', 'modeEntropy', 'withinModeSpread', 'auroc'];
 
-const meanStd = (v: number[]) => {
-  const m = v.reduce((a, b) => a + b, 0) / v.length;
-  return { mean: m, std: v.length > 1 ? Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / (v.length - 1)) : 0 };
-};
-
-function runChild(spec: FzRunSpec, tmp: string): Promise<FzRunResult> {
-  const out = path.join(tmp, `${spec.arm}-${spec.seed}.json`);
-  const worker = fileURLToPath(new URL('./fz-worker.ts', import.meta.url));
-  return new Promise((resolve, reject) => {
-    const child = fork(worker, [JSON.stringify(spec), out], { execArgv: ['--import', import.meta.resolve('tsx')], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
-    let err = '';
-    child.stderr!.on('data', (d) => (err += d));
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(fs.readFileSync(out, 'utf8'))) : reject(new Error(`bench run ${spec.arm} seed ${spec.seed} failed (exit ${code}):\n${err.slice(-2000)}`))));
-  });
-}
-
 export async function benchForbiddenZone(o: FzBenchOptions): Promise<string[]> {
   const log = o.log ?? (() => {});
   const folder = new RunFolder(o.out);
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-fz-'));
   const t0 = performance.now();
   try {
     const { evalSamples, ...budget } = fzBudget(o.quick);
     const jobs: FzRunSpec[] = [];
     for (let seed = 1; seed <= o.seeds; seed++)
       for (const a of FZ_ARMS) jobs.push({ arm: a.arm, seed, overrides: { ...budget, ...a.overrides }, evalSamples, backend: o.backend });
-    const results: FzRunResult[] = [];
-    const parallel = Math.max(1, Math.min(o.parallel ?? os.availableParallelism(), jobs.length));
-    let next = 0;
-    await Promise.all(
-      [...Array(parallel)].map(async () => {
-        while (next < jobs.length) {
-          const job = jobs[next++]!;
-          const r = await runChild(job, tmp);
-          results.push(r);
-          log(`${r.arm} seed ${r.seed}: trapped mass ${(r.final.trappedMass * 100).toFixed(1)}%, energy distance ${r.final.energyDistance.toFixed(4)}, modes ${r.final.modesCovered}/8 (${r.wallSeconds.toFixed(0)} s)`);
-        }
-      }),
-    );
+    const results = await runPool<FzRunSpec, FzRunResult>(fileURLToPath(new URL('./fz-run.ts', import.meta.url)), 'runFzArm', jobs, {
+      ...(o.parallel ? { parallel: o.parallel } : {}),
+      onResult: (r) =>
+        log(`${r.arm} seed ${r.seed}: trapped mass ${(r.final.trappedMass * 100).toFixed(1)}%, energy distance ${r.final.energyDistance.toFixed(4)}, modes ${r.final.modesCovered}/8 (${r.wallSeconds.toFixed(0)} s)`),
+    });
     const wallSeconds = (performance.now() - t0) / 1000;
     const byArm = FZ_ARMS.map((a) => ({ ...a, runs: results.filter((r) => r.arm === a.arm).sort((x, y) => x.seed - y.seed) }));
     const summary = Object.fromEntries(
@@ -107,7 +80,7 @@ export async function benchForbiddenZone(o: FzBenchOptions): Promise<string[]> {
       methods: summary,
     };
     folder.write('results.json', JSON.stringify(results_json, null, 1));
-    folder.write('results.md', resultsMarkdown(results_json, byArm));
+
     for (const a of byArm) {
       const r = a.runs[0]!;
       const colors = (i: number) => (r.labels[i] === 0 ? ([220, 40, 30] as const) : ([40, 40, 40] as const));
@@ -117,19 +90,19 @@ export async function benchForbiddenZone(o: FzBenchOptions): Promise<string[]> {
       color: a.color,
       points: a.runs[0]!.curve.map((p, i) => [p.step, a.runs.reduce((s, r) => s + r.curve[i]!.trappedMass, 0) / a.runs.length] as [number, number]),
     }));
-    folder.write('trapped-mass.png', lineChart(series, { yMax: Math.max(0.05, ...series.flatMap((s) => s.points.map((p) => p[1]))) }));
+    const yMax = Math.max(0.05, ...series.flatMap((s) => s.points.map((p) => p[1])));
+    folder.write('trapped-mass.png', lineChart(series, { yMax }));
+    folder.write('results.md', resultsMarkdown(results_json, byArm, yMax));
     return folder.commit();
   } catch (e) {
     folder.discard();
     throw e;
-  } finally {
-    fs.rmSync(tmp, { recursive: true, force: true });
   }
 }
 
 type Results = { quick: boolean; seeds: number; wallSeconds: number; budget: object; calibration: { dmd2TrappedMass: number; holds: boolean }; methods: Record<string, any> };
 
-function resultsMarkdown(r: Results, arms: { arm: string; label: string; color: number[] }[]): string {
+function resultsMarkdown(r: Results, arms: { arm: string; label: string; color: number[] }[], yMax: number): string {
   const f = (m: { mean: number; std: number }, d = 3, pct = false) => (pct ? `${(m.mean * 100).toFixed(1)} ± ${(m.std * 100).toFixed(1)}%` : `${m.mean.toFixed(d)} ± ${m.std.toFixed(d)}`);
   const rows = arms.map((a) => {
     const m = r.methods[a.arm];
@@ -150,7 +123,7 @@ function resultsMarkdown(r: Results, arms: { arm: string; label: string; color: 
     '|---|---|---|---|---|---|---|---|---|',
     ...rows,
     '',
-    'Plots: `samples-<method>.png` (seed 1: class 0 red, class 1 black, R drawn as a circle), `trapped-mass.png` (mean over seeds vs step; colours: ' +
+    `Plots: \`samples-<method>.png\` (seed 1: class 0 red, class 1 black, R drawn as a circle), \`trapped-mass.png\` (mean over seeds vs step; x from 0 to the last step, y from 0 to ${(yMax * 100).toFixed(1)}%, grid lines at tenths; colours: ` +
       arms.map((a) => `${a.arm} rgb(${a.color.join(',')})`).join(', ') +
       ').',
     '',

@@ -1,10 +1,9 @@
 /** @file One arm × seed of the forbidden-zone benchmark: train, and measure every `evalEvery` steps (step 0 = after the warm-up). */
-import { filter, lastValueFrom, map, toArray } from 'rxjs';
 import { buildIR } from '../../dsl/pipeline.ts';
 import { compile } from '../../dsl/compile/index.ts';
 import { loadBackend } from '../../gpu/backend.ts';
 import { Executor, initialWeights } from '../executor.ts';
-import { train, warmup } from '../train.ts';
+import { measureAlong } from './measure.ts';
 import { loadSafetensors } from '../safetensors.ts';
 import { FZ_REGION, forbiddenZone, fzRing, type FzConfig } from '../../pipelines/forbidden-zone.ts';
 import { fzMetrics, fzTargets, type FzMetrics } from './fz-metrics.ts';
@@ -44,18 +43,7 @@ export async function runFzArm(spec: FzRunSpec): Promise<FzRunResult> {
       last = { samples: s.data, labels: s.extras.label! };
       return { step, ...fzMetrics(fzRing.spec, FZ_REGION, s.data, s.extras.label!, s.extras.advantage, targets) };
     };
-    warmup(exe);
-    const first = measure(0);
-    const every = ir.run.evalEvery;
-    const steps = ir.run.steps;
-    const rest = await lastValueFrom(
-      train(exe, steps, undefined, 0, { warmup: false }).pipe(
-        filter((e) => (every > 0 && e.step % every === 0) || e.step === steps),
-        map((e) => measure(e.step)),
-        toArray(),
-      ),
-    );
-    const curve = [first, ...rest];
+    const curve = await measureAlong(exe, ir.run.steps, ir.run.evalEvery, measure);
     const final = curve[curve.length - 1]!;
     const { step: _s, ...finalMetrics } = final;
     return {

@@ -10,6 +10,7 @@ import { checkFile, formatDiagnostic } from '../check.ts';
 import { PIPELINES } from '../../pipelines/index.ts';
 import { BACKENDS } from '../../gpu/backend.ts';
 import { benchForbiddenZone } from '../bench/forbidden-zone.ts';
+import { benchCopying, DEFAULT_DIMS } from '../bench/copying.ts';
 
 const int = (name: string, min: number) => (v: string) => {
   const n = Number(v);
@@ -19,6 +20,12 @@ const int = (name: string, min: number) => (v: string) => {
 const backend = (v: string) => {
   if (!(BACKENDS as readonly string[]).includes(v)) throw new InvalidArgumentError(`unknown backend '${v}'; choose one of ${BACKENDS.join(', ')}`);
   return v;
+};
+
+const dimList = (v: string) => {
+  const dims = v.split(',').map((x) => Number(x.trim()));
+  if (!dims.length || dims.some((d) => !Number.isSafeInteger(d) || d < 1)) throw new InvalidArgumentError(`--dims must be positive integers separated by commas, got '${v}'`);
+  return dims;
 };
 
 const DIAGNOSES = ['copying'];
@@ -76,17 +83,20 @@ export function program(): Command {
       console.log(`${file}: ok`);
     });
   p.command('bench')
-    .description('benchmarks: forbidden-zone (AMD vs DMD / DMD2, specs/amd.md §9)')
-    .argument('<name>', 'forbidden-zone')
-    .option('--seeds <n>', 'seeds per method', int('--seeds', 1), 3)
+    .description('benchmarks: forbidden-zone (AMD vs DMD / DMD2, specs/amd.md §9), copying (specs/copying-and-dmd.md A.9)')
+    .argument('<name>', 'forbidden-zone | copying')
+    .option('--seeds <n>', 'seeds per configuration', int('--seeds', 1), 3)
     .option('--quick', 'a small budget (one seed unless --seeds), for a first look')
+    .option('--dims <list>', `copying: dimensions, comma-separated (default ${DEFAULT_DIMS.join(',')})`, dimList)
     .option('--backend <name>', `${BACKENDS.join(' | ')}`, backend, 'wasm')
     .option('--out <dir>', 'results folder (default: runs/bench-<name>)')
-    .action(async (name: string, o: { seeds: number; quick?: boolean; backend: string; out?: string }, cmd: Command) => {
-      if (name !== 'forbidden-zone') throw new UserError(`unknown bench '${name}'; choose forbidden-zone`);
+    .action(async (name: string, o: { seeds: number; quick?: boolean; dims?: number[]; backend: string; out?: string }, cmd: Command) => {
+      if (!['forbidden-zone', 'copying'].includes(name)) throw new UserError(`unknown bench '${name}'; choose forbidden-zone or copying`);
+      if (o.dims && name !== 'copying') throw new UserError(`--dims applies to the copying bench, not '${name}'`);
       const seeds = o.quick && cmd.getOptionValueSource('seeds') === 'default' ? 1 : o.seeds;
       const out = o.out ?? `runs/bench-${name}`;
-      const files = await benchForbiddenZone({ seeds, quick: o.quick ?? false, out, backend: o.backend, log: (l) => console.log(l) });
+      const common = { seeds, quick: o.quick ?? false, out, backend: o.backend, log: (l: string) => console.log(l) };
+      const files = name === 'copying' ? await benchCopying({ ...common, dims: o.dims ?? (o.quick ? [2, 8, 32] : DEFAULT_DIMS) }) : await benchForbiddenZone(common);
       console.log(`→ ${files.filter((f) => f.endsWith('.md') || f.endsWith('.json')).join(', ')}`);
     });
   p.command('list')

@@ -43,6 +43,11 @@ export class CopyingDiagnostic {
     ) as Float32Array;
   }
 
+  /** the teacher's Φ(z) on the last noises measured */
+  get teacherSamples(): Float32Array | undefined {
+    return this.phi?.x;
+  }
+
   /** `samples` G(z) [n, d] and the noises z they came from (the evaluation's fixed draws) */
   measure(samples: Float32Array, noise: Float32Array, d: number): CopyingMetrics {
     const n = samples.length / d;

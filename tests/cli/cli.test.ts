@@ -68,3 +68,24 @@ test('the tensorflow backend, when its package is absent, says which package and
   if (r.status === 0) return; // installed here: nothing to check
   oneCleanError(r, /@tensorflow\/tfjs-node.*downloads/s);
 });
+
+test('bad input: diagnostics and benches name what is wrong', () => {
+  const out = path.join(tmp(), 'run');
+  oneCleanError(cli('run', 'dmd2-ring', '--diagnose', 'nope', '--out', out), /unknown diagnostic 'nope'; choose copying/);
+  // tiny.ts declares no noise in g.evaluate: the copying diagnostic cannot run, and says why
+  oneCleanError(cli('run', 'tests/fixtures/tiny.ts', '--steps', '1', '--diagnose', 'copying', '--out', out), /--diagnose copying: .*(teacher|noise)/);
+  oneCleanError(cli('bench', 'nope'), /unknown bench 'nope'/);
+  oneCleanError(cli('bench', 'forbidden-zone', '--dims', '2,4'), /--dims applies to the copying bench/);
+  oneCleanError(cli('bench', 'copying', '--dims', '2,x'), /--dims must be positive integers/);
+  assert.equal(fs.existsSync(out), false);
+});
+
+test('--diagnose copying writes the copying metrics of a run', () => {
+  const out = path.join(tmp(), 'run');
+  const r = cli('run', 'dmd-ring', '--steps', '20', '--diagnose', 'copying', '--quiet', '--out', out);
+  assert.equal(r.status, 0, r.stderr);
+  const s = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
+  const c = s.metrics.copying;
+  for (const k of ['copyingScore', 'dCopy', 'dNoise', 'modeAgreement']) assert.ok(Number.isFinite(c[k]), k);
+  assert.ok(c.copyingScore >= 0 && c.copyingScore <= 1);
+});

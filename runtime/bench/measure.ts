@@ -1,0 +1,23 @@
+/** @file Train after the warm-up and measure at step 0, every `every` steps and at the last step. */
+import { filter, lastValueFrom, map, toArray } from 'rxjs';
+import type { Executor } from '../executor.ts';
+import { train, warmup } from '../train.ts';
+
+export async function measureAlong<P>(exe: Executor, steps: number, every: number, measure: (step: number) => P): Promise<P[]> {
+  warmup(exe);
+  const first = measure(0);
+  const rest = await lastValueFrom(
+    train(exe, steps, undefined, 0, { warmup: false }).pipe(
+      filter((e) => (every > 0 && e.step % every === 0) || e.step === steps),
+      map((e) => measure(e.step)),
+      toArray(),
+    ),
+  );
+  return [first, ...rest];
+}
+
+/** mean and sample standard deviation (0 for one value) */
+export const meanStd = (v: number[]) => {
+  const m = v.reduce((a, b) => a + b, 0) / v.length;
+  return { mean: m, std: v.length > 1 ? Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / (v.length - 1)) : 0 };
+};
