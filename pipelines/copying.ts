@@ -26,8 +26,10 @@ export const copyingDefaults = {
   /** MLP width (0: clamp(2d, 128, 256)) */
   width: 0,
   layers: 3,
-  lrStudent: 1e-4,
-  lrFake: 1e-4,
+  /** 1e-3, not the spec's 1e-4: the budget here is ~50× shorter than its 20k generator updates (at d = 64,
+   * 400 steps: energy distance 0.025 at 1e-3 vs 0.076 at 1e-4) */
+  lrStudent: 1e-3,
+  lrFake: 1e-3,
   prefitSteps: 500,
   /** fake-score warm-up on student samples (the random arm) */
   fakeWarmup: 300,

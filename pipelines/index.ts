@@ -9,7 +9,8 @@ import { copying } from './copying.ts';
 
 export const PIPELINES: Record<string, PipelineDef<any>> = {
   'dmd2-ring': dmd2Toy('dmd2-ring', toy.ring(), dmd2Defaults),
-  'dmd2-grid': dmd2Toy('dmd2-grid', toy.grid(), { ...dmd2Defaults }),
+  // Fourier features on the student's noise: without them the student spreads over the square (docs/methods/dmd.md)
+  'dmd2-grid': dmd2Toy('dmd2-grid', toy.grid(), { ...dmd2Defaults, fourier: 4 }),
   'dmd-ring': dmdRing,
   'dsm-ring': dsmRing,
   'forbidden-zone': forbiddenZone,
