@@ -59,6 +59,9 @@ export async function benchCopying(o: { dims: number[]; seeds: number; quick: bo
     folder.write('results.md', markdown(json));
     const series = COPYING_ARMS.map((a, i) => ({ color: a.color, points: o.dims.map((d) => [Math.log2(d), (table[i]!.byDim[d] as unknown as { copyingScore: { mean: number } }).copyingScore.mean] as [number, number]) }));
     folder.write('copying-vs-dim.png', lineChart(series, { yMax: 1 }));
+    // dCopy stays meaningful when samples leave the data manifold, where Φ⁻¹ (and so dNoise) blows up
+    const dCopy = COPYING_ARMS.map((a, i) => ({ color: a.color, points: o.dims.map((d) => [Math.log2(d), (table[i]!.byDim[d] as unknown as { dCopy: { mean: number } }).dCopy.mean] as [number, number]) }));
+    folder.write('dcopy-vs-dim.png', lineChart(dCopy, { yMax: 1.2 }));
     return folder.commit();
   } catch (e) {
     folder.discard();
@@ -86,6 +89,6 @@ function markdown(r: { quick: boolean; seeds: number; dims: number[]; wallSecond
     }
     lines.push('');
   }
-  lines.push('Plot: `copying-vs-dim.png`, copying score (y, 0 to 1) against log₂ d (x, 0 to the largest), grid lines at tenths (colours: ' + COPYING_ARMS.map((a) => `${a.arm} rgb(${a.color.join(',')})`).join(', ') + ').', '');
+  lines.push('Plots: `copying-vs-dim.png`, copying score (y, 0 to 1), and `dcopy-vs-dim.png`, dCopy (y, 0 to 1.2), against log₂ d (x, 0 to the largest), grid lines at tenths (colours: ' + COPYING_ARMS.map((a) => `${a.arm} rgb(${a.color.join(',')})`).join(', ') + ').', '');
   return lines.join('\n');
 }

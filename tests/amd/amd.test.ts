@@ -139,3 +139,17 @@ test('AUROC: perfect, reversed and tied rankings', () => {
   assert.equal(auroc([1, 1, 1, 1], [false, true, false, true]), 0.5);
   assert.equal(auroc([1, 2], [true, true]), null);
 });
+
+test('labels, the null condition and shuffle: balanced layout, zero one-hot row, a permutation', () => {
+  const g = new GraphBuilder('t', { B: 6 });
+  const c = g.labels(3);
+  const hot = g.oneHot(g.nullLabel(), 3);
+  const x = g.noise([g.B, 1]);
+  const s = g.shuffle(x);
+  const ir = g.toIR({ steps: 1, evalEvery: 0 });
+  assert.deepEqual(Array.from(evalNodes(be, ir, {}, c.id).dataSync()), [0, 0, 1, 1, 2, 2]);
+  assert.deepEqual(Array.from(evalNodes(be, ir, {}, hot.id).dataSync()), new Array(18).fill(0));
+  const xs = [1, 2, 3, 4, 5, 6];
+  const got = Array.from(evalNodes(be, ir, { [x.id]: tf.tensor(xs, [6, 1]) }, s.id).dataSync());
+  assert.deepEqual([...got].sort((a, b) => a - b), xs);
+});
