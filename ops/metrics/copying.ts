@@ -71,8 +71,8 @@ export function otEnergy(m: Float32Array, z: Float32Array, d: number, a: number,
   return pairs.reduce((s, [i, k]) => s + cost[i]![k]!, 0) / n;
 }
 
-/** component with the largest posterior at σ → 0 */
-function component(g: GmmSpec, x: ArrayLike<number>): number {
+/** the mixture component with the largest posterior at σ → 0 */
+export function component(g: GmmSpec, x: ArrayLike<number>): number {
   const d = x.length;
   let best = 0;
   let bestV = -Infinity;

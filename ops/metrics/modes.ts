@@ -8,6 +8,8 @@ export interface ModeStats {
   offModeFraction: number;
   /** samples within 3σ of each mode */
   counts: number[];
+  /** sum of their squared distances to the mode's mean */
+  sqDistances: number[];
 }
 
 /** A mode counts as covered when at least a quarter of its expected share of samples lies within 3σ of it. */
@@ -15,6 +17,7 @@ export function modeStats(g: GmmSpec, x: Float32Array, d: number): ModeStats {
   const n = x.length / d;
   const K = g.means.length;
   const counts = new Array<number>(K).fill(0);
+  const sqDistances = new Array<number>(K).fill(0);
   let off = 0;
   for (let i = 0; i < n; i++) {
     let hit = -1;
@@ -29,9 +32,12 @@ export function modeStats(g: GmmSpec, x: Float32Array, d: number): ModeStats {
       }
     }
     if (hit < 0) off++;
-    else counts[hit]!++;
+    else {
+      counts[hit]!++;
+      sqDistances[hit]! += (best * g.stds[hit]!) ** 2;
+    }
   }
   const total = g.weights.reduce((a, b) => a + b, 0);
   const covered = counts.filter((c, k) => c >= 0.25 * n * (g.weights[k]! / total)).length;
-  return { modesCovered: covered, modesTotal: K, offModeFraction: off / n, counts };
+  return { modesCovered: covered, modesTotal: K, offModeFraction: off / n, counts, sqDistances };
 }

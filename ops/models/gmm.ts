@@ -6,7 +6,7 @@
  * Conditional: D(x_t, t, c) sums over class c's components only; the null label −1 sums over all of them.
  * `corrupt` makes the teacher wrong on purpose inside a disc (AMD's forbidden zone, specs/amd.md §9.2). */
 import * as z from 'zod';
-import { defineModel } from './model.ts';
+import { defineModel, type ModelEnv } from './model.ts';
 import { OpShapeError, type Tensor, type TF } from '../define.ts';
 import { ScheduleSchema, type GmmSpec } from '../../dsl/ir/schema.ts';
 import { alphaOf, sigmaOf } from '../schedules.ts';
@@ -35,7 +35,11 @@ export const GmmDenoiserConfig = z
   .strict();
 export type GmmDenoiserConfig = z.infer<typeof GmmDenoiserConfig>;
 
-function checkInputs(name: string, ins: TensorType[], d: number, withTime: boolean, conditional: boolean): void {
+/** the model's dataset, after checking the inputs against it: (x, [t], [c]) with x f32[B,D], t f32[B,1], c i32[B] */
+function checkInputs(name: string, ins: TensorType[], env: ModelEnv, dataset: string, withTime: boolean, conditional: boolean): GmmSpec {
+  const ds = env.dataset(dataset);
+  if (!ds) throw new OpShapeError(`unknown dataset '${dataset}'`, 'unknown_dataset');
+  const d = gmmDim(ds);
   const sig = ['x', ...(withTime ? ['t'] : []), ...(conditional ? ['c'] : [])];
   if (ins.length !== sig.length) throw new OpShapeError(`${name} takes (${sig.join(', ')}), got ${ins.length} input(s)`);
   const [x, t] = ins;
@@ -45,6 +49,7 @@ function checkInputs(name: string, ins: TensorType[], d: number, withTime: boole
   const c = ins[sig.length - 1]!;
   if (conditional && (c.dtype !== 'i32' || c.shape.length !== 1 || c.shape[0] !== x!.shape[0]))
     throw new OpShapeError(`${name} class input expected i32[${x!.shape[0]}], got ${showType(c)}`, 'dtype_mismatch');
+  return ds;
 }
 
 /** log π_k per row, with the components outside the row's class at −∞ (rows with the null label keep all) */
@@ -96,9 +101,7 @@ export const gmmDenoiser = defineModel<GmmDenoiserConfig>({
   kind: 'gmm_denoiser',
   config: GmmDenoiserConfig,
   outType(c, ins, env) {
-    const ds = env.dataset(c.dataset);
-    if (!ds) throw new OpShapeError(`unknown dataset '${c.dataset}'`, 'unknown_dataset');
-    checkInputs('gmm_denoiser', ins, gmmDim(ds), true, c.conditional);
+    const ds = checkInputs('gmm_denoiser', ins, env, c.dataset, true, c.conditional);
     if (c.corrupt && !c.conditional) throw new OpShapeError('gmm_denoiser: corrupt needs conditional: true');
     if (c.corrupt && c.corrupt.center.length !== gmmDim(ds)) throw new OpShapeError(`gmm_denoiser: corrupt.center needs ${gmmDim(ds)} coordinates`);
     return { dtype: 'f32', shape: [ins[0]!.shape[0]!, gmmDim(ds)] };
@@ -119,9 +122,7 @@ export const gmmLogDensity = defineModel<GmmLogDensityConfig>({
   kind: 'gmm_log_density',
   config: GmmLogDensityConfig,
   outType(c, ins, env) {
-    const ds = env.dataset(c.dataset);
-    if (!ds) throw new OpShapeError(`unknown dataset '${c.dataset}'`, 'unknown_dataset');
-    checkInputs('gmm_log_density', ins, gmmDim(ds), false, c.conditional);
+    checkInputs('gmm_log_density', ins, env, c.dataset, false, c.conditional);
     return { dtype: 'f32', shape: [ins[0]!.shape[0]!, 1] };
   },
   init: () => ({}),

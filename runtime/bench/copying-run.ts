@@ -8,6 +8,7 @@ import { loadSafetensors } from '../safetensors.ts';
 import { CopyingDiagnostic } from '../diagnose/copying.ts';
 import { copying, type CopyingConfig } from '../../pipelines/copying.ts';
 import { energyDistance } from '../../ops/metrics/energy.ts';
+import { component } from '../../ops/metrics/copying.ts';
 import { sampleGmm } from '../../ops/datasets.ts';
 import { Rng } from '../../ops/rng.ts';
 import type { GmmSpec } from '../../dsl/ir/schema.ts';
@@ -47,22 +48,11 @@ export interface CopyingRunResult {
   teacher: { energyDistance: number; modeTV: number };
 }
 
-/** total variation between the mode histogram of x (nearest mean in Mahalanobis terms) and the mixture weights */
+/** total variation between the mode histogram of x (most likely component) and the mixture weights */
 export function modeTV(g: GmmSpec, x: Float32Array, d: number): number {
   const n = x.length / d;
-  const K = g.means.length;
-  const counts = new Array<number>(K).fill(0);
-  for (let i = 0; i < n; i++) {
-    let best = 0;
-    let bestV = -Infinity;
-    for (let k = 0; k < K; k++) {
-      let r2 = 0;
-      for (let j = 0; j < d; j++) r2 += (x[i * d + j]! - g.means[k]![j]!) ** 2;
-      const v = Math.log(g.weights[k]!) - r2 / (2 * g.stds[k]! ** 2) - d * Math.log(g.stds[k]!);
-      if (v > bestV) [best, bestV] = [k, v];
-    }
-    counts[best]!++;
-  }
+  const counts = new Array<number>(g.means.length).fill(0);
+  for (let i = 0; i < n; i++) counts[component(g, x.subarray(i * d, (i + 1) * d))]!++;
   const tot = g.weights.reduce((a, b) => a + b, 0);
   return counts.reduce((a, c, k) => a + Math.abs(c / n - g.weights[k]! / tot), 0) / 2;
 }

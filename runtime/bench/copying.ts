@@ -48,7 +48,7 @@ export async function benchCopying(o: { dims: number[]; seeds: number; quick: bo
         o.dims.map((dim) => {
           const runs = results.filter((r) => r.arm === a.arm && r.dim === dim).sort((x, y) => x.seed - y.seed);
           const perSeed = Object.fromEntries(KEYS.map((k) => [k, runs.map((r) => r.final[k])]));
-          const stats = Object.fromEntries(KEYS.map((k) => [k, meanStd(runs.map((r) => r.final[k]).filter((v): v is number => typeof v === 'number' && Number.isFinite(v)))]));
+          const stats = Object.fromEntries(KEYS.map((k) => [k, meanStd(runs.map((r) => r.final[k]).filter((v): v is number => typeof v === 'number' && Number.isFinite(v)))])) as Record<(typeof KEYS)[number], { mean: number; std: number }>;
           return [dim, { perSeed, ...stats, initialCopyingScore: runs.map((r) => r.curve[0]!.copyingScore), teacherEnergyDistance: runs.map((r) => r.teacher.energyDistance), teacherModeTV: runs.map((r) => r.teacher.modeTV) }];
         }),
       ),
@@ -57,11 +57,12 @@ export async function benchCopying(o: { dims: number[]; seeds: number; quick: bo
     const json = { bench: 'copying', quick: o.quick, seeds: o.seeds, dims: o.dims, backend: o.backend, budget: { ...budget, evalSamples }, wallSeconds, arms: table };
     folder.write('results.json', JSON.stringify(json, null, 1));
     folder.write('results.md', markdown(json));
-    const series = COPYING_ARMS.map((a, i) => ({ color: a.color, points: o.dims.map((d) => [Math.log2(d), (table[i]!.byDim[d] as unknown as { copyingScore: { mean: number } }).copyingScore.mean] as [number, number]) }));
-    folder.write('copying-vs-dim.png', lineChart(series, { yMax: 1 }));
+    // one line per arm: the mean of `key` over seeds against log₂ d
+    const curve = (key: keyof CopyingPoint) =>
+      COPYING_ARMS.map((a, i) => ({ color: a.color, points: o.dims.map((d) => [Math.log2(d), table[i]!.byDim[d]![key].mean] as [number, number]) }));
+    folder.write('copying-vs-dim.png', lineChart(curve('copyingScore'), { yMax: 1 }));
     // dCopy stays meaningful when samples leave the data manifold, where Φ⁻¹ (and so dNoise) blows up
-    const dCopy = COPYING_ARMS.map((a, i) => ({ color: a.color, points: o.dims.map((d) => [Math.log2(d), (table[i]!.byDim[d] as unknown as { dCopy: { mean: number } }).dCopy.mean] as [number, number]) }));
-    folder.write('dcopy-vs-dim.png', lineChart(dCopy, { yMax: 1.2 }));
+    folder.write('dcopy-vs-dim.png', lineChart(curve('dCopy'), { yMax: 1.2 }));
     return folder.commit();
   } catch (e) {
     folder.discard();

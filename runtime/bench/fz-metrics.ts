@@ -3,6 +3,7 @@ import type { GmmSpec } from '../../dsl/ir/schema.ts';
 import { gmmLogDensity, sampleGmm } from '../../ops/datasets.ts';
 import { energyDistance } from '../../ops/metrics/energy.ts';
 import { Rng } from '../../ops/rng.ts';
+import { modeStats } from '../../ops/metrics/modes.ts';
 
 export interface Region {
   center: readonly number[];
@@ -56,27 +57,14 @@ export function fzTargets(g: GmmSpec, classes: number, n: number, seed: number):
   return [...Array(classes).keys()].map((c) => sampleGmm(classSpec(g, c), n, new Rng([seed, 'fz-target', c])));
 }
 
-function modeStatsOf(spec: GmmSpec, rows: Float32Array) {
-  const n = rows.length / 2;
+/** per-class mode statistics: modes holding ≥ 50% of their share within 3σ, assignment entropy, within-mode spreads */
+function classModes(spec: GmmSpec, rows: Float32Array) {
   const K = spec.means.length;
-  const counts = new Array<number>(K).fill(0);
-  const sq = new Array<number>(K).fill(0);
-  for (let i = 0; i < n; i++) {
-    let best = -1;
-    let bestZ = 3;
-    for (let k = 0; k < K; k++) {
-      const z = Math.hypot(rows[2 * i]! - spec.means[k]![0]!, rows[2 * i + 1]! - spec.means[k]![1]!) / spec.stds[k]!;
-      if (z <= bestZ) [best, bestZ] = [k, z];
-    }
-    if (best >= 0) {
-      counts[best]!++;
-      sq[best]! += (bestZ * spec.stds[best]!) ** 2;
-    }
-  }
-  const covered = counts.filter((c) => c >= 0.5 * (n / K)).length;
+  const { counts, sqDistances } = modeStats(spec, rows, 2);
+  const covered = counts.filter((c) => c >= 0.5 * (rows.length / 2 / K)).length;
   const held = counts.reduce((a, b) => a + b, 0);
   const entropy = held ? -counts.reduce((a, c) => (c ? a + (c / held) * Math.log(c / held) : a), 0) : 0;
-  const spreads = counts.map((c, k) => (c >= 10 ? Math.sqrt(sq[k]! / (2 * c)) / spec.stds[k]! : NaN)).filter((v) => !Number.isNaN(v));
+  const spreads = counts.map((c, k) => (c >= 10 ? Math.sqrt(sqDistances[k]! / (2 * c)) / spec.stds[k]! : NaN)).filter((v) => !Number.isNaN(v));
   return { covered, entropy, spreads };
 }
 
@@ -94,7 +82,7 @@ export function fzMetrics(g: GmmSpec, region: Region, samples: Float32Array, lab
     const xs = new Float32Array(rows.length * 2);
     rows.forEach((i, j) => ((xs[2 * j] = samples[2 * i]!), (xs[2 * j + 1] = samples[2 * i + 1]!)));
     const spec = classSpec(g, c);
-    const m = modeStatsOf(spec, xs);
+    const m = classModes(spec, xs);
     covered += m.covered;
     entropy += m.entropy / classes;
     spreads.push(...m.spreads);

@@ -7,7 +7,8 @@ import type { Executor } from '../executor.ts';
 import { pfOde } from '../../ops/diffusion.ts';
 import { copyingMetrics, type CopyingMetrics } from '../../ops/metrics/copying.ts';
 import { UserError } from '../../dsl/errors.ts';
-import { gmmMoments } from '../../ops/datasets.ts';
+import { gmmDim, gmmMoments } from '../../ops/datasets.ts';
+import type { GmmSpec } from '../../dsl/ir/schema.ts';
 
 export interface CopyingOptions {
   /** Heun steps of Φ and Φ⁻¹ */
@@ -29,11 +30,18 @@ export function copyingReady(exe: Executor): void {
 
 export class CopyingDiagnostic {
   private phi?: { z: Float32Array; x: Float32Array };
+  private target: GmmSpec;
+  /** the data scale a: the root mean per-coordinate variance of the target */
+  private sigmaData: number;
   constructor(
     private exe: Executor,
     private o: CopyingOptions = COPYING_DEFAULTS,
   ) {
     copyingReady(exe);
+    this.target = exe.ir.datasets[exe.ir.eval!.target]!;
+    const d = gmmDim(this.target);
+    const { cov } = gmmMoments(this.target);
+    this.sigmaData = Math.sqrt(cov.filter((_, i) => i % (d + 1) === 0).reduce((a, b) => a + b, 0) / d);
   }
 
   private flow(x: Float32Array, n: number, d: number, invert: boolean): Float32Array {
@@ -53,17 +61,14 @@ export class CopyingDiagnostic {
     const n = samples.length / d;
     const same = this.phi && this.phi.z.length === noise.length && this.phi.z.every((v, i) => v === noise[i]);
     if (!same) this.phi = { z: Float32Array.from(noise), x: this.flow(noise, n, d, false) };
-    const target = this.exe.ir.datasets[this.exe.ir.eval!.target]!;
-    const { cov } = gmmMoments(target);
-    const sigmaData = Math.sqrt(cov.filter((_, i) => i % (d + 1) === 0).reduce((a, b) => a + b, 0) / d);
     return copyingMetrics({
       z: noise,
       student: samples,
       teacher: this.phi!.x,
       recovered: this.flow(samples, n, d, true),
       d,
-      gmm: target,
-      sigmaData,
+      gmm: this.target,
+      sigmaData: this.sigmaData,
       otRows: this.o.otRows,
       seed: this.exe.seed,
     });
