@@ -7,41 +7,40 @@
  * one-step generator is G(z) = D_θ(t*·z, t*) at t* = 0.98 — the rf counterpart of DMD2's D_θ(σ_max·z; σ_max): the
  * same low signal-to-noise input (α/σ ≈ 0.02 vs 1/80), which the teacher-initialised network maps nearly affinely.
  */
+import { z } from 'zod';
 import { pipeline } from '../dsl/pipeline.ts';
+import { options } from '../dsl/options.ts';
 import { adam } from '../dsl/builder.ts';
 import { mlp, toy } from '../dsl/models.ts';
 import { dmd, denoisingLoss, regressionLoss } from '../ops/objectives.ts';
 
-export const copyingDefaults = {
-  batch: 256,
-  steps: 300,
-  evalEvery: 100,
-  dim: 8,
-  /** 'teacher': student and fake start as an MLP pre-fit to the exact teacher; 'random': fresh weights */
-  init: 'teacher' as 'teacher' | 'random',
-  ratio: 5,
-  /** λ_reg of DMD's regression on (z, Φ(z)) pairs (0: off; 0.25 is DMD's) */
-  regression: 0,
-  odeSteps: 16,
-  /** MLP width (0: clamp(2d, 128, 256)) */
-  width: 0,
-  layers: 3,
-  /** 1e-3, not the spec's 1e-4: the budget here is ~50× shorter than its 20k generator updates (at d = 64,
-   * 400 steps: energy distance 0.025 at 1e-3 vs 0.076 at 1e-4) */
-  lrStudent: 1e-3,
-  lrFake: 1e-3,
-  prefitSteps: 500,
-  /** fake-score warm-up on student samples (the random arm) */
-  fakeWarmup: 300,
-  tStar: 0.98,
-};
-export type CopyingConfig = typeof copyingDefaults;
+export const copyingOptions = options(
+  {
+    dim: z.int().min(1).default(8).describe('dimension d of the data'),
+    init: z.enum(['teacher', 'random']).default('teacher').describe("'teacher': student and fake start as an MLP pre-fit to the exact teacher; 'random': fresh weights"),
+    ratio: z.int().min(1).default(5).describe('fake-score updates per student update'),
+    regression: z.number().min(0).default(0).describe("λ_reg of DMD's regression on (z, Φ(z)) pairs (0: off; 0.25 is DMD's)"),
+    odeSteps: z.int().min(1).default(16).describe("Heun steps of the teacher's ODE for the regression pairs"),
+    width: z.int().min(0).default(0).describe('MLP width (0: clamp(2d, 128, 256))'),
+    layers: z.int().min(1).default(3).describe('hidden layers of each MLP'),
+    // 1e-3, not the spec's 1e-4: the budget here is ~50× shorter than its 20k generator updates (at d = 64,
+    // 400 steps: energy distance 0.025 at 1e-3 vs 0.076 at 1e-4)
+    lrStudent: z.number().positive().default(1e-3).describe('Adam learning rate of the student'),
+    lrFake: z.number().positive().default(1e-3).describe('Adam learning rate of the fake score'),
+    prefitSteps: z.int().min(0).default(500).describe('pre-fit updates of student and fake to the teacher (init teacher)'),
+    fakeWarmup: z.int().min(0).default(300).describe('fake-score warm-up on student samples (init random)'),
+    tStar: z.number().gt(0).lt(1).default(0.98).describe('the generator is G(z) = D(t*·z, t*)'),
+  },
+  { batch: 256, steps: 300, evalEvery: 100 },
+);
+export type CopyingConfig = z.output<typeof copyingOptions>;
+export const copyingDefaults: CopyingConfig = copyingOptions.parse({});
 
 export const widthFor = (c: Pick<CopyingConfig, 'width' | 'dim'>) => c.width || Math.min(256, Math.max(128, 2 * c.dim));
 
 export const copying = pipeline(
   'copying',
-  copyingDefaults,
+  copyingOptions,
   (g, c) => {
     const target = toy.gaussians({ dim: c.dim });
     const D = c.dim;

@@ -1,13 +1,25 @@
 /** @file DMD (Yin et al. 2024) on the ring: distribution matching plus the regression loss on teacher noise→sample
  * pairs (λ_reg = 0.25, MSE in place of LPIPS), fake score updated once per student update. */
+import { z } from 'zod';
 import { pipeline } from '../dsl/pipeline.ts';
+import { options } from '../dsl/options.ts';
 import { adam } from '../dsl/builder.ts';
 import { mlp, toy } from '../dsl/models.ts';
 import { dmd, denoisingLoss, regressionLoss } from '../ops/objectives.ts';
 
 export const dmdRing = pipeline(
   'dmd-ring',
-  { batch: 256, steps: 2000, evalEvery: 250, hidden: 128, lrStudent: 3e-4, lrFake: 1e-3, lambdaReg: 0.25, odeSteps: 16, fakeWarmup: 200 },
+  options(
+    {
+      hidden: z.int().min(1).default(128).describe('width of each MLP'),
+      lrStudent: z.number().positive().default(3e-4).describe('Adam learning rate of the student'),
+      lrFake: z.number().positive().default(1e-3).describe('Adam learning rate of the fake score'),
+      lambdaReg: z.number().min(0).default(0.25).describe('weight of the regression loss on teacher ODE pairs'),
+      odeSteps: z.int().min(1).default(16).describe("Heun steps of the teacher's ODE for the regression pairs"),
+      fakeWarmup: z.int().min(0).default(200).describe('fake-score updates before the first student update'),
+    },
+    { batch: 256, steps: 2000, evalEvery: 250 },
+  ),
   (g, c) => {
     const target = toy.ring();
     const teacher = g.frozen('teacher', target.denoiser('rf'));

@@ -1,30 +1,33 @@
 /** @file DMD2 on 2-D toys: one-step student, fake score at 5 updates per student update, no regression. */
-import { pipeline, type PipelineDef, type RunDefaults } from '../dsl/pipeline.ts';
+import { z } from 'zod';
+import { pipeline, type PipelineDef } from '../dsl/pipeline.ts';
+import { options } from '../dsl/options.ts';
 import { adam } from '../dsl/builder.ts';
 import { mlp, type Toy } from '../dsl/models.ts';
 import { dmd, denoisingLoss } from '../ops/objectives.ts';
 
-export interface Dmd2Config extends RunDefaults {
-  hidden: number;
-  /** hidden layers of each MLP */
-  layers: number;
-  /** Fourier features of the student's noise input (0: off) */
-  fourier: number;
-  lrStudent: number;
-  lrFake: number;
-  ratio: number;
-  fakeWarmup: number;
-  /** the DMD loss draws t ~ U[tMin, tMax] */
-  tMin: number;
-  tMax: number;
-}
+/** DMD2's options; `fourier` is the one knob the grid changes (its default there is 4). */
+export const dmd2Options = (o: { fourier?: number } = {}) =>
+  options(
+    {
+      hidden: z.int().min(1).default(128).describe('width of each MLP'),
+      layers: z.int().min(1).default(2).describe('hidden layers of each MLP'),
+      fourier: z.int().min(0).default(o.fourier ?? 0).describe("Fourier features of the student's noise input (0: off)"),
+      lrStudent: z.number().positive().default(3e-4).describe('Adam learning rate of the student'),
+      lrFake: z.number().positive().default(1e-3).describe('Adam learning rate of the fake score'),
+      ratio: z.int().min(1).default(5).describe('fake-score updates per student update'),
+      fakeWarmup: z.int().min(0).default(200).describe('fake-score updates before the first student update'),
+      tMin: z.number().min(0).max(1).default(0.02).describe('the DMD loss draws t ~ U[tMin, tMax]'),
+      tMax: z.number().min(0).max(1).default(0.98).describe('the DMD loss draws t ~ U[tMin, tMax]'),
+    },
+    { batch: 256, steps: 6000, evalEvery: 500 },
+  );
+export type Dmd2Config = z.output<ReturnType<typeof dmd2Options>>;
 
-export const dmd2Defaults: Dmd2Config = { batch: 256, steps: 6000, evalEvery: 500, hidden: 128, layers: 2, fourier: 0, lrStudent: 3e-4, lrFake: 1e-3, ratio: 5, fakeWarmup: 200, tMin: 0.02, tMax: 0.98 };
-
-export function dmd2Toy(name: string, target: Toy, defaults: Dmd2Config = dmd2Defaults): PipelineDef<Dmd2Config> {
+export function dmd2Toy(name: string, target: Toy, schema = dmd2Options()): PipelineDef<Dmd2Config> {
   return pipeline(
     name,
-    defaults,
+    schema,
     (g, c) => {
       const D = target.dim;
       const teacher = g.frozen('teacher', target.denoiser('rf'));
@@ -40,6 +43,6 @@ export function dmd2Toy(name: string, target: Toy, defaults: Dmd2Config = dmd2De
       g.output('dmdGradNorm', grad.square().sum([1]).sqrt().mean());
       g.evaluate({ samples: x, target, teacher, schedule: 'rf', noise: z });
     },
-    `DMD2 on ${target.name}: one-step student, ${defaults.ratio}:1 fake-score updates, exact rectified-flow teacher`,
+    `DMD2 on ${target.name}: one-step student, 5:1 fake-score updates, exact rectified-flow teacher`,
   );
 }

@@ -1,6 +1,8 @@
 /** @file The trained-teacher path: fit an MLP denoiser to ring samples with denoising score matching. Its final
  * weights land in the run folder as weights/teacher.safetensors, loadable by `g.frozen(..., { load })`. */
+import { z } from 'zod';
 import { pipeline } from '../dsl/pipeline.ts';
+import { options } from '../dsl/options.ts';
 import { adam } from '../dsl/builder.ts';
 import { mlp, toy } from '../dsl/models.ts';
 import { denoisingLoss } from '../ops/objectives.ts';
@@ -9,7 +11,7 @@ export const TEACHER_MLP = { in: 2, out: 2, hidden: 128, time: true } as const;
 
 export const dsmRing = pipeline(
   'dsm-ring',
-  { batch: 256, steps: 3000, evalEvery: 500, lr: 1e-3 },
+  options({ lr: z.number().positive().default(1e-3).describe('Adam learning rate') }, { batch: 256, steps: 3000, evalEvery: 500 }),
   (g, c) => {
     const target = toy.ring();
     const teacher = g.trainable('teacher', mlp(TEACHER_MLP));

@@ -4,7 +4,9 @@
  * amplifies a hallucinated pull (attractor) or removes the pull (dead zone). One pipeline, every arm of the
  * benchmark: DMD, DMD2 and AMD (DSA, RLS or both) differ only in their options.
  */
+import { z } from 'zod';
 import { pipeline } from '../dsl/pipeline.ts';
+import { options } from '../dsl/options.ts';
 import { adam } from '../dsl/builder.ts';
 import { mlp, toy } from '../dsl/models.ts';
 import { dmdGradient, dmdLoss, regressionLoss } from '../ops/objectives.ts';
@@ -15,38 +17,37 @@ export const fzRing = toy.classRing({ modes: 8, radius: 4, std: 0.15, classes: 2
 /** the region R where class 0's teacher is corrupted: a disc of radius 1 at the origin */
 export const FZ_REGION = { center: [0, 0], radius: 1 } as const;
 
-export const fzDefaults = {
-  batch: 512,
-  steps: 1500,
-  evalEvery: 100,
-  /** 'dmd': 1 fake update per student update; 'dmd2': `ratio` of them; 'amd': DMD2 + DSA (s) + RLS (lambdaRls) */
-  method: 'amd' as 'dmd' | 'dmd2' | 'amd',
-  ratio: 5,
-  omega: 4,
-  ...AMD_DEFAULTS,
-  tau: undefined as number | undefined,
-  /** control arm: ã shuffled across the batch, so the weights keep their distribution but lose the reward's information */
-  permute: false,
-  /** 'attractor' | 'dead' corrupt class 0 in R below t = tc; 'clean' is the uncorrupted control */
-  teacher: 'attractor' as 'attractor' | 'dead' | 'clean',
-  tc: 0.5,
-  /** reward proxy: clipped true log p(x|c) ('aligned'), plus N(0,1) ('noisy'), or − ½‖x‖² ('misaligned', favours R) */
-  proxy: 'aligned' as 'aligned' | 'noisy' | 'misaligned',
-  /** 'trap': pre-train the student by regression onto the corrupted teacher's CFG ODE samples; 'random': no pre-training */
-  init: 'trap' as 'trap' | 'random',
-  trapSteps: 1000,
-  trapOdeSteps: 8,
-  /** fraction of class 0's latent space regressed onto R (the spec's fallback when the ODE alone traps < 25%); 0: ODE pairs only */
-  trapSlice: 0.3,
-  fakeWarmup: 300,
-  hidden: 128,
-  layers: 3,
-  fakeHidden: 128,
-  lrStudent: 1e-4,
-  lrFake: 2e-4,
-  lrTrap: 1e-3,
-};
-export type FzConfig = typeof fzDefaults;
+export const fzOptions = options(
+  {
+    method: z.enum(['dmd', 'dmd2', 'amd']).default('amd').describe("'dmd': 1 fake update per student update; 'dmd2': `ratio` of them; 'amd': DMD2 + DSA (s) + RLS (lambdaRls)"),
+    ratio: z.int().min(1).default(5).describe('fake-score updates per student update (dmd2, amd)'),
+    omega: z.number().min(1).default(4).describe('classifier-free guidance scale ω of the teacher'),
+    s: z.number().min(0).max(1).default(AMD_DEFAULTS.s).describe('DSA strength: α = 1 + s·ã, β = 1 − s·ã'),
+    eps: z.number().positive().default(AMD_DEFAULTS.eps).describe('ε in ã = (r − mean r)/(std r + ε)'),
+    clip: z.number().positive().default(AMD_DEFAULTS.clip).describe('ã is clipped to [−clip, clip]'),
+    lambdaRls: z.number().min(0).default(AMD_DEFAULTS.lambdaRls).describe('λ_rls of the repulsive landscape sharpening'),
+    rls: z.enum(['relu', 'beta', 'mask']).default(AMD_DEFAULTS.rls).describe('RLS weight form'),
+    tau: z.number().positive().optional().describe('hard forbidden-zone threshold on ã (unset: the soft rule)'),
+    permute: z.boolean().default(false).describe('control arm: ã shuffled across the batch, so the weights keep their distribution but lose the reward’s information'),
+    teacher: z.enum(['attractor', 'dead', 'clean']).default('attractor').describe("'attractor' | 'dead' corrupt class 0 in R below t = tc; 'clean' is the uncorrupted control"),
+    tc: z.number().min(0).max(1).default(0.5).describe('the corruption acts at t < tc'),
+    proxy: z.enum(['aligned', 'noisy', 'misaligned']).default('aligned').describe("reward proxy: clipped true log p(x|c) ('aligned'), plus N(0,1) ('noisy'), or − ½‖x‖² ('misaligned', favours R)"),
+    init: z.enum(['trap', 'random']).default('trap').describe("'trap': pre-train the student by regression onto the corrupted teacher's CFG ODE samples; 'random': no pre-training"),
+    trapSteps: z.int().min(0).default(1000).describe('regression updates of the trap pre-training'),
+    trapOdeSteps: z.int().min(1).default(8).describe("Heun steps of the teacher's guided ODE for the trap pairs"),
+    trapSlice: z.number().min(0).max(1).default(0.3).describe("fraction of class 0's latent space regressed onto R (the spec's fallback when the ODE alone traps < 25%); 0: ODE pairs only"),
+    fakeWarmup: z.int().min(0).default(300).describe('fake-score updates before the first student update'),
+    hidden: z.int().min(1).default(128).describe("width of the student's MLP"),
+    layers: z.int().min(1).default(3).describe('hidden layers of each MLP'),
+    fakeHidden: z.int().min(1).default(128).describe("width of the fake score's MLP"),
+    lrStudent: z.number().positive().default(1e-4).describe('Adam learning rate of the student'),
+    lrFake: z.number().positive().default(2e-4).describe('Adam learning rate of the fake score'),
+    lrTrap: z.number().positive().default(1e-3).describe('Adam learning rate of the trap pre-training'),
+  },
+  { batch: 512, steps: 1500, evalEvery: 100 },
+);
+export type FzConfig = z.output<typeof fzOptions>;
+export const fzDefaults: FzConfig = fzOptions.parse({});
 
 export function fzCorruption(c: Pick<FzConfig, 'teacher' | 'tc'>): Corruption | undefined {
   if (c.teacher === 'clean') return undefined;
@@ -55,7 +56,7 @@ export function fzCorruption(c: Pick<FzConfig, 'teacher' | 'tc'>): Corruption | 
 
 export const forbiddenZone = pipeline(
   'forbidden-zone',
-  fzDefaults,
+  fzOptions,
   (g, c) => {
     const corrupt = fzCorruption(c);
     const teacher = g.frozen('teacher', fzRing.denoiser('rf', { conditional: true, ...(corrupt ? { corrupt } : {}) }));

@@ -19,7 +19,29 @@ export interface RoleWeights {
 export interface UpdateResult {
   role: string;
   loss: number;
+  /** ‖∇‖₂ over all of the role's parameters (non-finite when the update was skipped) */
+  gradNorm: number;
+  /** the loss or a gradient was NaN/Inf: the update was skipped, weights and optimizer state untouched */
+  skipped: boolean;
   outputs: Record<string, number>;
+}
+
+export interface ExecutorOptions {
+  /** stop with a NonFiniteError after this many skipped updates in a row (default 20) */
+  maxNonFinite?: number;
+  /** testing aid: poison one gradient with NaN when this returns true for (role, that role's update index from 1) */
+  poisonGradient?: (role: string, update: number) => boolean;
+}
+
+/** Raised when updates keep producing NaN/Inf: the weights are still the last finite ones. */
+export class NonFiniteError extends UserError {
+  constructor(
+    readonly role: string,
+    readonly inARow: number,
+  ) {
+    super(`${inARow} non-finite updates in a row (last one: role '${role}'); every one was skipped, so the weights hold no NaN/Inf`);
+    this.name = 'NonFiniteError';
+  }
 }
 
 /** Initial host weights of every role: loaded, copied from another role (initFrom), or drawn from the seed. */
@@ -46,6 +68,20 @@ export function initialWeights(ir: GraphIR, seed: number, load: (file: string) =
   return out;
 }
 
+export interface ExecutorState {
+  /** trainable weights as `role/param` */
+  weights: Record<string, HostTensor>;
+  /** Adam moments as `u<update index>/m|v/param` */
+  optimizer: Record<string, HostTensor>;
+  counters: {
+    evaluations: number;
+    adamSteps: number[];
+    updatesRun: Record<string, number>;
+    nonFinite: Record<string, number>;
+    nonFiniteInARow: number;
+  };
+}
+
 /** one evaluation of the graph: every node draws from its own stream keyed by (seed, evaluation, node) */
 type EvalCtx = LowerCtx & { rngFor(nodeId: string): Rng };
 
@@ -59,12 +95,17 @@ export class Executor {
   /** counts graph evaluations; with the seed it fixes every random draw */
   evaluations = 0;
   private adam = new Map<UpdatePlan, AdamState>();
+  /** updates run per role (skipped ones included), skipped updates per role, and skipped in a row */
+  readonly updatesRun = new Map<string, number>();
+  readonly nonFinite = new Map<string, number>();
+  nonFiniteInARow = 0;
 
   constructor(
     readonly backend: Backend,
     readonly plan: Plan,
     readonly seed: number,
     init: Map<string, Record<string, HostTensor>>,
+    readonly options: ExecutorOptions = {},
   ) {
     const { tf } = backend;
     this.byId = new Map(plan.ir.nodes.map((n) => [n.id, n]));
@@ -143,12 +184,15 @@ export class Executor {
     }
   }
 
-  /** One update of a role: forward outside the tape, forward on the tape, gradients, Adam. */
+  /** One update of a role: forward outside the tape, forward on the tape, gradients, then Adam — unless the loss or
+   * a gradient is non-finite, in which case nothing is written and the skip is counted. */
   update(u: UpdatePlan): UpdateResult {
     const { tf } = this.backend;
     const r = this.roles.get(u.role)!;
     const ctx = this.ctx(this.plan.ir.dims);
-    return tf.tidy(() => {
+    const count = (this.updatesRun.get(u.role) ?? 0) + 1;
+    this.updatesRun.set(u.role, count);
+    const res = tf.tidy(() => {
       const env = new Map<string, Tensor>();
       this.runSteps(u.pre, env, ctx);
       const vars = r.weights;
@@ -160,9 +204,21 @@ export class Executor {
         return env.get(u.loss) as tfns.Scalar;
       }, Object.values(vars));
       const byName = Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, grads[v.name]!]));
-      adamApply(tf, u.finish.find((s) => s.kind === 'apply')!.optimizer, this.adam.get(u)!, vars, byName);
-      return { role: u.role, loss: value.dataSync()[0]!, outputs };
+      const first = Object.keys(byName)[0];
+      if (first && this.options.poisonGradient?.(u.role, count)) byName[first] = tf.add(byName[first]!, NaN);
+      // one read for the loss and Σ‖g‖²: the sum is NaN/Inf exactly when some gradient entry is (or it overflows)
+      const sq = tf.addN(Object.values(byName).map((g) => tf.sum(tf.square(g))));
+      const [loss, sumSq] = tf.stack([value, sq]).dataSync() as Float32Array;
+      const skipped = !Number.isFinite(loss!) || !Number.isFinite(sumSq!);
+      if (!skipped) adamApply(tf, u.finish.find((s) => s.kind === 'apply')!.optimizer, this.adam.get(u)!, vars, byName);
+      return { role: u.role, loss: loss!, gradNorm: Math.sqrt(sumSq!), skipped, outputs };
     });
+    if (res.skipped) {
+      this.nonFinite.set(u.role, (this.nonFinite.get(u.role) ?? 0) + 1);
+      this.nonFiniteInARow++;
+      if (this.nonFiniteInARow >= (this.options.maxNonFinite ?? 20)) throw new NonFiniteError(u.role, this.nonFiniteInARow);
+    } else this.nonFiniteInARow = 0;
+    return res;
   }
 
   /** Forward-only evaluation of the plan's scalar outputs that no update computes. */
@@ -201,6 +257,58 @@ export class Executor {
   hostWeights(role: string): Record<string, HostTensor> {
     const r = this.roles.get(role)!;
     return Object.fromEntries(Object.entries(r.weights).map(([k, v]) => [k, { shape: [...v.shape], data: Float32Array.from(v.dataSync()) }]));
+  }
+
+  /** Everything training changes — trainable weights, optimizer moments, the RNG counter, update counters — on the host. */
+  exportState(): ExecutorState {
+    const opt: Record<string, HostTensor> = {};
+    const adamSteps: number[] = [];
+    this.plan.updates.forEach((u, i) => {
+      const a = this.adam.get(u)!;
+      adamSteps.push(a.step);
+      for (const [k, v] of Object.entries(a.m)) opt[`u${i}/m/${k}`] = { shape: [...v.shape], data: Float32Array.from(v.dataSync()) };
+      for (const [k, v] of Object.entries(a.v)) opt[`u${i}/v/${k}`] = { shape: [...v.shape], data: Float32Array.from(v.dataSync()) };
+    });
+    const weights: Record<string, HostTensor> = {};
+    for (const d of this.plan.ir.models.filter((m) => m.trainable)) for (const [k, t] of Object.entries(this.hostWeights(d.role))) weights[`${d.role}/${k}`] = t;
+    return {
+      weights,
+      optimizer: opt,
+      counters: {
+        evaluations: this.evaluations,
+        adamSteps,
+        updatesRun: Object.fromEntries(this.updatesRun),
+        nonFinite: Object.fromEntries(this.nonFinite),
+        nonFiniteInARow: this.nonFiniteInARow,
+      },
+    };
+  }
+
+  /** Restore what `exportState` wrote; every tensor's presence and shape is checked first, so a bad state changes nothing. */
+  importState(s: ExecutorState, what = 'checkpoint'): void {
+    const expect = (name: string, t: HostTensor | undefined, shape: readonly number[]) => {
+      if (!t) throw new UserError(`${what}: missing tensor '${name}'`);
+      if (t.shape.join(',') !== shape.join(',')) throw new UserError(`${what}: tensor '${name}' has shape [${t.shape}], the run needs [${shape}]`);
+      return t;
+    };
+    const writes: [tfns.Variable, HostTensor][] = [];
+    for (const d of this.plan.ir.models.filter((m) => m.trainable))
+      for (const [k, v] of Object.entries(this.roles.get(d.role)!.weights)) writes.push([v, expect(`${d.role}/${k}`, s.weights[`${d.role}/${k}`], v.shape)]);
+    if (s.counters.adamSteps.length !== this.plan.updates.length) throw new UserError(`${what}: it holds ${s.counters.adamSteps.length} optimizer states, the plan has ${this.plan.updates.length} updates`);
+    this.plan.updates.forEach((u, i) => {
+      const a = this.adam.get(u)!;
+      for (const [k, v] of Object.entries(a.m)) writes.push([v, expect(`u${i}/m/${k}`, s.optimizer[`u${i}/m/${k}`], v.shape)]);
+      for (const [k, v] of Object.entries(a.v)) writes.push([v, expect(`u${i}/v/${k}`, s.optimizer[`u${i}/v/${k}`], v.shape)]);
+    });
+    const { tf } = this.backend;
+    for (const [v, t] of writes) tf.tidy(() => v.assign(tf.tensor(t.data, [...t.shape], 'float32')));
+    this.plan.updates.forEach((u, i) => (this.adam.get(u)!.step = s.counters.adamSteps[i]!));
+    this.evaluations = s.counters.evaluations;
+    this.updatesRun.clear();
+    this.nonFinite.clear();
+    for (const [k, n] of Object.entries(s.counters.updatesRun)) this.updatesRun.set(k, n);
+    for (const [k, n] of Object.entries(s.counters.nonFinite)) this.nonFinite.set(k, n);
+    this.nonFiniteInARow = s.counters.nonFiniteInARow;
   }
 
   dispose(): void {

@@ -8,11 +8,16 @@ export class RunFolder {
   private written: string[] = [];
   /** the folder did not exist before this run: a failed run removes it again */
   private created: boolean;
-  constructor(readonly dir: string) {
+  /** `clean`: first remove the staging folders of runs that were killed (a resumed run) */
+  constructor(
+    readonly dir: string,
+    o: { clean?: boolean } = {},
+  ) {
     const abs = path.resolve(dir);
     this.created = !fs.existsSync(abs);
     try {
       fs.mkdirSync(abs, { recursive: true });
+      if (o.clean) for (const n of fs.readdirSync(abs)) if (n.startsWith('.staging-')) fs.rmSync(path.join(abs, n), { recursive: true, force: true });
       fs.accessSync(abs, fs.constants.W_OK);
       this.staging = fs.mkdtempSync(path.join(abs, '.staging-'));
     } catch (e) {

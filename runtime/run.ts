@@ -1,11 +1,15 @@
 /** @file One run: compile, train on a backend, evaluate, and write the run folder (all or nothing). */
-import { lastValueFrom, tap, toArray } from 'rxjs';
+import path from 'node:path';
+import { lastValueFrom, tap } from 'rxjs';
 import type { GraphIR } from '../dsl/ir/schema.ts';
 import { compile, printPlan } from '../dsl/compile/index.ts';
 import { printIR } from '../dsl/ir/print.ts';
 import { loadBackend } from '../gpu/backend.ts';
-import { Executor, initialWeights } from './executor.ts';
-import { evalSetup, equivalentNfe, gaussianBaseline, teacherLadder } from './evaluate.ts';
+import { Executor, NonFiniteError, initialWeights, type ExecutorOptions } from './executor.ts';
+import { evalSetup, equivalentNfe, gaussianBaseline, studentMetrics, teacherLadder } from './evaluate.ts';
+import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, loadCheckpoint, removeUnfinished, writeCheckpoint, type Checkpoint } from './checkpoint.ts';
+import { reportFiles } from './report/report.ts';
+import { UserError } from '../dsl/errors.ts';
 import { train, type StepEvent } from './train.ts';
 import { RunFolder } from './files.ts';
 import { encodeSafetensors, loadSafetensors } from './safetensors.ts';
@@ -35,6 +39,17 @@ export interface RunOptions {
   evalSamples?: number;
   /** extra diagnostics at each evaluation: 'copying' */
   diagnose?: string[];
+  /** the resolved pipeline options, recorded in config.json and the report */
+  config?: Record<string, unknown>;
+  /** write a checkpoint every this many steps (0: never) into <out>/checkpoints, keeping the last `keep` (default 3) */
+  checkpointEvery?: number;
+  keep?: number;
+  /** stop after this many non-finite (skipped) updates in a row (default 20) */
+  maxNonFinite?: number;
+  /** continue from this checkpoint (see `resumeRun`) */
+  resume?: Checkpoint;
+  /** testing aid, passed to the executor */
+  poisonGradient?: ExecutorOptions['poisonGradient'];
 }
 
 export interface Summary {
@@ -47,52 +62,99 @@ export interface Summary {
   metrics: Record<string, unknown>;
   energyDistanceByStep: { step: number; energyDistance: number }[];
   finalLosses: Record<string, number>;
+  /** updates skipped because the loss or a gradient was NaN/Inf, per role, and where */
+  nonFinite: { skipped: Record<string, number>; events: { step: number; role: string }[] };
+  /** the step this run was resumed from (absent: it ran from the start) */
+  resumedFrom?: number;
 }
+
+type Row = Record<string, number | null>;
+
 
 export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
   const t0 = performance.now();
-  const folder = new RunFolder(o.out);
+  if (o.resume) removeUnfinished(o.out);
+  const folder = new RunFolder(o.out, { clean: !!o.resume });
+  let lastCheckpoint: string | undefined = o.resume?.dir;
   try {
     const ir: GraphIR = { ...ir0, run: { ...ir0.run, steps: o.steps ?? ir0.run.steps } };
     const backend = await loadBackend(o.backend);
     const init = initialWeights(ir, o.seed, loadSafetensors);
     const paramCount = (role: string) => Object.values(init.get(role) ?? {}).reduce((a, t) => a + t.data.length, 0);
     const plan = compile(ir, { paramCount });
+    const planText = printPlan(plan);
     folder.write('ir.json', JSON.stringify(ir, null, 1));
     folder.write('ir.txt', printIR(ir) + '\n');
-    folder.write('plan.txt', printPlan(plan) + '\n');
-    const exe = new Executor(backend, plan, o.seed, init);
+    folder.write('plan.txt', planText + '\n');
+    if (o.config) folder.write('config.json', JSON.stringify(o.config, null, 2) + '\n');
+    const exe = new Executor(backend, plan, o.seed, init, { maxNonFinite: o.maxNonFinite, poisonGradient: o.poisonGradient });
+    if (o.resume) exe.importState(o.resume.exec, `checkpoint ${o.resume.dir}`);
     const setup = ir.eval ? evalSetup(exe, o.evalSamples ?? 4096) : undefined;
     const steps = ir.run.steps;
+    const from = (o.resume?.state.step ?? 0) + 1;
     const copying = o.diagnose?.includes('copying') ? new CopyingDiagnostic(exe) : undefined;
     const copyingAt = new Map<number, CopyingMetrics>();
+    const rows: Row[] = (o.resume?.state.rows as Row[] | undefined) ?? [];
+    const nonFiniteEvents = o.resume?.state.nonFiniteEvents ?? [];
+    const every = o.checkpointEvery ?? 0;
+    const keep = o.keep ?? 3;
     const bar = progress(steps, { quiet: o.quiet ?? false });
+    const priorSeconds = o.resume?.state.trainSeconds ?? 0;
     const trainStart = performance.now();
-    const events = await lastValueFrom(
-      train(exe, steps, setup, ir.run.evalEvery).pipe(
+    let last: StepEvent | undefined;
+    await lastValueFrom(
+      train(exe, steps, setup, ir.run.evalEvery, { warmup: !o.resume, from }).pipe(
         tap((e) => {
           if (copying && e.eval) copyingAt.set(e.step, copying.measure(e.eval.samples, e.eval.extras.noise!, setup!.d));
+          for (const role of e.nonFinite) {
+            nonFiniteEvents.push({ step: e.step, role });
+            if (!o.quiet) process.stderr.write(`step ${e.step}: non-finite loss or gradient in role '${role}': update skipped (${exe.nonFinite.get(role)} so far)\n`);
+          }
+          rows.push({
+            step: e.step,
+            wallSeconds: priorSeconds + e.wallSeconds,
+            ...Object.fromEntries(Object.entries(e.losses).map(([k, v]) => [`loss.${k}`, v])),
+            ...Object.fromEntries(Object.entries(e.gradNorms).map(([k, v]) => [`gradNorm.${k}`, v])),
+            ...Object.fromEntries([...exe.nonFinite].map(([k, v]) => [`nonFinite.${k}`, v])),
+            ...e.outputs,
+            energyDistance: e.eval?.energyDistance ?? null,
+            modesCovered: e.eval?.modesCovered ?? null,
+            offModeFraction: e.eval?.offModeFraction ?? null,
+            ...(copying ? copyingColumns(copyingAt.get(e.step)) : {}),
+          });
+          last = e;
           bar.update(e);
+          // never at the last step: the run folder itself holds the final state
+          if (every > 0 && e.step % every === 0 && e.step < steps)
+            lastCheckpoint = writeCheckpoint(
+              o.out,
+              {
+                format: CHECKPOINT_FORMAT,
+                version: CHECKPOINT_VERSION,
+                pipeline: ir.name,
+                step: e.step,
+                counters: exe.exportState().counters,
+                run: { seed: o.seed, backend: o.backend, steps, checkpointEvery: every, keep, ...(o.evalSamples ? { evalSamples: o.evalSamples } : {}), ...(o.diagnose ? { diagnose: o.diagnose } : {}), ...(o.maxNonFinite ? { maxNonFinite: o.maxNonFinite } : {}) },
+                ...(o.config ? { config: o.config } : {}),
+                rows,
+                trainSeconds: priorSeconds + (performance.now() - trainStart) / 1000,
+                nonFiniteEvents,
+              },
+              ir,
+              exe.exportState(),
+              keep,
+            );
         }),
-        toArray(),
       ),
+      { defaultValue: undefined },
     ).finally(() => bar.stop());
-    const trainSeconds = (performance.now() - trainStart) / 1000;
-    const rows = events.map((e: StepEvent) => ({
-      step: e.step,
-      wallSeconds: e.wallSeconds,
-      ...Object.fromEntries(Object.entries(e.losses).map(([k, v]) => [`loss.${k}`, v])),
-      ...e.outputs,
-      energyDistance: e.eval?.energyDistance ?? null,
-      modesCovered: e.eval?.modesCovered ?? null,
-      offModeFraction: e.eval?.offModeFraction ?? null,
-      ...(copying ? copyingColumns(copyingAt.get(e.step)) : {}),
-    }));
+    const trainSeconds = priorSeconds + (performance.now() - trainStart) / 1000;
     folder.write('metrics.arrow', metricsToArrow(rows));
-    const last = events[events.length - 1]!;
     const metrics: Record<string, unknown> = {};
+    let samplesPng: Uint8Array | undefined;
     if (setup) {
-      const m = last.eval!; // the stream evaluates the last step
+      // a run resumed from its last step has no event left: evaluate the restored student (same draws)
+      const m = last?.eval ?? { ...studentMetrics(exe, setup) };
       const ladder = teacherLadder(exe, setup, 'euler');
       const eq = equivalentNfe(ladder, m.energyDistance);
       const matched = Object.keys(ladder).map(Number).filter((n) => ladder[String(n)]! >= m.energyDistance);
@@ -111,29 +173,56 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
         offModeFraction: m.offModeFraction,
         evalSamples: setup.n,
       });
-      if (copying) metrics.copying = copyingAt.get(last.step);
+      if (copying) metrics.copying = copyingAt.get(steps);
       folder.write('samples.arrow', samplesToArrow(m.samples, setup.d));
-      if (setup.d === 2) folder.write('samples.png', scatterOverDensity(setup.target, m.samples));
+      if (setup.d === 2) folder.write('samples.png', (samplesPng = scatterOverDensity(setup.target, m.samples)));
     }
     for (const d of ir.models.filter((x) => x.trainable))
       folder.write(`weights/${d.role}.safetensors`, encodeSafetensors(exe.hostWeights(d.role), { role: d.role, kind: d.kind, config: JSON.stringify(d.config) }));
+    const finalLosses = Object.fromEntries(Object.entries(rows[rows.length - 1] ?? {}).filter(([k]) => k.startsWith('loss.')).map(([k, v]) => [k.slice(5), v as number]));
     const summary: Summary = {
       pipeline: ir.name,
       seed: o.seed,
       backend: backend.name,
       steps,
       wallSeconds: (performance.now() - t0) / 1000,
-      iterationsPerSecond: steps / trainSeconds,
+      iterationsPerSecond: (steps - from + 1) / Math.max(trainSeconds - priorSeconds, 1e-9),
       metrics,
-      energyDistanceByStep: events.filter((e) => e.eval).map((e) => ({ step: e.step, energyDistance: e.eval!.energyDistance })),
-      finalLosses: last.losses,
+      energyDistanceByStep: rows.filter((r) => r.energyDistance !== null && r.energyDistance !== undefined).map((r) => ({ step: r.step!, energyDistance: r.energyDistance! })),
+      finalLosses,
+      nonFinite: { skipped: Object.fromEntries(exe.nonFinite), events: nonFiniteEvents },
+      ...(o.resume ? { resumedFrom: o.resume.state.step } : {}),
     };
     folder.write('summary.json', JSON.stringify(summary, null, 2) + '\n');
+    for (const [name, data] of Object.entries(await reportFiles({ summary, rows, planText, config: o.config, samplesPng }))) folder.write(name, data);
     exe.dispose();
     folder.commit();
     return summary;
   } catch (e) {
     folder.discard();
+    if (e instanceof NonFiniteError)
+      throw new UserError(`training stopped: ${e.message}; ${lastCheckpoint ? `last good checkpoint: ${lastCheckpoint}` : 'no checkpoint was written (--checkpoint-every N)'}`);
     throw e;
   }
+}
+
+/** Continue the run whose folder (or checkpoint folder) is `dir`, as it was configured. */
+export async function resumeRun(dir: string, o: { quiet?: boolean; out?: string } = {}): Promise<Summary> {
+  const c = loadCheckpoint(dir);
+  const r = c.state.run;
+  const runDir = o.out ?? path.dirname(path.dirname(c.dir));
+  return runIR(c.ir, {
+    seed: r.seed,
+    backend: r.backend,
+    out: runDir,
+    steps: r.steps,
+    quiet: o.quiet ?? false,
+    checkpointEvery: r.checkpointEvery,
+    keep: r.keep,
+    resume: c,
+    ...(r.evalSamples ? { evalSamples: r.evalSamples } : {}),
+    ...(r.diagnose ? { diagnose: r.diagnose } : {}),
+    ...(r.maxNonFinite ? { maxNonFinite: r.maxNonFinite } : {}),
+    ...(c.state.config ? { config: c.state.config } : {}),
+  });
 }

@@ -8,6 +8,10 @@ export interface StepEvent {
   /** last loss of each role in this step */
   losses: Record<string, number>;
   outputs: Record<string, number>;
+  /** gradient norm of each role's last update in this step */
+  gradNorms: Record<string, number>;
+  /** roles whose update was skipped for a NaN/Inf in this step (one entry per skipped update) */
+  nonFinite: string[];
   wallSeconds: number;
   stepsPerSecond: number;
   /** student metrics and the samples they were measured on, at evaluation steps */
@@ -21,20 +25,24 @@ export function warmup(exe: Executor): void {
 }
 
 /** step index → one step: each role `ratio` times, critics (ratio > 1) first. */
-export const trainStep = (exe: Executor, start = performance.now()): OperatorFunction<number, StepEvent> =>
+export const trainStep = (exe: Executor, start = performance.now(), first = 1): OperatorFunction<number, StepEvent> =>
   concatMap((step) =>
     defer(() => {
       const losses: Record<string, number> = {};
       const outputs: Record<string, number> = {};
+      const gradNorms: Record<string, number> = {};
+      const nonFinite: string[] = [];
       for (const u of exe.plan.updates)
         for (let r = 0; r < u.ratio; r++) {
           const res = exe.update(u);
           losses[u.role] = res.loss;
+          gradNorms[u.role] = res.gradNorm;
+          if (res.skipped) nonFinite.push(u.role);
           Object.assign(outputs, res.outputs);
         }
       Object.assign(outputs, exe.outputs());
       const wallSeconds = (performance.now() - start) / 1000;
-      return of({ step, losses, outputs, wallSeconds, stepsPerSecond: step / Math.max(wallSeconds, 1e-9) });
+      return of({ step, losses, outputs, gradNorms, nonFinite, wallSeconds, stepsPerSecond: (step - first + 1) / Math.max(wallSeconds, 1e-9) });
     }),
   );
 
@@ -45,14 +53,16 @@ export const evaluateEvery = (exe: Executor, setup: EvalSetup | undefined, every
     return { ...e, eval: studentMetrics(exe, setup) };
   });
 
-/** Steps 1..n as a stream of events (after the warm-up, unless `warmup: false`); yields to the event loop between steps so signals and timers run. */
-export function train(exe: Executor, steps: number, setup: EvalSetup | undefined, evalEvery: number, o: { warmup?: boolean } = {}): Observable<StepEvent> {
+/** Steps `from`..n (default 1..n) as a stream of events, after the warm-up (unless `warmup: false`; a resumed run
+ * has done it); yields to the event loop between steps so signals and timers run. */
+export function train(exe: Executor, steps: number, setup: EvalSetup | undefined, evalEvery: number, o: { warmup?: boolean; from?: number } = {}): Observable<StepEvent> {
   return defer(() => {
     if (o.warmup ?? true) warmup(exe);
     const start = performance.now();
-    return range(1, steps).pipe(
+    const from = o.from ?? 1;
+    return range(from, Math.max(0, steps - from + 1)).pipe(
       concatMap((i) => new Observable<number>((sub) => void setImmediate(() => (sub.next(i), sub.complete())))),
-      trainStep(exe, start),
+      trainStep(exe, start, from),
       evaluateEvery(exe, setup, evalEvery, steps),
     );
   });

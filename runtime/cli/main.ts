@@ -4,8 +4,10 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { GraphError, UserError, isUserFacing } from '../../dsl/errors.ts';
 import { compile, printPlan } from '../../dsl/compile/index.ts';
 import { printIR } from '../../dsl/ir/print.ts';
-import { resolveIR } from '../load.ts';
-import { runIR } from '../run.ts';
+import { resolveIR, resolvePipeline, resolveTarget } from '../load.ts';
+import { resumeRun, runIR, type Summary } from '../run.ts';
+import { optionsJsonSchema } from '../../dsl/options.ts';
+import { rebuildReport } from '../report/report.ts';
 import { checkFile, formatDiagnostic } from '../check.ts';
 import { PIPELINES } from '../../pipelines/index.ts';
 import { BACKENDS } from '../../gpu/backend.ts';
@@ -36,32 +38,101 @@ const diagnosis = (v: string) => {
   return asked;
 };
 
+interface RunFlags {
+  seed: number;
+  steps?: number;
+  batch?: number;
+  set: string[];
+  config?: string;
+  backend: string;
+  out?: string;
+  quiet?: boolean;
+  diagnose?: string[];
+  checkpointEvery?: number;
+  keep: number;
+  maxNonFinite: number;
+  resume?: string;
+  dryRun?: boolean;
+}
+
+function summaryLine(s: Summary): string {
+  const m = s.metrics as Record<string, number>;
+  const parts = [`${s.pipeline}: ${s.steps} steps in ${s.wallSeconds.toFixed(1)} s (${s.iterationsPerSecond.toFixed(1)} it/s, ${s.backend})`];
+  if (m.energyDistance !== undefined)
+    parts.push(`energy distance ${m.energyDistance.toFixed(4)}, modes ${m.modesCovered}/${m.modesTotal}, off-mode ${(100 * m.offModeFraction).toFixed(1)}%, equivalent teacher NFE ${m.equivalentTeacherNfe}`);
+  const c = m.copying as unknown as { copyingScore: number; dNoise: number | null; dCopy: number } | undefined;
+  if (c) parts.push(`copying score ${c.copyingScore.toFixed(3)} (dNoise ${c.dNoise?.toFixed(3)}, dCopy ${c.dCopy.toFixed(3)})`);
+  const skipped = Object.values(s.nonFinite.skipped).reduce((a, b) => a + b, 0);
+  if (skipped) parts.push(`${skipped} non-finite update(s) skipped`);
+  return parts.join('; ');
+}
+
 export function program(): Command {
   const p = new Command('distillery').description('diffusion distillation: typed pipelines → IR → plan → RxJS runtime on TensorFlow.js');
   p.exitOverride().configureOutput({ writeErr: () => {} }); // errors are printed once, by main()
   p.command('run')
-    .argument('<pipeline>', 'a pipeline name (see `list`), a .ts pipeline file, or a saved .json IR')
+    .argument('[pipeline]', 'a pipeline name (see `list`), a .ts pipeline file, or a saved .json IR')
     .option('--seed <n>', 'random seed', int('--seed', 0), 1)
     .option('--steps <n>', 'training steps (default: the pipeline’s)', int('--steps', 1))
     .option('--batch <n>', 'batch size (default: the pipeline’s)', int('--batch', 1))
+    .option('--set <key=value>', 'set a pipeline option (repeatable; `distillery schema <pipeline>` lists them)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--config <file.json>', 'pipeline options from a JSON file (applied before --set)')
     .option('--backend <name>', `${BACKENDS.join(' | ')}`, backend, 'wasm')
     .option('--out <dir>', 'run folder (default: runs/<pipeline>-seed<seed>)')
     .option('--quiet', 'no progress output')
     .option('--diagnose <what>', 'extra diagnostics at each evaluation: copying', diagnosis)
-    .action(async (target: string, o: { seed: number; steps?: number; batch?: number; backend: string; out?: string; quiet?: boolean; diagnose?: string[] }) => {
-      const cfg: Record<string, number> = {};
-      if (o.steps) cfg.steps = o.steps;
-      if (o.batch) cfg.batch = o.batch;
-      const ir = await resolveIR(target, cfg);
+    .option('--checkpoint-every <n>', 'write the full training state every n steps into <out>/checkpoints', int('--checkpoint-every', 1))
+    .option('--keep <k>', 'checkpoints to keep (newest)', int('--keep', 1), 3)
+    .option('--max-non-finite <n>', 'stop after n NaN/Inf updates in a row (each is skipped)', int('--max-non-finite', 1), 20)
+    .option('--resume <dir>', 'continue a run from its newest checkpoint (a run folder) or from a checkpoint folder')
+    .option('--dry-run', 'validate the options and compile the plan; train nothing, write nothing')
+    .action(async (target: string | undefined, o: RunFlags, cmd: Command) => {
+      if (o.resume) {
+        const given = ['seed', 'steps', 'batch', 'set', 'config', 'backend', 'diagnose', 'checkpointEvery', 'keep', 'maxNonFinite', 'dryRun'].filter((k) => cmd.getOptionValueSource(k) === 'cli');
+        if (given.length) throw new UserError(`--resume continues the run as it was configured; drop ${given.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`);
+        const s = await resumeRun(o.resume, { quiet: o.quiet ?? false });
+        console.log(`${summaryLine(s)}\n→ resumed from step ${s.resumedFrom}; ${o.resume}`);
+        return;
+      }
+      if (!target) throw new UserError('run needs a pipeline (a name, a .ts file or a saved .json IR), or --resume <dir>');
+      const overrides: Record<string, number> = {};
+      if (o.steps) overrides.steps = o.steps;
+      if (o.batch) overrides.batch = o.batch;
+      const { ir, config } = await resolveTarget(target, { overrides, sets: o.set, ...(o.config ? { configFile: o.config } : {}) });
+      if (o.dryRun) {
+        const plan = compile(ir);
+        const updates = plan.updates.map((u) => `${u.role}×${u.ratio}${u.warmup ? ` (+${u.warmup} warm-up)` : ''}`).join(', ');
+        console.log(`${ir.name}: options valid, plan compiled — ${ir.nodes.length} nodes, updates ${updates}, ${ir.run.steps} steps${config ? `\n${JSON.stringify(config)}` : ''}`);
+        return;
+      }
       const out = o.out ?? `runs/${ir.name}-seed${o.seed}`;
-      const s = await runIR(ir, { seed: o.seed, backend: o.backend, out, ...(o.steps ? { steps: o.steps } : {}), quiet: o.quiet ?? false, ...(o.diagnose ? { diagnose: o.diagnose } : {}) });
-      const m = s.metrics as Record<string, number>;
-      const parts = [`${s.pipeline}: ${s.steps} steps in ${s.wallSeconds.toFixed(1)} s (${s.iterationsPerSecond.toFixed(1)} it/s, ${s.backend})`];
-      if (m.energyDistance !== undefined)
-        parts.push(`energy distance ${m.energyDistance.toFixed(4)}, modes ${m.modesCovered}/${m.modesTotal}, off-mode ${(100 * m.offModeFraction).toFixed(1)}%, equivalent teacher NFE ${m.equivalentTeacherNfe}`);
-      const c = m.copying as unknown as { copyingScore: number; dNoise: number | null; dCopy: number } | undefined;
-      if (c) parts.push(`copying score ${c.copyingScore.toFixed(3)} (dNoise ${c.dNoise?.toFixed(3)}, dCopy ${c.dCopy.toFixed(3)})`);
-      console.log(`${parts.join('; ')}\n→ ${out}/summary.json`);
+      const s = await runIR(ir, {
+        seed: o.seed,
+        backend: o.backend,
+        out,
+        quiet: o.quiet ?? false,
+        keep: o.keep,
+        maxNonFinite: o.maxNonFinite,
+        ...(o.checkpointEvery ? { checkpointEvery: o.checkpointEvery } : {}),
+        ...(o.diagnose ? { diagnose: o.diagnose } : {}),
+        ...(config ? { config } : {}),
+      });
+      console.log(`${summaryLine(s)}\n→ ${out}/summary.json, ${out}/report.html`);
+    });
+  p.command('schema')
+    .description("a pipeline's options as JSON Schema (types, ranges, defaults, descriptions)")
+    .argument('<pipeline>', 'a pipeline name or a .ts pipeline file')
+    .action(async (target: string) => {
+      const def = await resolvePipeline(target);
+      console.log(JSON.stringify(optionsJsonSchema(def.options), null, 2));
+    });
+  p.command('report')
+    .description("rebuild a run folder's report.html and plots/ from its files")
+    .argument('<dir>', 'a finished run folder')
+    .action(async (dir: string) => {
+      if (!fs.existsSync(dir)) throw new UserError(`no such run folder: ${dir}`);
+      const files = await rebuildReport(dir);
+      console.log(`→ ${files[0]} (+${files.length - 1} plots)`);
     });
   p.command('compile')
     .argument('<pipeline>', 'a pipeline name, a .ts pipeline file, or a saved .json IR')
