@@ -21,7 +21,7 @@ const Counters = z.object({
   adamSteps: z.array(z.int().min(0)),
   updatesRun: z.record(z.string(), z.int().min(0)),
   nonFinite: z.record(z.string(), z.int().min(0)),
-  nonFiniteInARow: z.int().min(0),
+  nonFiniteInARow: z.record(z.string(), z.int().min(0)),
 });
 
 /** what a resumed run needs besides the tensors */

@@ -27,7 +27,7 @@ export interface UpdateResult {
 }
 
 export interface ExecutorOptions {
-  /** stop with a NonFiniteError after this many skipped updates in a row (default 20) */
+  /** stop with a NonFiniteError after this many skipped updates of one role in a row (default 20) */
   maxNonFinite?: number;
   /** testing aid: poison one gradient with NaN when this returns true for (role, that role's update index from 1) */
   poisonGradient?: (role: string, update: number) => boolean;
@@ -78,7 +78,7 @@ export interface ExecutorState {
     adamSteps: number[];
     updatesRun: Record<string, number>;
     nonFinite: Record<string, number>;
-    nonFiniteInARow: number;
+    nonFiniteInARow: Record<string, number>;
   };
 }
 
@@ -95,10 +95,10 @@ export class Executor {
   /** counts graph evaluations; with the seed it fixes every random draw */
   evaluations = 0;
   private adam = new Map<UpdatePlan, AdamState>();
-  /** updates run per role (skipped ones included), skipped updates per role, and skipped in a row */
+  /** updates run per role (skipped ones included), skipped updates per role, and each role's skips in a row */
   readonly updatesRun = new Map<string, number>();
   readonly nonFinite = new Map<string, number>();
-  nonFiniteInARow = 0;
+  readonly nonFiniteInARow = new Map<string, number>();
 
   constructor(
     readonly backend: Backend,
@@ -215,9 +215,10 @@ export class Executor {
     });
     if (res.skipped) {
       this.nonFinite.set(u.role, (this.nonFinite.get(u.role) ?? 0) + 1);
-      this.nonFiniteInARow++;
-      if (this.nonFiniteInARow >= (this.options.maxNonFinite ?? 20)) throw new NonFiniteError(u.role, this.nonFiniteInARow);
-    } else this.nonFiniteInARow = 0;
+      const inARow = (this.nonFiniteInARow.get(u.role) ?? 0) + 1;
+      this.nonFiniteInARow.set(u.role, inARow);
+      if (inARow >= (this.options.maxNonFinite ?? 20)) throw new NonFiniteError(u.role, inARow);
+    } else this.nonFiniteInARow.delete(u.role);
     return res;
   }
 
@@ -279,7 +280,7 @@ export class Executor {
         adamSteps,
         updatesRun: Object.fromEntries(this.updatesRun),
         nonFinite: Object.fromEntries(this.nonFinite),
-        nonFiniteInARow: this.nonFiniteInARow,
+        nonFiniteInARow: Object.fromEntries(this.nonFiniteInARow),
       },
     };
   }
@@ -304,11 +305,10 @@ export class Executor {
     for (const [v, t] of writes) tf.tidy(() => v.assign(tf.tensor(t.data, [...t.shape], 'float32')));
     this.plan.updates.forEach((u, i) => (this.adam.get(u)!.step = s.counters.adamSteps[i]!));
     this.evaluations = s.counters.evaluations;
-    this.updatesRun.clear();
-    this.nonFinite.clear();
-    for (const [k, n] of Object.entries(s.counters.updatesRun)) this.updatesRun.set(k, n);
-    for (const [k, n] of Object.entries(s.counters.nonFinite)) this.nonFinite.set(k, n);
-    this.nonFiniteInARow = s.counters.nonFiniteInARow;
+    const fill = (m: Map<string, number>, from: Record<string, number>) => (m.clear(), Object.entries(from).forEach(([k, n]) => m.set(k, n)));
+    fill(this.updatesRun, s.counters.updatesRun);
+    fill(this.nonFinite, s.counters.nonFinite);
+    fill(this.nonFiniteInARow, s.counters.nonFiniteInARow);
   }
 
   dispose(): void {

@@ -76,6 +76,7 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
   if (o.resume) removeUnfinished(o.out);
   const folder = new RunFolder(o.out, { clean: !!o.resume });
   let lastCheckpoint: string | undefined = o.resume?.dir;
+  let made: Executor | undefined;
   try {
     const ir: GraphIR = { ...ir0, run: { ...ir0.run, steps: o.steps ?? ir0.run.steps } };
     const backend = await loadBackend(o.backend);
@@ -87,7 +88,7 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
     folder.write('ir.txt', printIR(ir) + '\n');
     folder.write('plan.txt', planText + '\n');
     if (o.config) folder.write('config.json', JSON.stringify(o.config, null, 2) + '\n');
-    const exe = new Executor(backend, plan, o.seed, init, { maxNonFinite: o.maxNonFinite, poisonGradient: o.poisonGradient });
+    const exe = (made = new Executor(backend, plan, o.seed, init, { maxNonFinite: o.maxNonFinite, poisonGradient: o.poisonGradient }));
     if (o.resume) exe.importState(o.resume.exec, `checkpoint ${o.resume.dir}`);
     const setup = ir.eval ? evalSetup(exe, o.evalSamples ?? 4096) : undefined;
     const steps = ir.run.steps;
@@ -199,6 +200,7 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
     folder.commit();
     return summary;
   } catch (e) {
+    made?.dispose(); // a failed run must not leave its variables registered with the backend
     folder.discard();
     if (e instanceof NonFiniteError)
       throw new UserError(`training stopped: ${e.message}; ${lastCheckpoint ? `last good checkpoint: ${lastCheckpoint}` : 'no checkpoint was written (--checkpoint-every N)'}`);

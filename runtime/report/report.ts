@@ -136,7 +136,7 @@ export async function rebuildReport(dir: string): Promise<string[]> {
   const files = await reportFiles({
     summary,
     rows: readMetrics(need('metrics.arrow')),
-    planText: fs.readFileSync(need('plan.txt'), 'utf8'),
+    planText: fs.readFileSync(need('plan.txt'), 'utf8').replace(/\n$/, ''),
     ...(config ? { config: JSON.parse(config.toString('utf8')) } : {}),
     ...(opt('samples.png') ? { samplesPng: opt('samples.png')! } : {}),
   });
