@@ -72,7 +72,10 @@ export const network = {
       if (!decl) throw new OpShapeError(`no model has the role '${p.model}'`, 'unknown_model');
       const def = modelDef(decl.kind);
       if (!def) throw new OpShapeError(`unknown model kind '${decl.kind}'`, 'unknown_model');
-      return def.outType(def.config.parse(decl.config), ins, ctx);
+      const cfg = def.config.safeParse(decl.config);
+      // verify reports the bad config itself, at the model's declaration
+      if (!cfg.success) throw new OpShapeError(`model '${p.model}' has an invalid config`, 'bad_params');
+      return def.outType(cfg.data, ins, ctx);
     },
     lower: (ins, p, ctx) => ctx.model(p.model)(ins),
     differentiable: true,
