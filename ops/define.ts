@@ -32,7 +32,7 @@ export interface LowerCtx {
 export class OpShapeError extends Error {
   constructor(
     message: string,
-    readonly code: 'shape_mismatch' | 'dtype_mismatch' | 'unknown_model' | 'unknown_dataset' | 'unknown_dim' = 'shape_mismatch',
+    readonly code: 'shape_mismatch' | 'dtype_mismatch' | 'unknown_model' | 'unknown_dataset' | 'unknown_dim' | 'bad_params' = 'shape_mismatch',
   ) {
     super(message);
   }

@@ -72,6 +72,16 @@ test('`schema` prints the JSON Schema of a pipeline’s options; --dry-run write
   assert.equal(fs.existsSync(out), false);
 });
 
+test('a pipeline file with its own option schema: typed config, --set, schema and errors', () => {
+  const file = 'tests/fixtures/typed-options.ts';
+  const dry = cli('run', file, '--set', 'method=dmd', '--set', 'hidden=4', '--dry-run');
+  assert.equal(dry.status, 0, dry.stderr);
+  assert.match(dry.stdout, /fake×1/);
+  assert.equal(JSON.parse(dry.stdout.split('\n')[1]!).hidden, 4);
+  assert.deepEqual(JSON.parse(cli('schema', file).stdout).properties.method.enum, ['dmd', 'dmd2']);
+  oneLine(cli('run', file, '--set', 'method=gan'), /option 'method' must be one of dmd, dmd2, got "gan"/);
+});
+
 test('report.html: self-contained, with config, loss curves per role, samples, metrics and plan; `report DIR` rebuilds it; PNG and SVG plots', () => {
   const out = path.join(tmp(), 'run');
   const r = cli('run', 'dmd2-ring', '--steps', '20', '--batch', '32', '--set', 'evalEvery=10', '--set', 'fakeWarmup=2', '--quiet', '--out', out);
