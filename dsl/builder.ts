@@ -1,5 +1,5 @@
 /** @file The graph builder behind `g`: records nodes with the file:line that declared them. No tensor is touched. */
-import type { AdamConfig, GmmSpec, GraphIR, IRNode, ModelDecl, Schedule, UpdateDecl } from './ir/schema.ts';
+import type { AdamConfig, DatasetSpec, GraphIR, IRNode, ModelDecl, Schedule, UpdateDecl } from './ir/schema.ts';
 import { IR_VERSION } from './ir/schema.ts';
 import type { Shape, TensorType } from './types.ts';
 import { Port, type NodeSink, type PortLike, type Scalar } from './port.ts';
@@ -7,7 +7,7 @@ import { callsite } from './callsite.ts';
 import type { GraphIssue } from './errors.ts';
 import { opDef } from '../ops/registry.ts';
 import { OpShapeError, type ShapeCtx } from '../ops/define.ts';
-import type { ModelSpec, Toy } from './models.ts';
+import type { ModelSpec, TokenToy, Toy } from './models.ts';
 import { schedule as toSchedule, type ScheduleName } from '../ops/schedules.ts';
 
 type Kind = 'frozen' | 'trainable';
@@ -40,7 +40,7 @@ export class GraphBuilder implements NodeSink {
   private nodes: IRNode[] = [];
   private types = new Map<string, TensorType>();
   private models: ModelDecl[] = [];
-  private datasets: Record<string, GmmSpec> = {};
+  private datasets: Record<string, DatasetSpec> = {};
   private updates: UpdateDecl[] = [];
   private outputs: Record<string, string> = {};
   private evalDecl: GraphIR['eval'];
@@ -63,7 +63,9 @@ export class GraphBuilder implements NodeSink {
   }
 
   op(kind: string, inputs: readonly PortLike[], params: Record<string, unknown> = {}, name?: string): Port {
-    const ins = inputs.map((p) => (typeof p === 'number' ? this.scalar(p) : p));
+    // a number beside an i32 port is an i32 constant (token ids: `z.eq(mask)`)
+    const ints = inputs.some((p) => typeof p !== 'number' && p.type.dtype === 'i32');
+    const ins = inputs.map((p) => (typeof p === 'number' ? (ints && Number.isInteger(p) ? this.op('scalar', [], { value: p, dtype: 'i32' }) : this.scalar(p)) : p));
     const def = opDef(kind);
     if (!def) throw new Error(`internal: unknown op '${kind}'`);
     const id = `v${this.nodes.length}`;
@@ -111,6 +113,29 @@ export class GraphBuilder implements NodeSink {
   data(toy: Toy, rows: number | string = this.B): Port<'f32', [typeof rows, number]> {
     this.datasets[toy.name] = toy.spec;
     return this.op('sample_data', [], { dataset: toy.name, rows }) as Port<'f32', [typeof rows, number]>;
+  }
+  /** a batch of sequences of a token dataset, i32[rows, length] */
+  tokens(toy: TokenToy, rows: number | string = this.B): Port<'i32', [typeof rows, number]> {
+    this.datasets[toy.name] = toy.spec;
+    return this.op('sample_data', [], { dataset: toy.name, rows }) as Port<'i32', [typeof rows, number]>;
+  }
+  /** masked diffusion's forward process: each token of x becomes MASK (id `mask`) with probability 1 − α_t = t */
+  maskDiffuse(x: Port<'i32', Shape>, t: Port<'f32', Shape>, mask: number): Port<'i32', [string | number, number]> {
+    return this.op('mask_diffuse', [x, t], { mask }) as Port<'i32', [string | number, number]>;
+  }
+  /** one hard draw per row of the last axis of probabilities p (no gradient flows through it) */
+  categorical(p: Port<'f32', Shape>): Port<'i32', Shape> {
+    return this.op('categorical', [p]) as Port<'i32', Shape>;
+  }
+  /** z_s ~ q(z_s | z_t, x): each masked position of z_t reveals x w.p. (α_s − α_t)/(1 − α_t) */
+  maskPosterior(zt: Port<'i32', Shape>, x: Port<'i32', Shape>, t: Port<'f32', Shape>, s: Port<'f32', Shape>, mask: number): Port<'i32', [string | number, number]> {
+    return this.op('mask_posterior', [zt, x, t, s], { mask }) as Port<'i32', [string | number, number]>;
+  }
+  /** the k-step ancestral sampler of a masked-diffusion model over a token toy (fresh ε each step when `noise` > 0) */
+  maskedSample(model: Model, toy: TokenToy, o: { steps: number; rows?: number | string; noise?: number; temperature?: number; base?: Model }): Port<'i32', [string | number, number]> {
+    this.datasets[toy.name] = toy.spec;
+    const params = { model: model.role, steps: o.steps, rows: o.rows ?? this.B, length: toy.length, vocab: toy.vocab, noise: o.noise ?? 0, temperature: o.temperature ?? 1, base: o.base?.role };
+    return this.op('masked_sample', [], params) as Port<'i32', [string | number, number]>;
   }
   /** class labels i32[B] over `classes` classes: 'balanced' (default) gives row i the class ⌊i·classes/B⌋ */
   labels(classes: number, o: { layout?: 'balanced' | 'random'; rows?: number | string } = {}): Port<'i32', [string | number]> {
@@ -213,7 +238,7 @@ export class GraphBuilder implements NodeSink {
   }
 
   /** what the run's metrics compare: student samples against a toy's exact distribution and its teacher's sampler */
-  evaluate(o: { samples: Port; target: Toy; teacher?: Model; schedule?: ScheduleName | Schedule; noise?: Port; extras?: Record<string, Port> }): void {
+  evaluate(o: { samples: Port; target: Toy | TokenToy; teacher?: Model; schedule?: ScheduleName | Schedule; noise?: Port; extras?: Record<string, Port> }): void {
     this.datasets[o.target.name] = o.target.spec;
     this.evalDecl = { samples: o.samples.id, target: o.target.name };
     // `noise`: the student's input z, which the copying diagnostic pushes through the teacher's flow map

@@ -1,6 +1,8 @@
 /** @file Model declarations a pipeline hands to `g.frozen` / `g.trainable`, and toy datasets. */
-import type { GmmSpec, Schedule } from './ir/schema.ts';
+import type { DatasetSpec, GmmSpec, Schedule, TokensSpec } from './ir/schema.ts';
 import type { MlpConfig } from '../ops/models/mlp.ts';
+import type { TokenMlpConfig } from '../ops/models/token.ts';
+import { markovLanguage, twoCoins, type MarkovOptions } from '../ops/tokens.ts';
 import type { Corruption } from '../ops/models/gmm.ts';
 import { Rng } from '../ops/rng.ts';
 import { schedule as toSchedule, type ScheduleName } from '../ops/schedules.ts';
@@ -9,11 +11,37 @@ export interface ModelSpec {
   kind: string;
   config: Record<string, unknown>;
   /** datasets the model needs (closed-form teachers) */
-  datasets?: Record<string, GmmSpec>;
+  datasets?: Record<string, DatasetSpec>;
 }
 
 /** An MLP; `time: true` adds a Fourier embedding of t ∈ [0, 1]. */
 export const mlp = (config: Partial<MlpConfig> & Pick<MlpConfig, 'in' | 'out'>): ModelSpec => ({ kind: 'mlp', config: { ...config } });
+
+/** An MLP over token sequences for masked diffusion: (z, t[, ε]) → probabilities f32[B, length, vocab]. */
+export const tokenMlp = (config: Partial<TokenMlpConfig> & Pick<TokenMlpConfig, 'length' | 'vocab'>): ModelSpec => ({ kind: 'token_mlp', config: { ...config } });
+
+/** A token dataset with an exactly known law, and its exact masked-diffusion denoiser. */
+export interface TokenToy {
+  name: string;
+  spec: TokensSpec;
+  length: number;
+  vocab: number;
+  /** the MASK token's id (= vocab) */
+  mask: number;
+  /** x̂(z)_d = q(x_d | revealed tokens of z), exactly: (z, t) → f32[B, length, vocab] */
+  oracle(): ModelSpec;
+}
+
+export function tokenToy(name: string, spec: TokensSpec): TokenToy {
+  return {
+    name,
+    spec,
+    length: spec.length,
+    vocab: spec.vocab,
+    mask: spec.vocab,
+    oracle: () => ({ kind: 'token_oracle', config: { dataset: name }, datasets: { [name]: spec } }),
+  };
+}
 
 /** A toy distribution with an exact density and an exact denoiser. */
 export interface Toy {
@@ -44,6 +72,15 @@ export function gmmToy(name: string, spec: GmmSpec): Toy {
 }
 
 export const toy = {
+  /** specs/dmmd.md §8.2: two tokens, q(00) = q(11) = ½ */
+  twoCoins(): TokenToy {
+    return tokenToy('twocoins', twoCoins());
+  },
+  /** specs/dmmd.md §8.2: a closed Markov language (V 6, L 8, two successors per token, x_L = x_1), enumerated exactly */
+  markov(o: MarkovOptions = {}): TokenToy {
+    const spec = markovLanguage(o);
+    return tokenToy(`markov${spec.vocab}x${spec.length}s${o.seed ?? 0}`, spec);
+  },
   /** `modes` Gaussians of std `std` evenly spaced on a circle of `radius` */
   ring({ modes = 8, radius = 2, std = 0.2 } = {}): Toy {
     const means = [...Array(modes).keys()].map((k) => [radius * Math.cos((2 * Math.PI * k) / modes), radius * Math.sin((2 * Math.PI * k) / modes)]);

@@ -48,6 +48,9 @@ export class Port<D extends DType = DType, S extends Shape = Shape> {
   silu() { return this.un('silu'); }
   relu() { return this.un('relu'); }
   nanToNum() { return this.un('nan_to_num'); }
+  /** softmax / log-softmax over the last axis */
+  softmax() { return this.un('softmax'); }
+  logSoftmax() { return this.un('log_softmax'); }
   /** the same value, through which no gradient flows */
   stopGradient() { return this.un('stop_gradient'); }
 

@@ -47,10 +47,10 @@ export const labels = {
     params: z.object({ depth: z.number().int().positive() }).strict(),
     arity: 1,
     shape: ([c], p) => {
-      if (c!.dtype !== 'i32' || c!.shape.length !== 1) throw new OpShapeError(`one_hot expects labels i32[B], got ${showType(c!)}`, 'dtype_mismatch');
-      return { dtype: 'f32', shape: [c!.shape[0]!, p.depth] };
+      if (c!.dtype !== 'i32' || c!.shape.length < 1) throw new OpShapeError(`one_hot expects labels or tokens i32[B, ...], got ${showType(c!)}`, 'dtype_mismatch');
+      return { dtype: 'f32', shape: [...c!.shape, p.depth] };
     },
-    // tf.oneHot maps −1 (the null condition) to a zero row
+    // tf.oneHot maps −1 (the null condition) and any id ≥ depth (MASK) to a zero row
     lower: ([c], p, { tf }) => tf.cast(tf.oneHot(c!, p.depth), 'float32'),
     differentiable: false,
     fusion: 'opaque',

@@ -4,6 +4,7 @@ import { defineOp } from './define.ts';
 import { OpShapeError } from './define.ts';
 import { resolveShape } from '../dsl/types.ts';
 import { gmmDim, sampleGmm } from './datasets.ts';
+import { sampleTokens } from './tokens.ts';
 
 const ShapeParam = z.array(z.union([z.number().int().nonnegative(), z.string().min(1)]));
 const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
@@ -42,11 +43,13 @@ export const random = {
     shape: (_i, p, ctx) => {
       const ds = ctx.dataset(p.dataset);
       if (!ds) throw new OpShapeError(`unknown dataset '${p.dataset}'`, 'unknown_dataset');
-      return { dtype: 'f32', shape: [p.rows, gmmDim(ds)] };
+      // token sets give i32 sequences, mixtures f32 points
+      return ds.kind === 'tokens' ? { dtype: 'i32', shape: [p.rows, ds.length] } : { dtype: 'f32', shape: [p.rows, gmmDim(ds)] };
     },
     lower: (_i, p, ctx) => {
       const ds = ctx.dataset(p.dataset);
       const [n] = resolveShape([p.rows], ctx.dims);
+      if (ds.kind === 'tokens') return ctx.tf.tensor(sampleTokens(ds, n!, ctx.rng()), [n!, ds.length], 'int32');
       return ctx.tf.tensor(sampleGmm(ds, n!, ctx.rng()), [n!, gmmDim(ds)], 'float32');
     },
     differentiable: false,
@@ -64,10 +67,10 @@ export const random = {
   }),
   scalar: defineOp({
     kind: 'scalar',
-    params: z.object({ value: z.number() }).strict(),
+    params: z.object({ value: z.number(), dtype: z.enum(['f32', 'i32']).default('f32') }).strict(),
     arity: 0,
-    shape: () => ({ dtype: 'f32', shape: [] }),
-    lower: (_i, p, { tf }) => tf.scalar(p.value, 'float32'),
+    shape: (_i, p) => ({ dtype: p.dtype, shape: [] }),
+    lower: (_i, p, { tf }) => tf.scalar(p.value, p.dtype === 'i32' ? 'int32' : 'float32'),
     differentiable: false,
     fusion: 'source',
   }),

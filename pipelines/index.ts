@@ -6,6 +6,7 @@ import { dmdRing } from './dmd.ts';
 import { dsmRing } from './dsm.ts';
 import { forbiddenZone } from './forbidden-zone.ts';
 import { copying } from './copying.ts';
+import { dmmdPipeline } from './dmmd.ts';
 
 export const PIPELINES: Record<string, PipelineDef<any>> = {
   'dmd2-ring': dmd2Toy('dmd2-ring', toy.ring()),
@@ -15,4 +16,5 @@ export const PIPELINES: Record<string, PipelineDef<any>> = {
   'dsm-ring': dsmRing,
   'forbidden-zone': forbiddenZone,
   copying,
+  dmmd: dmmdPipeline,
 };

@@ -1,6 +1,8 @@
 /** @file The run's metrics: energy distance of student samples, the teacher's sampler ladder, baselines, modes. */
 import type { Executor } from './executor.ts';
-import type { GmmSpec } from '../dsl/ir/schema.ts';
+import type { GmmSpec, TokensSpec } from '../dsl/ir/schema.ts';
+import { discreteMetrics, type DiscreteMetrics } from '../ops/metrics/discrete.ts';
+import { maskedSample } from '../ops/discrete.ts';
 import { Rng } from '../ops/rng.ts';
 import { gmmDim, gmmMoments, sampleGmm } from '../ops/datasets.ts';
 import { energyDistance } from '../ops/metrics/energy.ts';
@@ -9,35 +11,66 @@ import { pfOde } from '../ops/diffusion.ts';
 
 export const TEACHER_NFES = [1, 2, 4, 8, 16, 32, 64] as const;
 
-export interface EvalSetup {
+export interface GmmEvalSetup {
+  kind: 'gmm';
   target: GmmSpec;
   d: number;
   n: number;
   targetSamples: Float32Array;
 }
 
+/** token datasets: samples are sequences, scored exactly against q (ops/metrics/discrete.ts) */
+export interface TokenEvalSetup {
+  kind: 'tokens';
+  target: TokensSpec;
+  /** sequence length */
+  d: number;
+  n: number;
+}
+
+export type EvalSetup = GmmEvalSetup | TokenEvalSetup;
+
 export function evalSetup(exe: Executor, n = 4096): EvalSetup {
   const e = exe.ir.eval!;
   const target = exe.ir.datasets[e.target]!;
+  if (target.kind === 'tokens') return { kind: 'tokens', target, d: target.length, n };
   const d = gmmDim(target);
-  return { target, d, n, targetSamples: sampleGmm(target, n, new Rng([exe.seed, 'eval-target'])) };
+  return { kind: 'gmm', target, d, n, targetSamples: sampleGmm(target, n, new Rng([exe.seed, 'eval-target'])) };
 }
 
 export interface StudentMetrics {
-  energyDistance: number;
-  modesCovered: number;
-  modesTotal: number;
-  offModeFraction: number;
+  /** mixtures: energyDistance, modesCovered, modesTotal, offModeFraction; token sets: the DiscreteMetrics */
+  metrics: Record<string, number>;
+  samples: Float32Array;
+  extras: Record<string, Float32Array>;
 }
 
-export function studentMetrics(exe: Executor, s: EvalSetup): StudentMetrics & { samples: Float32Array; extras: Record<string, Float32Array> } {
+export function studentMetrics(exe: Executor, s: EvalSetup): StudentMetrics {
   const { data, extras } = exe.sample(s.n);
-  const m = modeStats(s.target, data, s.d);
-  return { energyDistance: energyDistance(data, s.targetSamples, s.d), modesCovered: m.modesCovered, modesTotal: m.modesTotal, offModeFraction: m.offModeFraction, samples: data, extras };
+  const samples = Float32Array.from(data);
+  if (s.kind === 'tokens') return { metrics: { ...discreteMetrics(s.target, data, s.n, exe.seed) }, samples, extras };
+  const m = modeStats(s.target, samples, s.d);
+  return { metrics: { energyDistance: energyDistance(samples, s.targetSamples, s.d), modesCovered: m.modesCovered, modesTotal: m.modesTotal, offModeFraction: m.offModeFraction }, samples, extras };
 }
+
+/** Token sets: the exact metrics of the teacher's k-step masked sampler at each step count (same draws for each k). */
+export function tokenTeacherLadder(exe: Executor, s: TokenEvalSetup, steps: readonly number[] = TOKEN_TEACHER_STEPS, temperature = 1): Record<string, DiscreteMetrics> {
+  const t = exe.ir.eval?.teacher;
+  if (!t) return {};
+  const out: Record<string, DiscreteMetrics> = {};
+  for (const k of steps) {
+    const x = exe.withModels({ ...exe.ir.dims, B: s.n }, 'teacher-ladder', (ctx) =>
+      maskedSample(ctx, { model: t.role, steps: k, rows: s.n, length: s.target.length, vocab: s.target.vocab, noise: 0, temperature }, s.n, new Rng([exe.seed, 'eval-teacher', k])),
+    );
+    out[String(k)] = discreteMetrics(s.target, x, s.n, exe.seed);
+  }
+  return out;
+}
+
+export const TOKEN_TEACHER_STEPS = [1, 2, 4, 8, 16, 32, 64, 256] as const;
 
 /** Energy distance of the teacher's probability-flow sampler at each step count (Euler: NFE = steps). */
-export function teacherLadder(exe: Executor, s: EvalSetup, solver: 'euler' | 'heun' = 'euler', steps: readonly number[] = TEACHER_NFES): Record<string, number> {
+export function teacherLadder(exe: Executor, s: GmmEvalSetup, solver: 'euler' | 'heun' = 'euler', steps: readonly number[] = TEACHER_NFES): Record<string, number> {
   const t = exe.ir.eval?.teacher;
   if (!t) return {};
   const z = new Rng([exe.seed, 'eval-teacher-noise']).normals(s.n * s.d);
@@ -60,7 +93,7 @@ export function equivalentNfe(ladder: Record<string, number>, studentEd: number)
 }
 
 /** Energy distance of the moment-matched Gaussian: what "learned only a blob" scores. */
-export function gaussianBaseline(exe: Executor, s: EvalSetup): number {
+export function gaussianBaseline(exe: Executor, s: GmmEvalSetup): number {
   const { mean, cov } = gmmMoments(s.target);
   const d = s.d;
   // Cholesky of the covariance

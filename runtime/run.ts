@@ -6,7 +6,7 @@ import { compile, printPlan } from '../dsl/compile/index.ts';
 import { printIR } from '../dsl/ir/print.ts';
 import { loadBackend } from '../gpu/backend.ts';
 import { Executor, NonFiniteError, initialWeights, type ExecutorOptions } from './executor.ts';
-import { evalSetup, equivalentNfe, gaussianBaseline, studentMetrics, teacherLadder } from './evaluate.ts';
+import { evalSetup, equivalentNfe, gaussianBaseline, studentMetrics, teacherLadder, tokenTeacherLadder, type EvalSetup, type GmmEvalSetup } from './evaluate.ts';
 import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, loadCheckpoint, removeUnfinished, writeCheckpoint, type Checkpoint } from './checkpoint.ts';
 import { reportFiles } from './report/report.ts';
 import { UserError } from '../dsl/errors.ts';
@@ -70,6 +70,35 @@ export interface Summary {
 
 type Row = Record<string, number | null>;
 
+/** the metric columns of one row: every evaluated metric, null at steps without an evaluation */
+function evalColumns(setup: EvalSetup | undefined, m: Record<string, number> | undefined): Row {
+  if (!setup) return {};
+  const keys = setup.kind === 'gmm' ? ['energyDistance', 'modesCovered', 'offModeFraction'] : ['tv', 'invalidRate', 'gm', 'gmAR', 'sampleEntropy', 'supportRecall'];
+  return Object.fromEntries(keys.map((k) => [k, m?.[k] ?? null]));
+}
+
+/** a mixture run's summary: the student's metrics beside the teacher's sampler ladder and the Gaussian baseline */
+function gmmSummary(exe: Executor, setup: GmmEvalSetup, m: Record<string, number>): Record<string, unknown> {
+  const ladder = teacherLadder(exe, setup, 'euler');
+  const eq = equivalentNfe(ladder, m.energyDistance!);
+  const matched = Object.keys(ladder).map(Number).filter((n) => ladder[String(n)]! >= m.energyDistance!);
+  return {
+    energyDistance: m.energyDistance,
+    teacherEnergyDistanceByNfe: ladder,
+    teacherSolver: 'euler',
+    equivalentTeacherNfe: eq.nfe,
+    equivalentTeacherNfeExceedsLadder: eq.exceedsLadder,
+    // the largest step count whose teacher sampler the student matches or beats (null: worse than 1 step)
+    studentMatchesTeacherNfe: matched.length ? Math.max(...matched) : null,
+    teacherHeunEnergyDistanceBySteps: teacherLadder(exe, setup, 'heun', [1, 2, 4, 8, 16]),
+    gaussianBaselineEnergyDistance: gaussianBaseline(exe, setup),
+    modesCovered: m.modesCovered,
+    modesTotal: m.modesTotal,
+    offModeFraction: m.offModeFraction,
+    evalSamples: setup.n,
+  };
+}
+
 
 export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
   const t0 = performance.now();
@@ -118,9 +147,7 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
             ...Object.fromEntries(Object.entries(e.gradNorms).map(([k, v]) => [`gradNorm.${k}`, v])),
             ...Object.fromEntries([...exe.nonFinite].map(([k, v]) => [`nonFinite.${k}`, v])),
             ...e.outputs,
-            energyDistance: e.eval?.energyDistance ?? null,
-            modesCovered: e.eval?.modesCovered ?? null,
-            offModeFraction: e.eval?.offModeFraction ?? null,
+            ...evalColumns(setup, e.eval?.metrics),
             ...(copying ? copyingColumns(copyingAt.get(e.step)) : {}),
           });
           last = e;
@@ -155,28 +182,15 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
     let samplesPng: Uint8Array | undefined;
     if (setup) {
       // a run resumed from its last step has no event left: evaluate the restored student (same draws)
-      const m = last?.eval ?? { ...studentMetrics(exe, setup) };
-      const ladder = teacherLadder(exe, setup, 'euler');
-      const eq = equivalentNfe(ladder, m.energyDistance);
-      const matched = Object.keys(ladder).map(Number).filter((n) => ladder[String(n)]! >= m.energyDistance);
-      Object.assign(metrics, {
-        energyDistance: m.energyDistance,
-        teacherEnergyDistanceByNfe: ladder,
-        teacherSolver: 'euler',
-        equivalentTeacherNfe: eq.nfe,
-        equivalentTeacherNfeExceedsLadder: eq.exceedsLadder,
-        // the largest step count whose teacher sampler the student matches or beats (null: worse than 1 step)
-        studentMatchesTeacherNfe: matched.length ? Math.max(...matched) : null,
-        teacherHeunEnergyDistanceBySteps: teacherLadder(exe, setup, 'heun', [1, 2, 4, 8, 16]),
-        gaussianBaselineEnergyDistance: gaussianBaseline(exe, setup),
-        modesCovered: m.modesCovered,
-        modesTotal: m.modesTotal,
-        offModeFraction: m.offModeFraction,
-        evalSamples: setup.n,
-      });
+      const m = last?.eval ?? studentMetrics(exe, setup);
+      if (setup.kind === 'gmm') Object.assign(metrics, gmmSummary(exe, setup, m.metrics));
+      else {
+        // the teacher's k-step sampler beside the student: does the student at k steps beat the teacher at k?
+        Object.assign(metrics, { ...m.metrics, teacherBySteps: tokenTeacherLadder(exe, setup) });
+      }
       if (copying) metrics.copying = copyingAt.get(steps);
       folder.write('samples.arrow', samplesToArrow(m.samples, setup.d));
-      if (setup.d === 2) folder.write('samples.png', (samplesPng = scatterOverDensity(setup.target, m.samples)));
+      if (setup.kind === 'gmm' && setup.d === 2) folder.write('samples.png', (samplesPng = scatterOverDensity(setup.target, m.samples)));
     }
     for (const d of ir.models.filter((x) => x.trainable))
       folder.write(`weights/${d.role}.safetensors`, encodeSafetensors(exe.hostWeights(d.role), { role: d.role, kind: d.kind, config: JSON.stringify(d.config) }));
@@ -189,7 +203,7 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
       wallSeconds: (performance.now() - t0) / 1000,
       iterationsPerSecond: (steps - from + 1) / Math.max(trainSeconds - priorSeconds, 1e-9),
       metrics,
-      energyDistanceByStep: rows.filter((r) => r.energyDistance !== null && r.energyDistance !== undefined).map((r) => ({ step: r.step!, energyDistance: r.energyDistance! })),
+      energyDistanceByStep: rows.filter((r) => typeof r.energyDistance === 'number').map((r) => ({ step: r.step!, energyDistance: r.energyDistance! })),
       finalLosses,
       nonFinite: { skipped: Object.fromEntries(exe.nonFinite), events: nonFiniteEvents },
       ...(o.resume ? { resumedFrom: o.resume.state.step } : {}),

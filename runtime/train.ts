@@ -15,7 +15,7 @@ export interface StepEvent {
   wallSeconds: number;
   stepsPerSecond: number;
   /** student metrics and the samples they were measured on, at evaluation steps */
-  eval?: StudentMetrics & { samples: Float32Array; extras: Record<string, Float32Array> };
+  eval?: StudentMetrics;
 }
 
 /** The warm-up updates (`warmup > 0`), before the first step, in the order the graph declared them. */

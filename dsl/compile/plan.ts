@@ -96,11 +96,12 @@ export function buildPlan(ir: GraphIR, paramCount: (role: string) => number = ()
     for (const n of nodes) if (reach.has(n.id) || n.inputs.some((i) => onTape.has(i))) onTape.add(n.id);
     const preNodes = nodes.filter((n) => !onTape.has(n.id));
     const tapeNodes = nodes.filter((n) => onTape.has(n.id));
-    const usedByTape = new Set(tapeNodes.flatMap((n) => n.inputs));
+    const outputs = Object.fromEntries(mine.map((k) => [k, ir.outputs[k]!]));
+    // what the tape reads, and the logged outputs (read after the tape ran), outlive the pre-tape steps
+    const usedByTape = new Set([...tapeNodes.flatMap((n) => n.inputs), ...Object.values(outputs)]);
     const pre = forwardSteps(ir, preNodes, usedByTape);
     const tapeBytes = tapeNodes.reduce((a, n) => a + bytesOf(n.type, ir.dims), 0);
     const held = [...new Set([...tapeNodes.map((n) => n.id), ...preNodes.filter((n) => usedByTape.has(n.id)).map((n) => n.id)])];
-    const outputs = Object.fromEntries(mine.map((k) => [k, ir.outputs[k]!]));
     Object.keys(outputs).forEach((k) => covered.add(k));
     return {
       role: u.role,

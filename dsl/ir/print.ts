@@ -13,7 +13,8 @@ export function printNode(n: IRNode): string {
 
 export function printIR(ir: GraphIR): string {
   const lines = [`graph ${ir.name} v${ir.version} dims{${Object.entries(ir.dims).map(([k, v]) => `${k}=${v}`).join(', ')}}`];
-  for (const [name, d] of Object.entries(ir.datasets)) lines.push(`  dataset ${name}: gmm k=${d.means.length} d=${d.means[0]!.length}`);
+  for (const [name, d] of Object.entries(ir.datasets))
+    lines.push(`  dataset ${name}: ${d.kind === 'gmm' ? `gmm k=${d.means.length} d=${d.means[0]!.length}` : `tokens L=${d.length} V=${d.vocab} support=${d.support.length}`}`);
   for (const m of ir.models)
     lines.push(`  model ${m.role}: ${m.trainable ? 'trainable' : 'frozen'} ${m.kind} ${JSON.stringify(m.config)}${m.initFrom ? ` init=${m.initFrom}` : ''}${m.load ? ` load=${m.load}` : ''}`);
   for (const n of ir.nodes) lines.push(`  ${printNode(n)}`);

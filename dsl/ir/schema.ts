@@ -42,8 +42,25 @@ export const GmmSchema = z.object({
   classes: z.array(z.number().int().nonnegative()).optional(),
 });
 export type GmmSpec = z.infer<typeof GmmSchema>;
-export const DatasetSchema = GmmSchema;
+/** sequences of `length` tokens in 0..vocab−1 with an exactly known law: every sequence of the support and its
+ * probability (the discrete toys of specs/dmmd.md §8: the two-coin set, the closed Markov language) */
+export const TokensSchema = z.object({
+  kind: z.literal('tokens'),
+  length: z.int().min(1).max(64),
+  vocab: z.int().min(2).max(256),
+  support: z.array(z.array(z.int().min(0))).min(1),
+  probs: z.array(z.number().nonnegative()),
+});
+export type TokensSpec = z.infer<typeof TokensSchema>;
+export const DatasetSchema = z.discriminatedUnion('kind', [GmmSchema, TokensSchema]);
 export type DatasetSpec = z.infer<typeof DatasetSchema>;
+export const isGmm = (d: DatasetSpec | undefined): d is GmmSpec => d?.kind === 'gmm';
+export const isTokens = (d: DatasetSpec | undefined): d is TokensSpec => d?.kind === 'tokens';
+/** the dataset as a Gaussian mixture; `what` names the user for the error */
+export function gmmOf(d: DatasetSpec | undefined, what: string): GmmSpec {
+  if (!isGmm(d)) throw new Error(`${what} needs a Gaussian-mixture dataset, got ${d ? `'${d.kind}'` : 'none'}`);
+  return d;
+}
 
 export const ModelSchema = z.object({
   role: z.string().min(1),

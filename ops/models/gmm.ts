@@ -8,7 +8,7 @@
 import * as z from 'zod';
 import { defineModel, type ModelEnv } from './model.ts';
 import { OpShapeError, type Tensor, type TF } from '../define.ts';
-import { ScheduleSchema, type GmmSpec } from '../../dsl/ir/schema.ts';
+import { ScheduleSchema, gmmOf, type GmmSpec } from '../../dsl/ir/schema.ts';
 import { alphaOf, sigmaOf } from '../schedules.ts';
 import { gmmDim } from '../datasets.ts';
 import { showType, type TensorType } from '../../dsl/types.ts';
@@ -39,6 +39,7 @@ export type GmmDenoiserConfig = z.infer<typeof GmmDenoiserConfig>;
 function checkInputs(name: string, ins: TensorType[], env: ModelEnv, dataset: string, withTime: boolean, conditional: boolean): GmmSpec {
   const ds = env.dataset(dataset);
   if (!ds) throw new OpShapeError(`unknown dataset '${dataset}'`, 'unknown_dataset');
+  if (ds.kind !== 'gmm') throw new OpShapeError(`${name} needs a Gaussian-mixture dataset; '${dataset}' holds ${ds.kind}`, 'unknown_dataset');
   const d = gmmDim(ds);
   const sig = ['x', ...(withTime ? ['t'] : []), ...(conditional ? ['c'] : [])];
   if (ins.length !== sig.length) throw new OpShapeError(`${name} takes (${sig.join(', ')}), got ${ins.length} input(s)`);
@@ -108,7 +109,7 @@ export const gmmDenoiser = defineModel<GmmDenoiserConfig>({
   },
   init: () => ({}),
   apply(tf, _w, [x, t, label], c, env) {
-    const ds = env.dataset(c.dataset);
+    const ds = gmmOf(env.dataset(c.dataset), 'gmm_denoiser');
     const d = gmmDenoise(tf, ds, c.schedule, x!, t!, c.conditional ? label : undefined);
     return c.corrupt ? corrupt(tf, c.corrupt, c.schedule, d, x!, t!, label!) : d;
   },
@@ -127,7 +128,7 @@ export const gmmLogDensity = defineModel<GmmLogDensityConfig>({
   },
   init: () => ({}),
   apply(tf, _w, [x, label], c, env) {
-    const ds = env.dataset(c.dataset);
+    const ds = gmmOf(env.dataset(c.dataset), 'gmm_log_density');
     const K = ds.means.length;
     const D = gmmDim(ds);
     const lw = logWeights(tf, ds, c.conditional ? label : undefined); // [B|1, K], renormalised below

@@ -1,5 +1,6 @@
 /** @file One dimension × arm × seed of the copying bench: train the student, measure copying and quality as it goes. */
 import { buildIR } from '../../dsl/pipeline.ts';
+import { gmmOf } from '../../dsl/ir/schema.ts';
 import { compile } from '../../dsl/compile/index.ts';
 import { loadBackend } from '../../gpu/backend.ts';
 import { Executor, initialWeights } from '../executor.ts';
@@ -62,7 +63,7 @@ export async function runCopyingArm(spec: CopyingRunSpec): Promise<CopyingRunRes
   const ir = buildIR(copying, { ...spec.overrides, dim: spec.dim });
   const exe = new Executor(await loadBackend(spec.backend), compile(ir), spec.seed, initialWeights(ir, spec.seed, loadSafetensors));
   try {
-    const target = ir.datasets[ir.eval!.target]!;
+    const target = gmmOf(ir.datasets[ir.eval!.target], 'the copying bench');
     const d = spec.dim;
     const truth = sampleGmm(target, spec.evalSamples, new Rng([spec.seed, 'copying-target']));
     const diag = new CopyingDiagnostic(exe);

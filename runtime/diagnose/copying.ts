@@ -8,7 +8,7 @@ import { pfOde } from '../../ops/diffusion.ts';
 import { copyingMetrics, type CopyingMetrics } from '../../ops/metrics/copying.ts';
 import { UserError } from '../../dsl/errors.ts';
 import { gmmDim, gmmMoments } from '../../ops/datasets.ts';
-import type { GmmSpec } from '../../dsl/ir/schema.ts';
+import { gmmOf, type GmmSpec } from '../../dsl/ir/schema.ts';
 
 export interface CopyingOptions {
   /** Heun steps of Φ and Φ⁻¹ */
@@ -38,7 +38,7 @@ export class CopyingDiagnostic {
     private o: CopyingOptions = COPYING_DEFAULTS,
   ) {
     copyingReady(exe);
-    this.target = exe.ir.datasets[exe.ir.eval!.target]!;
+    this.target = gmmOf(exe.ir.datasets[exe.ir.eval!.target], 'the copying diagnostic');
     const d = gmmDim(this.target);
     const { cov } = gmmMoments(this.target);
     this.sigmaData = Math.sqrt(cov.filter((_, i) => i % (d + 1) === 0).reduce((a, b) => a + b, 0) / d);

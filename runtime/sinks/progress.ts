@@ -27,7 +27,8 @@ export function progress(total: number, o: { tty?: boolean; quiet?: boolean; eve
     update(e) {
       if (e.step % every !== 0 && e.step !== total && e.eval === undefined) return;
       const eta = e.stepsPerSecond > 0 ? (total - e.step) / e.stepsPerSecond : 0;
-      const ev = e.eval ? ` energyDistance=${e.eval.energyDistance.toPrecision(4)} modes=${e.eval.modesCovered}/${e.eval.modesTotal}` : '';
+      const m = e.eval?.metrics;
+      const ev = !m ? '' : m.energyDistance !== undefined ? ` energyDistance=${m.energyDistance.toPrecision(4)} modes=${m.modesCovered}/${m.modesTotal}` : ` tv=${m.tv?.toPrecision(3)} invalid=${m.invalidRate?.toPrecision(3)} gm=${m.gm?.toPrecision(3)}`;
       process.stderr.write(`step ${e.step}/${total} ${e.stepsPerSecond.toFixed(1)} it/s eta ${eta.toFixed(0)}s ${fmt(e.losses)}${ev}\n`);
     },
     stop() {},

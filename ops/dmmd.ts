@@ -1,0 +1,102 @@
+/**
+ * @file Discrete Moment Matching Distillation (specs/dmmd.md §4) and continuous MMD's alternating variant (§3.3),
+ * written with the DSL's own primitives.
+ *
+ * One D-MMD step (Algorithm 1): s ~ U(0,1), δ ~ U(0,1/k), t = min(1, s+δ); z_t ~ q(z_t | x_data); the student's soft
+ * sample p_η = x̂_η(z_t, ε); hard x ~ Cat(p_η) and z_s ~ q(z_s | z_t, x), both without gradient. Then
+ *   L_GEN = Σ_{d masked in z_s} Σ_c p_η[d,c] (log x̂_φ(z_s) − log x̂_θ(z_s))[d,c]           (teacher, auxiliary constant)
+ *   L_AUX = −Σ_{d masked in z_s} Σ_c (target + x̂_θ(z_s))[d,c] log x̂_φ(z_s)[d,c]           (target sg(p_η) or one-hot x)
+ * The gradient reaches η only through the soft p_η (the straight-through path of DiMO): never through the draw.
+ */
+import type { Port, Scalar } from '../dsl/port.ts';
+import type { GraphBuilder, Model } from '../dsl/builder.ts';
+import type { TokenToy } from '../dsl/models.ts';
+import type { Shape } from '../dsl/types.ts';
+
+type F = Port<'f32', Shape>;
+
+/** log p with p clamped at 1e-8 (spec §8.5): revealed positions carry exact zeros */
+export const safeLog = (p: F): F => p.maximum(1e-8).log() as F;
+
+/**
+ * The teacher's log-probabilities as the generator's target: s_θ = (1/τ) log x̂_θ (temperature distillation, §4.7).
+ * A per-position constant has no effect inside L_GEN (Σ_c p_η = 1), so s_θ needs no renormalisation there.
+ */
+export const teacherLogits = (pTeacher: F, temperature = 1): F => (temperature === 1 ? safeLog(pTeacher) : (safeLog(pTeacher).div(temperature) as F));
+
+/** L_GEN = mean_b Σ_d Σ_c p_η (log x̂_φ − s_θ) · masked — `masked`: f32[B,L,1], 1 where z_s is MASK */
+export function dmmdGeneratorLoss(o: { p: F; teacherLogits: F; aux: F; masked: F; weight?: F }): Scalar {
+  let per = o.p.mul(safeLog(o.aux).sub(o.teacherLogits)).mul(o.masked);
+  if (o.weight) per = per.mul(o.weight);
+  return per.sum([1, 2]).mean() as Scalar;
+}
+
+/** L_AUX = −mean_b Σ_d Σ_c (target + x̂_θ) log x̂_φ · masked: x̂_φ learns ½(E_g[x|z_s] + x̂_θ(z_s)) */
+export function dmmdAuxLoss(o: { target: F; teacher: F; aux: F; masked: F; weight?: F }): Scalar {
+  let per = o.target.add(o.teacher).mul(safeLog(o.aux)).mul(o.masked);
+  if (o.weight) per = per.mul(o.weight);
+  return per.sum([1, 2]).mean().neg() as Scalar;
+}
+
+export interface DmmdOptions {
+  /** real data tokens i32[B,L] (z_t is forward-diffused data, not the student's own rollout) */
+  x0: Port<'i32', Shape>;
+  toy: TokenToy;
+  student: Model;
+  teacher: Model;
+  aux: Model;
+  /** student steps k: t − s ≤ 1/k */
+  steps: number;
+  /** the student's Gaussian input ε (the port), or none */
+  eps?: F;
+  /** the auxiliary learns from sg(p_η) (masked diffusion allows it, §4.6) or from the hard one-hot x */
+  softTarget?: boolean;
+  /** teacher temperature τ in the generator target */
+  temperature?: number;
+  /** student and auxiliary are residual models over the teacher (token_mlp `residual`): they take the teacher's
+   * probabilities at their own input as the last input */
+  residual?: boolean;
+}
+
+/** Both D-MMD losses on one minibatch, plus what they were built from (for logging). */
+export function dmmd(g: GraphBuilder, o: DmmdOptions) {
+  const B = o.x0.type.shape[0]!;
+  const { mask, vocab: V, length: L } = o.toy;
+  const s = g.uniform([B, 1], 0, 1);
+  const t = s.add(g.uniform([B, 1], 0, 1 / o.steps)).minimum(1) as F;
+  const zt = g.maskDiffuse(o.x0, t, mask);
+  const base = o.residual ? g.noGrad(() => o.teacher(zt, t) as F) : undefined;
+  const p = o.student(...[zt, t, ...(o.eps ? [o.eps] : []), ...(base ? [base] : [])]) as F;
+  const { x, zs, masked, pTeacher, pAux } = g.noGrad(() => {
+    const x = g.categorical(p);
+    const zs = g.maskPosterior(zt, x, t, s, mask);
+    const pTeacher = o.teacher(zs, s) as F;
+    return { x, zs, masked: zs.eq(mask).cast('f32').reshape([B, L, 1]) as F, pTeacher, pAux: (o.residual ? o.aux(zs, s, pTeacher) : o.aux(zs, s)) as F };
+  });
+  const gen = dmmdGeneratorLoss({ p, teacherLogits: teacherLogits(pTeacher, o.temperature ?? 1), aux: pAux, masked });
+  const target = (o.softTarget ?? true) ? (p.stopGradient() as F) : (g.oneHot(x, V) as unknown as F);
+  // the temperature-modified teacher for the auxiliary's regulariser: softmax(s_θ)
+  const teacherProbs = o.temperature && o.temperature !== 1 ? (g.noGrad(() => teacherLogits(pTeacher, o.temperature).softmax()) as F) : pTeacher;
+  const aux = dmmdAuxLoss({ target, teacher: teacherProbs, aux: (o.residual ? o.aux(zs, s, pTeacher) : o.aux(zs, s)) as F, masked });
+  return { gen, aux, p, zt, zs, x, t, s, masked, pTeacher, pAux };
+}
+
+/**
+ * Continuous MMD, alternating variant (§3.3), on samples of a one-step-per-interval generator: with x_η = x̂_η(z_t),
+ * z_s drawn from the Gaussian posterior outside the gradient, L_MMD = w(s)·x_η·sg(x̂_φ(z_s) − x̂_θ(z_s)) and
+ * L_AUX = ‖sg(x_η) − x̂_φ(z_s)‖² + ‖x̂_φ(z_s) − x̂_θ(z_s)‖². With L_s the squared error, D-MMD's general form
+ * ∇_η[L_s(x_η, x̂_θ) − L_s(x_η, x̂_φ)] = 2·∇_η L_MMD (tests/dmmd).
+ */
+export function mmdLosses(o: { xEta: F; teacherAtZs: F; auxAtZs: F; auxAtZsGrad: F }) {
+  const diff = o.auxAtZs.sub(o.teacherAtZs).stopGradient();
+  const gen = o.xEta.mul(diff).sum([1]).mean() as Scalar;
+  const aux = o.xEta.stopGradient().sub(o.auxAtZsGrad).square().sum([1]).add(o.auxAtZsGrad.sub(o.teacherAtZs.stopGradient()).square().sum([1])).mean() as Scalar;
+  return { gen, aux };
+}
+
+/** D-MMD's general generator loss with the squared-error diffusion loss L_s(x, x̂) = ‖x − x̂‖² (§4.1 with §4.2). */
+export function squaredErrorDmmd(o: { xEta: F; teacherAtZs: F; auxAtZs: F }): Scalar {
+  const lTeacher = o.xEta.sub(o.teacherAtZs.stopGradient()).square().sum([1]);
+  const lAux = o.xEta.sub(o.auxAtZs.stopGradient()).square().sum([1]);
+  return lTeacher.sub(lAux).mean() as Scalar;
+}

@@ -1,0 +1,115 @@
+/**
+ * @file Models over token sequences for masked diffusion (specs/dmmd.md §8.3–8.4). Both take (z: i32[B,L], t: f32[B,1])
+ * and return per-position probabilities f32[B,L,V] with the carry-over rule: a revealed position predicts its own
+ * token, and MASK (id V) is never predicted.
+ * - token_mlp: one-hot(z) ⊕ Fourier(t) → MLP → L·V logits; with `noise: n` it also takes ε: f32[B,n], fed through a
+ *   zero-initialised projection into the first layer, so a noisy student starts as the net it was fitted to.
+ * - token_oracle: the exact x̂(z)_d = q(x_d | revealed tokens) of a token dataset (no weights).
+ */
+import * as z from 'zod';
+import { defineModel, type HostTensor } from './model.ts';
+import { OpShapeError, type Tensor, type TF } from '../define.ts';
+import { linalg } from '../linalg.ts';
+import { timeEmbedding } from './mlp.ts';
+import { showType, type TensorType } from '../../dsl/types.ts';
+import { oracleMarginals } from '../tokens.ts';
+
+export const TokenMlpConfig = z
+  .object({
+    length: z.int().positive(),
+    vocab: z.int().min(2),
+    hidden: z.int().positive().default(256),
+    layers: z.int().positive().default(3),
+    frequencies: z.int().positive().default(8),
+    /** size of the Gaussian input noise ε (0: no noise input) */
+    noise: z.int().nonnegative().default(0),
+    /** take a base model's probabilities b: f32[B,L,V] as the last input and return softmax(log b + MLP(z, t, ε)),
+     * with the MLP's last layer at zero: the model starts exactly as its base (a student or auxiliary "initialised
+     * from the teacher", even when the teacher is the exact oracle) */
+    residual: z.boolean().default(false),
+  })
+  .strict();
+export type TokenMlpConfig = z.infer<typeof TokenMlpConfig>;
+
+function checkTokenInputs(name: string, ins: TensorType[], L: number, noise: number, base?: number): number {
+  const want = 2 + Number(noise > 0) + Number(base !== undefined);
+  if (ins.length !== want) throw new OpShapeError(`${name} takes (z, t${noise > 0 ? ', ε' : ''}${base !== undefined ? ', base' : ''}), got ${ins.length} input(s)`);
+  const [zt, t] = ins;
+  const e = noise > 0 ? ins[2] : undefined;
+  const b = base !== undefined ? ins[want - 1] : undefined;
+  if (b && (b.dtype !== 'f32' || b.shape.length !== 3 || b.shape[0] !== zt!.shape[0] || b.shape[1] !== L || b.shape[2] !== base))
+    throw new OpShapeError(`${name} base probabilities expected f32[${zt!.shape[0]},${L},${base}], got ${showType(b)}`);
+  if (zt!.dtype !== 'i32' || zt!.shape.length !== 2 || zt!.shape[1] !== L) throw new OpShapeError(`${name} tokens expected i32[B,${L}], got ${showType(zt!)}`, 'dtype_mismatch');
+  const B = zt!.shape[0]!;
+  if (t!.dtype !== 'f32' || t!.shape.length !== 2 || t!.shape[1] !== 1 || t!.shape[0] !== B) throw new OpShapeError(`${name} time expected f32[${B},1], got ${showType(t!)}`);
+  if (e && (e.dtype !== 'f32' || e.shape.length !== 2 || e.shape[1] !== noise || e.shape[0] !== B)) throw new OpShapeError(`${name} noise expected f32[${B},${noise}], got ${showType(e)}`);
+  return B as number;
+}
+
+/** revealed positions → their one-hot; masked ones → `probs` */
+function carryOver(tf: TF, zt: Tensor, probs: Tensor, V: number): Tensor {
+  const masked = tf.expandDims(tf.cast(tf.equal(zt, V), 'float32'), -1);
+  return tf.add(tf.mul(probs, masked), tf.cast(tf.oneHot(zt, V), 'float32')); // oneHot(MASK = V) is a zero row
+}
+
+const widths = (c: TokenMlpConfig) => [c.length * (c.vocab + 1) + 2 * c.frequencies, ...Array(c.layers).fill(c.hidden), c.length * c.vocab];
+
+export const tokenMlp = defineModel<TokenMlpConfig>({
+  kind: 'token_mlp',
+  config: TokenMlpConfig,
+  outType(c, ins) {
+    const B = checkTokenInputs('token_mlp', ins, c.length, c.noise, c.residual ? c.vocab : undefined);
+    return { dtype: 'f32', shape: [B, c.length, c.vocab] };
+  },
+  init(c, rng) {
+    const w = widths(c);
+    const out: Record<string, HostTensor> = {};
+    for (let i = 0; i + 1 < w.length; i++) {
+      const bound = 1 / Math.sqrt(w[i]!);
+      const zero = c.residual && i + 2 === w.length; // a residual model starts as its base
+      out[`l${i}.weight`] = { shape: [w[i]!, w[i + 1]!], data: zero ? new Float32Array(w[i]! * w[i + 1]!) : rng.uniforms(w[i]! * w[i + 1]!, -bound, bound) };
+      out[`l${i}.bias`] = { shape: [w[i + 1]!], data: zero ? new Float32Array(w[i + 1]!) : rng.uniforms(w[i + 1]!, -bound, bound) };
+    }
+    if (c.noise > 0) out['noise.weight'] = { shape: [c.noise, c.hidden], data: new Float32Array(c.noise * c.hidden) };
+    return out;
+  },
+  apply(tf, weights, ins, c) {
+    const [zt, t] = ins;
+    const e = c.noise > 0 ? ins[2] : undefined;
+    const { dense } = linalg(tf);
+    const B = zt!.shape[0]!;
+    const { length: L, vocab: V } = c;
+    let h = tf.concat([tf.reshape(tf.cast(tf.oneHot(zt!, V + 1), 'float32'), [B, L * (V + 1)]), timeEmbedding(tf, t!, c.frequencies)], 1);
+    const n = widths(c).length - 1;
+    for (let i = 0; i < n; i++) {
+      h = dense(h, weights[`l${i}.weight`]!, weights[`l${i}.bias`]!);
+      if (i === 0 && c.noise > 0) h = tf.add(h, tf.matMul(e!, weights['noise.weight']!));
+      if (i + 1 < n) h = tf.mul(h, tf.sigmoid(h)); // SiLU
+    }
+    let logits = tf.reshape(h, [B, L, V]);
+    if (c.residual) logits = tf.add(logits, tf.log(tf.maximum(ins[ins.length - 1]!, 1e-8)));
+    return carryOver(tf, zt!, tf.softmax(logits), V);
+  },
+});
+
+export const TokenOracleConfig = z.object({ dataset: z.string().min(1) }).strict();
+export type TokenOracleConfig = z.infer<typeof TokenOracleConfig>;
+
+export const tokenOracle = defineModel<TokenOracleConfig>({
+  kind: 'token_oracle',
+  config: TokenOracleConfig,
+  outType(c, ins, env) {
+    const ds = env.dataset(c.dataset);
+    if (!ds) throw new OpShapeError(`unknown dataset '${c.dataset}'`, 'unknown_dataset');
+    if (ds.kind !== 'tokens') throw new OpShapeError(`token_oracle needs a token dataset; '${c.dataset}' holds ${ds.kind}`, 'unknown_dataset');
+    const B = checkTokenInputs('token_oracle', ins, ds.length, 0);
+    return { dtype: 'f32', shape: [B, ds.length, ds.vocab] };
+  },
+  init: () => ({}),
+  apply(tf, _w, [zt], c, env) {
+    const ds = env.dataset(c.dataset);
+    if (ds.kind !== 'tokens') throw new Error('internal: token_oracle on a mixture');
+    const B = zt!.shape[0]!;
+    return tf.tensor(oracleMarginals(ds, zt!.dataSync(), B), [B, ds.length, ds.vocab]);
+  },
+});

@@ -1,0 +1,218 @@
+/** D-MMD and masked diffusion: the posterior against Bayes by enumeration, the sampler on the two-coin set, the
+ * losses and their gradients against hand-computed values, where gradients may flow, the split-half GM estimator,
+ * and the reduction of D-MMD's general form to continuous MMD for squared error. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadBackend } from '../../gpu/backend.ts';
+import { GraphBuilder } from '../../dsl/builder.ts';
+import { buildIR } from '../../dsl/pipeline.ts';
+import { gradientReach } from '../../dsl/ir/verify.ts';
+import { compile } from '../../dsl/compile/index.ts';
+import { evalNodes, maxAbsDiff } from '../helpers.ts';
+import { Rng } from '../../ops/rng.ts';
+import { posterior, maskedSample, alphaMasked } from '../../ops/discrete.ts';
+import { markovLanguage, oracleMarginals, twoCoins, encode, sampleTokens } from '../../ops/tokens.ts';
+import { discreteMetrics, splitHalfGm } from '../../ops/metrics/discrete.ts';
+import { dmmdAuxLoss, dmmdGeneratorLoss, mmdLosses, squaredErrorDmmd } from '../../ops/dmmd.ts';
+import { tokenOracle } from '../../ops/models/token.ts';
+import { PIPELINES } from '../../pipelines/index.ts';
+import type { LowerCtx, Tensor } from '../../ops/define.ts';
+import type { Port } from '../../dsl/port.ts';
+import type { Shape } from '../../dsl/types.ts';
+
+const be = await loadBackend('cpu');
+const tf = be.tf;
+const close = (a: ArrayLike<number>, b: ArrayLike<number>, tol = 1e-5) => assert.ok(maxAbsDiff(a, b) < tol, `${Array.from(a)} vs ${Array.from(b)}`);
+
+test('masked posterior q(z_s | z_t, x) equals Bayes by brute-force enumeration of the forward process (V 2, L 2)', () => {
+  const V = 2;
+  const M = V; // MASK id
+  const t = 0.7;
+  const s = 0.3;
+  // forward kernel of one position from a clean token: stays w.p. α, MASK w.p. 1 − α; from MASK: MASK
+  const fwd = (from: number, to: number, a: number) => (from === M ? Number(to === M) : to === from ? a : to === M ? 1 - a : 0);
+  const states = [0, 1, M];
+  for (const x of [[0, 1], [1, 1]])
+    for (const zt of [[M, M], [x[0]!, M], [M, x[1]!], [x[0]!, x[1]!]]) {
+      // Bayes: q(z_s | z_t, x) ∝ q(z_s | x) q(z_t | z_s), per position and jointly
+      const joint = new Map<string, number>();
+      let norm = 0;
+      for (const a of states)
+        for (const b of states) {
+          const w = fwd(x[0]!, a, alphaMasked(s)) * fwd(x[1]!, b, alphaMasked(s)) * fwd(a, zt[0]!, alphaMasked(t) / alphaMasked(s)) * fwd(b, zt[1]!, alphaMasked(t) / alphaMasked(s));
+          joint.set(`${a}${b}`, w);
+          norm += w;
+        }
+      // the op's law, estimated from draws
+      const n = 40000;
+      const rng = new Rng(['posterior-test', ...x, ...zt]);
+      const counts = new Map<string, number>();
+      const out = new Int32Array(2);
+      for (let i = 0; i < n; i++) {
+        posterior(zt, x, [t], [s], 2, M, rng, out);
+        counts.set(`${out[0]}${out[1]}`, (counts.get(`${out[0]}${out[1]}`) ?? 0) + 1);
+      }
+      for (const [k, w] of joint) {
+        const p = w / norm;
+        const got = (counts.get(k) ?? 0) / n;
+        assert.ok(Math.abs(got - p) < 4 * Math.sqrt((p * (1 - p)) / n) + 1e-9, `x ${x} z_t ${zt} z_s ${k}: op ${got}, Bayes ${p}`);
+      }
+    }
+});
+
+/** the ancestral sampler with the exact oracle of a token set */
+function oracleSample(ds: ReturnType<typeof twoCoins>, steps: number, n: number, seed = 1): Int32Array {
+  const model = (ins: Tensor[]) => tf.tensor(oracleMarginals(ds, ins[0]!.dataSync(), ins[0]!.shape[0]!), [ins[0]!.shape[0]!, ds.length, ds.vocab]);
+  const ctx = { tf, dims: {}, model: () => model } as unknown as LowerCtx;
+  return tf.tidy(() => maskedSample(ctx, { model: 'teacher', steps, rows: n, length: ds.length, vocab: ds.vocab, noise: 0, temperature: 1 }, n, new Rng([seed, 'sampler-test'])));
+}
+
+test('two-coin set: the 1-step exact teacher is 50% invalid, the 2-step one 25%, many steps ≈ 0 — as theory says', () => {
+  const ds = twoCoins();
+  const n = 20000;
+  for (const [steps, want] of [[1, 0.5], [2, 0.25], [64, 0.5 / 64]] as const) {
+    const m = discreteMetrics(ds, oracleSample(ds, steps, n), n);
+    // with k uniform steps both coins are revealed in the same step w.p. 1/k·… : exactly ½·P(same step) invalid
+    const se = Math.sqrt((want * (1 - want)) / n);
+    assert.ok(Math.abs(m.invalidRate - want) < 4 * se + 1e-3, `${steps} step(s): invalid ${m.invalidRate}, theory ${want}`);
+  }
+});
+
+test('the exact oracle: revealed tokens carry over, masked ones get q(x_d | revealed), unmatched rows fall back to marginals', () => {
+  const ds = markovLanguage();
+  const L = ds.length;
+  const V = ds.vocab;
+  const z = new Int32Array(L).fill(V);
+  const s = ds.support[3]!;
+  z[0] = s[0]!;
+  const p = oracleMarginals(ds, z, 1);
+  // position 0 revealed → its one-hot; the closure makes position L−1 equal to position 0
+  close(p.subarray(0, V), Array.from({ length: V }, (_, v) => Number(v === s[0])));
+  close(p.subarray((L - 1) * V, L * V), Array.from({ length: V }, (_, v) => Number(v === s[0])));
+  // position 1 by enumeration
+  const want = new Array(V).fill(0);
+  let tot = 0;
+  ds.support.forEach((q, k) => q[0] === s[0] && ((want[q[1]!] += ds.probs[k]!), (tot += ds.probs[k]!)));
+  close(p.subarray(V, 2 * V), want.map((w) => w / tot));
+  const oracle = tf.tidy(() => Array.from(tokenOracle.apply(tf, {}, [tf.tensor(z, [1, L], 'int32'), tf.zeros([1, 1])], { dataset: 'm' }, { dataset: () => ds }).dataSync()));
+  close(oracle, p);
+});
+
+/** build a graph on fed inputs and evaluate one port (and its gradient with respect to a fed input) */
+function run(feeds: Record<string, { data: number[]; shape: number[] }>, body: (ins: Record<string, Port<'f32', Shape>>) => Port, wrt?: string): { value: number[]; grad?: number[] } {
+  const g = new GraphBuilder('t', { B: 2 });
+  const ins: Record<string, Port<'f32', Shape>> = {};
+  const fed: Record<string, Tensor> = {};
+  for (const [k, v] of Object.entries(feeds)) {
+    ins[k] = g.noise(v.shape);
+    fed[ins[k]!.id] = tf.tensor(v.data, v.shape);
+  }
+  const out = body(ins);
+  const ir = g.toIR({ steps: 1, evalEvery: 0 });
+  const value = Array.from(evalNodes(be, ir, fed, out.id).dataSync());
+  if (!wrt) return { value };
+  const grad = tf.grad((x: Tensor) => evalNodes(be, ir, { ...fed, [ins[wrt]!.id]: x }, out.id))(fed[ins[wrt]!.id]!);
+  return { value, grad: Array.from(grad.dataSync()) };
+}
+
+test('D-MMD losses and the generator gradient against hand-computed values', () => {
+  // B 2, L 1, V 2; row 0 masked in z_s, row 1 revealed (contributes nothing)
+  const p = [0.3, 0.7, 0.6, 0.4];
+  const teacher = [0.8, 0.2, 0.5, 0.5];
+  const auxP = [0.4, 0.6, 0.1, 0.9];
+  const masked = [1, 0];
+  const feeds = { p: { data: p, shape: [2, 1, 2] }, t: { data: teacher, shape: [2, 1, 2] }, a: { data: auxP, shape: [2, 1, 2] }, m: { data: masked, shape: [2, 1, 1] } };
+  const gen = run(feeds, (i) => dmmdGeneratorLoss({ p: i.p!, teacherLogits: i.t!.log(), aux: i.a!, masked: i.m! }), 'p');
+  const want = (0.3 * (Math.log(0.4) - Math.log(0.8)) + 0.7 * (Math.log(0.6) - Math.log(0.2))) / 2;
+  close(gen.value, [want]);
+  // ∂L/∂p = (log x̂_φ − log x̂_θ)·masked / B: mass moves to tokens the teacher likes more than the auxiliary does
+  close(gen.grad!, [(Math.log(0.4) - Math.log(0.8)) / 2, (Math.log(0.6) - Math.log(0.2)) / 2, 0, 0]);
+  const aux = run(feeds, (i) => dmmdAuxLoss({ target: i.p!, teacher: i.t!, aux: i.a!, masked: i.m! }), 'a');
+  close(aux.value, [-((0.3 + 0.8) * Math.log(0.4) + (0.7 + 0.2) * Math.log(0.6)) / 2]);
+  close(aux.grad!, [-(0.3 + 0.8) / 0.4 / 2, -(0.7 + 0.2) / 0.6 / 2, 0, 0]);
+});
+
+test('gradients reach the student only through its soft output: never through the draw, z_s, teacher or auxiliary', () => {
+  const ir = buildIR(PIPELINES.dmmd!, { batch: 8, prefitSteps: 0 });
+  const reach = gradientReach(ir, 'student');
+  const student = ir.updates.find((u) => u.role === 'student' && u.ratio > 0)!;
+  // the draw and the posterior are not differentiable; their outputs carry no gradient to the student
+  for (const n of ir.nodes.filter((x) => ['categorical', 'mask_posterior', 'mask_diffuse'].includes(x.op))) assert.ok(!reach.has(n.id), `${n.op} %${n.id} is not on the student's gradient path`);
+  for (const n of ir.nodes.filter((x) => x.op === 'call' && ['teacher', 'aux'].includes(String(x.params.model)) && x.noGrad)) assert.ok(!reach.has(n.id), `call ${n.params.model} %${n.id}`);
+  assert.ok(reach.has(student.loss));
+  // and the compiled student update runs the draw outside the gradient (a stop-gradient on its input)
+  const plan = compile(ir);
+  const u = plan.updates.find((x) => x.role === 'student' && x.ratio > 0)!;
+  const cat = ir.nodes.find((x) => x.op === 'categorical')!;
+  assert.ok(cat.inputs[0]!.endsWith('_sg') || plan.ir.nodes.find((x) => x.id === cat.id)?.inputs[0]!.endsWith('_sg'), 'the draw reads a detached copy of p');
+  assert.ok(u.tape.length > 0);
+  // the auxiliary's update does not differentiate the student
+  const auxReach = gradientReach(ir, 'aux');
+  for (const n of ir.nodes.filter((x) => x.op === 'call' && x.params.model === 'student')) assert.ok(!auxReach.has(n.id));
+});
+
+test('the split-half GM estimator is unbiased on a known distribution (and the naive ‖ĝ − q‖² is not)', () => {
+  // q: the two-coin law over codes 0..3 (00, 01, 10, 11); g puts 10% on each invalid pair
+  const q = new Map([[0, 0.5], [3, 0.5]]);
+  const g = [0.4, 0.1, 0.1, 0.4];
+  const exact = (0.4 - 0.5) ** 2 * 2 + 0.1 ** 2 * 2; // 0.04
+  const n = 100;
+  const reps = 4000;
+  const rng = new Rng(['gm-unbiased']);
+  let split = 0;
+  let naive = 0;
+  const est: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const h1 = new Map<number, number>();
+    const h2 = new Map<number, number>();
+    for (let i = 0; i < n; i++) {
+      const a = rng.categorical(g, 1);
+      const b = rng.categorical(g, 1);
+      h1.set(a, (h1.get(a) ?? 0) + 1);
+      h2.set(b, (h2.get(b) ?? 0) + 1);
+    }
+    const e = splitHalfGm(h1, n, h2, n, q);
+    est.push(e);
+    split += e / reps;
+    naive += splitHalfGm(h1, n, h1, n, q) / reps;
+  }
+  const sd = Math.sqrt(est.reduce((a, e) => a + (e - split) ** 2, 0) / (reps - 1));
+  assert.ok(Math.abs(split - exact) < 4 * (sd / Math.sqrt(reps)), `split-half mean ${split} vs exact ${exact} (se ${sd / Math.sqrt(reps)})`);
+  const bias = (1 - g.reduce((a, p) => a + p * p, 0)) / n;
+  assert.ok(Math.abs(naive - (exact + bias)) < 0.1 * bias && naive - exact > 0.5 * bias, `naive ${naive} carries the +(1 − Σg²)/n = ${bias} bias`);
+});
+
+test('exact metrics on data samples: no invalid sequence, TV at its floor, GM ≈ 0, recall and entropy at the data values', () => {
+  const ds = markovLanguage();
+  const n = 20000;
+  const x = sampleTokens(ds, n, new Rng(['metrics-data']));
+  const m = discreteMetrics(ds, x, n, 7);
+  assert.equal(m.invalidRate, 0);
+  assert.ok(Math.abs(m.tv - m.tvFloor) < 0.02, `tv ${m.tv} vs floor ${m.tvFloor}`);
+  assert.ok(Math.abs(m.gm) < 3e-4 && Math.abs(m.gmAR) < 3e-3 && Math.abs(m.gmBigram) < 3e-3, `GM ${m.gm} / AR ${m.gmAR} / bigram ${m.gmBigram}`);
+  assert.ok(Math.abs(m.sampleEntropy - m.sampleEntropyData) < 0.02);
+  assert.ok(Math.abs(m.entropy - m.entropyData) < 0.05, `H ${m.entropy} vs ${m.entropyData}`);
+  assert.ok(m.supportRecall > 0.99);
+  // a collapsed sampler: one sequence repeated — valid, but GM, recall and entropy expose it
+  const one = new Int32Array(n * ds.length);
+  for (let i = 0; i < n; i++) one.set(ds.support[0]!, i * ds.length);
+  const c = discreteMetrics(ds, one, n);
+  assert.equal(c.invalidRate, 0);
+  assert.ok(c.gm > 0.5 && c.supportRecall < 0.1 && c.entropy < 0.01, JSON.stringify(c));
+  assert.ok(encode([1, 2], 6) === 8);
+});
+
+test('D-MMD with the squared-error loss is continuous MMD: ∇ of the general form = 2·∇ L_MMD (spec §4.2), and L_AUX matches', () => {
+  const feeds = { x: { data: [0.5, -1, 2, 0.25], shape: [2, 2] }, t: { data: [0.1, 0.2, 1.5, -0.5], shape: [2, 2] }, a: { data: [-0.3, 0.4, 1, 0], shape: [2, 2] } };
+  const general = run(feeds, (i) => squaredErrorDmmd({ xEta: i.x!, teacherAtZs: i.t!, auxAtZs: i.a! }), 'x');
+  const mmd = run(feeds, (i) => mmdLosses({ xEta: i.x!, teacherAtZs: i.t!, auxAtZs: i.a!, auxAtZsGrad: i.a! }).gen, 'x');
+  close(general.grad!, mmd.grad!.map((v) => 2 * v));
+  // both equal 2(x̂_φ − x̂_θ)/B and (x̂_φ − x̂_θ)/B
+  close(mmd.grad!, [-0.2, 0.1, -0.25, 0.25]);
+  // the auxiliary loss: ‖sg(x_η) − x̂_φ‖² + ‖x̂_φ − x̂_θ‖², minimised at ½(x_η + x̂_θ)
+  const aux = run(feeds, (i) => mmdLosses({ xEta: i.x!, teacherAtZs: i.t!, auxAtZs: i.a!, auxAtZsGrad: i.a! }).aux, 'a');
+  const x = feeds.x.data;
+  const t = feeds.t.data;
+  const a = feeds.a.data;
+  close(aux.grad!, a.map((v, k) => (2 * (v - x[k]!) + 2 * (v - t[k]!)) / 2));
+});
