@@ -15,18 +15,18 @@ import type { Shape } from '../dsl/types.ts';
 
 type F = Port<'f32', Shape>;
 
-/** log p with p clamped at 1e-8 (spec §8.5): revealed positions carry exact zeros */
-export const safeLog = (p: F): F => p.maximum(1e-8).log() as F;
+/** log p with p clamped at `floor` (1e-8: spec §8.5): revealed positions carry exact zeros */
+export const safeLog = (p: F, floor = 1e-8): F => p.maximum(floor).log() as F;
 
 /**
  * The teacher's log-probabilities as the generator's target: s_θ = (1/τ) log x̂_θ (temperature distillation, §4.7).
  * A per-position constant has no effect inside L_GEN (Σ_c p_η = 1), so s_θ needs no renormalisation there.
  */
-export const teacherLogits = (pTeacher: F, temperature = 1): F => (temperature === 1 ? safeLog(pTeacher) : (safeLog(pTeacher).div(temperature) as F));
+export const teacherLogits = (pTeacher: F, temperature = 1, floor = 1e-8): F => (temperature === 1 ? safeLog(pTeacher, floor) : (safeLog(pTeacher, floor).div(temperature) as F));
 
 /** L_GEN = mean_b Σ_d Σ_c p_η (log x̂_φ − s_θ) · masked — `masked`: f32[B,L,1], 1 where z_s is MASK */
-export function dmmdGeneratorLoss(o: { p: F; teacherLogits: F; aux: F; masked: F; weight?: F }): Scalar {
-  let per = o.p.mul(safeLog(o.aux).sub(o.teacherLogits)).mul(o.masked);
+export function dmmdGeneratorLoss(o: { p: F; teacherLogits: F; aux: F; masked: F; weight?: F; floor?: number }): Scalar {
+  let per = o.p.mul(safeLog(o.aux, o.floor).sub(o.teacherLogits)).mul(o.masked);
   if (o.weight) per = per.mul(o.weight);
   return per.sum([1, 2]).mean() as Scalar;
 }
@@ -53,6 +53,8 @@ export interface DmmdOptions {
   softTarget?: boolean;
   /** teacher temperature τ in the generator target */
   temperature?: number;
+  /** probability floor of the log-probabilities in the generator's signal (default 1e-8, spec §8.5) */
+  logFloor?: number;
   /** student and auxiliary are residual models over the teacher (token_mlp `residual`): they take the teacher's
    * probabilities at their own input as the last input */
   residual?: boolean;
@@ -73,7 +75,8 @@ export function dmmd(g: GraphBuilder, o: DmmdOptions) {
     const pTeacher = o.teacher(zs, s) as F;
     return { x, zs, masked: zs.eq(mask).cast('f32').reshape([B, L, 1]) as F, pTeacher, pAux: (o.residual ? o.aux(zs, s, pTeacher) : o.aux(zs, s)) as F };
   });
-  const gen = dmmdGeneratorLoss({ p, teacherLogits: teacherLogits(pTeacher, o.temperature ?? 1), aux: pAux, masked });
+  const floor = o.logFloor ?? 1e-8;
+  const gen = dmmdGeneratorLoss({ p, teacherLogits: teacherLogits(pTeacher, o.temperature ?? 1, floor), aux: pAux, masked, floor });
   const target = (o.softTarget ?? true) ? (p.stopGradient() as F) : (g.oneHot(x, V) as unknown as F);
   // the temperature-modified teacher for the auxiliary's regulariser: softmax(s_θ)
   const teacherProbs = o.temperature && o.temperature !== 1 ? (g.noGrad(() => teacherLogits(pTeacher, o.temperature).softmax()) as F) : pTeacher;

@@ -27,6 +27,15 @@ export const TokenMlpConfig = z
      * with the MLP's last layer at zero: the model starts exactly as its base (a student or auxiliary "initialised
      * from the teacher", even when the teacher is the exact oracle) */
     residual: z.boolean().default(false),
+    /** residual base smoothed to (1 − λ)·b + λ/V: with an exact teacher's zeros (log b = −18) the model could not
+     * move mass there in any useful number of steps; λ keeps every logit within reach */
+    smoothing: z.number().min(0).max(1).default(0),
+    /** residual models: scale of the last layer's initial weights (0: the model starts exactly as its base). A noisy
+     * student needs some: with a zero last layer its output ignores ε, and nothing in the expected gradient makes it
+     * start depending on ε (the two-coin student collapsed onto one mode) */
+    lastInit: z.number().min(0).default(0),
+    /** scale of the ε projection's initial weights (relative to 1/√noise) */
+    noiseInit: z.number().min(0).default(1),
   })
   .strict();
 export type TokenMlpConfig = z.infer<typeof TokenMlpConfig>;
@@ -66,11 +75,18 @@ export const tokenMlp = defineModel<TokenMlpConfig>({
     const out: Record<string, HostTensor> = {};
     for (let i = 0; i + 1 < w.length; i++) {
       const bound = 1 / Math.sqrt(w[i]!);
-      const zero = c.residual && i + 2 === w.length; // a residual model starts as its base
-      out[`l${i}.weight`] = { shape: [w[i]!, w[i + 1]!], data: zero ? new Float32Array(w[i]! * w[i + 1]!) : rng.uniforms(w[i]! * w[i + 1]!, -bound, bound) };
-      out[`l${i}.bias`] = { shape: [w[i + 1]!], data: zero ? new Float32Array(w[i + 1]!) : rng.uniforms(w[i + 1]!, -bound, bound) };
+      // a residual model starts as its base (scale 0) or near it
+      const scale = c.residual && i + 2 === w.length ? c.lastInit : 1;
+      out[`l${i}.weight`] = { shape: [w[i]!, w[i + 1]!], data: rng.uniforms(w[i]! * w[i + 1]!, -bound * scale, bound * scale) };
+      out[`l${i}.bias`] = { shape: [w[i + 1]!], data: scale === 1 ? rng.uniforms(w[i + 1]!, -bound, bound) : new Float32Array(w[i + 1]!) };
     }
-    if (c.noise > 0) out['noise.weight'] = { shape: [c.noise, c.hidden], data: new Float32Array(c.noise * c.hidden) };
+    // ε feeds the first layer. A residual model starts as its base through its zero last layer, so its ε projection
+    // can start random: at zero, E_ε[∇] = 0 for it and nothing ever breaks the symmetry between noise draws
+    // (two-coin runs collapsed onto one mode). A plain model zeroes the projection instead, to start as its fit.
+    if (c.noise > 0) {
+      const bound = c.noiseInit / Math.sqrt(c.noise);
+      out['noise.weight'] = { shape: [c.noise, c.hidden], data: c.residual ? rng.uniforms(c.noise * c.hidden, -bound, bound) : new Float32Array(c.noise * c.hidden) };
+    }
     return out;
   },
   apply(tf, weights, ins, c) {
@@ -87,7 +103,11 @@ export const tokenMlp = defineModel<TokenMlpConfig>({
       if (i + 1 < n) h = tf.mul(h, tf.sigmoid(h)); // SiLU
     }
     let logits = tf.reshape(h, [B, L, V]);
-    if (c.residual) logits = tf.add(logits, tf.log(tf.maximum(ins[ins.length - 1]!, 1e-8)));
+    if (c.residual) {
+      const b = ins[ins.length - 1]!;
+      const smoothed = c.smoothing > 0 ? tf.add(tf.mul(b, 1 - c.smoothing), c.smoothing / V) : b;
+      logits = tf.add(logits, tf.log(tf.maximum(smoothed, 1e-8)));
+    }
     return carryOver(tf, zt!, tf.softmax(logits), V);
   },
 });

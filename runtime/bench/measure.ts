@@ -1,15 +1,16 @@
 /** @file Train after the warm-up and measure at step 0, every `every` steps and at the last step. */
 import { filter, lastValueFrom, map, toArray } from 'rxjs';
 import type { Executor } from '../executor.ts';
-import { train, warmup } from '../train.ts';
+import { train, warmup, type StepEvent } from '../train.ts';
 
-export async function measureAlong<P>(exe: Executor, steps: number, every: number, measure: (step: number) => P): Promise<P[]> {
+/** `measure` also gets the step's event (losses, logged outputs), except at step 0 */
+export async function measureAlong<P>(exe: Executor, steps: number, every: number, measure: (step: number, e?: StepEvent) => P): Promise<P[]> {
   warmup(exe);
   const first = measure(0);
   const rest = await lastValueFrom(
     train(exe, steps, undefined, 0, { warmup: false }).pipe(
       filter((e) => (every > 0 && e.step % every === 0) || e.step === steps),
-      map((e) => measure(e.step)),
+      map((e) => measure(e.step, e)),
       toArray(),
     ),
   );

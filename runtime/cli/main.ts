@@ -13,6 +13,7 @@ import { PIPELINES } from '../../pipelines/index.ts';
 import { BACKENDS } from '../../gpu/backend.ts';
 import { benchForbiddenZone } from '../bench/forbidden-zone.ts';
 import { benchCopying, DEFAULT_DIMS } from '../bench/copying.ts';
+import { benchDmmd } from '../bench/dmmd.ts';
 
 const int = (name: string, min: number) => (v: string) => {
   const n = Number(v);
@@ -154,20 +155,21 @@ export function program(): Command {
       console.log(`${file}: ok`);
     });
   p.command('bench')
-    .description('benchmarks: forbidden-zone (AMD vs DMD / DMD2, specs/amd.md §9), copying (specs/copying-and-dmd.md A.9)')
-    .argument('<name>', 'forbidden-zone | copying')
+    .description('benchmarks: forbidden-zone (AMD vs DMD / DMD2, specs/amd.md §9), copying (specs/copying-and-dmd.md A.9), dmmd (specs/dmmd.md §8)')
+    .argument('<name>', 'forbidden-zone | copying | dmmd')
     .option('--seeds <n>', 'seeds per configuration', int('--seeds', 1), 3)
     .option('--quick', 'a small budget (one seed unless --seeds), for a first look')
     .option('--dims <list>', `copying: dimensions, comma-separated (default ${DEFAULT_DIMS.join(',')})`, dimList)
     .option('--backend <name>', `${BACKENDS.join(' | ')}`, backend, 'wasm')
     .option('--out <dir>', 'results folder (default: runs/bench-<name>)')
     .action(async (name: string, o: { seeds: number; quick?: boolean; dims?: number[]; backend: string; out?: string }, cmd: Command) => {
-      if (!['forbidden-zone', 'copying'].includes(name)) throw new UserError(`unknown bench '${name}'; choose forbidden-zone or copying`);
+      if (!['forbidden-zone', 'copying', 'dmmd'].includes(name)) throw new UserError(`unknown bench '${name}'; choose forbidden-zone, copying or dmmd`);
       if (o.dims && name !== 'copying') throw new UserError(`--dims applies to the copying bench, not '${name}'`);
       const seeds = o.quick && cmd.getOptionValueSource('seeds') === 'default' ? 1 : o.seeds;
       const out = o.out ?? `runs/bench-${name}`;
       const common = { seeds, quick: o.quick ?? false, out, backend: o.backend, log: (l: string) => console.log(l) };
-      const files = name === 'copying' ? await benchCopying({ ...common, dims: o.dims ?? (o.quick ? [2, 8, 32] : DEFAULT_DIMS) }) : await benchForbiddenZone(common);
+      const files =
+        name === 'copying' ? await benchCopying({ ...common, dims: o.dims ?? (o.quick ? [2, 8, 32] : DEFAULT_DIMS) }) : name === 'dmmd' ? await benchDmmd(common) : await benchForbiddenZone(common);
       console.log(`→ ${files.filter((f) => f.endsWith('.md') || f.endsWith('.json')).join(', ')}`);
     });
   p.command('list')

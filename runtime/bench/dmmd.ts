@@ -1,0 +1,111 @@
+/**
+ * @file `distillery bench dmmd` (specs/dmmd.md §8): on the closed Markov language, the oracle and the learned teacher
+ * at N ∈ {1, 2, 4, 8, 16, 32, 64, 256} sampling steps (and the oracle at a low temperature), against D-MMD students
+ * of the oracle at k ∈ {1, 2, 4, 8} steps with and without input noise. Every figure is exact against q.
+ */
+import { fileURLToPath } from 'node:url';
+import { RunFolder } from '../files.ts';
+import { runPool } from './pool.ts';
+import { meanStd } from './measure.ts';
+import { overlay, renderChart, type Series } from '../report/charts.ts';
+import type { DmmdConfig } from '../../pipelines/dmmd.ts';
+import type { DiscreteMetrics } from '../../ops/metrics/discrete.ts';
+import type { DmmdRunResult, DmmdRunSpec } from './dmmd-run.ts';
+
+export const TEACHER_STEPS = [1, 2, 4, 8, 16, 32, 64, 256];
+export const STUDENT_STEPS = [1, 2, 4, 8];
+export const LOW_TEMPERATURE = 0.7;
+const KEYS = ['invalidRate', 'tv', 'gm', 'gmAR', 'gmBigram', 'ppl', 'sampleEntropy', 'entropy', 'supportRecall', 'forwardKL'] as const satisfies readonly (keyof DiscreteMetrics)[];
+
+export function dmmdBudget(quick: boolean): { overrides: Partial<DmmdConfig>; evalSamples: number; ks: number[] } {
+  return quick
+    ? { overrides: { steps: 300, evalEvery: 150, teacherSteps: 500 }, evalSamples: 4096, ks: [1, 4] }
+    : { overrides: { steps: 3000, evalEvery: 500, teacherSteps: 2000 }, evalSamples: 16384, ks: STUDENT_STEPS };
+}
+
+type Stats = Record<(typeof KEYS)[number], { mean: number; std: number; perSeed: number[] }>;
+const stats = (ms: DiscreteMetrics[]): Stats =>
+  Object.fromEntries(KEYS.map((k) => [k, { ...meanStd(ms.map((m) => m[k])), perSeed: ms.map((m) => m[k]) }])) as Stats;
+
+export async function benchDmmd(o: { seeds: number; quick: boolean; out: string; backend: string; log?: (l: string) => void }): Promise<string[]> {
+  const folder = new RunFolder(o.out);
+  const t0 = performance.now();
+  try {
+    const { overrides, evalSamples, ks } = dmmdBudget(o.quick);
+    const ladder = o.quick ? [1, 2, 4, 8, 16, 64] : TEACHER_STEPS;
+    const jobs: DmmdRunSpec[] = [];
+    for (let seed = 1; seed <= o.seeds; seed++) {
+      // the long jobs first: students at the largest k, and the teachers (their ladder reaches 256 steps)
+      for (const k of [...ks].sort((a, b) => b - a))
+        for (const noise of [16, 0]) jobs.push({ job: 'student', arm: `k${k}${noise ? '' : '-no-noise'}`, seed, overrides: { ...overrides, k, noise }, evalSamples, backend: o.backend });
+      jobs.splice(seed === 1 ? 1 : jobs.length, 0, { job: 'teachers', arm: 'teachers', seed, overrides, evalSamples, backend: o.backend, ladder, lowTemperature: LOW_TEMPERATURE });
+    }
+    const results = await runPool<DmmdRunSpec, DmmdRunResult>(fileURLToPath(new URL('./dmmd-run.ts', import.meta.url)), 'runDmmdArm', jobs, {
+      onResult: (r) =>
+        o.log?.(
+          r.job === 'teachers'
+            ? `teachers seed ${r.seed}: oracle invalid ${TEACHER_N(r, 'oracle', 4)} at 4 steps, learned ${TEACHER_N(r, 'learned', 4)} (${r.wallSeconds.toFixed(0)} s)`
+            : `${r.arm} seed ${r.seed}: invalid ${r.final!.invalidRate.toFixed(3)} (start ${r.curve![0]!.invalidRate.toFixed(3)}), tv ${r.final!.tv.toFixed(3)}, GM ${r.final!.gm.toFixed(4)}, recall ${r.final!.supportRecall.toFixed(3)} (${r.wallSeconds.toFixed(0)} s)`,
+        ),
+    });
+    const teachers = results.filter((r) => r.job === 'teachers');
+    const samplers = Object.keys(teachers[0]!.ladders!);
+    const teacherTable = Object.fromEntries(samplers.map((s) => [s, Object.fromEntries(ladder.map((n) => [n, stats(teachers.map((r) => r.ladders![s]![String(n)]!))]))]));
+    const students = [...new Set(results.filter((r) => r.job === 'student').map((r) => r.arm))].map((arm) => {
+      const runs = results.filter((r) => r.arm === arm).sort((a, b) => a.seed - b.seed);
+      return { arm, k: Number(arm.match(/^k(\d+)/)![1]), noise: !arm.endsWith('no-noise'), ...stats(runs.map((r) => r.final!)), start: stats(runs.map((r) => r.curve![0]!)), outputs: runs.map((r) => r.outputs), curves: runs.map((r) => r.curve) };
+    });
+    const wallSeconds = (performance.now() - t0) / 1000;
+    const json = { bench: 'dmmd', quick: o.quick, seeds: o.seeds, backend: o.backend, budget: { ...overrides, evalSamples }, wallSeconds, teachers: teacherTable, students, dataTvFloor: teachers.map((r) => r.ladders!.oracle!['1']!.tvFloor) };
+    folder.write('results.json', JSON.stringify(json, null, 1));
+    folder.write('results.md', markdown(json, ladder, ks));
+    for (const [key, title, log] of [['invalidRate', 'invalid rate vs sampling steps', false], ['gm', 'exact GM (tabular reference) vs sampling steps', true]] as const) {
+      const series: Series[] = [
+        ...samplers.map((s) => ({ name: `teacher: ${s}`, points: ladder.map((n) => ({ x: n, y: teacherTable[s]![n]![key].mean })) })),
+        ...[true, false].map((noise) => ({ name: `D-MMD student${noise ? '' : ', no input noise'}`, points: students.filter((x) => x.noise === noise).map((x) => ({ x: x.k as number, y: x[key].mean })) })),
+      ];
+      const spec = overlay(title, series, { x: 'sampling steps', y: key, log, points: true });
+      (spec as { encoding: { x: Record<string, unknown> } }).encoding.x.scale = { type: 'log', base: 2 };
+      const chart = await renderChart(spec);
+      folder.write(`${key}-vs-steps.png`, chart.png);
+      folder.write(`${key}-vs-steps.svg`, chart.svg);
+    }
+    return folder.commit();
+  } catch (e) {
+    folder.discard();
+    throw e;
+  }
+}
+
+const TEACHER_N = (r: DmmdRunResult, s: string, n: number) => r.ladders![s]?.[String(n)]?.invalidRate.toFixed(3);
+
+function markdown(r: { quick: boolean; seeds: number; wallSeconds: number; budget: object; teachers: Record<string, Record<string, Stats>>; students: ({ arm: string; k: unknown; noise: boolean; start: Stats } & Stats)[] }, ladder: number[], ks: number[]): string {
+  const f = (m: { mean: number; std: number }, dp = 3) => `${m.mean.toFixed(dp)} ± ${m.std.toFixed(dp)}`;
+  const row = (name: string, m: Stats) =>
+    `| ${name} | ${f(m.invalidRate)} | ${f(m.tv)} | ${f(m.gm, 4)} | ${f(m.gmAR, 3)} | ${f(m.gmBigram, 3)} | ${f(m.ppl, 2)} | ${f(m.sampleEntropy)} | ${f(m.entropy)} | ${f(m.supportRecall)} | ${f(m.forwardKL, 2)} |`;
+  const head = '| | invalid | TV | GM | GM AR | GM bigram | PPL | sample entropy | entropy | recall | KL(q‖ĝ) |\n|---|---|---|---|---|---|---|---|---|---|---|';
+  const lines = [
+    `# D-MMD bench${r.quick ? ' (--quick)' : ''}`,
+    '',
+    `Closed Markov language (V 6, L 8, x₈ = x₁), exact q. ${r.seeds} seed(s); budget ${JSON.stringify(r.budget)}; wall time ${r.wallSeconds.toFixed(0)} s. Mean ± std over seeds.`,
+    '',
+    '## Teachers by sampling steps N',
+    '',
+  ];
+  for (const [s, byN] of Object.entries(r.teachers)) {
+    lines.push(`### ${s}`, '', head);
+    for (const n of ladder) lines.push(row(`N = ${n}`, byN[String(n)]!));
+    lines.push('');
+  }
+  lines.push('## D-MMD students of the oracle (k steps), and the teacher at the same k', '', head);
+  for (const k of ks) {
+    const o = r.teachers.oracle![String(k)];
+    if (o) lines.push(row(`oracle teacher, N = ${k}`, o));
+    for (const s of r.students.filter((x) => x.k === k)) {
+      lines.push(row(`student k = ${k}${s.noise ? '' : ', no noise'}`, s));
+      lines.push(row(`… the same student at step 0`, s.start));
+    }
+  }
+  lines.push('', 'Plots: `invalidRate-vs-steps.png|svg`, `gm-vs-steps.png|svg`.', '');
+  return lines.join('\n');
+}
