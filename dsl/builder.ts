@@ -188,6 +188,15 @@ export class GraphBuilder implements NodeSink {
     return { t, eps, xt };
   }
 
+  /** z_s ~ q(z_s | z_t, x) of Gaussian diffusion (no gradient flows through the draw) */
+  gaussPosterior(zt: Port<'f32', Shape>, x: Port<'f32', Shape>, t: Port<'f32', Shape>, s: Port<'f32', Shape>, schedule: ScheduleName | Schedule): Port<'f32', Shape> {
+    return this.op('gauss_posterior', [zt, x, t, s], { schedule: toSchedule(schedule) }) as Port<'f32', Shape>;
+  }
+  /** the k-step ancestral sampler of an x-prediction model: x̃ = model(z_t, t), z_s ~ q(z_s | z_t, x̃) */
+  ancestralSample(model: Model, o: { schedule: ScheduleName | Schedule; steps: number; dim: number; rows?: number | string }): Port<'f32', [string | number, number]> {
+    return this.op('ancestral_sample', [], { model: model.role, schedule: toSchedule(o.schedule), steps: o.steps, rows: o.rows ?? this.B, dim: o.dim }) as Port<'f32', [string | number, number]>;
+  }
+
   /** the probability-flow ODE of `model` from noise z to data */
   odeSolve(
     model: Model,

@@ -6,9 +6,10 @@ import { network } from './network.ts';
 import { diffusion } from './diffusion.ts';
 import { labels } from './labels.ts';
 import { discrete } from './discrete.ts';
+import { ancestral } from './ancestral.ts';
 import type { OpDef } from './define.ts';
 
-export const OPS = { ...elementwise, ...reduce, ...random, ...network, ...diffusion, ...labels, ...discrete } as const;
+export const OPS = { ...elementwise, ...reduce, ...random, ...network, ...diffusion, ...labels, ...discrete, ...ancestral } as const;
 export type OpKind = keyof typeof OPS;
 export const OP_KINDS = Object.keys(OPS) as OpKind[];
 

@@ -7,6 +7,7 @@ import { dsmRing } from './dsm.ts';
 import { forbiddenZone } from './forbidden-zone.ts';
 import { copying } from './copying.ts';
 import { dmmdPipeline } from './dmmd.ts';
+import { mmdRing } from './mmd.ts';
 
 export const PIPELINES: Record<string, PipelineDef<any>> = {
   'dmd2-ring': dmd2Toy('dmd2-ring', toy.ring()),
@@ -17,4 +18,5 @@ export const PIPELINES: Record<string, PipelineDef<any>> = {
   'forbidden-zone': forbiddenZone,
   copying,
   dmmd: dmmdPipeline,
+  'mmd-ring': mmdRing,
 };

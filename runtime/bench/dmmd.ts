@@ -20,7 +20,7 @@ const KEYS = ['invalidRate', 'tv', 'gm', 'gmAR', 'gmBigram', 'ppl', 'sampleEntro
 export function dmmdBudget(quick: boolean): { overrides: Partial<DmmdConfig>; evalSamples: number; ks: number[] } {
   return quick
     ? { overrides: { steps: 300, evalEvery: 150, teacherSteps: 500 }, evalSamples: 4096, ks: [1, 4] }
-    : { overrides: { steps: 3000, evalEvery: 500, teacherSteps: 2000 }, evalSamples: 16384, ks: STUDENT_STEPS };
+    : { overrides: { steps: 2000, evalEvery: 500, teacherSteps: 2000 }, evalSamples: 16384, ks: STUDENT_STEPS };
 }
 
 type Stats = Record<(typeof KEYS)[number], { mean: number; std: number; perSeed: number[] }>;

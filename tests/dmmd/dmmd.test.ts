@@ -216,3 +216,60 @@ test('D-MMD with the squared-error loss is continuous MMD: ∇ of the general fo
   const a = feeds.a.data;
   close(aux.grad!, a.map((v, k) => (2 * (v - x[k]!) + 2 * (v - t[k]!)) / 2));
 });
+
+test('the dmmd pipeline end to end: trains, evaluates exactly, reports the teacher at the same k; same seed, same metrics', async () => {
+  const { runIR } = await import('../../runtime/run.ts');
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-dmmd-'));
+  const ir = buildIR(PIPELINES.dmmd!, { batch: 32, steps: 6, evalEvery: 3, k: 2, teacher: 'learned', teacherSteps: 5 });
+  const a = await runIR(ir, { seed: 3, backend: 'cpu', out: path.join(dir, 'a'), quiet: true, evalSamples: 256 });
+  const b = await runIR(ir, { seed: 3, backend: 'cpu', out: path.join(dir, 'b'), quiet: true, evalSamples: 256 });
+  const m = a.metrics as Record<string, unknown> & { teacherBySteps: Record<string, { invalidRate: number }> };
+  for (const k of ['invalidRate', 'tv', 'gm', 'gmAR', 'supportRecall', 'sampleEntropy']) assert.equal(typeof m[k], 'number', k);
+  assert.deepEqual(Object.keys(m.teacherBySteps), ['1', '2', '4', '8', '16', '32', '64', '256']);
+  assert.deepEqual(a.metrics, b.metrics);
+  assert.ok(fs.existsSync(path.join(dir, 'a', 'report.html')));
+});
+
+test('Gaussian posterior q(z_s | z_t, x): its coefficients equal the regression of z_s on z_t under the forward process (rf)', async () => {
+  const { posteriorCoefficients } = await import('../../ops/ancestral.ts');
+  const { scheduleAt } = await import('../../ops/schedules.ts');
+  const sch = { kind: 'rf' } as const;
+  const [t, s, x] = [0.8, 0.35, 1.3];
+  const rng = new Rng(['gauss-posterior']);
+  const n = 200000;
+  const S = scheduleAt(sch, s);
+  const T = scheduleAt(sch, t);
+  const ats = T.alpha / S.alpha;
+  const sts = Math.sqrt(T.sigma ** 2 - ats ** 2 * S.sigma ** 2);
+  const e = rng.normals(2 * n);
+  let mz = 0, ms = 0, czz = 0, czs = 0, css = 0;
+  const zs = new Float64Array(n);
+  const zt = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    zs[i] = S.alpha * x + S.sigma * e[i]!;
+    zt[i] = ats * zs[i]! + sts * e[n + i]!;
+    mz += zt[i]! / n;
+    ms += zs[i]! / n;
+  }
+  for (let i = 0; i < n; i++) (czz += (zt[i]! - mz) ** 2 / n), (czs += (zt[i]! - mz) * (zs[i]! - ms) / n), (css += (zs[i]! - ms) ** 2 / n);
+  const slope = czs / czz;
+  const { a, b, c } = posteriorCoefficients(sch, t, s);
+  assert.ok(Math.abs(slope - a) < 0.01, `slope ${slope} vs a ${a}`);
+  assert.ok(Math.abs(ms - slope * mz - b * x) < 0.01, `intercept vs b·x`);
+  assert.ok(Math.abs(Math.sqrt(css - slope * czs) - c) < 0.01, `residual sd vs c ${c}`);
+});
+
+test('mmd-ring (continuous MMD) compiles and trains a few steps; its ancestral sampler reports energy distance', async () => {
+  const { runIR } = await import('../../runtime/run.ts');
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-mmd-'));
+  const ir = buildIR(PIPELINES['mmd-ring']!, { batch: 32, steps: 4, evalEvery: 2, prefitSteps: 3 });
+  const sm = await runIR(ir, { seed: 1, backend: 'cpu', out: dir, quiet: true, evalSamples: 256 });
+  assert.ok(Number.isFinite((sm.metrics as { energyDistance: number }).energyDistance));
+  assert.equal(sm.energyDistanceByStep.length, 2);
+});
