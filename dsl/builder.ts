@@ -197,6 +197,16 @@ export class GraphBuilder implements NodeSink {
     return this.op('ancestral_sample', [], { model: model.role, schedule: toSchedule(o.schedule), steps: o.steps, rows: o.rows ?? this.B, dim: o.dim }) as Port<'f32', [string | number, number]>;
   }
 
+  /** E‖a − b‖² against the independent-coupling baseline (`shuffle`: a fixed derangement of b; `gaussian`: 2·D):
+   * 0 when a reproduces b's pairing (copying), ≈ 1 when independent of it */
+  pairingError(a: Port<'f32', Shape>, b: Port<'f32', Shape>, o: { baseline?: 'shuffle' | 'gaussian' } = {}): Port<'f32', []> {
+    return this.op('pairing_error', [a, b], { baseline: o.baseline ?? 'shuffle' }) as Port<'f32', []>;
+  }
+  /** E‖m_i − scale·z_i‖² for the given pairing, or for the batch's optimal assignment (`coupling: 'ot'`, first `rows`) */
+  transportEnergy(m: Port<'f32', Shape>, z: Port<'f32', Shape>, o: { scale?: number; coupling?: 'paired' | 'ot'; rows?: number } = {}): Port<'f32', []> {
+    return this.op('transport_energy', [m, z], { scale: o.scale ?? 1, coupling: o.coupling ?? 'paired', rows: o.rows ?? 256 }) as Port<'f32', []>;
+  }
+
   /** the probability-flow ODE of `model` from noise z to data */
   odeSolve(
     model: Model,

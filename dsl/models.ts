@@ -5,6 +5,8 @@ import type { TokenMlpConfig } from '../ops/models/token.ts';
 import { markovLanguage, twoCoins, type MarkovOptions } from '../ops/tokens.ts';
 import type { Corruption } from '../ops/models/gmm.ts';
 import { Rng } from '../ops/rng.ts';
+import { randomBasis } from '../ops/subspace.ts';
+import { UserError } from './errors.ts';
 import { schedule as toSchedule, type ScheduleName } from '../ops/schedules.ts';
 
 export interface ModelSpec {
@@ -101,6 +103,20 @@ export const toy = {
     const means = [...Array(modes).keys()].map(() => Array.from(rng.normals(dim), (v) => v * scale));
     const std = Math.sqrt(1 - rho) * sigmaData;
     return gmmToy(`gaussians${modes}d${dim}`, { kind: 'gmm', means, stds: means.map(() => std), weights: means.map(() => 1) });
+  },
+  /**
+   * specs/copying-and-dmd.md A.9.2 F2: the 2-D ring of `modes` Gaussians (radius 1, std 0.1) embedded in R^d by a random
+   * orthonormal frame U (drawn from `seed`), with std `eta` off the plane: intrinsic dimension 2 at any d.
+   */
+  embeddedRing({ dim, modes = 8, radius = 1, std = 0.1, eta = 0.05, seed = 0 }: { dim: number; modes?: number; radius?: number; std?: number; eta?: number; seed?: number }): Toy {
+    if (dim < 2) throw new UserError(`the embedded ring (data 'ring') needs dim ≥ 2, got ${dim}`);
+    const rng = new Rng([seed, 'embedded-ring', dim]);
+    const basis = randomBasis(2, dim, (n) => rng.normals(n));
+    const means = [...Array(modes).keys()].map((k) => {
+      const [c, s] = [radius * Math.cos((2 * Math.PI * k) / modes), radius * Math.sin((2 * Math.PI * k) / modes)];
+      return basis[0]!.map((u, j) => c * u + s * basis[1]![j]!);
+    });
+    return gmmToy(`ring${modes}in${dim}s${seed}`, { kind: 'gmm', means, stds: means.map(() => std), weights: means.map(() => 1), subspace: { basis, eta } });
   },
   /** an n×n grid of Gaussians with the given spacing, centred on 0 */
   grid({ n = 5, spacing = 1, std = 0.1 } = {}): Toy {

@@ -1,6 +1,7 @@
-/** @file Toy datasets with exact densities: Gaussian mixtures with isotropic components. */
+/** @file Toy datasets with exact densities: Gaussian mixtures, isotropic or with a low-dimensional span (ops/subspace.ts). */
 import type { GmmSpec } from '../dsl/ir/schema.ts';
 import type { Rng } from './rng.ts';
+import { logDet, mahalanobisSq } from './subspace.ts';
 
 export const gmmDim = (g: GmmSpec): number => g.means[0]!.length;
 
@@ -12,7 +13,18 @@ export function sampleGmm(g: GmmSpec, n: number, rng: Rng): Float32Array {
   const eps = rng.normals(n * d);
   for (let i = 0; i < n; i++) {
     const k = rng.categorical(g.weights, total);
-    for (let j = 0; j < d; j++) out[i * d + j] = g.means[k]![j]! + g.stds[k]! * eps[i * d + j]!;
+    if (!g.subspace) {
+      for (let j = 0; j < d; j++) out[i * d + j] = g.means[k]![j]! + g.stds[k]! * eps[i * d + j]!;
+      continue;
+    }
+    // x = m + η ξ + (σ − η) P ξ: std σ inside the span, η off it
+    const { basis, eta } = g.subspace;
+    for (let j = 0; j < d; j++) out[i * d + j] = g.means[k]![j]! + eta * eps[i * d + j]!;
+    for (const u of basis) {
+      let c = 0;
+      for (let j = 0; j < d; j++) c += u[j]! * eps[i * d + j]!;
+      for (let j = 0; j < d; j++) out[i * d + j]! += (g.stds[k]! - eta) * c * u[j]!;
+    }
   }
   return out;
 }
@@ -21,12 +33,7 @@ export function sampleGmm(g: GmmSpec, n: number, rng: Rng): Float32Array {
 export function gmmLogDensity(g: GmmSpec, x: ArrayLike<number>): number {
   const d = gmmDim(g);
   const total = g.weights.reduce((a, b) => a + b, 0);
-  const terms = g.means.map((m, k) => {
-    const s2 = g.stds[k]! ** 2;
-    let r2 = 0;
-    for (let j = 0; j < d; j++) r2 += (x[j]! - m[j]!) ** 2;
-    return Math.log(g.weights[k]! / total) - r2 / (2 * s2) - (d / 2) * Math.log(2 * Math.PI * s2);
-  });
+  const terms = g.means.map((_, k) => Math.log(g.weights[k]! / total) - mahalanobisSq(g, k, x) / 2 - (d * Math.log(2 * Math.PI) + logDet(g, k)) / 2);
   const mx = Math.max(...terms);
   return mx + Math.log(terms.reduce((a, t) => a + Math.exp(t - mx), 0));
 }
@@ -40,9 +47,14 @@ export function gmmMoments(g: GmmSpec): { mean: number[]; cov: number[] } {
   const cov = new Array<number>(d * d).fill(0);
   g.means.forEach((m, k) => {
     const w = g.weights[k]! / total;
+    const inner = g.stds[k]! ** 2;
+    const outer = g.subspace ? g.subspace.eta ** 2 : inner;
     for (let i = 0; i < d; i++)
-      for (let j = 0; j < d; j++)
-        cov[i * d + j]! += w * ((m[i]! - mean[i]!) * (m[j]! - mean[j]!) + (i === j ? g.stds[k]! ** 2 : 0));
+      for (let j = 0; j < d; j++) {
+        // σ²P + η²(I − P)
+        const p = g.subspace ? g.subspace.basis.reduce((a, u) => a + u[i]! * u[j]!, 0) : 0;
+        cov[i * d + j]! += w * ((m[i]! - mean[i]!) * (m[j]! - mean[j]!) + (i === j ? outer : 0) + (inner - outer) * p);
+      }
   });
   return { mean, cov };
 }

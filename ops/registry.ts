@@ -7,9 +7,10 @@ import { diffusion } from './diffusion.ts';
 import { labels } from './labels.ts';
 import { discrete } from './discrete.ts';
 import { ancestral } from './ancestral.ts';
+import { pairing } from './pairing.ts';
 import type { OpDef } from './define.ts';
 
-export const OPS = { ...elementwise, ...reduce, ...random, ...network, ...diffusion, ...labels, ...discrete, ...ancestral } as const;
+export const OPS = { ...elementwise, ...reduce, ...random, ...network, ...diffusion, ...labels, ...discrete, ...ancestral, ...pairing } as const;
 export type OpKind = keyof typeof OPS;
 export const OP_KINDS = Object.keys(OPS) as OpKind[];
 

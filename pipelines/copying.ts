@@ -17,6 +17,8 @@ import { dmd, denoisingLoss, regressionLoss } from '../ops/objectives.ts';
 export const copyingOptions = options(
   {
     dim: z.int().min(1).default(8).describe('dimension d of the data'),
+    data: z.enum(['gaussians', 'ring']).default('gaussians').describe("'gaussians': F1, 8 Gaussians spread over R^d; 'ring': F2, the 2-D ring of 8 embedded in R^d (intrinsic dimension 2)"),
+    logPairing: z.boolean().default(false).describe("log dCopy = pairingError(G(z), Φ(z)) every step (costs the teacher's ODE each step)"),
     init: z.enum(['teacher', 'random']).default('teacher').describe("'teacher': student and fake start as an MLP pre-fit to the exact teacher; 'random': fresh weights"),
     ratio: z.int().min(1).default(5).describe('fake-score updates per student update'),
     regression: z.number().min(0).default(0).describe("λ_reg of DMD's regression on (z, Φ(z)) pairs (0: off; 0.25 is DMD's)"),
@@ -42,7 +44,7 @@ export const copying = pipeline(
   'copying',
   copyingOptions,
   (g, c) => {
-    const target = toy.gaussians({ dim: c.dim });
+    const target = c.data === 'ring' ? toy.embeddedRing({ dim: c.dim }) : toy.gaussians({ dim: c.dim });
     const D = c.dim;
     const net = mlp({ in: D, out: D, hidden: widthFor(c), layers: c.layers, time: true });
     const teacher = g.frozen('teacher', target.denoiser('rf'));
@@ -70,6 +72,7 @@ export const copying = pipeline(
       ratio: c.ratio,
       warmup: c.init === 'random' ? c.fakeWarmup : 0,
     });
+    if (c.logPairing) g.output('dCopy', g.noGrad(() => g.pairingError(x, g.odeSolve(teacher, z, { schedule: 'rf', solver: 'heun', steps: c.odeSteps }))));
     g.evaluate({ samples: x, target, teacher, schedule: 'rf', noise: z });
   },
   'Copying experiment: DMD2 student of an exact teacher on 8 Gaussians in R^d (options: dim, init, ratio, regression)',

@@ -7,6 +7,7 @@ import { Matrix, SingularValueDecomposition } from 'ml-matrix';
 import { munkres } from 'munkres';
 import type { GmmSpec } from '../../dsl/ir/schema.ts';
 import { Rng } from '../rng.ts';
+import { logDet, mahalanobisSq } from '../subspace.ts';
 
 export interface CopyingMetrics {
   /** E‖G(z) − Φ(z)‖² / E‖G(z) − Φ(π z)‖²: 0 copying, ≈ 1 a pairing independent of the teacher's */
@@ -73,12 +74,10 @@ export function otEnergy(m: Float32Array, z: Float32Array, d: number, a: number,
 
 /** the mixture component with the largest posterior at σ → 0 */
 export function component(g: GmmSpec, x: ArrayLike<number>): number {
-  const d = x.length;
   let best = 0;
   let bestV = -Infinity;
-  g.means.forEach((mu, k) => {
-    const s2 = g.stds[k]! ** 2;
-    const v = Math.log(g.weights[k]!) - sqDist(x, mu) / (2 * s2) - (d / 2) * Math.log(s2);
+  g.means.forEach((_, k) => {
+    const v = Math.log(g.weights[k]!) - mahalanobisSq(g, k, x) / 2 - logDet(g, k) / 2;
     if (v > bestV) [best, bestV] = [k, v];
   });
   return best;

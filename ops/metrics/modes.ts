@@ -1,10 +1,13 @@
 /** @file Mode coverage of a Gaussian mixture: which modes hold their share of samples, and what lies off every mode. */
 import type { GmmSpec } from '../../dsl/ir/schema.ts';
+import { mahalanobisSq } from '../subspace.ts';
 
 export interface ModeStats {
   modesCovered: number;
   modesTotal: number;
-  /** fraction of samples farther than 3σ from every mode */
+  /** fraction of samples farther than "3σ" from every mode: squared Mahalanobis distance above max(9, d + 3√(2d)),
+   * the mean plus three standard deviations of χ²_d (in 2-D the plain 3σ disc; in high d a mode's own samples lie
+   * near √d·σ, so a fixed 3σ would call them all off-mode) */
   offModeFraction: number;
   /** samples within 3σ of each mode */
   counts: number[];
@@ -19,22 +22,23 @@ export function modeStats(g: GmmSpec, x: Float32Array, d: number): ModeStats {
   const counts = new Array<number>(K).fill(0);
   const sqDistances = new Array<number>(K).fill(0);
   let off = 0;
+  const limit = Math.max(9, d + 3 * Math.sqrt(2 * d));
   for (let i = 0; i < n; i++) {
     let hit = -1;
     let best = Infinity;
     for (let k = 0; k < K; k++) {
-      let r2 = 0;
-      for (let j = 0; j < d; j++) r2 += (x[i * d + j]! - g.means[k]![j]!) ** 2;
-      const z = Math.sqrt(r2) / g.stds[k]!;
-      if (z <= 3 && z < best) {
-        best = z;
+      const z2 = mahalanobisSq(g, k, x, i * d);
+      if (z2 <= limit && z2 < best) {
+        best = z2;
         hit = k;
       }
     }
     if (hit < 0) off++;
     else {
       counts[hit]!++;
-      sqDistances[hit]! += (best * g.stds[hit]!) ** 2;
+      let r2 = 0;
+      for (let j = 0; j < d; j++) r2 += (x[i * d + j]! - g.means[hit]![j]!) ** 2;
+      sqDistances[hit]! += r2;
     }
   }
   const total = g.weights.reduce((a, b) => a + b, 0);

@@ -64,7 +64,8 @@ function logWeights(tf: TF, ds: GmmSpec, label: Tensor | undefined): Tensor {
   return tf.where(keep, tf.broadcastTo(logPi, keep.shape), tf.fill(keep.shape, -Infinity));
 }
 
-/** the exact mixture denoiser; `label` restricts it to a class */
+/** the exact mixture denoiser; `label` restricts it to a class. With a subspace (F2) every quantity splits into the
+ * in-span part (variance α²σ_k² + σ_t²) and the rest (α²η² + σ_t²). */
 export function gmmDenoise(tf: TF, ds: GmmSpec, schedule: GmmDenoiserConfig['schedule'], x: Tensor, t: Tensor, label?: Tensor): Tensor {
   const K = ds.means.length;
   const D = gmmDim(ds);
@@ -75,10 +76,28 @@ export function gmmDenoise(tf: TF, ds: GmmSpec, schedule: GmmDenoiserConfig['sch
   const v = tf.add(tf.mul(tf.square(a), s2), tf.square(sg)); // [B,K]
   const diff = tf.sub(tf.expandDims(x, 1), tf.mul(tf.expandDims(a, 2), mu)); // [B,K,D]
   const r2 = tf.sum(tf.square(diff), 2); // [B,K]
-  const logits = tf.sub(tf.sub(logWeights(tf, ds, label), tf.div(r2, tf.mul(2, v))), tf.mul(D / 2, tf.log(v)));
-  const r = tf.softmax(logits, 1); // [B,K]
-  const gain = tf.div(tf.mul(a, s2), v); // [B,K]
-  const post = tf.add(mu, tf.mul(tf.expandDims(gain, 2), diff)); // [B,K,D]
+  if (!ds.subspace) {
+    const logits = tf.sub(tf.sub(logWeights(tf, ds, label), tf.div(r2, tf.mul(2, v))), tf.mul(D / 2, tf.log(v)));
+    const r = tf.softmax(logits, 1); // [B,K]
+    const gain = tf.div(tf.mul(a, s2), v); // [B,K]
+    const post = tf.add(mu, tf.mul(tf.expandDims(gain, 2), diff)); // [B,K,D]
+    return tf.sum(tf.mul(tf.expandDims(r, 2), post), 1);
+  }
+  const U = tf.tensor(ds.subspace.basis.flat(), [ds.subspace.basis.length, D]); // [r,D]
+  const rank = ds.subspace.basis.length;
+  const vOut = tf.add(tf.mul(tf.square(a), ds.subspace.eta ** 2), tf.square(sg)); // [B,1]
+  const coords = tf.matMul(tf.reshape(diff, [-1, D]), U, false, true); // [B·K, r]
+  const inVec = tf.reshape(tf.matMul(coords, U), [-1, K, D]); // P·diff
+  const inSq = tf.reshape(tf.sum(tf.square(coords), 1), [-1, K]);
+  const outSq = tf.sub(r2, inSq);
+  const logits = tf.sub(
+    tf.sub(logWeights(tf, ds, label), tf.add(tf.div(inSq, tf.mul(2, v)), tf.div(outSq, tf.mul(2, vOut)))),
+    tf.add(tf.mul(rank / 2, tf.log(v)), tf.mul((D - rank) / 2, tf.log(vOut))),
+  );
+  const r = tf.softmax(logits, 1);
+  const gainIn = tf.expandDims(tf.div(tf.mul(a, s2), v), 2); // [B,K,1]
+  const gainOut = tf.expandDims(tf.div(tf.mul(a, ds.subspace.eta ** 2), vOut), 2); // [B,1,1]
+  const post = tf.add(mu, tf.add(tf.mul(gainIn, inVec), tf.mul(gainOut, tf.sub(diff, inVec))));
   return tf.sum(tf.mul(tf.expandDims(r, 2), post), 1);
 }
 
@@ -123,7 +142,8 @@ export const gmmLogDensity = defineModel<GmmLogDensityConfig>({
   kind: 'gmm_log_density',
   config: GmmLogDensityConfig,
   outType(c, ins, env) {
-    checkInputs('gmm_log_density', ins, env, c.dataset, false, c.conditional);
+    const ds = checkInputs('gmm_log_density', ins, env, c.dataset, false, c.conditional);
+    if (ds.subspace) throw new OpShapeError(`gmm_log_density: '${c.dataset}' is a subspace mixture, which it does not support`);
     return { dtype: 'f32', shape: [ins[0]!.shape[0]!, 1] };
   },
   init: () => ({}),

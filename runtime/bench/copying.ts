@@ -17,6 +17,8 @@ export const COPYING_ARMS: { arm: string; label: string; overrides: Partial<Copy
   { arm: 'random-init', label: 'DMD2, random student, 5:1', overrides: { init: 'random', ratio: 5 }, color: [30, 100, 220] },
   { arm: 'ratio-1', label: 'DMD2, student from the teacher, 1:1', overrides: { init: 'teacher', ratio: 1 }, color: [230, 140, 0] },
   { arm: 'dmd-regression', label: 'DMD + regression λ 0.25 (positive control), 1:1', overrides: { init: 'teacher', ratio: 1, regression: 0.25 }, color: [40, 40, 40] },
+  { arm: 'dmd-regression-5', label: 'DMD + regression λ 0.25, 5:1 (the control without the 1:1 instability)', overrides: { init: 'teacher', ratio: 5, regression: 0.25 }, color: [150, 60, 200] },
+  { arm: 'f2-teacher-init', label: 'DMD2 on F2 (the ring embedded in R^d), student from the teacher, 5:1', overrides: { data: 'ring', init: 'teacher', ratio: 5 }, color: [20, 160, 80] },
 ];
 
 export const DEFAULT_DIMS = [2, 4, 8, 16, 32, 64, 128];
