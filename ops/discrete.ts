@@ -111,7 +111,35 @@ const lastAxis = (kind: 'softmax' | 'log_softmax') =>
     fusion: 'reduction',
   });
 
+/** 1 for the tokens of the nucleus (the smallest set of the most probable tokens whose mass reaches p), else 0 */
+export function nucleusMask(probs: ArrayLike<number>, V: number, p: number): Float32Array {
+  const out = new Float32Array(probs.length);
+  const idx = [...Array(V).keys()];
+  for (let r = 0; r < probs.length / V; r++) {
+    idx.sort((a, b) => probs[r * V + b]! - probs[r * V + a]!);
+    let mass = 0;
+    for (const v of idx) {
+      out[r * V + v] = 1;
+      mass += probs[r * V + v]!;
+      if (mass >= p) break;
+    }
+  }
+  return out;
+}
+
 export const discrete = {
+  nucleus: defineOp({
+    kind: 'nucleus',
+    params: z.object({ p: z.number().gt(0).max(1) }).strict(),
+    arity: 1,
+    shape: ([q]) => {
+      if (q!.dtype !== 'f32' || q!.shape.length < 1) throw new OpShapeError(`nucleus expects probabilities f32[..., V], got ${showType(q!)}`, 'dtype_mismatch');
+      return { dtype: 'f32', shape: [...q!.shape] };
+    },
+    lower: ([q], p, { tf }) => tf.tensor(nucleusMask(q!.dataSync(), q!.shape[q!.shape.length - 1]!, p.p), q!.shape),
+    differentiable: false,
+    fusion: 'opaque',
+  }),
   softmax: lastAxis('softmax'),
   log_softmax: lastAxis('log_softmax'),
   mask_diffuse: defineOp({

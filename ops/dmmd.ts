@@ -22,7 +22,12 @@ export const safeLog = (p: F, floor = 1e-8): F => p.maximum(floor).log() as F;
  * The teacher's log-probabilities as the generator's target: s_θ = (1/τ) log x̂_θ (temperature distillation, §4.7).
  * A per-position constant has no effect inside L_GEN (Σ_c p_η = 1), so s_θ needs no renormalisation there.
  */
-export const teacherLogits = (pTeacher: F, temperature = 1, floor = 1e-8): F => (temperature === 1 ? safeLog(pTeacher, floor) : (safeLog(pTeacher, floor).div(temperature) as F));
+export function teacherLogits(pTeacher: F, temperature = 1, floor = 1e-8, topP?: { p: number; delta: number }): F {
+  let s = temperature === 1 ? safeLog(pTeacher, floor) : (safeLog(pTeacher, floor).div(temperature) as F);
+  // top-p (§4.7): tokens outside the nucleus are lowered by Δ rather than set to −∞, which made training diverge
+  if (topP && topP.p < 1) s = s.sub((pTeacher.graph.op('nucleus', [pTeacher], { p: topP.p }) as F).neg().add(1).mul(topP.delta)) as F;
+  return s;
+}
 
 /** L_GEN = mean_b Σ_d Σ_c p_η (log x̂_φ − s_θ) · masked — `masked`: f32[B,L,1], 1 where z_s is MASK */
 export function dmmdGeneratorLoss(o: { p: F; teacherLogits: F; aux: F; masked: F; weight?: F; floor?: number }): Scalar {
@@ -53,6 +58,8 @@ export interface DmmdOptions {
   softTarget?: boolean;
   /** teacher temperature τ in the generator target */
   temperature?: number;
+  /** top-p distillation (§4.7): the teacher's out-of-nucleus log-probabilities lowered by Δ (default 2) */
+  topP?: { p: number; delta: number };
   /** probability floor of the log-probabilities in the generator's signal (default 1e-8, spec §8.5) */
   logFloor?: number;
   /** student and auxiliary are residual models over the teacher (token_mlp `residual`): they take the teacher's
@@ -76,10 +83,12 @@ export function dmmd(g: GraphBuilder, o: DmmdOptions) {
     return { x, zs, masked: zs.eq(mask).cast('f32').reshape([B, L, 1]) as F, pTeacher, pAux: (o.residual ? o.aux(zs, s, pTeacher) : o.aux(zs, s)) as F };
   });
   const floor = o.logFloor ?? 1e-8;
-  const gen = dmmdGeneratorLoss({ p, teacherLogits: teacherLogits(pTeacher, o.temperature ?? 1, floor), aux: pAux, masked, floor });
+  const sTeacher = g.noGrad(() => teacherLogits(pTeacher, o.temperature ?? 1, floor, o.topP));
+  const gen = dmmdGeneratorLoss({ p, teacherLogits: sTeacher, aux: pAux, masked, floor });
   const target = (o.softTarget ?? true) ? (p.stopGradient() as F) : (g.oneHot(x, V) as unknown as F);
   // the temperature-modified teacher for the auxiliary's regulariser: softmax(s_θ)
-  const teacherProbs = o.temperature && o.temperature !== 1 ? (g.noGrad(() => teacherLogits(pTeacher, o.temperature).softmax()) as F) : pTeacher;
+  const modified = (o.temperature ?? 1) !== 1 || (o.topP && o.topP.p < 1);
+  const teacherProbs = modified ? (g.noGrad(() => sTeacher.softmax()) as F) : pTeacher;
   const aux = dmmdAuxLoss({ target, teacher: teacherProbs, aux: (o.residual ? o.aux(zs, s, pTeacher) : o.aux(zs, s)) as F, masked });
   return { gen, aux, p, zt, zs, x, t, s, masked, pTeacher, pAux };
 }

@@ -46,9 +46,12 @@ export const dmmdOptions = options(
     // inferred: at the spec's 1e-8, the exact teacher's zeros make the consistency signal (≈ 17 nats) swamp the
     // balancing one (< 1 nat) and the two-coin student collapsed onto one mode; at 0.05 it learned the 50/50 mixture
     logFloor: z.number().positive().max(0.5).default(0.05).describe("probability floor of log x̂_θ and log x̂_φ in the generator's signal (spec §8.5 says 1e-8)"),
+    topP: z.number().gt(0).max(1).default(1).describe('top-p distillation: the teacher target keeps its nucleus and lowers the rest by topPDelta (1: off)'),
+    topPDelta: z.number().positive().default(2).describe('Δ of the top-p lowering (§4.7: 2)'),
+    teacherWeight: z.enum(['uniform', 'elbo']).default('uniform').describe("learned teacher's CE weight w(t): 1, or the ELBO's 1/t clipped at 20"),
     temperature: z.number().positive().default(1).describe('teacher temperature τ in the generator target (§4.7)'),
   },
-  { batch: 256, steps: 3000, evalEvery: 500 },
+  { batch: 256, steps: 2000, evalEvery: 500 },
 );
 
 export type DmmdConfig = z.output<typeof dmmdOptions>;
@@ -78,7 +81,9 @@ export const dmmdPipeline = pipeline(
     if (learned) {
       // the masked-diffusion objective with w(t) = 1: CE(x | x̂_θ(z_t)) at the masked positions (§2.3)
       const { x0, t, zt } = forward();
-      const ce = g.oneHot(x0, V).mul(safeLog(teacher(zt, t) as F)).mul(maskedOf(zt)).sum([1, 2]).mean().neg();
+      let perRow = g.oneHot(x0, V).mul(safeLog(teacher(zt, t) as F)).mul(maskedOf(zt)).sum([1, 2]);
+      if (c.teacherWeight === 'elbo') perRow = perRow.mul(t.maximum(0.05).pow(-1).reshape([g.B]));
+      const ce = perRow.mean().neg();
       g.minimize(learned, ce, { optimizer: adam(c.teacherLr), ratio: 0, warmup: c.teacherSteps });
     }
     if (!residual && c.prefitSteps > 0) {
@@ -93,7 +98,7 @@ export const dmmdPipeline = pipeline(
     }
 
     const eps = c.noise > 0 ? g.noise([g.B, c.noise]) : undefined;
-    const d = dmmd(g, { x0: g.tokens(data), toy: data, student, teacher, aux, steps: c.k, softTarget: c.softTarget, temperature: c.temperature, logFloor: c.logFloor, residual, ...(eps ? { eps } : {}) });
+    const d = dmmd(g, { x0: g.tokens(data), toy: data, student, teacher, aux, steps: c.k, softTarget: c.softTarget, temperature: c.temperature, logFloor: c.logFloor, residual, ...(c.topP < 1 ? { topP: { p: c.topP, delta: c.topPDelta } } : {}), ...(eps ? { eps } : {}) });
     g.minimize(aux, d.aux, { optimizer: adam(c.lrAux) });
     g.minimize(student, d.gen, { optimizer: adam(c.lr) });
 

@@ -273,3 +273,12 @@ test('mmd-ring (continuous MMD) compiles and trains a few steps; its ancestral s
   assert.ok(Number.isFinite((sm.metrics as { energyDistance: number }).energyDistance));
   assert.equal(sm.energyDistanceByStep.length, 2);
 });
+
+test('top-p distillation (§4.7): the nucleus mask, and the teacher target lowered by Δ outside it, not set to −∞', async () => {
+  const { nucleusMask } = await import('../../ops/discrete.ts');
+  const { teacherLogits } = await import('../../ops/dmmd.ts');
+  close(nucleusMask([0.5, 0.3, 0.15, 0.05], 4, 0.85), [1, 1, 1, 0]);
+  close(nucleusMask([0.1, 0.6, 0.3, 0.0], 4, 0.5), [0, 1, 0, 0]);
+  const got = run({ p: { data: [0.5, 0.3, 0.15, 0.05, 0.25, 0.25, 0.25, 0.25], shape: [2, 1, 4] } }, (i) => teacherLogits(i.p!, 1, 1e-8, { p: 0.85, delta: 2 }));
+  close(got.value, [Math.log(0.5), Math.log(0.3), Math.log(0.15), Math.log(0.05) - 2, ...Array(4).fill(Math.log(0.25))], 1e-5);
+});
