@@ -61,6 +61,11 @@ function summaryLine(s: Summary): string {
   const parts = [`${s.pipeline}: ${s.steps} steps in ${s.wallSeconds.toFixed(1)} s (${s.iterationsPerSecond.toFixed(1)} it/s, ${s.backend})`];
   if (m.energyDistance !== undefined)
     parts.push(`energy distance ${m.energyDistance.toFixed(4)}, modes ${m.modesCovered}/${m.modesTotal}, off-mode ${(100 * m.offModeFraction).toFixed(1)}%, equivalent teacher NFE ${m.equivalentTeacherNfe}`);
+  if (m.invalidRate !== undefined) {
+    const k = (s as unknown as { metrics: { teacherBySteps?: Record<string, { invalidRate: number }> } }).metrics.teacherBySteps;
+    parts.push(`invalid ${(100 * m.invalidRate).toFixed(1)}%, TV ${m.tv!.toFixed(3)}, GM ${m.gm!.toFixed(4)}, support recall ${m.supportRecall!.toFixed(3)}`);
+    if (k) parts.push(`teacher invalid by steps: ${Object.entries(k).map(([n, v]) => `${n}: ${(100 * v.invalidRate).toFixed(1)}%`).join(', ')}`);
+  }
   const c = m.copying as unknown as { copyingScore: number; dNoise: number | null; dCopy: number } | undefined;
   if (c) parts.push(`copying score ${c.copyingScore.toFixed(3)} (dNoise ${c.dNoise?.toFixed(3)}, dCopy ${c.dCopy.toFixed(3)})`);
   const skipped = Object.values(s.nonFinite.skipped).reduce((a, b) => a + b, 0);
