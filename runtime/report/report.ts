@@ -62,6 +62,9 @@ export async function reportFiles(r: ReportInput): Promise<Record<string, string
     for (const [nfe, v] of teacher.filter(([n]) => ['1', '2', '4', '8'].includes(n))) lines.push({ name: `teacher, ${nfe} Euler step${nfe === '1' ? '' : 's'}`, points: [{ x: 0, y: v }, { x: last, y: v }] });
     await add('energy-distance', 'Energy distance to the target', overlay('energy distance vs step (teacher samplers as levels)', lines, { y: 'energy distance', log: true, points: true }));
   }
+  // token runs: the exact metrics against q (ops/metrics/discrete.ts)
+  const exact = ['invalidRate', 'tv', 'supportRecall'].flatMap((k) => seriesOf(r.rows, k).filter((x) => x.name === '' && x.points.length).map((x) => ({ ...x, name: k })));
+  if (exact.length) await add('exact-metrics', 'Exact metrics against q', overlay('invalid rate, TV and support recall vs step', exact, { y: 'value', points: true }));
   const s = r.summary;
   const head: [string, unknown][] = [
     ['pipeline', s.pipeline],
