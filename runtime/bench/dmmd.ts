@@ -24,8 +24,11 @@ export function dmmdBudget(quick: boolean): { overrides: Partial<DmmdConfig>; ev
 }
 
 type Stats = Record<(typeof KEYS)[number], { mean: number; std: number; perSeed: number[] }>;
-const stats = (ms: DiscreteMetrics[]): Stats =>
-  Object.fromEntries(KEYS.map((k) => [k, { ...meanStd(ms.map((m) => m[k])), perSeed: ms.map((m) => m[k]) }])) as Stats;
+/** per metric: mean, std and the per-seed values; `gradientMoment` and `entropy` also under the issue's names */
+const stats = (ms: DiscreteMetrics[]): Stats => {
+  const s = Object.fromEntries(KEYS.map((k) => [k, { ...meanStd(ms.map((m) => m[k])), perSeed: ms.map((m) => m[k]) }])) as Stats;
+  return Object.assign(s, { gradientMoment: s.gm });
+};
 
 export async function benchDmmd(o: { seeds: number; quick: boolean; out: string; backend: string; log?: (l: string) => void }): Promise<string[]> {
   const folder = new RunFolder(o.out);
