@@ -180,7 +180,8 @@ export function program(): Command {
   p.command('list')
     .description('the ready-made pipelines')
     .action(() => {
-      for (const [k, d] of Object.entries(PIPELINES)) console.log(`${k.padEnd(12)} ${d.description ?? ''}`);
+      const w = Math.max(...Object.keys(PIPELINES).map((k) => k.length));
+      for (const [k, d] of Object.entries(PIPELINES)) console.log(`${k.padEnd(w)}  ${d.description ?? ''}`);
     });
   return p;
 }
