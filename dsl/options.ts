@@ -16,14 +16,8 @@ export type OptionsSchema = z.ZodObject<z.ZodRawShape>;
 
 /** A pipeline's option schema: the run options (with this pipeline's defaults) plus its own; unknown keys are refused. */
 export function options<S extends z.ZodRawShape>(shape: S, run: { batch?: number; steps?: number; evalEvery?: number } = {}) {
-  return z
-    .object({
-      batch: run.batch === undefined ? runOptions.batch : runOptions.batch.removeDefault().default(run.batch),
-      steps: run.steps === undefined ? runOptions.steps : runOptions.steps.removeDefault().default(run.steps),
-      evalEvery: run.evalEvery === undefined ? runOptions.evalEvery : runOptions.evalEvery.removeDefault().default(run.evalEvery),
-      ...shape,
-    })
-    .strict();
+  const withDefault = (k: keyof typeof runOptions) => (run[k] === undefined ? runOptions[k] : runOptions[k].removeDefault().default(run[k]));
+  return z.object({ batch: withDefault('batch'), steps: withDefault('steps'), evalEvery: withDefault('evalEvery'), ...shape }).strict();
 }
 
 /** A schema for a pipeline declared with a plain defaults object: each key keeps the type of its default. */

@@ -33,23 +33,13 @@ export function posterior(zt: ArrayLike<number>, x: ArrayLike<number>, t: ArrayL
   return out;
 }
 
-/** one categorical draw per row of p [n, V] (rows need not be normalised) */
+/** one categorical draw per row of non-negative p [n, V] (rows need not be normalised) */
 export function drawCategorical(p: ArrayLike<number>, V: number, rng: Rng): Int32Array {
-  const n = p.length / V;
-  const out = new Int32Array(n);
-  for (let r = 0; r < n; r++) {
+  const out = new Int32Array(p.length / V);
+  for (let r = 0; r < out.length; r++) {
     let total = 0;
-    for (let v = 0; v < V; v++) total += Math.max(p[r * V + v]!, 0);
-    let u = rng.uniform() * total;
-    let k = V - 1;
-    for (let v = 0; v < V; v++) {
-      u -= Math.max(p[r * V + v]!, 0);
-      if (u < 0) {
-        k = v;
-        break;
-      }
-    }
-    out[r] = k;
+    for (let v = 0; v < V; v++) total += p[r * V + v]!;
+    out[r] = rng.categorical(p, total, r * V, V);
   }
   return out;
 }

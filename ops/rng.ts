@@ -66,14 +66,14 @@ export class Rng {
     return out;
   }
 
-  /** index drawn with the given (unnormalised) weights */
-  categorical(weights: readonly number[], total: number): number {
+  /** index drawn with the given (unnormalised) weights; `at`/`size` pick a row out of a flat array */
+  categorical(weights: ArrayLike<number>, total: number, at = 0, size = weights.length - at): number {
     let u = this.uniform() * total;
-    for (let k = 0; k < weights.length; k++) {
-      u -= weights[k]!;
+    for (let k = 0; k < size; k++) {
+      u -= weights[at + k]!;
       if (u < 0) return k;
     }
-    return weights.length - 1;
+    return size - 1;
   }
 }
 

@@ -67,7 +67,10 @@ export const encode = (x: ArrayLike<number>, V: number, at = 0, L = x.length): n
 /** q as a map code → probability */
 export function tokenTable(ds: TokensSpec): Map<number, number> {
   const m = new Map<number, number>();
-  ds.support.forEach((s, i) => m.set(encode(s, ds.vocab), (m.get(encode(s, ds.vocab)) ?? 0) + ds.probs[i]!));
+  ds.support.forEach((s, i) => {
+    const c = encode(s, ds.vocab);
+    m.set(c, (m.get(c) ?? 0) + ds.probs[i]!);
+  });
   return m;
 }
 
@@ -101,7 +104,11 @@ export function oracleMarginals(ds: TokensSpec, z: ArrayLike<number>, rows: numb
       total += probs[k]!;
       for (let d = 0; d < L; d++) w[d * V + s[d]!] += probs[k]!;
     }
-    if (total === 0) for (let k = 0; k < support.length; k++) for (let d = 0; d < L; d++) (w[d * V + support[k]![d]!] += probs[k]!), (total += d === 0 ? probs[k]! : 0);
+    if (total === 0)
+      support.forEach((s, k) => {
+        total += probs[k]!;
+        for (let d = 0; d < L; d++) w[d * V + s[d]!] += probs[k]!;
+      });
     for (let d = 0; d < L; d++) {
       const zd = z[o + d]!;
       for (let v = 0; v < V; v++) out[(o + d) * V + v] = zd === V ? w[d * V + v]! / total : Number(v === zd);

@@ -36,7 +36,6 @@ export const copyingOptions = options(
   { batch: 256, steps: 300, evalEvery: 100 },
 );
 export type CopyingConfig = z.output<typeof copyingOptions>;
-export const copyingDefaults: CopyingConfig = copyingOptions.parse({});
 
 export const widthFor = (c: Pick<CopyingConfig, 'width' | 'dim'>) => c.width || Math.min(256, Math.max(128, 2 * c.dim));
 

@@ -47,7 +47,6 @@ export const fzOptions = options(
   { batch: 512, steps: 1500, evalEvery: 100 },
 );
 export type FzConfig = z.output<typeof fzOptions>;
-export const fzDefaults: FzConfig = fzOptions.parse({});
 
 export function fzCorruption(c: Pick<FzConfig, 'teacher' | 'tc'>): Corruption | undefined {
   if (c.teacher === 'clean') return undefined;

@@ -19,7 +19,6 @@ export const CHECKPOINT_VERSION = 1;
 const Counters = z.object({
   evaluations: z.int().min(0),
   adamSteps: z.array(z.int().min(0)),
-  updatesRun: z.record(z.string(), z.int().min(0)),
   nonFinite: z.record(z.string(), z.int().min(0)),
   nonFiniteInARow: z.record(z.string(), z.int().min(0)),
 });
@@ -61,7 +60,7 @@ const stepDir = (step: number) => `step-${String(step).padStart(8, '0')}`;
 const STEP_RE = /^step-(\d{8})$/;
 
 /** Write a checkpoint into `<runDir>/checkpoints/` atomically and drop all but the newest `keep`. Returns its folder. */
-export function writeCheckpoint(runDir: string, state: CheckpointState, ir: GraphIR, exec: ExecutorState, keep: number): string {
+export function writeCheckpoint(runDir: string, state: Omit<CheckpointState, 'counters'>, ir: GraphIR, exec: ExecutorState, keep: number): string {
   const root = path.join(runDir, 'checkpoints');
   fs.mkdirSync(root, { recursive: true });
   const tmp = fs.mkdtempSync(path.join(root, '.writing-'));

@@ -76,11 +76,12 @@ export interface ExecutorState {
   counters: {
     evaluations: number;
     adamSteps: number[];
-    updatesRun: Record<string, number>;
     nonFinite: Record<string, number>;
     nonFiniteInARow: Record<string, number>;
   };
 }
+
+const toHost = (v: tfns.Tensor): HostTensor => ({ shape: [...v.shape], data: Float32Array.from(v.dataSync()) });
 
 /** one evaluation of the graph: every node draws from its own stream keyed by (seed, evaluation, node) */
 type EvalCtx = LowerCtx & { rngFor(nodeId: string): Rng };
@@ -95,8 +96,7 @@ export class Executor {
   /** counts graph evaluations; with the seed it fixes every random draw */
   evaluations = 0;
   private adam = new Map<UpdatePlan, AdamState>();
-  /** updates run per role (skipped ones included), skipped updates per role, and each role's skips in a row */
-  readonly updatesRun = new Map<string, number>();
+  /** skipped updates per role, and each role's skips in a row */
   readonly nonFinite = new Map<string, number>();
   readonly nonFiniteInARow = new Map<string, number>();
 
@@ -190,8 +190,6 @@ export class Executor {
     const { tf } = this.backend;
     const r = this.roles.get(u.role)!;
     const ctx = this.ctx(this.plan.ir.dims);
-    const count = (this.updatesRun.get(u.role) ?? 0) + 1;
-    this.updatesRun.set(u.role, count);
     const res = tf.tidy(() => {
       const env = new Map<string, Tensor>();
       this.runSteps(u.pre, env, ctx);
@@ -205,7 +203,7 @@ export class Executor {
       }, Object.values(vars));
       const byName = Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, grads[v.name]!]));
       const first = Object.keys(byName)[0];
-      if (first && this.options.poisonGradient?.(u.role, count)) byName[first] = tf.add(byName[first]!, NaN);
+      if (first && this.options.poisonGradient?.(u.role, this.updatesRun(u.role) + 1)) byName[first] = tf.add(byName[first]!, NaN);
       // one read for the loss and Σ‖g‖²: the sum is NaN/Inf exactly when some gradient entry is (or it overflows)
       const sq = tf.addN(Object.values(byName).map((g) => tf.sum(tf.square(g))));
       const [loss, sumSq] = tf.stack([value, sq]).dataSync() as Float32Array;
@@ -257,7 +255,12 @@ export class Executor {
 
   hostWeights(role: string): Record<string, HostTensor> {
     const r = this.roles.get(role)!;
-    return Object.fromEntries(Object.entries(r.weights).map(([k, v]) => [k, { shape: [...v.shape], data: Float32Array.from(v.dataSync()) }]));
+    return Object.fromEntries(Object.entries(r.weights).map(([k, v]) => [k, toHost(v)]));
+  }
+
+  /** updates of a role run so far, skipped ones included: every applied one advanced an Adam step count */
+  private updatesRun(role: string): number {
+    return this.plan.updates.filter((x) => x.role === role).reduce((n, x) => n + this.adam.get(x)!.step, this.nonFinite.get(role) ?? 0);
   }
 
   /** Everything training changes — trainable weights, optimizer moments, the RNG counter, update counters — on the host. */
@@ -267,8 +270,8 @@ export class Executor {
     this.plan.updates.forEach((u, i) => {
       const a = this.adam.get(u)!;
       adamSteps.push(a.step);
-      for (const [k, v] of Object.entries(a.m)) opt[`u${i}/m/${k}`] = { shape: [...v.shape], data: Float32Array.from(v.dataSync()) };
-      for (const [k, v] of Object.entries(a.v)) opt[`u${i}/v/${k}`] = { shape: [...v.shape], data: Float32Array.from(v.dataSync()) };
+      for (const [k, v] of Object.entries(a.m)) opt[`u${i}/m/${k}`] = toHost(v);
+      for (const [k, v] of Object.entries(a.v)) opt[`u${i}/v/${k}`] = toHost(v);
     });
     const weights: Record<string, HostTensor> = {};
     for (const d of this.plan.ir.models.filter((m) => m.trainable)) for (const [k, t] of Object.entries(this.hostWeights(d.role))) weights[`${d.role}/${k}`] = t;
@@ -278,7 +281,6 @@ export class Executor {
       counters: {
         evaluations: this.evaluations,
         adamSteps,
-        updatesRun: Object.fromEntries(this.updatesRun),
         nonFinite: Object.fromEntries(this.nonFinite),
         nonFiniteInARow: Object.fromEntries(this.nonFiniteInARow),
       },
@@ -306,7 +308,6 @@ export class Executor {
     this.plan.updates.forEach((u, i) => (this.adam.get(u)!.step = s.counters.adamSteps[i]!));
     this.evaluations = s.counters.evaluations;
     const fill = (m: Map<string, number>, from: Record<string, number>) => (m.clear(), Object.entries(from).forEach(([k, n]) => m.set(k, n)));
-    fill(this.updatesRun, s.counters.updatesRun);
     fill(this.nonFinite, s.counters.nonFinite);
     fill(this.nonFiniteInARow, s.counters.nonFiniteInARow);
   }

@@ -24,7 +24,6 @@ export interface Resolved {
   ir: GraphIR;
   /** the resolved options (absent for a saved IR) */
   config?: Record<string, unknown>;
-  def?: PipelineDef<any>;
 }
 
 export interface ResolveOptions {
@@ -80,7 +79,7 @@ export async function resolveTarget(target: string, o: ResolveOptions = {}): Pro
   if (o.configFile) resolveConfig(def, file, o.configFile); // its own keys and types, named by the file
   const sets = o.sets?.length ? parseSets(def.options, o.sets, def.name) : {};
   const config = resolveConfig(def, { ...file, ...sets, ...overrides }, o.sets?.length ? '--set' : 'options');
-  return { ir: buildFromConfig(def, config), config, def };
+  return { ir: buildFromConfig(def, config), config };
 }
 
 /** `config` overrides the pipeline's defaults (batch, steps, …); for saved IR only `steps` applies. */

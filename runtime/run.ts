@@ -161,7 +161,6 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
                 version: CHECKPOINT_VERSION,
                 pipeline: ir.name,
                 step: e.step,
-                counters: exe.exportState().counters,
                 run: { seed: o.seed, backend: o.backend, steps, checkpointEvery: every, keep, ...(o.evalSamples ? { evalSamples: o.evalSamples } : {}), ...(o.diagnose ? { diagnose: o.diagnose } : {}), ...(o.maxNonFinite ? { maxNonFinite: o.maxNonFinite } : {}) },
                 ...(o.config ? { config: o.config } : {}),
                 rows,

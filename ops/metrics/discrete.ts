@@ -56,28 +56,36 @@ export function splitHalfGm(h1: Map<number, number>, n1: number, h2: Map<number,
   return s;
 }
 
-/** q's prefix table: (position i, code of x<i) → q(x<i, x_i = v) for each v */
-function prefixTable(ds: TokensSpec): Map<string, Float64Array> {
-  const m = new Map<string, Float64Array>();
+/** a context of position i in a sequence stored at `at` of a flat array (the AR prefix, the previous token, …) */
+type Context = (seq: ArrayLike<number>, at: number, i: number) => string;
+
+/** the reference model p(·|context) fitted to q: q-mass of each (context, token), normalised once; uniform off the support */
+function reference(ds: TokensSpec, context: Context): (key: string) => Float64Array {
+  const mass = new Map<string, Float64Array>();
   ds.support.forEach((s, k) => {
     for (let i = 0; i < ds.length; i++) {
-      const key = `${i}:${encode(s, ds.vocab, 0, i)}`;
-      let row = m.get(key);
-      if (!row) m.set(key, (row = new Float64Array(ds.vocab)));
+      const key = context(s, 0, i);
+      let row = mass.get(key);
+      if (!row) mass.set(key, (row = new Float64Array(ds.vocab)));
       row[s[i]!] += ds.probs[k]!;
     }
   });
-  return m;
+  for (const row of mass.values()) {
+    const z = row.reduce((a, b) => a + b, 0);
+    for (let v = 0; v < row.length; v++) row[v]! /= z;
+  }
+  const uniform = new Float64Array(ds.vocab).fill(1 / ds.vocab);
+  return (key) => mass.get(key) ?? uniform;
 }
 
 /** E_g of the reference's expected gradient, per (context, token), from rows [from, to): counts of (c, v) − counts of c · p(v|c) */
-function arGradient(x: ArrayLike<number>, ds: TokensSpec, from: number, to: number, cond: (i: number, prefix: number, r: number) => string, ref: (key: string) => Float64Array): Map<string, Float64Array> {
+function arGradient(x: ArrayLike<number>, ds: TokensSpec, from: number, to: number, context: Context, ref: (key: string) => Float64Array): Map<string, Float64Array> {
   const { length: L, vocab: V } = ds;
   const n = to - from;
   const acc = new Map<string, Float64Array>();
   for (let r = from; r < to; r++)
     for (let i = 0; i < L; i++) {
-      const key = cond(i, encode(x, V, r * L, i), r);
+      const key = context(x, r * L, i);
       let a = acc.get(key);
       if (!a) acc.set(key, (a = new Float64Array(V)));
       const p = ref(key);
@@ -128,36 +136,13 @@ export function discreteMetrics(ds: TokensSpec, x: ArrayLike<number>, n: number,
   const data = sampleTokens(ds, n, new Rng([seed, 'discrete-metrics-floor']));
   const hd = histogram(data, L, V, 0, n);
 
-  // AR reference: exact conditionals of q (uniform off the support)
-  const prefixes = prefixTable(ds);
-  const uniform = new Float64Array(V).fill(1 / V);
-  const arRef = (key: string) => {
-    const row = prefixes.get(key);
-    if (!row) return uniform;
-    const z = row.reduce((a, b) => a + b, 0);
-    return row.map((p) => p / z);
+  // the split-half GM of a reference model converged on q: the AR one (exact conditionals) and the shared bigram
+  const gmOf = (context: Context) => {
+    const ref = reference(ds, context);
+    return dot(arGradient(x, ds, 0, half, context, ref), arGradient(x, ds, half, 2 * half, context, ref));
   };
-  const arKey = (i: number, prefix: number) => `${i}:${prefix}`;
-  const gmAR = dot(arGradient(x, ds, 0, half, arKey, arRef), arGradient(x, ds, half, 2 * half, arKey, arRef));
-
-  // shared bigram MLE of q with a start context
-  const counts = new Map<string, Float64Array>();
-  ds.support.forEach((s, k) => {
-    for (let i = 0; i < L; i++) {
-      const key = i === 0 ? 'start' : String(s[i - 1]);
-      let row = counts.get(key);
-      if (!row) counts.set(key, (row = new Float64Array(V)));
-      row[s[i]!] += ds.probs[k]!;
-    }
-  });
-  const biRef = (key: string) => {
-    const row = counts.get(key);
-    if (!row) return uniform;
-    const z = row.reduce((a, b) => a + b, 0);
-    return row.map((p) => p / z);
-  };
-  const biKey = (i: number, _p: number, r: number) => (i === 0 ? 'start' : String(x[r * L + i - 1]));
-  const gmBigram = dot(arGradient(x, ds, 0, half, biKey, biRef), arGradient(x, ds, half, 2 * half, biKey, biRef));
+  const gmAR = gmOf((seq, at, i) => `${i}:${encode(seq, V, at, i)}`);
+  const gmBigram = gmOf((seq, at, i) => (i === 0 ? 'start' : String(seq[at + i - 1])));
 
   const all = V ** L;
   let logq = 0;

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { tableFromIPC } from 'apache-arrow';
 import { UserError } from '../../dsl/errors.ts';
+import { RunFolder } from '../files.ts';
 import type { Summary } from '../run.ts';
 import { overlay, panels, renderChart, type Chart, type Series } from './charts.ts';
 
@@ -143,14 +144,7 @@ export async function rebuildReport(dir: string): Promise<string[]> {
     ...(config ? { config: JSON.parse(config.toString('utf8')) } : {}),
     ...(opt('samples.png') ? { samplesPng: opt('samples.png')! } : {}),
   });
-  const written: string[] = [];
-  for (const [name, data] of Object.entries(files)) {
-    const to = path.join(dir, name);
-    fs.mkdirSync(path.dirname(to), { recursive: true });
-    const tmp = `${to}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, data);
-    fs.renameSync(tmp, to);
-    written.push(to);
-  }
-  return written;
+  const folder = new RunFolder(dir);
+  for (const [name, data] of Object.entries(files)) folder.write(name, data);
+  return folder.commit();
 }
