@@ -29,6 +29,15 @@ export function teacherLogits(pTeacher: F, temperature = 1, floor = 1e-8, topP?:
   return s;
 }
 
+/** Algorithm 1's times: s ~ U(0,1), t = min(1, s + δ), δ ~ U(0, 1/k) — one student step of at most 1/k */
+export function stepInterval(g: GraphBuilder, rows: string | number, k: number): { s: F; t: F } {
+  const s = g.uniform([rows, 1], 0, 1);
+  return { s, t: s.add(g.uniform([rows, 1], 0, 1 / k)).minimum(1) as F };
+}
+
+/** f32[B,L,1]: 1 where the tokens z are MASK */
+export const maskedPositions = (z: Port<'i32', Shape>, mask: number, rows: string | number, length: number): F => z.eq(mask).cast('f32').reshape([rows, length, 1]) as F;
+
 /** L_GEN = mean_b Σ_d Σ_c p_η (log x̂_φ − s_θ) · masked — `masked`: f32[B,L,1], 1 where z_s is MASK */
 export function dmmdGeneratorLoss(o: { p: F; teacherLogits: F; aux: F; masked: F; weight?: F; floor?: number }): Scalar {
   let per = o.p.mul(safeLog(o.aux, o.floor).sub(o.teacherLogits)).mul(o.masked);
@@ -71,8 +80,7 @@ export interface DmmdOptions {
 export function dmmd(g: GraphBuilder, o: DmmdOptions) {
   const B = o.x0.type.shape[0]!;
   const { mask, vocab: V, length: L } = o.toy;
-  const s = g.uniform([B, 1], 0, 1);
-  const t = s.add(g.uniform([B, 1], 0, 1 / o.steps)).minimum(1) as F;
+  const { s, t } = stepInterval(g, B, o.steps);
   const zt = g.maskDiffuse(o.x0, t, mask);
   const base = o.residual ? g.noGrad(() => o.teacher(zt, t) as F) : undefined;
   const p = o.student(...[zt, t, ...(o.eps ? [o.eps] : []), ...(base ? [base] : [])]) as F;
@@ -80,7 +88,7 @@ export function dmmd(g: GraphBuilder, o: DmmdOptions) {
     const x = g.categorical(p);
     const zs = g.maskPosterior(zt, x, t, s, mask);
     const pTeacher = o.teacher(zs, s) as F;
-    return { x, zs, masked: zs.eq(mask).cast('f32').reshape([B, L, 1]) as F, pTeacher, pAux: (o.residual ? o.aux(zs, s, pTeacher) : o.aux(zs, s)) as F };
+    return { x, zs, masked: maskedPositions(zs, mask, B, L), pTeacher, pAux: (o.residual ? o.aux(zs, s, pTeacher) : o.aux(zs, s)) as F };
   });
   const floor = o.logFloor ?? 1e-8;
   const sTeacher = g.noGrad(() => teacherLogits(pTeacher, o.temperature ?? 1, floor, o.topP));

@@ -1,6 +1,6 @@
 /** @file Matching objectives written with the DSL's own primitives — the same ones a user has. */
 import type { Port, Scalar } from '../dsl/port.ts';
-import type { GraphBuilder, Model } from '../dsl/builder.ts';
+import { adam, type GraphBuilder, type Model } from '../dsl/builder.ts';
 import type { Schedule } from '../dsl/ir/schema.ts';
 import type { ScheduleName } from './schedules.ts';
 import type { Shape } from '../dsl/types.ts';
@@ -42,4 +42,15 @@ export function dmd(g: GraphBuilder, o: { x: Port<'f32', Shape>; teacher: Model;
     return dmdGradient({ x: o.x, real: o.teacher(xt, t), fake: o.fake(xt, t) });
   });
   return { loss: dmdLoss(o.x, grad), grad };
+}
+
+/**
+ * A warm-up-only phase fitting each model to the teacher's denoiser on noised data, ‖m(x_t, t) − teacher(x_t, t)‖²:
+ * the stand-in for "initialised from the teacher" when the teacher is closed form (no weights to copy).
+ */
+export function prefitToTeacher(g: GraphBuilder, models: readonly Model<string, 'trainable'>[], teacher: Model, data: () => Port<'f32', Shape>, o: { steps: number; t: readonly [number, number]; lr?: number }): void {
+  for (const m of models) {
+    const { t, xt } = g.diffuse(data(), { schedule: 'rf', t: o.t });
+    g.minimize(m, m(xt, t).sub(teacher(xt, t)).square().mean() as Scalar, { optimizer: adam(o.lr ?? 1e-3), ratio: 0, warmup: o.steps });
+  }
 }

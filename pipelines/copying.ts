@@ -12,7 +12,7 @@ import { pipeline } from '../dsl/pipeline.ts';
 import { options } from '../dsl/options.ts';
 import { adam } from '../dsl/builder.ts';
 import { mlp, toy } from '../dsl/models.ts';
-import { dmd, denoisingLoss, regressionLoss } from '../ops/objectives.ts';
+import { dmd, denoisingLoss, prefitToTeacher, regressionLoss } from '../ops/objectives.ts';
 
 export const copyingOptions = options(
   {
@@ -52,10 +52,7 @@ export const copying = pipeline(
 
     if (c.init === 'teacher') {
       // pre-fit both networks to the exact teacher on noised data (DMD2 starts both as copies of the teacher)
-      for (const m of [student, fake]) {
-        const { t, xt } = g.diffuse(g.data(target), { schedule: 'rf', t: [0.001, 0.999] });
-        g.minimize(m, m(xt, t).sub(teacher(xt, t)).square().mean(), { optimizer: adam(1e-3), ratio: 0, warmup: c.prefitSteps });
-      }
+      prefitToTeacher(g, [student, fake], teacher, () => g.data(target), { steps: c.prefitSteps, t: [0.001, 0.999] });
     }
 
     const z = g.noise([g.B, D]);

@@ -17,7 +17,7 @@ import { adam } from '../dsl/builder.ts';
 import { toy, tokenMlp } from '../dsl/models.ts';
 import type { Port } from '../dsl/port.ts';
 import type { Shape } from '../dsl/types.ts';
-import { dmmd, safeLog } from '../ops/dmmd.ts';
+import { dmmd, maskedPositions, safeLog } from '../ops/dmmd.ts';
 
 type F = Port<'f32', Shape>;
 
@@ -71,7 +71,7 @@ export const dmmdPipeline = pipeline(
     const aux = g.trainable('aux', tokenMlp({ ...net, ...res }));
 
     // masked positions of z_t as f32[B,L,1]
-    const maskedOf = (zt: Port<'i32', Shape>) => zt.eq(mask).cast('f32').reshape([g.B, L, 1]) as F;
+    const maskedOf = (zt: Port<'i32', Shape>) => maskedPositions(zt, mask, g.B, L);
     const forward = () => {
       const x0 = g.tokens(data);
       const t = g.uniform([g.B, 1], 0, 1);

@@ -10,7 +10,8 @@ import { adam } from '../dsl/builder.ts';
 import { mlp, toy } from '../dsl/models.ts';
 import type { Port } from '../dsl/port.ts';
 import type { Shape } from '../dsl/types.ts';
-import { mmdLosses } from '../ops/dmmd.ts';
+import { mmdLosses, stepInterval } from '../ops/dmmd.ts';
+import { prefitToTeacher } from '../ops/objectives.ts';
 
 type F = Port<'f32', Shape>;
 
@@ -37,14 +38,10 @@ export const mmdRing = pipeline(
     const net = mlp({ in: 2, out: 2, hidden: c.hidden, layers: c.layers, time: true });
     const student = g.trainable('student', net);
     const aux = g.trainable('aux', net);
-    for (const m of [aux, student]) {
-      const { t, xt } = g.diffuse(g.data(target), { schedule: 'rf', t: [0.001, 1] });
-      g.minimize(m, m(xt, t).sub(teacher(xt, t)).square().mean(), { optimizer: adam(1e-3), ratio: 0, warmup: c.prefitSteps });
-    }
+    prefitToTeacher(g, [aux, student], teacher, () => g.data(target), { steps: c.prefitSteps, t: [0.001, 1] });
 
     // Algorithm: s ~ U(0,1), t = min(1, s + U(0, 1/k)); z_t from forward-diffused data
-    const s = g.uniform([g.B, 1], 0, 1);
-    const t = s.add(g.uniform([g.B, 1], 0, 1 / c.k)).minimum(1) as F;
+    const { s, t } = stepInterval(g, g.B, c.k);
     const zt = g.alpha(t, 'rf').mul(g.data(target)).add(g.sigma(t, 'rf').mul(g.noise([g.B, 2]))) as F;
     const xEta = student(zt, t) as F;
     const zs = g.noGrad(() => g.gaussPosterior(zt, xEta, t, s, 'rf'));
