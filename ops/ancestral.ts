@@ -6,6 +6,7 @@
  */
 import * as z from 'zod';
 import { defineOp, OpShapeError, type LowerCtx } from './define.ts';
+import { checkTime } from './shape.ts';
 import { ScheduleSchema, type Schedule } from '../dsl/ir/schema.ts';
 import { scheduleAt } from './schedules.ts';
 import { resolveShape, showType } from '../dsl/types.ts';
@@ -62,7 +63,7 @@ export const ancestral = {
     shape: ([zt, x, t, s]) => {
       if (zt!.dtype !== 'f32' || zt!.shape.length !== 2) throw new OpShapeError(`gauss_posterior expects z_t f32[B,D], got ${showType(zt!)}`);
       if (x!.shape.join() !== zt!.shape.join()) throw new OpShapeError(`gauss_posterior expects x like z_t (${showType(zt!)}), got ${showType(x!)}`);
-      for (const u of [t!, s!]) if (u.shape.length !== 2 || u.shape[1] !== 1 || u.shape[0] !== zt!.shape[0]) throw new OpShapeError(`gauss_posterior: time expected f32[${zt!.shape[0]},1], got ${showType(u)}`);
+      for (const u of [t!, s!]) checkTime('gauss_posterior', zt!.shape[0], u);
       return { dtype: 'f32', shape: [...zt!.shape] };
     },
     lower: ([zt, x, t, s], p, ctx) => {

@@ -6,6 +6,7 @@
  */
 import * as z from 'zod';
 import { defineOp, OpShapeError, type LowerCtx, type Tensor } from './define.ts';
+import { checkTime } from './shape.ts';
 import { showType, resolveShape, type TensorType } from '../dsl/types.ts';
 import type { Rng } from './rng.ts';
 
@@ -15,10 +16,6 @@ export const alphaMasked = (t: number) => 1 - t;
 const isTokens = (x: TensorType) => x.dtype === 'i32';
 const sameRows = (a: TensorType, b: TensorType) => a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
 
-function checkTime(name: string, x: TensorType, t: TensorType) {
-  if (t.dtype !== 'f32' || t.shape.length !== 2 || t.shape[1] !== 1 || t.shape[0] !== x.shape[0])
-    throw new OpShapeError(`${name}: time expected f32[${x.shape[0]},1], got ${showType(t)}`);
-}
 
 /** Each masked position of z_t reveals x w.p. (α_s − α_t)/(1 − α_t); revealed ones stay (host arrays, in place into `out`). */
 export function posterior(zt: ArrayLike<number>, x: ArrayLike<number>, t: ArrayLike<number>, s: ArrayLike<number>, L: number, mask: number, rng: Rng, out: Int32Array): Int32Array {
@@ -138,7 +135,7 @@ export const discrete = {
     arity: 2,
     shape: ([x, t]) => {
       if (!isTokens(x!) || x!.shape.length !== 2) throw new OpShapeError(`mask_diffuse expects tokens i32[B,L], got ${showType(x!)}`, 'dtype_mismatch');
-      checkTime('mask_diffuse', x!, t!);
+      checkTime('mask_diffuse', x!.shape[0], t!);
       return { dtype: 'i32', shape: [...x!.shape] };
     },
     // z_t: each token becomes MASK with probability 1 − α_t
@@ -179,8 +176,8 @@ export const discrete = {
     shape: ([zt, x, t, s]) => {
       if (!isTokens(zt!) || zt!.shape.length !== 2) throw new OpShapeError(`mask_posterior expects z_t i32[B,L], got ${showType(zt!)}`, 'dtype_mismatch');
       if (!isTokens(x!) || !sameRows(zt!, x!)) throw new OpShapeError(`mask_posterior expects x like z_t (${showType(zt!)}), got ${showType(x!)}`, 'dtype_mismatch');
-      checkTime('mask_posterior', zt!, t!);
-      checkTime('mask_posterior', zt!, s!);
+      checkTime('mask_posterior', zt!.shape[0], t!);
+      checkTime('mask_posterior', zt!.shape[0], s!);
       return { dtype: 'i32', shape: [...zt!.shape] };
     },
     lower: ([zt, x, t, s], p, ctx) => {

@@ -40,3 +40,8 @@ export function reduceShape(shape: readonly Dim[], axes: number[] | undefined, k
   const ax = new Set(normaliseAxes(axes, shape.length));
   return shape.flatMap((d, i) => (ax.has(i) ? (keepDims ? [1] : []) : [d]));
 }
+
+/** a per-row time input: f32[rows, 1] */
+export function checkTime(name: string, rows: Dim | undefined, t: TensorType): void {
+  if (t.dtype !== 'f32' || t.shape.length !== 2 || t.shape[1] !== 1 || t.shape[0] !== rows) throw new OpShapeError(`${name}: time expected f32[${rows},1], got ${showType(t)}`);
+}

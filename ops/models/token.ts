@@ -10,6 +10,7 @@ import * as z from 'zod';
 import { defineModel, type HostTensor } from './model.ts';
 import { OpShapeError, type Tensor, type TF } from '../define.ts';
 import { linalg } from '../linalg.ts';
+import { checkTime } from '../shape.ts';
 import { timeEmbedding } from './mlp.ts';
 import { showType, type TensorType } from '../../dsl/types.ts';
 import { oracleMarginals } from '../tokens.ts';
@@ -50,7 +51,7 @@ function checkTokenInputs(name: string, ins: TensorType[], L: number, noise: num
     throw new OpShapeError(`${name} base probabilities expected f32[${zt!.shape[0]},${L},${base}], got ${showType(b)}`);
   if (zt!.dtype !== 'i32' || zt!.shape.length !== 2 || zt!.shape[1] !== L) throw new OpShapeError(`${name} tokens expected i32[B,${L}], got ${showType(zt!)}`, 'dtype_mismatch');
   const B = zt!.shape[0]!;
-  if (t!.dtype !== 'f32' || t!.shape.length !== 2 || t!.shape[1] !== 1 || t!.shape[0] !== B) throw new OpShapeError(`${name} time expected f32[${B},1], got ${showType(t!)}`);
+  checkTime(name, B, t!);
   if (e && (e.dtype !== 'f32' || e.shape.length !== 2 || e.shape[1] !== noise || e.shape[0] !== B)) throw new OpShapeError(`${name} noise expected f32[${B},${noise}], got ${showType(e)}`);
   return B as number;
 }
