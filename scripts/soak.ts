@@ -5,17 +5,14 @@
  *
  *   npx tsx scripts/soak.ts [--pipeline dmd2-ring] [--steps 10000] [--every 500] [--backend wasm] [--json FILE]
  */
+import { openExecutor } from '../runtime/open.ts';
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { lastValueFrom, tap } from 'rxjs';
 import { buildIR } from '../dsl/pipeline.ts';
-import { compile } from '../dsl/compile/index.ts';
 import { PIPELINES } from '../pipelines/index.ts';
-import { loadBackend } from '../gpu/backend.ts';
-import { Executor, initialWeights } from '../runtime/executor.ts';
 import { evalSetup } from '../runtime/evaluate.ts';
 import { train } from '../runtime/train.ts';
-import { loadSafetensors } from '../runtime/safetensors.ts';
 
 const { values: a } = parseArgs({
   options: { pipeline: { type: 'string', default: 'dmd2-ring' }, steps: { type: 'string', default: '10000' }, every: { type: 'string', default: '500' }, backend: { type: 'string', default: 'wasm' }, json: { type: 'string' } },
@@ -23,8 +20,8 @@ const { values: a } = parseArgs({
 const steps = Number(a.steps);
 const every = Number(a.every);
 const ir = buildIR(PIPELINES[a.pipeline!]!, { steps, evalEvery: 1000 });
-const backend = await loadBackend(a.backend!);
-const exe = new Executor(backend, compile(ir), 1, initialWeights(ir, 1, loadSafetensors));
+const exe = await openExecutor(ir, 1, a.backend!);
+const { backend } = exe;
 const setup = evalSetup(exe, 1024);
 const mib = (b: number) => Math.round((b / 2 ** 20) * 10) / 10;
 const samples: { step: number; tensors: number; bytes: number; rssMiB: number; seconds: number }[] = [];

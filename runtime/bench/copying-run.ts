@@ -1,11 +1,8 @@
 /** @file One dimension × arm × seed of the copying bench: train the student, measure copying and quality as it goes. */
+import { openExecutor } from '../open.ts';
 import { buildIR } from '../../dsl/pipeline.ts';
 import { gmmOf } from '../../dsl/ir/schema.ts';
-import { compile } from '../../dsl/compile/index.ts';
-import { loadBackend } from '../../gpu/backend.ts';
-import { Executor, initialWeights } from '../executor.ts';
 import { measureAlong } from './measure.ts';
-import { loadSafetensors } from '../safetensors.ts';
 import { CopyingDiagnostic } from '../diagnose/copying.ts';
 import { copying, type CopyingConfig } from '../../pipelines/copying.ts';
 import { energyDistance } from '../../ops/metrics/energy.ts';
@@ -61,7 +58,7 @@ export function modeTV(g: GmmSpec, x: Float32Array, d: number): number {
 export async function runCopyingArm(spec: CopyingRunSpec): Promise<CopyingRunResult> {
   const t0 = performance.now();
   const ir = buildIR(copying, { ...spec.overrides, dim: spec.dim });
-  const exe = new Executor(await loadBackend(spec.backend), compile(ir), spec.seed, initialWeights(ir, spec.seed, loadSafetensors));
+  const exe = await openExecutor(ir, spec.seed, spec.backend);
   try {
     const target = gmmOf(ir.datasets[ir.eval!.target], 'the copying bench');
     const d = spec.dim;

@@ -4,11 +4,8 @@
  *   teacher's, at every N of the ladder;
  * - 'student': a D-MMD student trained and measured along the way (step 0 = the student as the teacher, before D-MMD).
  */
+import { openExecutor } from '../open.ts';
 import { buildIR } from '../../dsl/pipeline.ts';
-import { compile } from '../../dsl/compile/index.ts';
-import { loadBackend } from '../../gpu/backend.ts';
-import { Executor, initialWeights } from '../executor.ts';
-import { loadSafetensors } from '../safetensors.ts';
 import { measureAlong } from './measure.ts';
 import { evalSetup, tokenTeacherLadder, type TokenEvalSetup } from '../evaluate.ts';
 import { warmup, type StepEvent } from '../train.ts';
@@ -43,7 +40,7 @@ export interface DmmdRunResult {
 
 async function executor(overrides: Partial<DmmdConfig>, seed: number, backend: string) {
   const ir = buildIR(dmmdPipeline, overrides);
-  const exe = new Executor(await loadBackend(backend), compile(ir), seed, initialWeights(ir, seed, loadSafetensors));
+  const exe = await openExecutor(ir, seed, backend);
   return { ir, exe };
 }
 

@@ -1,10 +1,7 @@
 /** @file One arm × seed of the forbidden-zone benchmark: train, and measure every `evalEvery` steps (step 0 = after the warm-up). */
+import { openExecutor } from '../open.ts';
 import { buildIR } from '../../dsl/pipeline.ts';
-import { compile } from '../../dsl/compile/index.ts';
-import { loadBackend } from '../../gpu/backend.ts';
-import { Executor, initialWeights } from '../executor.ts';
 import { measureAlong } from './measure.ts';
-import { loadSafetensors } from '../safetensors.ts';
 import { FZ_REGION, forbiddenZone, fzRing, type FzConfig } from '../../pipelines/forbidden-zone.ts';
 import { fzMetrics, fzTargets, type FzMetrics } from './fz-metrics.ts';
 
@@ -32,9 +29,7 @@ export interface FzRunResult {
 export async function runFzArm(spec: FzRunSpec): Promise<FzRunResult> {
   const t0 = performance.now();
   const ir = buildIR(forbiddenZone, spec.overrides);
-  const backend = await loadBackend(spec.backend);
-  const init = initialWeights(ir, spec.seed, loadSafetensors);
-  const exe = new Executor(backend, compile(ir), spec.seed, init);
+  const exe = await openExecutor(ir, spec.seed, spec.backend);
   try {
     const targets = fzTargets(fzRing.spec, 2, spec.evalSamples / 2, spec.seed);
     let last: { samples: Float32Array; labels: Float32Array } | undefined;
