@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../dsl/errors.ts';
 import type { Tensor, TF } from '../ops/define.ts';
+import { registerHostKernels } from './kernels/host.ts';
 
 export const BACKENDS = ['wasm', 'cpu', 'tensorflow'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -56,6 +57,7 @@ export async function loadBackend(name: string): Promise<Backend> {
     if (!ok) throw new UserError(`backend '${n}' failed to initialise`);
   }
   await withoutProcessHandlers(() => tf.ready());
+  if (n === 'wasm' || n === 'cpu') await registerHostKernels(n);
   const engine = tf.engine();
   return {
     name: n,

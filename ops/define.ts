@@ -4,6 +4,7 @@ import type * as tfns from '@tensorflow/tfjs';
 import type { TensorType } from '../dsl/types.ts';
 import type { DatasetSpec, ModelDecl } from '../dsl/ir/schema.ts';
 import type { Rng } from './rng.ts';
+import type { GradNeeds } from './linalg.ts';
 
 export type TF = typeof tfns;
 export type Tensor = tfns.Tensor;
@@ -22,7 +23,10 @@ export interface LowerCtx {
   dims: Record<string, number>;
   /** a fresh stream for this node in this evaluation of the graph */
   rng(): Rng;
-  model(role: string): (inputs: Tensor[]) => Tensor;
+  /** a role's model; `grad` says which gradients the call must provide (absent: all) */
+  model(role: string): (inputs: Tensor[], grad?: GradNeeds) => Tensor;
+  /** for a node on the gradient tape: which of its inputs are on it, and the role being updated */
+  grad?: { role: string; inputs: boolean[] };
   dataset(name: string): DatasetSpec;
   /** a new tensor on the same buffer, unknown to the gradient tape (tfjs has no stop-gradient op) */
   detach(t: Tensor): Tensor;

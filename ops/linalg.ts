@@ -1,40 +1,89 @@
-/** @file Matrix products whose gradients never hit tfjs-wasm's transposed-operand slow path.
- * tfjs differentiates matMul with transposeA/transposeB matmuls, which run 7–15× slower than the plain
- * layout on wasm (anchors/RESULTS.md). Transposing explicitly (O(n²)) and multiplying in the plain
- * layout is 2–4× faster end to end on the DMD2 step. */
+/** @file Matrix products and dense layers whose gradients never hit tfjs-wasm's transposed-operand slow path.
+ * tfjs differentiates matMul with transposeA/transposeB matmuls, which run 7–15× slower than the plain layout on wasm
+ * (anchors/RESULTS.md): here every backward product transposes explicitly (a fused blocked copy) and multiplies in the
+ * plain layout. A dense layer is one fused node: x·W + b (→ SiLU) forward; backward, the activation gradient and the
+ * bias gradient in one kernel, and only the products whose gradients the update needs. */
 import type { Tensor, TF } from './define.ts';
 import type * as tfns from '@tensorflow/tfjs';
+import { columnSum, matMul, siluGradBias, transpose2d } from '../gpu/fused.ts';
 
 type T2 = tfns.Tensor2D;
-const cache = new WeakMap<TF, { matmul: (a: Tensor, b: Tensor) => Tensor; dense: (x: Tensor, w: Tensor, b: Tensor) => Tensor }>();
 
-function build(tf: TF) {
+/** Which gradients a call needs: with respect to the weights, and to each input. `undefined` means all of them. */
+export interface GradNeeds {
+  weights: boolean;
+  inputs: boolean[];
+}
+export const NO_GRAD: GradNeeds = { weights: false, inputs: [] };
+export const needsAny = (g: GradNeeds | undefined): boolean => g === undefined || g.weights || g.inputs.some(Boolean);
+
+export type Activation = 'linear' | 'silu';
+export interface DenseOptions {
+  act?: Activation;
+  /** what this layer's backward pass must produce; `undefined`: everything */
+  grad?: { weights: boolean; input: boolean };
+}
+
+type Dense = (x: Tensor, w: Tensor, b: Tensor) => Tensor;
+interface Fns {
+  matmul: (a: Tensor, b: Tensor) => Tensor;
+  dense: (x: Tensor, w: Tensor, b: Tensor, o?: DenseOptions) => Tensor;
+}
+const cache = new WeakMap<TF, Fns>();
+
+function build(tf: TF): Fns {
   const matmul = tf.customGrad(((a: Tensor, b: Tensor, save: (ts: Tensor[]) => void) => {
     save([a, b]);
     return {
-      value: tf.matMul(a as T2, b as T2),
-      gradFunc: (dy: Tensor, [sa, sb]: Tensor[]) => [
-        tf.matMul(dy as T2, tf.transpose(sb!) as T2),
-        tf.matMul(tf.transpose(sa!) as T2, dy as T2),
-      ],
+      value: matMul(a, b),
+      gradFunc: (dy: Tensor, [sa, sb]: Tensor[]) => [matMul(dy, transpose2d(sb!)), matMul(transpose2d(sa!), dy)],
     };
   }) as never) as unknown as (a: Tensor, b: Tensor) => Tensor;
-  // x·W + b in one node, bias gradient = column sums of dy
-  const dense = tf.customGrad(((x: Tensor, w: Tensor, b: Tensor, save: (ts: Tensor[]) => void) => {
-    save([x, w]);
-    return {
-      value: tf.add(tf.matMul(x as T2, w as T2), b),
-      gradFunc: (dy: Tensor, [sx, sw]: Tensor[]) => [
-        tf.matMul(dy as T2, tf.transpose(sw!) as T2),
-        tf.matMul(tf.transpose(sx!) as T2, dy as T2),
-        tf.sum(dy, 0),
-      ],
-    };
-  }) as never) as unknown as (x: Tensor, w: Tensor, b: Tensor) => Tensor;
+
+  const forward = (x: Tensor, w: Tensor, b: Tensor) => tf.fused.matMul({ a: x as T2, b: w as T2, bias: b });
+  // one differentiable layer per (activation, weight gradient?, input gradient?): a gradient nobody reads is a zero fill
+  const layers = new Map<string, Dense>();
+  const layer = (act: Activation, gw: boolean, gx: boolean): Dense => {
+    const key = `${act}${+gw}${+gx}`;
+    let f = layers.get(key);
+    if (!f) {
+      f = tf.customGrad(((x: Tensor, w: Tensor, b: Tensor, save: (ts: Tensor[]) => void) => {
+        const a = forward(x, w, b);
+        if (act === 'linear') {
+          save([x, w]);
+          return { value: a, gradFunc: (dy: Tensor, [sx, sw]: Tensor[]) => back(dy, columnSum, sx!, sw!, b) };
+        }
+        const s = tf.sigmoid(a);
+        save([x, w, a, s]);
+        return {
+          value: tf.mul(a, s),
+          gradFunc: (dy: Tensor, [sx, sw, sa, ss]: Tensor[]) => back(dy, (d) => siluGradBias(d, sa!, ss!), sx!, sw!, b),
+        };
+      }) as never) as unknown as Dense;
+      layers.set(key, f);
+    }
+    return f;
+    // dy → [dx, dW, db]; `pre` turns dy into the pre-activation gradient and its column sums
+    function back(dy: Tensor, pre: ((d: Tensor) => [Tensor, Tensor]) | ((d: Tensor) => Tensor), x: Tensor, w: Tensor, b: Tensor): Tensor[] {
+      const r = pre(dy);
+      const [da, db] = Array.isArray(r) ? r : [dy, r];
+      return [gx ? matMul(da!, transpose2d(w)) : tf.zerosLike(x), gw ? matMul(transpose2d(x), da!) : tf.zerosLike(w), gw ? db! : tf.zerosLike(b)];
+    }
+  };
+
+  const dense = (x: Tensor, w: Tensor, b: Tensor, o: DenseOptions = {}) => {
+    const act = o.act ?? 'linear';
+    const g = o.grad ?? { weights: true, input: true };
+    if (!g.weights && !g.input) {
+      const a = forward(x, w, b);
+      return act === 'silu' ? tf.mul(a, tf.sigmoid(a)) : a;
+    }
+    return layer(act, g.weights, g.input)(x, w, b);
+  };
   return { matmul, dense };
 }
 
-export function linalg(tf: TF) {
+export function linalg(tf: TF): Fns {
   let fns = cache.get(tf);
   if (!fns) cache.set(tf, (fns = build(tf)));
   return fns;

@@ -1,7 +1,7 @@
 /** @file Matrix product, concatenation, and calls into role models. */
 import * as z from 'zod';
 import { defineOp, OpShapeError } from './define.ts';
-import { linalg } from './linalg.ts';
+import { linalg, NO_GRAD } from './linalg.ts';
 import { sameDtype } from './shape.ts';
 import { modelDef } from './models/index.ts';
 import { resolveShape, showType } from '../dsl/types.ts';
@@ -77,7 +77,8 @@ export const network = {
       if (!cfg.success) throw new OpShapeError(`model '${p.model}' has an invalid config`, 'bad_params');
       return def.outType(cfg.data, ins, ctx);
     },
-    lower: (ins, p, ctx) => ctx.model(p.model)(ins),
+    // off the tape (ctx.grad absent) a call needs no gradient; on it, the updated role's weights and the inputs on the tape
+    lower: (ins, p, ctx) => ctx.model(p.model)(ins, ctx.grad ? { weights: ctx.grad.role === p.model, inputs: ctx.grad.inputs } : NO_GRAD),
     differentiable: true,
     fusion: 'opaque',
   }),

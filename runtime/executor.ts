@@ -8,6 +8,7 @@ import { modelDef, type HostTensor } from '../ops/models/index.ts';
 import type { LowerCtx, Tensor } from '../ops/define.ts';
 import { Rng } from '../ops/rng.ts';
 import { adamApply, adamInit, type AdamState } from './optim.ts';
+import { sumSquares } from '../gpu/fused.ts';
 import { UserError } from '../dsl/errors.ts';
 
 export interface RoleWeights {
@@ -117,7 +118,8 @@ export class Executor {
     for (const decl of plan.ir.models) {
       const host = init.get(decl.role)!;
       const weights = Object.fromEntries(
-        Object.entries(host).map(([k, t]) => [k, tf.variable(tf.tensor(t.data, t.shape, 'float32'), decl.trainable, `${decl.role}/${k}`)]),
+        // the variable shares the tensor's buffer; the tensor's own handle is released
+        Object.entries(host).map(([k, t]) => [k, tf.tidy(() => tf.variable(tf.tensor(t.data, t.shape, 'float32'), decl.trainable, `${decl.role}/${k}`))]),
       );
       this.roles.set(decl.role, { decl, weights });
     }
@@ -156,12 +158,13 @@ export class Executor {
         const r = this.roles.get(role)!;
         const def = modelDef(r.decl.kind)!;
         const cfg = this.configs.get(role);
-        return (ins) => def.apply(tf, r.weights, ins, cfg, env);
+        return (ins, grad) => def.apply(tf, r.weights, ins, cfg, grad ? { ...env, grad } : env);
       },
     };
   }
 
-  private runSteps(steps: PlanStep[], env: Map<string, Tensor>, ctx: EvalCtx): void {
+  /** `tape`: these steps are recorded for the gradient of `role`; `nodes` are the ids on the tape */
+  private runSteps(steps: PlanStep[], env: Map<string, Tensor>, ctx: EvalCtx, tape?: { role: string; nodes: Set<string> }): void {
     for (const s of steps) {
       if (s.kind === 'free') {
         for (const b of s.bufs) {
@@ -172,6 +175,7 @@ export class Executor {
         const n = this.byId.get(s.node)!;
         const def = opDef(n.op)!;
         const nodeCtx: LowerCtx = { ...ctx, rng: () => ctx.rngFor(n.id) };
+        if (tape) nodeCtx.grad = { role: tape.role, inputs: n.inputs.map((i) => tape.nodes.has(i)) };
         try {
           const ins = n.inputs.map((i) => env.get(i)!);
           const out = def.lower(ins, this.params.get(n.id), nodeCtx);
@@ -182,6 +186,13 @@ export class Executor {
         }
       }
     }
+  }
+
+  private tapes = new Map<UpdatePlan, Set<string>>();
+  private tapeNodes(u: UpdatePlan): Set<string> {
+    let s = this.tapes.get(u);
+    if (!s) this.tapes.set(u, (s = new Set(u.tape.flatMap((x) => (x.kind === 'run' ? [x.node] : [])))));
+    return s;
   }
 
   /** One update of a role: forward outside the tape, forward on the tape, gradients, then Adam — unless the loss or
@@ -196,7 +207,7 @@ export class Executor {
       const vars = r.weights;
       let outputs: Record<string, number> = {};
       const { value, grads } = tf.variableGrads(() => {
-        this.runSteps(u.tape, env, ctx);
+        this.runSteps(u.tape, env, ctx, { role: u.role, nodes: this.tapeNodes(u) });
         // the tape's intermediates are released when variableGrads returns: read the logged scalars now
         outputs = Object.fromEntries(Object.entries(u.outputs).map(([k, id]) => [k, env.get(id)!.dataSync()[0]!]));
         return env.get(u.loss) as tfns.Scalar;
@@ -205,7 +216,7 @@ export class Executor {
       const first = Object.keys(byName)[0];
       if (first && this.options.poisonGradient?.(u.role, this.updatesRun(u.role) + 1)) byName[first] = tf.add(byName[first]!, NaN);
       // one read for the loss and Σ‖g‖²: the sum is NaN/Inf exactly when some gradient entry is (or it overflows)
-      const sq = tf.addN(Object.values(byName).map((g) => tf.sum(tf.square(g))));
+      const sq = sumSquares(Object.values(byName));
       const [loss, sumSq] = tf.stack([value, sq]).dataSync() as Float32Array;
       const skipped = !Number.isFinite(loss!) || !Number.isFinite(sumSq!);
       if (!skipped) adamApply(tf, u.finish.find((s) => s.kind === 'apply')!.optimizer, this.adam.get(u)!, vars, byName);

@@ -63,7 +63,7 @@ export const mlp = defineModel<MlpConfig>({
     }
     return out;
   },
-  apply(tf, weights, ins, c) {
+  apply(tf, weights, ins, c, env) {
     const { dense } = linalg(tf);
     const parts = [ins[0]!];
     if (c.fourier > 0) parts.push(timeEmbedding(tf, ins[0]!.reshape([-1, c.in, 1]), c.fourier, 1).reshape([-1, 2 * c.fourier * c.in]));
@@ -71,10 +71,14 @@ export const mlp = defineModel<MlpConfig>({
     if (c.classes > 0) parts.push(tf.cast(tf.oneHot(ins[ins.length - 1]!, c.classes), 'float32'));
     let h = parts.length > 1 ? tf.concat(parts, 1) : parts[0]!;
     const n = widths(c).length - 1;
-    for (let i = 0; i < n; i++) {
-      h = dense(h, weights[`l${i}.weight`]!, weights[`l${i}.bias`]!);
-      if (i + 1 < n) h = tf.mul(h, tf.sigmoid(h)); // SiLU
-    }
+    // the first layer's input gradient only when an input needs one; later layers' whenever anything upstream does
+    const weights_ = env.grad?.weights ?? true;
+    const inputs = env.grad ? env.grad.inputs.some(Boolean) : true;
+    for (let i = 0; i < n; i++)
+      h = dense(h, weights[`l${i}.weight`]!, weights[`l${i}.bias`]!, {
+        act: i + 1 < n ? 'silu' : 'linear',
+        grad: { weights: weights_, input: i === 0 ? inputs : weights_ || inputs },
+      });
     return h;
   },
 });

@@ -4,6 +4,7 @@ import type { TensorType } from '../../dsl/types.ts';
 import type { DatasetSpec } from '../../dsl/ir/schema.ts';
 import type { Tensor, TF } from '../define.ts';
 import type { Rng } from '../rng.ts';
+import type { GradNeeds } from '../linalg.ts';
 
 export interface HostTensor {
   shape: number[];
@@ -17,6 +18,8 @@ export interface ModelEnv {
 /** at run time every dataset a model names exists (verify checked it) */
 export interface ApplyEnv {
   dataset(name: string): DatasetSpec;
+  /** the gradients this call must provide (weights, each input); absent: all of them */
+  grad?: GradNeeds;
 }
 
 export interface ModelDef<C = any> {

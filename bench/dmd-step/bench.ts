@@ -1,0 +1,103 @@
+/**
+ * @file `npm run bench -- dmd-step`: the anchors' reference workload, compiled by distillery and run by its runtime,
+ * against the same workload written as hand-written TensorFlow.js eager code, side by side in one process on one
+ * backend, for D = 2 and D = 64; plus PyTorch (CPU) in the same run when python3-torch is installed.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { lastValueFrom } from 'rxjs';
+import { buildIR } from '../../dsl/pipeline.ts';
+import { openExecutor } from '../../runtime/open.ts';
+import { train } from '../../runtime/train.ts';
+import { dmdStep } from './workload.ts';
+import { eagerDmdStep } from './eager.ts';
+import { summarize, timeSideBySide, type Rate } from './protocol.ts';
+
+export interface DmdStepResult {
+  compiled: Rate;
+  eager: Rate;
+  /** compiled / eager, medians */
+  ratio: number;
+  torch?: Rate & { threads: number; version: string; blas: string[] };
+  /** compiled / torch, medians */
+  ratioTorch?: number;
+  tensors: { start: number; end: number };
+  rssMiB: { start: number; end: number };
+  /** kernels one compiled iteration launches */
+  kernelsPerIteration: number;
+}
+
+export interface DmdStepOptions {
+  dims: number[];
+  reps: number;
+  backend: string;
+  /** run the PyTorch baseline when `python3 -c 'import torch'` works */
+  torch: boolean;
+  log?: (line: string) => void;
+}
+
+const rss = () => process.memoryUsage().rss / 2 ** 20;
+
+function torchAvailable(): boolean {
+  return spawnSync('python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+}
+
+function runTorch(D: number, reps: number): DmdStepResult['torch'] {
+  const script = fileURLToPath(new URL('./torch_step.py', import.meta.url));
+  const out = execFileSync('python3', [script, '--D', String(D), '--reps', String(reps), '--threads', '2'], { encoding: 'utf8' });
+  const line = out.split('\n').find((l) => l.startsWith('RESULT '));
+  if (!line) throw new Error(`torch_step.py printed no RESULT line:\n${out}`);
+  const r = JSON.parse(line.slice(7)) as { reps: number[]; threads: number; torch: string; blas: string[] };
+  return { ...summarize(r.reps), threads: r.threads, version: r.torch, blas: r.blas };
+}
+
+export async function benchDmdStep(o: DmdStepOptions): Promise<Record<string, DmdStepResult>> {
+  const log = o.log ?? (() => {});
+  const withTorch = o.torch && torchAvailable();
+  if (o.torch && !withTorch) log('PyTorch baseline skipped: `python3 -c "import torch"` fails (apt-get install python3-torch libopenblas0-openmp)');
+  const out: Record<string, DmdStepResult> = {};
+  for (const D of o.dims) {
+    const exe = await openExecutor(buildIR(dmdStep, { dim: D }), 0, o.backend);
+    const { tf } = exe.backend;
+    const eager = eagerDmdStep(tf, { D, seed: 1 });
+    const start = { tensors: exe.backend.memory().tensors, rss: rss() };
+    const compiled = { name: 'compiled', run: (n: number) => lastValueFrom(train(exe, n, undefined, 0, { warmup: false }), { defaultValue: undefined }).then(() => {}) };
+    const hand = {
+      name: 'eager',
+      run: (n: number) => {
+        for (let i = 0; i < n; i++) eager.iteration();
+        eager.variables.student['l0.weight']!.dataSync(); // wait for the results, as the compiled run does
+      },
+    };
+    const rates = await timeSideBySide([compiled, hand], o.reps);
+    const kernelsPerIteration = (await tf.profile(() => compiled.run(1))).kernels.filter((k) => k.name !== 'unnamed scope' && k.name !== 'forward').length;
+    const end = { tensors: exe.backend.memory().tensors, rss: rss() };
+    const r: DmdStepResult = {
+      compiled: rates.compiled!,
+      eager: rates.eager!,
+      ratio: rates.compiled!.median / rates.eager!.median,
+      tensors: { start: start.tensors, end: end.tensors },
+      rssMiB: { start: start.rss, end: end.rss },
+      kernelsPerIteration,
+    };
+    eager.dispose();
+    exe.dispose();
+    if (withTorch) {
+      r.torch = runTorch(D, o.reps);
+      r.ratioTorch = r.compiled.median / r.torch!.median;
+    }
+    out[`D${D}`] = r;
+    log(describe(D, r));
+  }
+  return out;
+}
+
+const f = (r: Rate) => `${r.median.toFixed(2)} it/s (min ${r.min.toFixed(2)}, max ${r.max.toFixed(2)})`;
+
+export function describe(D: number, r: DmdStepResult): string {
+  return [
+    `D=${D}: compiled ${f(r.compiled)}; eager tfjs ${f(r.eager)}; compiled/eager ${r.ratio.toFixed(2)}×`,
+    ...(r.torch ? [`  PyTorch ${r.torch.version} (${r.torch.threads} threads) ${f(r.torch)}; compiled/PyTorch ${r.ratioTorch!.toFixed(2)}×`] : []),
+    `  tensors ${r.tensors.start} → ${r.tensors.end}; RSS ${r.rssMiB.start.toFixed(1)} → ${r.rssMiB.end.toFixed(1)} MiB; ${r.kernelsPerIteration} kernels per compiled iteration`,
+  ].join('\n');
+}

@@ -1,0 +1,48 @@
+/** @file The timing protocol of shared/anchors/WORKLOAD.md: one untimed iteration, warm-up until ≥ 5 iterations and
+ * ≥ 2 s, then repetitions of n iterations each (n ≤ 50, about 4 s a repetition at the warm-up rate). */
+
+export interface Rate {
+  median: number;
+  min: number;
+  max: number;
+  /** iterations per second of every repetition, in order */
+  reps: number[];
+}
+
+export const summarize = (reps: number[]): Rate => {
+  const s = [...reps].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return { median: s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2, min: s[0]!, max: s.at(-1)!, reps };
+};
+
+/** A contestant: `run(n)` runs n iterations and returns when their results are on the host. */
+export interface Contestant {
+  name: string;
+  run(n: number): Promise<void> | void;
+}
+
+/** Warm every contestant up, then time `reps` repetitions of each, interleaved, so that the machine's drift hits
+ * all of them alike. Returns iterations per second per contestant. */
+export async function timeSideBySide(cs: Contestant[], reps: number, o: { maxIters?: number; repSeconds?: number } = {}): Promise<Record<string, Rate>> {
+  const perRep = new Map<string, number>();
+  for (const c of cs) {
+    await c.run(1);
+    const t0 = performance.now();
+    let n = 0;
+    while (n < 5 || performance.now() - t0 < 2000) {
+      await c.run(1);
+      n++;
+    }
+    const rate = n / ((performance.now() - t0) / 1000);
+    perRep.set(c.name, Math.max(2, Math.min(o.maxIters ?? 50, Math.floor(rate * (o.repSeconds ?? 4)))));
+  }
+  const out = new Map<string, number[]>(cs.map((c) => [c.name, []]));
+  for (let r = 0; r < reps; r++)
+    for (const c of r % 2 ? [...cs].reverse() : cs) {
+      const n = perRep.get(c.name)!;
+      const t0 = performance.now();
+      await c.run(n);
+      out.get(c.name)!.push(n / ((performance.now() - t0) / 1000));
+    }
+  return Object.fromEntries([...out].map(([k, v]) => [k, summarize(v)]));
+}

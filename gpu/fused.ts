@@ -1,0 +1,48 @@
+/** @file The fused kernels as functions on tensors, for ops/ and runtime/: each runs distillery's registered kernel
+ * when the active backend has one, and the equivalent chain of tfjs ops otherwise (the `tensorflow` backend). */
+import * as tf from '@tensorflow/tfjs';
+import type { Tensor } from '@tensorflow/tfjs';
+import { KERNELS, type AdamAttrs, type KernelName } from './kernels/defs.ts';
+import { inputMap } from './kernels/spec.ts';
+
+type T2 = tf.Tensor2D;
+
+const has = (name: KernelName) => tf.getKernel(name, tf.getBackend()) !== undefined;
+const run = (name: KernelName, ins: Tensor[], attrs: Record<string, number> = {}) =>
+  tf.engine().runKernel(name, inputMap(ins) as never, attrs as never) as unknown as Tensor[];
+
+/** the SiLU gradient and the bias gradient of a dense layer: see KERNELS.siluGradBias */
+export function siluGradBias(dy: Tensor, a: Tensor, s: Tensor): [Tensor, Tensor] {
+  if (has(KERNELS.siluGradBias)) return run(KERNELS.siluGradBias, [dy, a, s]) as [Tensor, Tensor];
+  const da = tf.mul(dy, tf.mul(s, tf.add(1, tf.mul(a, tf.sub(1, s)))));
+  return [da, tf.sum(da, 0)];
+}
+
+export function columnSum(dy: Tensor): Tensor {
+  return has(KERNELS.columnSum) ? run(KERNELS.columnSum, [dy])[0]! : tf.sum(dy, 0);
+}
+
+export function transpose2d(x: Tensor): Tensor {
+  return has(KERNELS.transpose2d) ? run(KERNELS.transpose2d, [x])[0]! : tf.transpose(x);
+}
+
+/** Σ‖g_i‖² as a scalar tensor */
+export function sumSquares(gs: Tensor[]): Tensor {
+  if (has(KERNELS.sumSquares)) return run(KERNELS.sumSquares, gs)[0]!;
+  return tf.addN(gs.map((g) => tf.sum(tf.square(g))));
+}
+
+/** one Adam step of n parameters: returns [p'_0..p'_{n−1}, m'_0.., v'_0..] */
+export function adamStep(p: Tensor[], g: Tensor[], m: Tensor[], v: Tensor[], a: Omit<AdamAttrs, 'count'>): Tensor[] {
+  const count = p.length;
+  if (has(KERNELS.adam)) return run(KERNELS.adam, [...p, ...g, ...m, ...v], { ...a, count });
+  const c1 = 1 - a.beta1 ** a.step;
+  const c2 = 1 - a.beta2 ** a.step;
+  const ms = m.map((mi, i) => tf.add(tf.mul(mi, a.beta1), tf.mul(g[i]!, 1 - a.beta1)));
+  const vs = v.map((vi, i) => tf.add(tf.mul(vi, a.beta2), tf.mul(tf.square(g[i]!), 1 - a.beta2)));
+  const ps = p.map((pi, i) => tf.sub(pi, tf.div(tf.mul(ms[i]!, a.lr / c1), tf.add(tf.sqrt(tf.div(vs[i]!, c2)), a.eps))));
+  return [...ps, ...ms, ...vs];
+}
+
+/** plain-layout product a·b (the forward layout every backend is fastest in) */
+export const matMul = (a: Tensor, b: Tensor): Tensor => tf.matMul(a as T2, b as T2);

@@ -1,0 +1,84 @@
+/** @file The fused kernels distillery registers with tfjs: names, attributes, and the math each computes, once, as
+ * loops over float32 arrays. The wasm and cpu backends run these loops directly on their buffers (host.ts); the
+ * webgpu backend runs WGSL generated from the same definitions (webgpu.ts). */
+
+export const KERNELS = {
+  /** [da, db] of y = a·σ(a) (SiLU) after a dense layer: da = dy·s·(1 + a·(1 − s)) with s = σ(a) saved by the
+   * forward pass, and db = Σ_rows da, the bias gradient, as the reduction epilogue of the same pass */
+  siluGradBias: 'DistillerySiluGradBias',
+  /** Σ_rows dy: the bias gradient of a dense layer without activation */
+  columnSum: 'DistilleryColumnSum',
+  /** xᵀ of a 2-D tensor (tfjs-wasm's transpose is 3–5× slower than a blocked copy) */
+  transpose2d: 'DistilleryTranspose2D',
+  /** Σ‖g_i‖² over every input: the gradient-norm and NaN/Inf check of an update, one pass */
+  sumSquares: 'DistillerySumSquares',
+  /** one bias-corrected Adam step of all parameters of a role: inputs p_i, g_i, m_i, v_i; outputs p'_i, m'_i, v'_i */
+  adam: 'DistilleryAdam',
+} as const;
+export type KernelName = (typeof KERNELS)[keyof typeof KERNELS];
+
+export interface AdamAttrs {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  /** the step number after this update (bias corrections 1 − βᵗ) */
+  step: number;
+  /** number of parameters n: the inputs are p_0..p_{n−1}, g_0.., m_0.., v_0.. */
+  count: number;
+}
+
+/** The loops. Each reads `ins` and writes every element of `outs`; accumulations run in float64. */
+export const hostMath = {
+  siluGradBias([dy, a, s]: Float32Array[], [da, db]: Float32Array[], cols: number): void {
+    const acc = new Float64Array(cols);
+    for (let i = 0, n = dy!.length; i < n; ) {
+      for (let c = 0; c < cols; c++, i++) {
+        const si = s![i]!;
+        const d = dy![i]! * si * (1 + a![i]! * (1 - si));
+        da![i] = d;
+        acc[c]! += d;
+      }
+    }
+    db!.set(acc);
+  },
+  columnSum([dy]: Float32Array[], [out]: Float32Array[], cols: number): void {
+    const acc = new Float64Array(cols);
+    for (let i = 0, n = dy!.length; i < n; ) for (let c = 0; c < cols; c++, i++) acc[c]! += dy![i]!;
+    out!.set(acc);
+  },
+  transpose2d([x]: Float32Array[], [out]: Float32Array[], rows: number, cols: number): void {
+    const T = 32;
+    for (let r0 = 0; r0 < rows; r0 += T)
+      for (let c0 = 0; c0 < cols; c0 += T) {
+        const r1 = Math.min(rows, r0 + T);
+        const c1 = Math.min(cols, c0 + T);
+        for (let r = r0; r < r1; r++) for (let c = c0, i = r * cols + c0; c < c1; c++, i++) out![c * rows + r] = x![i]!;
+      }
+  },
+  sumSquares(gs: Float32Array[], [out]: Float32Array[]): void {
+    let s = 0;
+    for (const g of gs) for (let i = 0; i < g.length; i++) s += g[i]! * g[i]!;
+    out![0] = s;
+  },
+  adam(ins: Float32Array[], outs: Float32Array[], a: AdamAttrs): void {
+    const n = a.count;
+    const c1 = 1 - a.beta1 ** a.step;
+    const c2 = 1 - a.beta2 ** a.step;
+    const k = a.lr / c1;
+    const b1 = a.beta1;
+    const b2 = a.beta2;
+    for (let j = 0; j < n; j++) {
+      const [p, g, m, v] = [ins[j]!, ins[n + j]!, ins[2 * n + j]!, ins[3 * n + j]!];
+      const [po, mo, vo] = [outs[j]!, outs[n + j]!, outs[2 * n + j]!];
+      for (let i = 0; i < p.length; i++) {
+        const gi = g[i]!;
+        const mi = b1 * m[i]! + (1 - b1) * gi;
+        const vi = b2 * v[i]! + (1 - b2) * gi * gi;
+        mo[i] = mi;
+        vo[i] = vi;
+        po[i] = p[i]! - (k * mi) / (Math.sqrt(vi / c2) + a.eps);
+      }
+    }
+  },
+};

@@ -1,0 +1,58 @@
+/** @file The fused kernels on the wasm and cpu backends, one call each instead of a chain of tfjs ops. On wasm they
+ * run as WebAssembly SIMD on tfjs's own heap (simd.ts), where the shapes suit it, else as the host loops of defs.ts;
+ * on cpu as the host loops over the backend's typed arrays. */
+import * as tf from '@tensorflow/tfjs';
+import type { TensorInfo } from '@tensorflow/tfjs';
+import { arrs, inputList, SPECS, type Buf } from './spec.ts';
+import { simdKernels, type SimdKernels } from './simd.ts';
+
+interface WasmBackend {
+  wasm: { asm: { memory: WebAssembly.Memory } };
+  dataIdMap: { get(id: object): { memoryOffset: number } };
+  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
+  typedArrayFromHeap(t: TensorInfo): Float32Array;
+}
+interface CpuBackend {
+  data: { get(id: object): { values: Float32Array } };
+  makeTensorInfo(shape: number[], dtype: 'float32', values: Float32Array): TensorInfo;
+}
+
+const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+
+function needFloat(name: string, ins: TensorInfo[]): void {
+  const bad = ins.find((t) => t.dtype !== 'float32');
+  if (bad) throw new Error(`${name} takes float32 inputs, got ${bad.dtype}`);
+}
+
+/** Register every fused kernel for `backendName` (once). `simd: false` keeps the host loops on wasm (tests compare both). */
+export async function registerHostKernels(backendName: 'wasm' | 'cpu', o: { simd?: boolean } = {}): Promise<void> {
+  let simd: SimdKernels | undefined;
+  if (backendName === 'wasm' && (o.simd ?? true)) simd = await simdKernels((tf.findBackend('wasm') as unknown as WasmBackend).wasm.asm.memory);
+  for (const spec of SPECS) {
+    if (tf.getKernel(spec.name, backendName)) tf.unregisterKernel(spec.name, backendName);
+    tf.registerKernel({
+      kernelName: spec.name,
+      backendName,
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const ins = inputList(inputs as Record<string, TensorInfo>);
+        needFloat(spec.name, ins);
+        const shapes = ins.map((t) => t.shape);
+        const a = attrs as Record<string, unknown>;
+        const outShapes = spec.outShapes(shapes, a);
+        if (backendName === 'wasm') {
+          const b = backend as unknown as WasmBackend;
+          // allocate first: an allocation can grow the heap, which detaches every view taken before it
+          const outs = outShapes.map((s) => b.makeOutput(s, 'float32'));
+          const buf = (t: TensorInfo): Buf => ({ arr: b.typedArrayFromHeap(t), ptr: b.dataIdMap.get(t.dataId).memoryOffset });
+          const [ib, ob] = [ins.map(buf), outs.map(buf)];
+          if (!(simd && spec.simd?.(simd, ib, ob, shapes, a))) spec.host(arrs(ib), arrs(ob), shapes, a);
+          return outs;
+        }
+        const b = backend as unknown as CpuBackend;
+        const outs = outShapes.map((s) => new Float32Array(size(s)));
+        spec.host(ins.map((t) => b.data.get(t.dataId).values), outs, shapes, a);
+        return outs.map((v, i) => b.makeTensorInfo(outShapes[i]!, 'float32', v));
+      },
+    });
+  }
+}

@@ -1,0 +1,92 @@
+/** @file Per kernel: output shapes from input shapes, the host loop, and (optionally) its WebAssembly SIMD form.
+ * Backends adapt these: host.ts for wasm and cpu. */
+import { hostMath, KERNELS, type AdamAttrs, type KernelName } from './defs.ts';
+import type { SimdKernels } from './simd.ts';
+
+/** a float32 buffer: its elements, and on the wasm heap its byte offset */
+export interface Buf {
+  arr: Float32Array;
+  ptr: number;
+}
+
+export interface KernelSpec {
+  name: KernelName;
+  outShapes(ins: readonly number[][], attrs: Record<string, unknown>): number[][];
+  host(ins: Float32Array[], outs: Float32Array[], shapes: readonly number[][], attrs: Record<string, unknown>): void;
+  /** the SIMD form; returns false when the shapes do not suit it (the host loop runs instead) */
+  simd?(k: SimdKernels, ins: Buf[], outs: Buf[], shapes: readonly number[][], attrs: Record<string, unknown>): boolean;
+}
+
+const cols = (s: readonly number[]) => s[s.length - 1]!;
+const rows = (s: readonly number[]) => s.slice(0, -1).reduce((a, b) => a * b, 1);
+const arrs = (bs: Buf[]) => bs.map((b) => b.arr);
+
+export const SPECS: KernelSpec[] = [
+  {
+    name: KERNELS.siluGradBias,
+    outShapes: ([dy]) => [[...dy!], [cols(dy!)]],
+    host: (i, o, [dy]) => hostMath.siluGradBias(i, o, cols(dy!)),
+    simd: (k, [dy, a, s], [da, db], [shape]) => cols(shape!) % 4 === 0 && (k.silu_grad_bias(dy!.ptr, a!.ptr, s!.ptr, da!.ptr, db!.ptr, rows(shape!), cols(shape!)), true),
+  },
+  {
+    name: KERNELS.columnSum,
+    outShapes: ([dy]) => [[cols(dy!)]],
+    host: (i, o, [dy]) => hostMath.columnSum(i, o, cols(dy!)),
+    simd: (k, [x], [out], [shape]) => cols(shape!) % 4 === 0 && (k.column_sum(x!.ptr, out!.ptr, rows(shape!), cols(shape!)), true),
+  },
+  {
+    name: KERNELS.transpose2d,
+    outShapes: ([x]) => [[x![1]!, x![0]!]],
+    host: (i, o, [x]) => hostMath.transpose2d(i, o, x![0]!, x![1]!),
+    simd: (k, [x], [out], [shape]) => (k.transpose(x!.ptr, out!.ptr, shape![0]!, shape![1]!), true),
+  },
+  {
+    name: KERNELS.sumSquares,
+    outShapes: () => [[]],
+    host: (i, o) => hostMath.sumSquares(i, o),
+    simd: (k, ins, [out]) => {
+      let s = 0;
+      for (const b of ins) {
+        const n4 = b.arr.length & ~3;
+        s += k.sum_squares(b.ptr, n4);
+        for (let i = n4; i < b.arr.length; i++) s += b.arr[i]! * b.arr[i]!;
+      }
+      out!.arr[0] = s;
+      return true;
+    },
+  },
+  {
+    name: KERNELS.adam,
+    outShapes: (ins, a) => {
+      const n = (a as unknown as AdamAttrs).count;
+      return [0, 1, 2].flatMap(() => ins.slice(0, n).map((s) => [...s]));
+    },
+    host: (i, o, _s, a) => hostMath.adam(i, o, a as unknown as AdamAttrs),
+    simd: (k, ins, outs, _s, attrs) => {
+      const a = attrs as unknown as AdamAttrs;
+      const n = a.count;
+      const c1 = 1 - a.beta1 ** a.step;
+      const c2 = 1 - a.beta2 ** a.step;
+      for (let j = 0; j < n; j++) {
+        const [p, g, m, v] = [ins[j]!, ins[n + j]!, ins[2 * n + j]!, ins[3 * n + j]!];
+        const [po, mo, vo] = [outs[j]!, outs[n + j]!, outs[2 * n + j]!];
+        const n4 = p.arr.length & ~3;
+        k.adam(p.ptr, g.ptr, m.ptr, v.ptr, po.ptr, mo.ptr, vo.ptr, n4, a.lr / c1, a.beta1, a.beta2, c2, a.eps);
+        if (n4 < p.arr.length) {
+          const tail = (b: Buf) => b.arr.subarray(n4);
+          hostMath.adam([p, g, m, v].map(tail), [po, mo, vo].map(tail), { ...a, count: 1 });
+        }
+      }
+      return true;
+    },
+  },
+];
+
+export { arrs };
+
+/** runKernel takes named inputs: x0, x1, … in order */
+export const inputMap = <T>(xs: readonly T[]): Record<string, T> => Object.fromEntries(xs.map((x, i) => [`x${i}`, x]));
+export const inputList = <T>(m: Record<string, T>): T[] =>
+  Object.keys(m)
+    .sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)))
+    .map((k) => m[k]!);
