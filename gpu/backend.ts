@@ -3,8 +3,10 @@ import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../dsl/errors.ts';
 import type { Tensor, TF } from '../ops/define.ts';
 import { registerHostKernels } from './kernels/host.ts';
+import { registerWebgpuKernels } from './kernels/webgpu.ts';
+import os from 'node:os';
 
-export const BACKENDS = ['wasm', 'cpu', 'tensorflow'] as const;
+export const BACKENDS = ['wasm', 'cpu', 'webgpu', 'tensorflow'] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
 export interface Backend {
@@ -12,6 +14,8 @@ export interface Backend {
   readonly tf: TF;
   /** a new tensor on the same buffer that the gradient tape does not know: tfjs's missing stop-gradient */
   detach(t: Tensor): Tensor;
+  /** reads block until the data is on the host (dataSync works); webgpu in Node reads only asynchronously */
+  readonly syncReads: boolean;
   memory(): { tensors: number; bytes: number };
 }
 
@@ -47,17 +51,43 @@ async function withoutProcessHandlers<T>(f: () => Promise<T>): Promise<T> {
   }
 }
 
+const WEBGPU_HELP =
+  "the 'webgpu' backend needs a WebGPU adapter. In Node it comes from the `webgpu` package (Dawn; an optional dependency, " +
+  'installed by `npm ci` on linux-x64, macOS and Windows). Without a GPU, Chromium\'s SwiftShader driver stands in: ' +
+  '`apt-get install chromium libvulkan1` and VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json';
+
+/** In Node, install Dawn's WebGPU (the `webgpu` package) as navigator.gpu; a browser has its own. */
+async function loadWebgpu(): Promise<void> {
+  const g = globalThis as { navigator?: { gpu?: unknown } };
+  if (!g.navigator?.gpu) {
+    let dawn: { create(flags: string[]): unknown; globals: Record<string, unknown> };
+    try {
+      dawn = (await import('webgpu')) as never;
+    } catch (e) {
+      throw new UserError(`${WEBGPU_HELP} (loading it failed: ${(e as Error).message})`);
+    }
+    process.env.XDG_RUNTIME_DIR ??= os.tmpdir(); // the Vulkan loader complains on every start without it
+    Object.assign(globalThis, dawn.globals);
+    Object.defineProperty(globalThis, 'navigator', { value: { ...(g.navigator ?? {}), gpu: dawn.create([]) }, configurable: true, writable: true });
+  }
+  const adapter = await (g.navigator!.gpu as { requestAdapter(): Promise<unknown> }).requestAdapter();
+  if (!adapter) throw new UserError(`no WebGPU adapter found: ${WEBGPU_HELP}`);
+  await import('@tensorflow/tfjs-backend-webgpu');
+}
+
 export async function loadBackend(name: string): Promise<Backend> {
   if (!(BACKENDS as readonly string[]).includes(name)) throw new UserError(`unknown backend '${name}'; choose one of ${BACKENDS.join(', ')}`);
   const n = name as BackendName;
   if (n === 'tensorflow') await loadTensorflow();
   if (n === 'wasm') await withoutProcessHandlers(() => import('@tensorflow/tfjs-backend-wasm'));
+  if (n === 'webgpu') await loadWebgpu();
   if (tf.getBackend() !== n) {
     const ok = await withoutProcessHandlers(() => tf.setBackend(n));
     if (!ok) throw new UserError(`backend '${n}' failed to initialise`);
   }
   await withoutProcessHandlers(() => tf.ready());
   if (n === 'wasm' || n === 'cpu') await registerHostKernels(n);
+  if (n === 'webgpu') registerWebgpuKernels();
   const engine = tf.engine();
   return {
     name: n,
@@ -67,6 +97,8 @@ export async function loadBackend(name: string): Promise<Backend> {
       engine.backend.incRef(t.dataId); // the new handle owns a reference, as engine.incRef does for variables
       return d;
     },
+    // tfjs-webgpu reads synchronously through an OffscreenCanvas, which browsers have and Node does not
+    syncReads: n !== 'webgpu' || typeof (globalThis as { OffscreenCanvas?: unknown }).OffscreenCanvas !== 'undefined',
     memory: () => {
       const m = tf.memory();
       return { tensors: m.numTensors, bytes: m.numBytes };

@@ -84,6 +84,12 @@ export interface ExecutorState {
 
 const toHost = (v: tfns.Tensor): HostTensor => ({ shape: [...v.shape], data: Float32Array.from(v.dataSync()) });
 
+/** an update between its gradients and its one read */
+interface PendingUpdate {
+  stats: Tensor;
+  grads: Record<string, Tensor>;
+}
+
 /** one evaluation of the graph: every node draws from its own stream keyed by (seed, evaluation, node) */
 type EvalCtx = LowerCtx & { rngFor(nodeId: string): Rng };
 
@@ -198,30 +204,66 @@ export class Executor {
   /** One update of a role: forward outside the tape, forward on the tape, gradients, then Adam — unless the loss or
    * a gradient is non-finite, in which case nothing is written and the skip is counted. */
   update(u: UpdatePlan): UpdateResult {
+    const p = this.begin(u);
+    return this.finish(u, p, () => p.stats.dataSync() as Float32Array);
+  }
+
+  /** `update` for backends that read back only asynchronously (webgpu in Node): the same work, one awaited read. */
+  async updateAsync(u: UpdatePlan): Promise<UpdateResult> {
+    const p = this.begin(u);
+    let values: Float32Array;
+    try {
+      values = (await p.stats.data()) as Float32Array;
+    } catch (e) {
+      this.release(p);
+      throw e;
+    }
+    return this.finish(u, p, () => values);
+  }
+
+  /** Everything up to the one read: gradients, and [loss, Σ‖g‖², logged outputs…] in one tensor. */
+  private begin(u: UpdatePlan): PendingUpdate {
     const { tf } = this.backend;
-    const r = this.roles.get(u.role)!;
+    const vars = this.roles.get(u.role)!.weights;
     const ctx = this.ctx(this.plan.ir.dims);
-    const res = tf.tidy(() => {
+    return tf.tidy(() => {
       const env = new Map<string, Tensor>();
       this.runSteps(u.pre, env, ctx);
-      const vars = r.weights;
-      let outputs: Record<string, number> = {};
+      let logged: Tensor[] = [];
       const { value, grads } = tf.variableGrads(() => {
         this.runSteps(u.tape, env, ctx, { role: u.role, nodes: this.tapeNodes(u) });
-        // the tape's intermediates are released when variableGrads returns: read the logged scalars now
-        outputs = Object.fromEntries(Object.entries(u.outputs).map(([k, id]) => [k, env.get(id)!.dataSync()[0]!]));
+        // the tape's intermediates are released when variableGrads returns: the logged scalars are kept
+        logged = Object.values(u.outputs).map((id) => tf.keep(tf.reshape(env.get(id)!, [1])));
         return env.get(u.loss) as tfns.Scalar;
       }, Object.values(vars));
       const byName = Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, grads[v.name]!]));
       const first = Object.keys(byName)[0];
       if (first && this.options.poisonGradient?.(u.role, this.updatesRun(u.role) + 1)) byName[first] = tf.add(byName[first]!, NaN);
-      // one read for the loss and Σ‖g‖²: the sum is NaN/Inf exactly when some gradient entry is (or it overflows)
-      const sq = sumSquares(Object.values(byName));
-      const [loss, sumSq] = tf.stack([value, sq]).dataSync() as Float32Array;
-      const skipped = !Number.isFinite(loss!) || !Number.isFinite(sumSq!);
-      if (!skipped) adamApply(tf, u.finish.find((s) => s.kind === 'apply')!.optimizer, this.adam.get(u)!, vars, byName);
-      return { role: u.role, loss: loss!, gradNorm: Math.sqrt(sumSq!), skipped, outputs };
+      // Σ‖g‖² is NaN/Inf exactly when some gradient entry is (or it overflows)
+      const stats = tf.concat([tf.reshape(value, [1]), tf.reshape(sumSquares(Object.values(byName)), [1]), ...logged]);
+      logged.forEach((t) => t.dispose());
+      return { stats, grads: byName };
     });
+  }
+
+  private release(p: PendingUpdate): void {
+    p.stats.dispose();
+    Object.values(p.grads).forEach((g) => g.dispose());
+  }
+
+  private finish(u: UpdatePlan, p: PendingUpdate, read: () => Float32Array): UpdateResult {
+    const { tf } = this.backend;
+    let res: UpdateResult;
+    try {
+      const v = read();
+      const [loss, sumSq] = [v[0]!, v[1]!];
+      const outputs = Object.fromEntries(Object.keys(u.outputs).map((k, i) => [k, v[2 + i]!]));
+      const skipped = !Number.isFinite(loss) || !Number.isFinite(sumSq);
+      if (!skipped) adamApply(tf, u.finish.find((s) => s.kind === 'apply')!.optimizer, this.adam.get(u)!, this.roles.get(u.role)!.weights, p.grads);
+      res = { role: u.role, loss, gradNorm: Math.sqrt(sumSq), skipped, outputs };
+    } finally {
+      this.release(p);
+    }
     if (res.skipped) {
       this.nonFinite.set(u.role, (this.nonFinite.get(u.role) ?? 0) + 1);
       const inARow = (this.nonFiniteInARow.get(u.role) ?? 0) + 1;
@@ -262,6 +304,13 @@ export class Executor {
   /** Run a forward function with this executor's models (teacher samplers for the metrics). */
   withModels<T>(dims: Record<string, number>, key: string, f: (ctx: LowerCtx) => T): T {
     return this.backend.tf.tidy(() => f(this.ctx(dims, key)) as never) as T;
+  }
+
+  /** `hostWeights` on backends that read back only asynchronously */
+  async hostWeightsAsync(role: string): Promise<Record<string, HostTensor>> {
+    const r = this.roles.get(role)!;
+    const entries = await Promise.all(Object.entries(r.weights).map(async ([k, v]): Promise<[string, HostTensor]> => [k, { shape: [...v.shape], data: Float32Array.from(await v.data()) }]));
+    return Object.fromEntries(entries);
   }
 
   hostWeights(role: string): Record<string, HostTensor> {

@@ -1,0 +1,166 @@
+/** @file The fused kernels on the webgpu backend: WGSL compute programs generated per kernel and run through tfjs's
+ * own program cache (runWebGPUProgram). A program writes one output, so a kernel with several outputs runs one
+ * program per output (each recomputes the cheap shared terms instead of storing them). */
+import * as tf from '@tensorflow/tfjs';
+import type { TensorInfo } from '@tensorflow/tfjs';
+import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
+import { KERNELS, type AdamAttrs, type KernelName } from './defs.ts';
+import { inputList } from './spec.ts';
+
+interface WebGPUBackendLike {
+  runWebGPUProgram(p: WebGPUProgram, inputs: TensorInfo[], dtype: 'float32', uniforms?: { type: string; data: number[] }[]): TensorInfo;
+  disposeData(id: object): boolean;
+}
+
+const WG = 64;
+const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+const names = (n: number) => Array.from({ length: n }, (_, i) => `x${i}`);
+
+/** one invocation per output element: `body` sets `out` from the inputs x0.. at flat index i */
+function elementwise(key: string, n: number, outShape: number[], body: string, uniforms?: string): WebGPUProgram {
+  const count = size(outShape);
+  return {
+    shaderKey: `distillery_${key}`,
+    variableNames: names(n),
+    outputShape: outShape,
+    dispatchLayout: { x: outShape.map((_, i) => i) },
+    dispatch: [Math.ceil(count / WG), 1, 1],
+    workgroupSize: [WG, 1, 1],
+    size: true,
+    ...(uniforms ? { uniforms } : {}),
+    getUserCode: () => `
+      fn main(i : i32) {
+        if (i < uniforms.size) {
+          var out = 0.0;
+          ${body}
+          result[i] = out;
+        }
+      }`,
+  };
+}
+
+/** one invocation per column c of [rows, cols] inputs: out[c] = Σ_r term(j = r·cols + c) */
+function columnReduction(key: string, n: number, cols: number, term: string): WebGPUProgram {
+  return {
+    shaderKey: `distillery_colsum_${key}`,
+    variableNames: names(n),
+    outputShape: [cols],
+    dispatchLayout: { x: [0] },
+    dispatch: [Math.ceil(cols / WG), 1, 1],
+    workgroupSize: [WG, 1, 1],
+    size: true,
+    uniforms: 'rows : i32, cols : i32,',
+    getUserCode: () => `
+      fn main(c : i32) {
+        if (c < uniforms.cols) {
+          var acc = 0.0;
+          for (var r = 0; r < uniforms.rows; r++) {
+            let j = r * uniforms.cols + c;
+            acc += ${term};
+          }
+          result[c] = acc;
+        }
+      }`,
+  };
+}
+
+/** Σ of every input's squares in one workgroup: strided partial sums, then a tree in workgroup memory */
+function sumSquares(n: number, sizes: number[]): WebGPUProgram {
+  const loops = sizes.map((s, k) => `for (var j = lid; j < ${s}; j += ${WG}) { let v = x${k}[j]; acc += v * v; }`).join('\n          ');
+  return {
+    shaderKey: `distillery_sumsq_${sizes.join('_')}`,
+    variableNames: names(n),
+    outputShape: [],
+    dispatchLayout: { x: [] },
+    dispatch: [1, 1, 1],
+    workgroupSize: [WG, 1, 1],
+    // the shader must read the uniforms: an unused binding drops out of the layout tfjs binds against
+    size: true,
+    getUserCode: () => `
+      var<workgroup> partial : array<f32, ${WG}>;
+      fn main(unused : i32) {
+        let lid = i32(localIndex);
+        var acc = 0.0;
+        ${loops}
+        partial[lid] = acc;
+        workgroupBarrier();
+        for (var w = ${WG / 2}; w > 0; w = w / 2) {
+          if (lid < w) { partial[lid] += partial[lid + w]; }
+          workgroupBarrier();
+        }
+        if (lid == 0 && uniforms.size == 1) { result[0] = partial[0]; }
+      }`,
+  };
+}
+
+const SILU_DA = 'x0[j] * x2[j] * (1.0 + x1[j] * (1.0 - x2[j]))';
+const ADAM_UNIFORMS = 'k : f32, b1 : f32, b2 : f32, c2 : f32, eps : f32,';
+// a program binds only the inputs it reads (an unread binding drops out of the layout): m' reads (g, m), v' (g, v)
+const adamM = (g: string, m: string) => `let m = uniforms.b1 * ${m}[i] + (1.0 - uniforms.b1) * ${g}[i];`;
+const adamV = (g: string, v: string) => `let v = uniforms.b2 * ${v}[i] + (1.0 - uniforms.b2) * ${g}[i] * ${g}[i];`;
+
+type Impl = (b: WebGPUBackendLike, ins: TensorInfo[], attrs: Record<string, unknown>) => TensorInfo[];
+
+const IMPLS: Record<KernelName, Impl> = {
+  [KERNELS.siluGradBias]: (b, ins) => {
+    const shape = ins[0]!.shape;
+    const cols = shape[shape.length - 1]!;
+    const rows = size(shape) / cols;
+    const da = b.runWebGPUProgram(elementwise('silu_grad', 3, [...shape], `let j = i; out = ${SILU_DA};`), ins, 'float32');
+    const db = b.runWebGPUProgram(columnReduction('silu_grad', 3, cols, SILU_DA), ins, 'float32', [
+      { type: 'int32', data: [rows] },
+      { type: 'int32', data: [cols] },
+    ]);
+    return [da, db];
+  },
+  [KERNELS.columnSum]: (b, ins) => {
+    const shape = ins[0]!.shape;
+    const cols = shape[shape.length - 1]!;
+    return [b.runWebGPUProgram(columnReduction('plain', 1, cols, 'x0[j]'), ins, 'float32', [
+      { type: 'int32', data: [size(shape) / cols] },
+      { type: 'int32', data: [cols] },
+    ])];
+  },
+  [KERNELS.transpose2d]: (b, ins) => {
+    const [rows, cols] = ins[0]!.shape as [number, number];
+    // output [cols, rows]: element i is x[r, c] with c = i / rows, r = i % rows
+    const p = elementwise('transpose', 1, [cols, rows], 'let c = i / uniforms.rows; let r = i - c * uniforms.rows; out = x0[r * uniforms.cols + c];', 'rows : i32, cols : i32,');
+    return [b.runWebGPUProgram(p, ins, 'float32', [
+      { type: 'int32', data: [rows] },
+      { type: 'int32', data: [cols] },
+    ])];
+  },
+  [KERNELS.sumSquares]: (b, ins) => [b.runWebGPUProgram(sumSquares(ins.length, ins.map((t) => size(t.shape))), ins, 'float32')],
+  [KERNELS.adam]: (b, ins, attrs) => {
+    const a = attrs as unknown as AdamAttrs;
+    const n = a.count;
+    const c1 = 1 - a.beta1 ** a.step;
+    const u = [a.lr / c1, a.beta1, a.beta2, 1 - a.beta2 ** a.step, a.eps].map((v) => ({ type: 'float32', data: [v] }));
+    const outs: TensorInfo[][] = [[], [], []];
+    for (let j = 0; j < n; j++) {
+      const [p, g, m, v] = [ins[j]!, ins[n + j]!, ins[2 * n + j]!, ins[3 * n + j]!];
+      const shape = [...p.shape];
+      const run = (key: string, xs: TensorInfo[], body: string) => b.runWebGPUProgram(elementwise(`adam_${key}`, xs.length, shape, body, ADAM_UNIFORMS), xs, 'float32', u);
+      outs[0]!.push(run('p', [p, g, m, v], `${adamM('x1', 'x2')} ${adamV('x1', 'x3')} out = x0[i] - uniforms.k * m / (sqrt(v / uniforms.c2) + uniforms.eps);`));
+      outs[1]!.push(run('m', [g, m], `${adamM('x0', 'x1')} out = m;`));
+      outs[2]!.push(run('v', [g, v], `${adamV('x0', 'x1')} out = v;`));
+    }
+    return outs.flat();
+  },
+};
+
+export function registerWebgpuKernels(): void {
+  for (const [name, impl] of Object.entries(IMPLS)) {
+    if (tf.getKernel(name, 'webgpu')) continue;
+    tf.registerKernel({
+      kernelName: name,
+      backendName: 'webgpu',
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const ins = inputList(inputs as Record<string, TensorInfo>);
+        const bad = ins.find((t) => t.dtype !== 'float32');
+        if (bad) throw new Error(`${name} takes float32 inputs, got ${bad.dtype}`);
+        return impl(backend as unknown as WebGPUBackendLike, ins, attrs as Record<string, unknown>);
+      },
+    });
+  }
+}

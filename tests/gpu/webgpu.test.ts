@@ -1,0 +1,64 @@
+/** The webgpu backend for real, on whatever adapter Dawn finds (SwiftShader in CI): every generated WGSL kernel against
+ * the tfjs ops it replaces on cpu, one full pipeline step against cpu, and 100 iterations without a leak. Skipped, with the reason, where no adapter exists — except in CI, where it must run. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadBackend } from '../../gpu/backend.ts';
+import { checkKernelCases } from './cases.ts';
+import { buildIR } from '../../dsl/pipeline.ts';
+import { openExecutor } from '../../runtime/open.ts';
+import { dmdStep } from '../../bench/dmd-step/workload.ts';
+import { maxAbsDiff } from '../helpers.ts';
+
+async function webgpu(): Promise<string | undefined> {
+  try {
+    await loadBackend('webgpu');
+    return undefined;
+  } catch (e) {
+    if (process.env.CI) throw e; // .ci/run installs SwiftShader: a missing adapter there is a failure, not a skip
+    return (e as Error).message;
+  }
+}
+
+test('webgpu: every generated WGSL kernel equals the tfjs ops it replaces (cpu reference)', async (t) => {
+  const why = await webgpu();
+  if (why) return t.skip(why);
+  assert.ok((await checkKernelCases('webgpu', 'webgpu')) >= 20);
+});
+
+const SMALL = { dim: 3, hidden: 64, batch: 32 };
+
+test('webgpu: one full pipeline step (5 fake-score + 1 generator update) matches cpu', async (t) => {
+  const why = await webgpu();
+  if (why) return t.skip(why);
+  const ir = buildIR(dmdStep, SMALL);
+  const runs: { losses: number[]; student: Float32Array; fake: Float32Array }[] = [];
+  for (const backend of ['cpu', 'webgpu']) {
+    const exe = await openExecutor(ir, 5, backend);
+    const losses: number[] = [];
+    for (const u of exe.plan.updates) for (let r = 0; r < u.ratio; r++) losses.push((await exe.updateAsync(u)).loss);
+    const w = async (role: string) => Object.values(await exe.hostWeightsAsync(role)).flatMap((h) => Array.from(h.data));
+    runs.push({ losses, student: Float32Array.from(await w('student')), fake: Float32Array.from(await w('fake')) });
+    exe.dispose();
+  }
+  const [cpu, gpu] = runs as [(typeof runs)[0], (typeof runs)[0]];
+  assert.equal(gpu.losses.length, 6);
+  assert.ok(maxAbsDiff(cpu.losses, gpu.losses) < 1e-4 * Math.max(...cpu.losses.map(Math.abs)), `losses ${cpu.losses} vs ${gpu.losses}`);
+  assert.ok(maxAbsDiff(cpu.student, gpu.student) < 1e-5, `student weights differ by ${maxAbsDiff(cpu.student, gpu.student)}`);
+  assert.ok(maxAbsDiff(cpu.fake, gpu.fake) < 1e-5, `fake-score weights differ by ${maxAbsDiff(cpu.fake, gpu.fake)}`);
+});
+
+test('webgpu leak: the tensor count stays flat over 100 iterations', async (t) => {
+  const why = await webgpu();
+  if (why) return t.skip(why);
+  const exe = await openExecutor(buildIR(dmdStep, SMALL), 5, 'webgpu');
+  const iteration = async () => {
+    for (const u of exe.plan.updates) for (let r = 0; r < u.ratio; r++) await exe.updateAsync(u);
+  };
+  await iteration();
+  const before = exe.backend.memory();
+  for (let i = 0; i < 100; i++) await iteration();
+  const after = exe.backend.memory();
+  assert.equal(after.tensors, before.tensors, `tensors ${before.tensors} → ${after.tensors}`);
+  assert.equal(after.bytes, before.bytes, `bytes ${before.bytes} → ${after.bytes}`);
+  exe.dispose();
+});
