@@ -26,6 +26,29 @@ export function transpose2d(x: Tensor): Tensor {
   return has(KERNELS.transpose2d) ? run(KERNELS.transpose2d, [x])[0]! : tf.transpose(x);
 }
 
+/** [sin(base·k·t), cos(base·k·t)], k = 1..n, along a new last axis (t's last axis has size 1); differentiable in t */
+export function fourier(t: Tensor, n: number, base: number): Tensor {
+  if (has(KERNELS.fourier)) return run(KERNELS.fourier, [t], { n, base })[0]!;
+  const k = tf.mul(tf.range(1, n + 1, 1, 'float32'), base).reshape([...Array(t.rank - 1).fill(1), n]);
+  const a = tf.mul(t, k);
+  return tf.concat([tf.sin(a), tf.cos(a)], t.rank - 1);
+}
+
+// d/dt of [sin(b·k·t), cos(b·k·t)] = b·k·[cos, −sin]: from the saved output, summed over k
+tf.registerGradient({
+  kernelName: KERNELS.fourier,
+  outputsToSave: [true],
+  gradFunc: (dy, saved, attrs) => {
+    const { n, base } = attrs as unknown as { n: number; base: number };
+    const y = saved[0]!;
+    const last = y.rank - 1;
+    const [s, c] = tf.split(y, 2, last);
+    const [ds, dc] = tf.split(dy as Tensor, 2, last);
+    const k = tf.mul(tf.range(1, n + 1, 1, 'float32'), base);
+    return { x0: () => tf.sum(tf.mul(tf.sub(tf.mul(ds!, c!), tf.mul(dc!, s!)), k), last, true) };
+  },
+});
+
 /** Σ‖g_i‖² as a scalar tensor */
 export function sumSquares(gs: Tensor[]): Tensor {
   if (has(KERNELS.sumSquares)) return run(KERNELS.sumSquares, gs)[0]!;

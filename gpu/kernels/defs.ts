@@ -12,6 +12,9 @@ export const KERNELS = {
   transpose2d: 'DistilleryTranspose2D',
   /** Σ‖g_i‖² over every input: the gradient-norm and NaN/Inf check of an update, one pass */
   sumSquares: 'DistillerySumSquares',
+  /** [sin(b·k·t), cos(b·k·t)] for k = 1..n along a new last axis of width 2n: a Fourier time embedding in one pass
+   * (angle-addition recurrence from one sin/cos per row, in float64) */
+  fourier: 'DistilleryFourier',
   /** one bias-corrected Adam step of all parameters of a role: inputs p_i, g_i, m_i, v_i; outputs p'_i, m'_i, v'_i */
   adam: 'DistilleryAdam',
 } as const;
@@ -26,6 +29,11 @@ export interface AdamAttrs {
   step: number;
   /** number of parameters n: the inputs are p_0..p_{n−1}, g_0.., m_0.., v_0.. */
   count: number;
+}
+
+export interface FourierAttrs {
+  n: number;
+  base: number;
 }
 
 /** The loops. Each reads `ins` and writes every element of `outs`; accumulations run in float64. */
@@ -55,6 +63,22 @@ export const hostMath = {
         const c1 = Math.min(cols, c0 + T);
         for (let r = r0; r < r1; r++) for (let c = c0, i = r * cols + c0; c < c1; c++, i++) out![c * rows + r] = x![i]!;
       }
+  },
+  fourier([t]: Float32Array[], [out]: Float32Array[], a: FourierAttrs): void {
+    const n = a.n;
+    for (let r = 0; r < t!.length; r++) {
+      const th = a.base * t![r]!;
+      const s1 = Math.sin(th);
+      const c1 = Math.cos(th);
+      let s = s1;
+      let c = c1;
+      const o = r * 2 * n;
+      for (let k = 0; k < n; k++) {
+        out![o + k] = s;
+        out![o + n + k] = c;
+        [s, c] = [s * c1 + c * s1, c * c1 - s * s1];
+      }
+    }
   },
   sumSquares(gs: Float32Array[], [out]: Float32Array[]): void {
     let s = 0;

@@ -1,6 +1,6 @@
 /** @file Per kernel: output shapes from input shapes, the host loop, and (optionally) its WebAssembly SIMD form.
  * Backends adapt these: host.ts for wasm and cpu. */
-import { hostMath, KERNELS, type AdamAttrs, type KernelName } from './defs.ts';
+import { hostMath, KERNELS, type AdamAttrs, type FourierAttrs, type KernelName } from './defs.ts';
 import type { SimdKernels } from './simd.ts';
 
 /** a float32 buffer: its elements, and on the wasm heap its byte offset */
@@ -39,6 +39,11 @@ export const SPECS: KernelSpec[] = [
     outShapes: ([x]) => [[x![1]!, x![0]!]],
     host: (i, o, [x]) => hostMath.transpose2d(i, o, x![0]!, x![1]!),
     simd: (k, [x], [out], [shape]) => (k.transpose(x!.ptr, out!.ptr, shape![0]!, shape![1]!), true),
+  },
+  {
+    name: KERNELS.fourier,
+    outShapes: ([t], a) => [[...t!.slice(0, -1), 2 * (a as unknown as FourierAttrs).n]],
+    host: (i, o, _s, a) => hostMath.fourier(i, o, a as unknown as FourierAttrs),
   },
   {
     name: KERNELS.sumSquares,

@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TensorInfo } from '@tensorflow/tfjs';
 import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
-import { KERNELS, type AdamAttrs, type KernelName } from './defs.ts';
+import { KERNELS, type AdamAttrs, type FourierAttrs, type KernelName } from './defs.ts';
 import { inputList } from './spec.ts';
 
 interface WebGPUBackendLike {
@@ -17,7 +17,7 @@ const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 const names = (n: number) => Array.from({ length: n }, (_, i) => `x${i}`);
 
 /** one invocation per output element: `body` sets `out` from the inputs x0.. at flat index i */
-function elementwise(key: string, n: number, outShape: number[], body: string, uniforms?: string): WebGPUProgram {
+function elementwise(key: string, n: number, outShape: number[], body: string, uniforms?: string, helpers = ''): WebGPUProgram {
   const count = size(outShape);
   return {
     shaderKey: `distillery_${key}`,
@@ -28,7 +28,7 @@ function elementwise(key: string, n: number, outShape: number[], body: string, u
     workgroupSize: [WG, 1, 1],
     size: true,
     ...(uniforms ? { uniforms } : {}),
-    getUserCode: () => `
+    getUserCode: () => `${helpers}
       fn main(i : i32) {
         if (i < uniforms.size) {
           var out = 0.0;
@@ -93,6 +93,24 @@ function sumSquares(n: number, sizes: number[]): WebGPUProgram {
   };
 }
 
+/** (sin 2πu, cos 2πu) to ~1e-7: WGSL's builtin sin/cos promise only 2⁻¹¹ absolute error. Quarter-turn reduction,
+ * then Taylor polynomials on [−π/4, π/4], rotated back by the quadrant. */
+const SINCOS_TURNS = `
+      fn sincosTurns(u : f32) -> vec2<f32> {
+        let x = 4.0 * (u - round(u));
+        let q = round(x);
+        let y = (x - q) * 1.5707963267948966;
+        let y2 = y * y;
+        let s = y * (1.0 + y2 * (-1.0 / 6.0 + y2 * (1.0 / 120.0 + y2 * (-1.0 / 5040.0 + y2 * (1.0 / 362880.0)))));
+        let c = 1.0 + y2 * (-0.5 + y2 * (1.0 / 24.0 + y2 * (-1.0 / 720.0 + y2 * (1.0 / 40320.0))));
+        switch ((i32(q) + 4) % 4) {
+          case 0: { return vec2<f32>(s, c); }
+          case 1: { return vec2<f32>(c, -s); }
+          case 2: { return vec2<f32>(-s, -c); }
+          default: { return vec2<f32>(-c, s); }
+        }
+      }`;
+
 const SILU_DA = 'x0[j] * x2[j] * (1.0 + x1[j] * (1.0 - x2[j]))';
 const ADAM_UNIFORMS = 'k : f32, b1 : f32, b2 : f32, c2 : f32, eps : f32,';
 // a program binds only the inputs it reads (an unread binding drops out of the layout): m' reads (g, m), v' (g, v)
@@ -128,6 +146,19 @@ const IMPLS: Record<KernelName, Impl> = {
     return [b.runWebGPUProgram(p, ins, 'float32', [
       { type: 'int32', data: [rows] },
       { type: 'int32', data: [cols] },
+    ])];
+  },
+  [KERNELS.fourier]: (b, ins, attrs) => {
+    const a = attrs as unknown as FourierAttrs;
+    const shape = [...ins[0]!.shape.slice(0, -1), 2 * a.n];
+    // element i = (row, j): j < n is sin(base·(j+1)·t), else cos(base·(j−n+1)·t)
+    const body =
+      'let row = i / (2 * uniforms.n); let j = i - row * 2 * uniforms.n; let k = f32(j % uniforms.n + 1); ' +
+      'let sc = sincosTurns(k * x0[row] * uniforms.turns); out = select(sc.y, sc.x, j < uniforms.n);';
+    // turns = base / 2π, exactly 1 for the usual base 2π
+    return [b.runWebGPUProgram(elementwise('fourier', 1, shape, body, 'n : i32, turns : f32,', SINCOS_TURNS), ins, 'float32', [
+      { type: 'int32', data: [a.n] },
+      { type: 'float32', data: [a.base / (2 * Math.PI)] },
     ])];
   },
   [KERNELS.sumSquares]: (b, ins) => [b.runWebGPUProgram(sumSquares(ins.length, ins.map((t) => size(t.shape))), ins, 'float32')],

@@ -3,6 +3,7 @@ import * as z from 'zod';
 import { defineModel, type HostTensor } from './model.ts';
 import { OpShapeError, type Tensor, type TF } from '../define.ts';
 import { linalg } from '../linalg.ts';
+import { fourier } from '../../gpu/fused.ts';
 import { showType } from '../../dsl/types.ts';
 
 export const MlpConfig = z
@@ -25,11 +26,9 @@ export const MlpConfig = z
   .strict();
 export type MlpConfig = z.infer<typeof MlpConfig>;
 
-/** [sin(2πkt), cos(2πkt)] for k = 1..n along the last axis (`base` replaces 2π) */
-export function timeEmbedding(tf: TF, t: Tensor, n: number, base = 2 * Math.PI): Tensor {
-  const k = tf.mul(tf.range(1, n + 1, 1, 'float32'), base).reshape([...Array(t.rank - 1).fill(1), n]);
-  const a = tf.mul(t, k);
-  return tf.concat([tf.sin(a), tf.cos(a)], t.rank - 1);
+/** [sin(2πkt), cos(2πkt)] for k = 1..n along the last axis (`base` replaces 2π): one fused kernel */
+export function timeEmbedding(_tf: TF, t: Tensor, n: number, base = 2 * Math.PI): Tensor {
+  return fourier(t, n, base);
 }
 
 const widths = (c: MlpConfig) => [c.in * (1 + 2 * c.fourier) + (c.time ? 2 * c.frequencies : 0) + c.classes, ...Array(c.layers).fill(c.hidden), c.out];

@@ -2,7 +2,7 @@
  * are read asynchronously, so the same cases run on backends without synchronous reads (webgpu in Node). */
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { adamStep, columnSum, siluGradBias, sumSquares, transpose2d } from '../../gpu/fused.ts';
+import { adamStep, columnSum, fourier, siluGradBias, sumSquares, transpose2d } from '../../gpu/fused.ts';
 import { Rng } from '../../ops/rng.ts';
 
 interface HostIn {
@@ -41,6 +41,17 @@ export function kernelCases(seed: string): KernelCase[] {
   }
   for (const shape of [[256, 256], [256, 80], [80, 256], [17, 33], [1, 9]])
     cases.push({ what: `transpose ${shape}`, inputs: [host(shape)], fused: ([x]) => [transpose2d(x!)], reference: ([x]) => [tf.transpose(x!)], rtol: 0 });
+  for (const [shape, n, base] of [[[37, 1], 8, 2 * Math.PI], [[5, 3, 1], 4, 1]] as const)
+    cases.push({
+      what: `fourier ${shape} n ${n}`,
+      inputs: [{ data: rng.uniforms(shape.reduce((a, b) => a * b, 1)), shape: [...shape] }], // times in [0, 1)
+      fused: ([t]) => [fourier(t!, n, base)],
+      reference: ([t]) => {
+        const a = tf.mul(t!, tf.mul(tf.range(1, n + 1, 1, 'float32'), base).reshape([...Array(t!.rank - 1).fill(1), n]));
+        return [tf.concat([tf.sin(a), tf.cos(a)], t!.rank - 1)];
+      },
+      rtol: 2e-5,
+    });
   const shapes = [[80, 256], [256], [3, 2], [5]];
   cases.push({
     what: 'sumSquares',

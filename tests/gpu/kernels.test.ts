@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { loadBackend } from '../../gpu/backend.ts';
 import { registerHostKernels } from '../../gpu/kernels/host.ts';
 import { linalg } from '../../ops/linalg.ts';
+import { fourier } from '../../gpu/fused.ts';
 import { Rng } from '../../ops/rng.ts';
 import { finiteDiff } from '../helpers.ts';
 import { checkKernelCases } from './cases.ts';
@@ -50,4 +51,15 @@ test('dense layers: every gradient variant against central finite differences (c
       check(dw!, gw ? fd(1, w0, [4, 5]) : null, 'dW');
       check(db!, gw ? fd(2, b0, [5]) : null, 'db');
     }
+});
+
+test('the Fourier kernel differentiates in t: its gradient against central finite differences (cpu)', async () => {
+  await loadBackend('cpu');
+  const rng = new Rng(['fourier-fd']);
+  const t0 = rng.uniforms(6);
+  const probe = tf.tensor(rng.normals(6 * 10), [6, 10]);
+  const f = (t: tf.Tensor) => tf.sum(tf.mul(fourier(t, 5, 2 * Math.PI), probe));
+  const got = tf.grad(f)(tf.tensor(t0, [6, 1])).dataSync();
+  const want = finiteDiff(tf, f, t0, [6, 1], 1e-3);
+  for (let i = 0; i < 6; i++) assert.ok(Math.abs(got[i]! - want[i]!) < 2e-2 * Math.max(1, Math.abs(want[i]!)), `dt[${i}]: ${got[i]} vs ${want[i]}`);
 });
