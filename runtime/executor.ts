@@ -30,6 +30,8 @@ export interface UpdateResult {
 export interface ExecutorOptions {
   /** stop with a NonFiniteError after this many skipped updates of one role in a row (default 20) */
   maxNonFinite?: number;
+  /** testing aid: sees every random node's value as it is drawn (the same draws can then feed another implementation) */
+  onDraw?: (node: IRNode, value: Tensor) => void;
   /** testing aid: poison one gradient with NaN when this returns true for (role, that role's update index from 1) */
   poisonGradient?: (role: string, update: number) => boolean;
 }
@@ -187,6 +189,7 @@ export class Executor {
           const out = def.lower(ins, this.params.get(n.id), nodeCtx);
           // every buffer has one owner: a lowering that hands back an input (σ(t) = t) gets its own handle
           env.set(n.id, ins.includes(out) ? ctx.tf.clone(out) : out);
+          if (this.options.onDraw && def.random) this.options.onDraw(n, out);
         } catch (e) {
           throw new Error(`${(e as Error).message}\n  while executing %${n.id}${n.name ? ` '${n.name}'` : ''} = ${n.op}${n.at ? ` (${n.at})` : ''}`, { cause: e });
         }

@@ -21,6 +21,7 @@ export interface DmdStepResult {
   torch?: Rate & { threads: number; version: string; blas: string[] };
   /** compiled / torch, medians */
   ratioTorch?: number;
+  /** tensors alive after the first iteration of both versions, and after the last */
   tensors: { start: number; end: number };
   rssMiB: { start: number; end: number };
   /** kernels one compiled iteration launches */
@@ -38,13 +39,16 @@ export interface DmdStepOptions {
 
 const rss = () => process.memoryUsage().rss / 2 ** 20;
 
-function torchAvailable(): boolean {
-  return spawnSync('python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+/** a Python that imports torch: $DISTILLERY_PYTHON, python3 on the PATH, or Debian's /usr/bin/python3 (python3-torch
+ * installs there, which a pyenv or venv python3 earlier on the PATH does not see) */
+function torchPython(): string | undefined {
+  const candidates = [process.env.DISTILLERY_PYTHON, 'python3', '/usr/bin/python3'].filter((p): p is string => !!p);
+  return candidates.find((p) => spawnSync(p, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
 }
 
-function runTorch(D: number, reps: number): DmdStepResult['torch'] {
+function runTorch(python: string, D: number, reps: number): DmdStepResult['torch'] {
   const script = fileURLToPath(new URL('./torch_step.py', import.meta.url));
-  const out = execFileSync('python3', [script, '--D', String(D), '--reps', String(reps), '--threads', '2'], { encoding: 'utf8' });
+  const out = execFileSync(python, [script, '--D', String(D), '--reps', String(reps), '--threads', '2'], { encoding: 'utf8' });
   const line = out.split('\n').find((l) => l.startsWith('RESULT '));
   if (!line) throw new Error(`torch_step.py printed no RESULT line:\n${out}`);
   const r = JSON.parse(line.slice(7)) as { reps: number[]; threads: number; torch: string; blas: string[] };
@@ -53,14 +57,14 @@ function runTorch(D: number, reps: number): DmdStepResult['torch'] {
 
 export async function benchDmdStep(o: DmdStepOptions): Promise<Record<string, DmdStepResult>> {
   const log = o.log ?? (() => {});
-  const withTorch = o.torch && torchAvailable();
-  if (o.torch && !withTorch) log('PyTorch baseline skipped: `python3 -c "import torch"` fails (apt-get install python3-torch libopenblas0-openmp)');
+  const python = o.torch ? torchPython() : undefined;
+  if (o.torch && !python) log('PyTorch baseline skipped: no python3 imports torch (apt-get install python3-torch libopenblas0-openmp)');
   const out: Record<string, DmdStepResult> = {};
   for (const D of o.dims) {
     const exe = await openExecutor(buildIR(dmdStep, { dim: D }), 0, o.backend);
     const { tf } = exe.backend;
     const eager = eagerDmdStep(tf, { D, seed: 1 });
-    const start = { tensors: exe.backend.memory().tensors, rss: rss() };
+    let start = { tensors: 0, rss: 0 };
     const compiled = { name: 'compiled', run: (n: number) => lastValueFrom(train(exe, n, undefined, 0, { warmup: false }), { defaultValue: undefined }).then(() => {}) };
     const hand = {
       name: 'eager',
@@ -69,7 +73,7 @@ export async function benchDmdStep(o: DmdStepOptions): Promise<Record<string, Dm
         eager.variables.student['l0.weight']!.dataSync(); // wait for the results, as the compiled run does
       },
     };
-    const rates = await timeSideBySide([compiled, hand], o.reps);
+    const rates = await timeSideBySide([compiled, hand], o.reps, { afterFirst: () => (start = { tensors: exe.backend.memory().tensors, rss: rss() }) });
     const kernelsPerIteration = (await tf.profile(() => compiled.run(1))).kernels.filter((k) => k.name !== 'unnamed scope' && k.name !== 'forward').length;
     const end = { tensors: exe.backend.memory().tensors, rss: rss() };
     const r: DmdStepResult = {
@@ -82,8 +86,8 @@ export async function benchDmdStep(o: DmdStepOptions): Promise<Record<string, Dm
     };
     eager.dispose();
     exe.dispose();
-    if (withTorch) {
-      r.torch = runTorch(D, o.reps);
+    if (python) {
+      r.torch = runTorch(python, D, o.reps);
       r.ratioTorch = r.compiled.median / r.torch!.median;
     }
     out[`D${D}`] = r;
@@ -97,7 +101,7 @@ const f = (r: Rate) => `${r.median.toFixed(2)} it/s (min ${r.min.toFixed(2)}, ma
 export function describe(D: number, r: DmdStepResult): string {
   return [
     `D=${D}: compiled ${f(r.compiled)}; eager tfjs ${f(r.eager)}; compiled/eager ${r.ratio.toFixed(2)}×`,
-    ...(r.torch ? [`  PyTorch ${r.torch.version} (${r.torch.threads} threads) ${f(r.torch)}; compiled/PyTorch ${r.ratioTorch!.toFixed(2)}×`] : []),
+    ...(r.torch ? [`  PyTorch ${r.torch.version} (${r.torch.threads} threads, ${r.torch.blas.map((b) => b.split("/").pop()).join(" + ") || "BLAS unknown"}) ${f(r.torch)}; compiled/PyTorch ${r.ratioTorch!.toFixed(2)}×`] : []),
     `  tensors ${r.tensors.start} → ${r.tensors.end}; RSS ${r.rssMiB.start.toFixed(1)} → ${r.rssMiB.end.toFixed(1)} MiB; ${r.kernelsPerIteration} kernels per compiled iteration`,
   ].join('\n');
 }

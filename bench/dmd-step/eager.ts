@@ -50,8 +50,9 @@ export function eagerDmdStep(tf: TF, o: EagerOptions): EagerStep {
       const bound = 1 / Math.sqrt(fanIn);
       const given = init?.[`l${i - 1}.weight`];
       const gb = init?.[`l${i - 1}.bias`];
-      vars[`l${i - 1}.weight`] = tf.variable(given ? tf.tensor(given.data, given.shape) : tf.randomUniform([fanIn, w], -bound, bound, 'float32', seed++), trainable, `${name}/l${i - 1}.weight`);
-      vars[`l${i - 1}.bias`] = tf.variable(gb ? tf.tensor(gb.data, gb.shape) : tf.randomUniform([w], -bound, bound, 'float32', seed++), trainable, `${name}/l${i - 1}.bias`);
+      const variable = (init: () => T, n: string) => tf.tidy(() => tf.variable(init(), trainable, `${name}/${n}`));
+      vars[`l${i - 1}.weight`] = variable(() => (given ? tf.tensor(given.data, given.shape) : tf.randomUniform([fanIn, w], -bound, bound, 'float32', seed++)), `l${i - 1}.weight`);
+      vars[`l${i - 1}.bias`] = variable(() => (gb ? tf.tensor(gb.data, gb.shape) : tf.randomUniform([w], -bound, bound, 'float32', seed++)), `l${i - 1}.bias`);
     });
     return vars;
   };
@@ -66,7 +67,7 @@ export function eagerDmdStep(tf: TF, o: EagerOptions): EagerStep {
     }
     return h;
   };
-  const freqs = tf.keep(tf.mul(tf.range(1, E / 2 + 1, 1, 'float32'), 2 * Math.PI).reshape([1, E / 2]));
+  const freqs = tf.tidy(() => tf.mul(tf.range(1, E / 2 + 1, 1, 'float32'), 2 * Math.PI).reshape([1, E / 2]));
   const temb = (t: T) => {
     const a = tf.mul(t, freqs);
     return tf.concat([tf.sin(a), tf.cos(a)], 1);
@@ -86,10 +87,12 @@ export function eagerDmdStep(tf: TF, o: EagerOptions): EagerStep {
     const fake = mlp(F, inp);
     const w = tf.div(1, tf.mean(tf.abs(tf.sub(x, real)), 1, true));
     const grad = tf.mul(tf.sub(fake, real), w);
-    save([grad]);
+    // x − sg(x − grad), rounded as PyTorch's 0.5·mse(x, (x − grad).detach()) rounds it
+    const r = tf.sub(x, tf.sub(x, grad));
+    save([r]);
     return {
-      value: tf.mul(0.5, tf.mean(tf.square(grad))),
-      gradFunc: (dy: T, [g]: T[]) => [tf.mul(dy, tf.div(g!, g!.size)), tf.zerosLike(t), tf.zerosLike(eps)],
+      value: tf.mul(0.5, tf.mean(tf.square(r))),
+      gradFunc: (dy: T, [rs]: T[]) => [tf.mul(dy, tf.div(rs!, rs!.size)), tf.zerosLike(t), tf.zerosLike(eps)],
     };
   }) as never) as unknown as (x: T, t: T, eps: T) => tfns.Scalar;
 

@@ -23,10 +23,15 @@ export interface Contestant {
 
 /** Warm every contestant up, then time `reps` repetitions of each, interleaved, so that the machine's drift hits
  * all of them alike. Returns iterations per second per contestant. */
-export async function timeSideBySide(cs: Contestant[], reps: number, o: { maxIters?: number; repSeconds?: number } = {}): Promise<Record<string, Rate>> {
+export async function timeSideBySide(
+  cs: Contestant[],
+  reps: number,
+  o: { maxIters?: number; repSeconds?: number; afterFirst?: () => void } = {},
+): Promise<Record<string, Rate>> {
   const perRep = new Map<string, number>();
+  for (const c of cs) await c.run(1);
+  o.afterFirst?.(); // every contestant has allocated what it keeps (optimizer slots, cached operators)
   for (const c of cs) {
-    await c.run(1);
     const t0 = performance.now();
     let n = 0;
     while (n < 5 || performance.now() - t0 < 2000) {

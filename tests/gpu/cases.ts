@@ -44,7 +44,7 @@ export function kernelCases(seed: string): KernelCase[] {
   for (const [shape, n, base] of [[[37, 1], 8, 2 * Math.PI], [[5, 3, 1], 4, 1]] as const)
     cases.push({
       what: `fourier ${shape} n ${n}`,
-      inputs: [{ data: rng.uniforms(shape.reduce((a, b) => a * b, 1)), shape: [...shape] }], // times in [0, 1)
+      inputs: [{ data: rng.uniforms(shape.reduce((a: number, b: number) => a * b, 1)), shape: [...shape] }], // times in [0, 1)
       fused: ([t]) => [fourier(t!, n, base)],
       reference: ([t]) => {
         const a = tf.mul(t!, tf.mul(tf.range(1, n + 1, 1, 'float32'), base).reshape([...Array(t!.rank - 1).fill(1), n]));
