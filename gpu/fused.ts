@@ -67,5 +67,30 @@ export function adamStep(p: Tensor[], g: Tensor[], m: Tensor[], v: Tensor[], a: 
   return [...ps, ...ms, ...vs];
 }
 
+/** Tensors a custom gradient reads, kept for one backward pass. tfjs's `save` clones what it keeps, and on wasm a
+ * clone copies the buffer; inside `backwardScope` a dense layer keeps its intermediates by reference instead. */
+let scope: Tensor[] | undefined;
+
+/** keep `ts` until the enclosing backwardScope ends (gradient tapes release their forward intermediates before the
+ * backward pass); false (nothing kept) outside one. Variables live on by themselves and are never taken. */
+export function keepForBackward(ts: Tensor[]): boolean {
+  if (!scope) return false;
+  for (const t of ts) if (!(t instanceof tf.Variable)) scope.push(tf.keep(t));
+  return true;
+}
+
+/** run `f` (a gradient computation) and release what its custom gradients kept */
+export function backwardScope<T>(f: () => T): T {
+  const outer = scope;
+  const mine: Tensor[] = [];
+  scope = mine;
+  try {
+    return f();
+  } finally {
+    scope = outer;
+    tf.dispose(mine);
+  }
+}
+
 /** plain-layout product a·b (the forward layout every backend is fastest in) */
 export const matMul = (a: Tensor, b: Tensor): Tensor => tf.matMul(a as T2, b as T2);

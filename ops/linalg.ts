@@ -5,7 +5,7 @@
  * bias gradient in one kernel, and only the products whose gradients the update needs. */
 import type { Tensor, TF } from './define.ts';
 import type * as tfns from '@tensorflow/tfjs';
-import { columnSum, matMul, siluGradBias, transpose2d } from '../gpu/fused.ts';
+import { columnSum, keepForBackward, matMul, siluGradBias, transpose2d } from '../gpu/fused.ts';
 
 type T2 = tfns.Tensor2D;
 
@@ -40,6 +40,9 @@ function build(tf: TF): Fns {
     };
   }) as never) as unknown as (a: Tensor, b: Tensor) => Tensor;
 
+  // xᵀ·da. tfjs-wasm packs the right operand of every product it has not seen (≈ 0.2 ms for 256×256): with few
+  // input features (a first layer) (daᵀ·x)ᵀ packs the small x instead, and its extra transposes are cheaper
+  const weightGrad = (x: Tensor, da: Tensor) => (x.shape[1]! < da.shape[1]! ? transpose2d(matMul(transpose2d(da), x)) : matMul(transpose2d(x), da));
   const forward = (x: Tensor, w: Tensor, b: Tensor) => tf.fused.matMul({ a: x as T2, b: w as T2, bias: b });
   // one differentiable layer per (activation, weight gradient?, input gradient?): a gradient nobody reads is a zero fill
   const layers = new Map<string, Dense>();
@@ -50,14 +53,20 @@ function build(tf: TF): Fns {
       f = tf.customGrad(((x: Tensor, w: Tensor, b: Tensor, save: (ts: Tensor[]) => void) => {
         const a = forward(x, w, b);
         if (act === 'linear') {
-          save([x, w]);
-          return { value: a, gradFunc: (dy: Tensor, [sx, sw]: Tensor[]) => back(dy, columnSum, sx!, sw!, b) };
+          // inside a backwardScope what the gradient reads is kept by reference (tfjs would clone, i.e. copy, it)
+          const byRef = keepForBackward([x]);
+          if (!byRef) save([x, w]);
+          return { value: a, gradFunc: (dy: Tensor, saved: Tensor[]) => back(dy, columnSum, ...((byRef ? [x, w] : saved) as [Tensor, Tensor]), b) };
         }
         const s = tf.sigmoid(a);
-        save([x, w, a, s]);
+        const byRef = keepForBackward([x, a, s]);
+        if (!byRef) save([x, w, a, s]);
         return {
           value: tf.mul(a, s),
-          gradFunc: (dy: Tensor, [sx, sw, sa, ss]: Tensor[]) => back(dy, (d) => siluGradBias(d, sa!, ss!), sx!, sw!, b),
+          gradFunc: (dy: Tensor, saved: Tensor[]) => {
+            const [sx, sw, sa, ss] = byRef ? [x, w, a, s] : saved;
+            return back(dy, (d) => siluGradBias(d, sa!, ss!), sx!, sw!, b);
+          },
         };
       }) as never) as unknown as Dense;
       layers.set(key, f);
@@ -67,7 +76,7 @@ function build(tf: TF): Fns {
     function back(dy: Tensor, pre: ((d: Tensor) => [Tensor, Tensor]) | ((d: Tensor) => Tensor), x: Tensor, w: Tensor, b: Tensor): Tensor[] {
       const r = pre(dy);
       const [da, db] = Array.isArray(r) ? r : [dy, r];
-      return [gx ? matMul(da!, transpose2d(w)) : tf.zerosLike(x), gw ? matMul(transpose2d(x), da!) : tf.zerosLike(w), gw ? db! : tf.zerosLike(b)];
+      return [gx ? matMul(da!, transpose2d(w)) : tf.zerosLike(x), gw ? weightGrad(x, da!) : tf.zerosLike(w), gw ? db! : tf.zerosLike(b)];
     }
   };
 

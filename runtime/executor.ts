@@ -8,7 +8,7 @@ import { modelDef, type HostTensor } from '../ops/models/index.ts';
 import type { LowerCtx, Tensor } from '../ops/define.ts';
 import { Rng } from '../ops/rng.ts';
 import { adamApply, adamInit, type AdamState } from './optim.ts';
-import { sumSquares } from '../gpu/fused.ts';
+import { backwardScope, sumSquares } from '../gpu/fused.ts';
 import { UserError } from '../dsl/errors.ts';
 
 export interface RoleWeights {
@@ -233,12 +233,12 @@ export class Executor {
       const env = new Map<string, Tensor>();
       this.runSteps(u.pre, env, ctx);
       let logged: Tensor[] = [];
-      const { value, grads } = tf.variableGrads(() => {
+      const { value, grads } = backwardScope(() => tf.variableGrads(() => {
         this.runSteps(u.tape, env, ctx, { role: u.role, nodes: this.tapeNodes(u) });
         // the tape's intermediates are released when variableGrads returns: the logged scalars are kept
         logged = Object.values(u.outputs).map((id) => tf.keep(tf.reshape(env.get(id)!, [1])));
         return env.get(u.loss) as tfns.Scalar;
-      }, Object.values(vars));
+      }, Object.values(vars)));
       const byName = Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, grads[v.name]!]));
       const first = Object.keys(byName)[0];
       if (first && this.options.poisonGradient?.(u.role, this.updatesRun(u.role) + 1)) byName[first] = tf.add(byName[first]!, NaN);
