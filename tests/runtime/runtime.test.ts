@@ -17,13 +17,15 @@ async function executor(backend: string, seed = 3, batch = 64) {
   return { be, exe: new Executor(be, plan, seed, initialWeights(plan.ir, seed, noLoad)) };
 }
 
-test('leak: the tensor count stays flat over 50 iterations (wasm)', async () => {
+test('leak: tensors and bytes stay flat over 1,000 iterations (wasm)', async () => {
   const { be, exe } = await executor('wasm');
   for (const u of exe.plan.updates) exe.update(u); // warm-up
-  const before = be.memory().tensors;
-  for (let i = 0; i < 50; i++) for (const u of exe.plan.updates) for (let r = 0; r < u.ratio; r++) exe.update(u);
+  const before = be.memory();
+  for (let i = 0; i < 1000; i++) for (const u of exe.plan.updates) for (let r = 0; r < u.ratio; r++) exe.update(u);
   exe.sample(128);
-  assert.equal(be.memory().tensors, before);
+  const after = be.memory();
+  assert.equal(after.tensors, before.tensors, `tensors ${before.tensors} → ${after.tensors}`);
+  assert.equal(after.bytes, before.bytes, `bytes ${before.bytes} → ${after.bytes}`);
   exe.dispose();
 });
 
