@@ -37,3 +37,4 @@ export const dmdStep = pipeline(
   },
   'the anchors\' DMD2 benchmark step (WORKLOAD.md): 5 fake-score updates + 1 generator update, random frozen teacher',
 );
+export default dmdStep;

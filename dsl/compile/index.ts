@@ -4,6 +4,8 @@ import { verify } from '../ir/verify.ts';
 import { GraphError } from '../errors.ts';
 import { PIPELINE, type Pass } from './passes.ts';
 import { buildPlan, type Plan } from './plan.ts';
+import { modelDef } from '../../ops/models/index.ts';
+import { Rng } from '../../ops/rng.ts';
 
 export interface CompileOptions {
   /** run verify after every pass (also on with DSL_VERIFY=1) */
@@ -34,7 +36,19 @@ export function runPasses(ir: GraphIR, passes: readonly Pass[], o: CompileOption
 export function compile(ir: GraphIR, o: CompileOptions = {}): Plan {
   const issues = verify(ir);
   if (issues.length) throw new GraphError(issues);
-  return buildPlan(runPasses(ir, PIPELINE, o), o.paramCount);
+  return buildPlan(runPasses(ir, PIPELINE, o), o.paramCount ?? paramCounts(ir));
+}
+
+/** Parameters per role, from the shapes of each model's initial weights (verify has checked every config). */
+export function paramCounts(ir: GraphIR): (role: string) => number {
+  const counts = new Map(
+    ir.models.map((m) => {
+      const def = modelDef(m.kind)!;
+      const w = def.init(def.config.parse(m.config), new Rng(['param-count']));
+      return [m.role, Object.values(w).reduce((a, t) => a + t.data.length, 0)];
+    }),
+  );
+  return (role) => counts.get(role) ?? 0;
 }
 
 export { buildPlan, printPlan, type Plan, type PlanStep, type UpdatePlan } from './plan.ts';

@@ -1,10 +1,12 @@
 /** @file The execution plan: per role, a flat list of steps — outside the tape, on the tape, grads, apply, free —
  * with buffer lifetimes computed once and the peak bytes they imply. */
 import type { AdamConfig, GraphIR, IRNode } from '../ir/schema.ts';
-import { bytesOf, showType } from '../types.ts';
+import { bytesOf, resolveShape, showType } from '../types.ts';
 import { ancestors } from './passes.ts';
 import { gradientReach } from '../ir/verify.ts';
 import { opDef } from '../../ops/registry.ts';
+import { modelDef } from '../../ops/models/index.ts';
+import type { CallMemory } from '../../ops/models/model.ts';
 
 export type PlanStep =
   | { kind: 'run'; node: string }
@@ -44,7 +46,21 @@ export interface Plan {
   outputs?: ForwardPlan & { names: Record<string, string> };
   /** the evaluated samples, and per-sample values read beside them (name → node) */
   sample?: ForwardPlan & { extras: Record<string, string> };
+  /** bytes alive through the whole run: weights of every role, Adam moments of every update */
+  residentBytes: number;
+  /** resident bytes + the largest update's working set */
   peakBytes: number;
+}
+
+/** What a model call holds beyond its output (activations kept for the backward pass, its working peak). */
+function callMemory(ir: GraphIR, n: IRNode, onTape: boolean): CallMemory {
+  if (n.op !== 'call') return { saved: 0, transient: 0 };
+  const decl = ir.models.find((m) => m.role === (n.params as { model: string }).model);
+  const def = decl && modelDef(decl.kind);
+  const cfg = def?.config.safeParse(decl!.config);
+  if (!def?.memory || !cfg?.success) return { saved: 0, transient: 0 };
+  const rows = resolveShape(n.type.shape, ir.dims)[0] ?? 1;
+  return def.memory(cfg.data, rows, onTape);
 }
 
 /** Forward-only steps for `targets` over `nodes` (topological), freeing each buffer after its last use. */
@@ -57,6 +73,7 @@ function forwardSteps(ir: GraphIR, nodes: IRNode[], keep: Set<string>): { steps:
   const size = new Map(nodes.map((n) => [n.id, bytesOf(n.type, ir.dims)]));
   nodes.forEach((n, i) => {
     steps.push({ kind: 'run', node: n.id });
+    peak = Math.max(peak, live + callMemory(ir, n, false).transient);
     live += size.get(n.id)!;
     peak = Math.max(peak, live);
     const dead = [...n.inputs, n.id].filter((x, j, a) => a.indexOf(x) === j && !keep.has(x) && (lastUse.get(x) ?? -1) <= i && size.has(x));
@@ -69,8 +86,6 @@ function forwardSteps(ir: GraphIR, nodes: IRNode[], keep: Set<string>): { steps:
   return { steps, peakBytes: peak };
 }
 
-// weights, gradient, Adam m and v
-const paramBytes = (role: string, paramCount: (role: string) => number): number => paramCount(role) * 4 * 4;
 
 export function buildPlan(ir: GraphIR, paramCount: (role: string) => number = () => 0): Plan {
   const order = ir.updates.map((u, declared) => ({ ...u, declared })).sort((a, b) => Number(b.ratio > 1) - Number(a.ratio > 1));
@@ -100,7 +115,10 @@ export function buildPlan(ir: GraphIR, paramCount: (role: string) => number = ()
     // what the tape reads, and the logged outputs (read after the tape ran), outlive the pre-tape steps
     const usedByTape = new Set([...tapeNodes.flatMap((n) => n.inputs), ...Object.values(outputs)]);
     const pre = forwardSteps(ir, preNodes, usedByTape);
-    const tapeBytes = tapeNodes.reduce((a, n) => a + bytesOf(n.type, ir.dims), 0);
+    // the tape holds every value it computed and what its calls saved for the backward pass; the largest call's
+    // working set comes on top, and the backward pass adds one gradient per parameter
+    const tapeBytes = tapeNodes.reduce((a, n) => a + bytesOf(n.type, ir.dims) + callMemory(ir, n, true).saved, 0);
+    const tapeTransient = Math.max(0, ...tapeNodes.map((n) => callMemory(ir, n, true).transient));
     const held = [...new Set([...tapeNodes.map((n) => n.id), ...preNodes.filter((n) => usedByTape.has(n.id)).map((n) => n.id)])];
     Object.keys(outputs).forEach((k) => covered.add(k));
     return {
@@ -113,7 +131,7 @@ export function buildPlan(ir: GraphIR, paramCount: (role: string) => number = ()
       tape: tapeNodes.map((n) => ({ kind: 'run', node: n.id })),
       finish: [{ kind: 'grads', role: u.role, loss: u.loss }, { kind: 'apply', role: u.role, optimizer: u.optimizer }, { kind: 'free', bufs: held }],
       outputs,
-      peakBytes: pre.peakBytes + tapeBytes + paramBytes(u.role, paramCount),
+      peakBytes: pre.peakBytes + tapeBytes + tapeTransient + paramCount(u.role) * 4,
     };
   });
   const forward = (ids: string[]): ForwardPlan => {
@@ -122,7 +140,9 @@ export function buildPlan(ir: GraphIR, paramCount: (role: string) => number = ()
     return { node: ids[0]!, ...f };
   };
   const rest = Object.fromEntries(Object.entries(ir.outputs).filter(([k]) => !covered.has(k)));
-  const plan: Plan = { ir, updates, peakBytes: Math.max(0, ...updates.map((u) => u.peakBytes)) };
+  // every model's weights and every update's Adam moments stay resident for the whole run
+  const residentBytes = ir.models.reduce((a, m) => a + paramCount(m.role) * 4, 0) + updates.reduce((a, u) => a + paramCount(u.role) * 8, 0);
+  const plan: Plan = { ir, updates, residentBytes, peakBytes: residentBytes + Math.max(0, ...updates.map((u) => u.peakBytes)) };
   if (Object.keys(rest).length) plan.outputs = { ...forward(Object.values(rest)), names: rest };
   if (ir.eval) plan.sample = { ...forward([ir.eval.samples, ...Object.values(ir.eval.extras ?? {})]), extras: { ...ir.eval.extras } };
   return plan;
@@ -153,9 +173,11 @@ function showSteps(ir: GraphIR, steps: PlanStep[], indent: string): string[] {
 
 export function printPlan(plan: Plan): string {
   const ir = plan.ir;
-  const lines = [`plan ${ir.name}: per step ${plan.updates.map((u) => `${u.role}×${u.ratio}`).join(', ')}; peak ${mb(plan.peakBytes)} (B=${ir.dims.B ?? '?'})`];
+  const lines = [
+    `plan ${ir.name}: per step ${plan.updates.map((u) => `${u.role}×${u.ratio}`).join(', ')}; peak ${mb(plan.peakBytes)} = resident ${mb(plan.residentBytes)} (weights, Adam moments) + largest update (B=${ir.dims.B ?? '?'})`,
+  ];
   for (const u of plan.updates) {
-    lines.push(`update ${u.role} ×${u.ratio}${u.warmup ? ` (warm-up ${u.warmup})` : ''}: peak ${mb(u.peakBytes)}`);
+    lines.push(`update ${u.role} ×${u.ratio}${u.warmup ? ` (warm-up ${u.warmup})` : ''}: working set ${mb(u.peakBytes)} (values, saved activations, gradients)`);
     lines.push('  pre (no tape):', ...showSteps(ir, u.pre, '    '));
     lines.push('  tape:', ...showSteps(ir, u.tape, '    '));
     lines.push(...showSteps(ir, u.finish, '  '));

@@ -1,6 +1,6 @@
 /** @file MLP with optional Fourier time embedding: [x, temb(t)] → Linear → SiLU → … → Linear. */
 import * as z from 'zod';
-import { defineModel, type HostTensor } from './model.ts';
+import { defineModel, denseStackMemory, type HostTensor } from './model.ts';
 import { OpShapeError, type Tensor, type TF } from '../define.ts';
 import { linalg } from '../linalg.ts';
 import { fourier } from '../../gpu/fused.ts';
@@ -62,6 +62,7 @@ export const mlp = defineModel<MlpConfig>({
     }
     return out;
   },
+  memory: (c, rows, onTape) => denseStackMemory(widths(c), rows, onTape),
   apply(tf, weights, ins, c, env) {
     const { dense } = linalg(tf);
     const parts = [ins[0]!];

@@ -7,7 +7,7 @@
  * - token_oracle: the exact x̂(z)_d = q(x_d | revealed tokens) of a token dataset (no weights).
  */
 import * as z from 'zod';
-import { defineModel, type HostTensor } from './model.ts';
+import { defineModel, denseStackMemory, type HostTensor } from './model.ts';
 import { OpShapeError, type Tensor, type TF } from '../define.ts';
 import { linalg } from '../linalg.ts';
 import { checkTime } from '../shape.ts';
@@ -90,6 +90,7 @@ export const tokenMlp = defineModel<TokenMlpConfig>({
     }
     return out;
   },
+  memory: (c, rows, onTape) => denseStackMemory(widths(c), rows, onTape),
   apply(tf, weights, ins, c) {
     const [zt, t] = ins;
     const e = c.noise > 0 ? ins[2] : undefined;
