@@ -58,6 +58,7 @@ export function ancestralSample(ctx: LowerCtx, p: AncestralParams, rows: number,
 export const ancestral = {
   gauss_posterior: defineOp({
     kind: 'gauss_posterior',
+    hostReads: true,
     params: z.object({ schedule: ScheduleSchema }).strict(),
     arity: 4,
     shape: ([zt, x, t, s]) => {
@@ -76,6 +77,7 @@ export const ancestral = {
   }),
   ancestral_sample: defineOp({
     kind: 'ancestral_sample',
+    hostReads: true,
     params: AncestralParams,
     arity: 0,
     shape: (_i, p, ctx) => {

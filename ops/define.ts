@@ -54,6 +54,9 @@ export interface OpDef<K extends string = string, P = any> {
   fusion: FusionClass;
   /** draws from the node's random stream: never merged by CSE; its stream is keyed by its rank among random nodes */
   random?: boolean;
+  /** the lowering reads tensors back to the host while the graph runs: a backend without synchronous reads (webgpu in
+   * Node) cannot run it */
+  hostReads?: boolean;
 }
 
 export const defineOp = <K extends string, P>(def: OpDef<K, P>): OpDef<K, P> => def;

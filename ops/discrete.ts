@@ -117,6 +117,7 @@ export function nucleusMask(probs: ArrayLike<number>, V: number, p: number): Flo
 export const discrete = {
   nucleus: defineOp({
     kind: 'nucleus',
+    hostReads: true,
     params: z.object({ p: z.number().gt(0).max(1) }).strict(),
     arity: 1,
     shape: ([q]) => {
@@ -131,6 +132,7 @@ export const discrete = {
   log_softmax: lastAxis('log_softmax'),
   mask_diffuse: defineOp({
     kind: 'mask_diffuse',
+    hostReads: true,
     params: z.object({ mask: z.int().min(1) }).strict(),
     arity: 2,
     shape: ([x, t]) => {
@@ -154,6 +156,7 @@ export const discrete = {
   }),
   categorical: defineOp({
     kind: 'categorical',
+    hostReads: true,
     params: z.object({}).strict(),
     arity: 1,
     shape: ([p]) => {
@@ -171,6 +174,7 @@ export const discrete = {
   }),
   mask_posterior: defineOp({
     kind: 'mask_posterior',
+    hostReads: true,
     params: z.object({ mask: z.int().min(1) }).strict(),
     arity: 4,
     shape: ([zt, x, t, s]) => {
@@ -190,6 +194,7 @@ export const discrete = {
   }),
   masked_sample: defineOp({
     kind: 'masked_sample',
+    hostReads: true,
     params: MaskedSampleParams,
     arity: 0,
     shape: (_i, p, ctx) => {

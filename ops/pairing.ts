@@ -20,6 +20,7 @@ function samePair(name: string, a: TensorType, b: TensorType) {
 export const pairing = {
   pairing_error: defineOp({
     kind: 'pairing_error',
+    hostReads: true,
     params: z.object({ baseline: z.enum(['shuffle', 'gaussian']).default('shuffle') }).strict(),
     arity: 2,
     shape: ([a, b]) => (samePair('pairing_error', a!, b!), { dtype: 'f32', shape: [] }),
@@ -42,6 +43,7 @@ export const pairing = {
   }),
   transport_energy: defineOp({
     kind: 'transport_energy',
+    hostReads: true,
     params: z.object({ scale: z.number().default(1), coupling: z.enum(['paired', 'ot']).default('paired'), rows: z.int().positive().max(1024).default(256) }).strict(),
     arity: 2,
     shape: ([m, zz]) => (samePair('transport_energy', m!, zz!), { dtype: 'f32', shape: [] }),

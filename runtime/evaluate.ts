@@ -1,5 +1,5 @@
 /** @file The run's metrics: energy distance of student samples, the teacher's sampler ladder, baselines, modes. */
-import type { Executor } from './executor.ts';
+import type { Executor, Sample } from './executor.ts';
 import type { GmmSpec, TokensSpec } from '../dsl/ir/schema.ts';
 import { discreteMetrics, type DiscreteMetrics } from '../ops/metrics/discrete.ts';
 import { maskedSample } from '../ops/discrete.ts';
@@ -46,7 +46,15 @@ export interface StudentMetrics {
 }
 
 export function studentMetrics(exe: Executor, s: EvalSetup): StudentMetrics {
-  const { data, extras } = exe.sample(s.n);
+  return metricsOf(exe, s, exe.sample(s.n));
+}
+
+/** `studentMetrics` on any backend: the samples are read asynchronously */
+export async function studentMetricsAsync(exe: Executor, s: EvalSetup): Promise<StudentMetrics> {
+  return metricsOf(exe, s, await exe.sampleAsync(s.n));
+}
+
+function metricsOf(exe: Executor, s: EvalSetup, { data, extras }: Sample): StudentMetrics {
   const samples = Float32Array.from(data);
   if (s.kind === 'tokens') return { metrics: { ...discreteMetrics(s.target, data, s.n, exe.seed) }, samples, extras };
   const m = modeStats(s.target, samples, s.d);
@@ -70,15 +78,15 @@ export function tokenTeacherLadder(exe: Executor, s: TokenEvalSetup, steps: read
 export const TOKEN_TEACHER_STEPS = [1, 2, 4, 8, 16, 32, 64, 256] as const;
 
 /** Energy distance of the teacher's probability-flow sampler at each step count (Euler: NFE = steps). */
-export function teacherLadder(exe: Executor, s: GmmEvalSetup, solver: 'euler' | 'heun' = 'euler', steps: readonly number[] = TEACHER_NFES): Record<string, number> {
+export async function teacherLadder(exe: Executor, s: GmmEvalSetup, solver: 'euler' | 'heun' = 'euler', steps: readonly number[] = TEACHER_NFES): Promise<Record<string, number>> {
   const t = exe.ir.eval?.teacher;
   if (!t) return {};
   const z = new Rng([exe.seed, 'eval-teacher-noise']).normals(s.n * s.d);
   const out: Record<string, number> = {};
   for (const n of steps) {
-    const x = exe.withModels({ ...exe.ir.dims, B: s.n }, 'teacher-ladder', (ctx) =>
-      pfOde(ctx, ctx.tf.tensor(z, [s.n, s.d]), { model: t.role, schedule: t.schedule, solver, steps: n, tMax: 1, tMin: 0 }).dataSync(),
-    ) as Float32Array;
+    const x = await exe.withModelsRead({ ...exe.ir.dims, B: s.n }, 'teacher-ladder', (ctx) =>
+      pfOde(ctx, ctx.tf.tensor(z, [s.n, s.d]), { model: t.role, schedule: t.schedule, solver, steps: n, tMax: 1, tMin: 0 }),
+    );
     out[String(n)] = energyDistance(x, s.targetSamples, s.d);
   }
   return out;

@@ -47,6 +47,18 @@ export class NonFiniteError extends UserError {
   }
 }
 
+/** Nodes whose lowering reads tensors back mid-graph cannot run where reads are asynchronous: say which, up front. */
+function refuseHostReads(ir: GraphIR, backend: string): void {
+  const kind = new Map(ir.models.map((m) => [m.role, m.kind]));
+  const bad = ir.nodes.filter((n) => opDef(n.op)!.hostReads || (n.op === 'call' && modelDef(kind.get((n.params as { model: string }).model) ?? '')?.hostReads));
+  if (!bad.length) return;
+  const list = bad.slice(0, 5).map((n) => `%${n.name ?? n.id} = ${n.op}${n.op === 'call' ? `(${(n.params as { model: string }).model})` : ''}${n.at ? ` (${n.at})` : ''}`);
+  throw new UserError(
+    `backend '${backend}' reads tensors back only asynchronously here, and pipeline '${ir.name}' has ${bad.length} node(s) that read back while the graph runs: ` +
+      `${list.join('; ')}${bad.length > 5 ? '; …' : ''}. Run it on wasm or cpu.`,
+  );
+}
+
 /** Initial host weights of every role: loaded, copied from another role (initFrom), or drawn from the seed. */
 export function initialWeights(ir: GraphIR, seed: number, load: (file: string) => Record<string, HostTensor>): Map<string, Record<string, HostTensor>> {
   const out = new Map<string, Record<string, HostTensor>>();
@@ -86,6 +98,16 @@ export interface ExecutorState {
 
 const toHost = (v: tfns.Tensor): HostTensor => ({ shape: [...v.shape], data: Float32Array.from(v.dataSync()) });
 
+interface Fetched {
+  data: Float32Array;
+  shape: number[];
+}
+export interface Sample {
+  data: Float32Array;
+  shape: number[];
+  extras: Record<string, Float32Array>;
+}
+
 /** an update between its gradients and its one read */
 interface PendingUpdate {
   stats: Tensor;
@@ -117,6 +139,7 @@ export class Executor {
     readonly options: ExecutorOptions = {},
   ) {
     const { tf } = backend;
+    if (!backend.syncReads) refuseHostReads(plan.ir, backend.name);
     this.byId = new Map(plan.ir.nodes.map((n) => [n.id, n]));
     for (const n of plan.ir.nodes) this.params.set(n.id, opDef(n.op)!.params.parse(n.params));
     // a random node's stream is keyed by its rank among the random nodes, not by its id: adding a logged value
@@ -279,29 +302,22 @@ export class Executor {
   /** Forward-only evaluation of the plan's scalar outputs that no update computes. */
   outputs(): Record<string, number> {
     const p = this.plan.outputs;
-    if (!p) return {};
-    const { tf } = this.backend;
-    const ctx = this.ctx(this.plan.ir.dims);
-    return tf.tidy(() => {
-      const env = new Map<string, Tensor>();
-      this.runSteps(p.steps, env, ctx);
-      return Object.fromEntries(Object.entries(p.names).map(([k, id]) => [k, env.get(id)!.dataSync()[0]!]));
-    });
+    return p ? this.named(p.names, this.fetch(() => this.forward(p.steps, this.plan.ir.dims, undefined, Object.values(p.names)))) : {};
+  }
+
+  /** `outputs` on backends that read back only asynchronously */
+  async outputsAsync(): Promise<Record<string, number>> {
+    const p = this.plan.outputs;
+    return p ? this.named(p.names, await this.fetchAsync(() => this.forward(p.steps, this.plan.ir.dims, undefined, Object.values(p.names)))) : {};
   }
 
   /** `n` rows of the evaluation samples (the named dim B set to n), as a host array [n, D]. */
-  sample(n: number, key = 'eval'): { data: Float32Array; shape: number[]; extras: Record<string, Float32Array> } {
-    const p = this.plan.sample;
-    if (!p) throw new UserError(`pipeline '${this.plan.ir.name}' declares no samples to evaluate (g.evaluate)`);
-    const { tf } = this.backend;
-    const ctx = this.ctx({ ...this.plan.ir.dims, B: n }, key);
-    return tf.tidy(() => {
-      const env = new Map<string, Tensor>();
-      this.runSteps(p.steps, env, ctx);
-      const t = env.get(p.node)!;
-      const extras = Object.fromEntries(Object.entries(p.extras).map(([k, id]) => [k, Float32Array.from(env.get(id)!.dataSync())]));
-      return { data: t.dataSync() as Float32Array, shape: t.shape, extras };
-    });
+  sample(n: number, key = 'eval'): Sample {
+    return this.sampleOf(n, this.fetch(() => this.sampleTensors(n, key)));
+  }
+
+  async sampleAsync(n: number, key = 'eval'): Promise<Sample> {
+    return this.sampleOf(n, await this.fetchAsync(() => this.sampleTensors(n, key)));
   }
 
   /** Run a forward function with this executor's models (teacher samplers for the metrics). */
@@ -309,11 +325,14 @@ export class Executor {
     return this.backend.tf.tidy(() => f(this.ctx(dims, key)) as never) as T;
   }
 
+  /** The values of a forward function with this executor's models, read to the host (asynchronously). */
+  async withModelsRead(dims: Record<string, number>, key: string, f: (ctx: LowerCtx) => Tensor): Promise<Float32Array> {
+    return (await this.fetchAsync(() => [f(this.ctx(dims, key))]))[0]!.data;
+  }
+
   /** `hostWeights` on backends that read back only asynchronously */
   async hostWeightsAsync(role: string): Promise<Record<string, HostTensor>> {
-    const r = this.roles.get(role)!;
-    const entries = await Promise.all(Object.entries(r.weights).map(async ([k, v]): Promise<[string, HostTensor]> => [k, { shape: [...v.shape], data: Float32Array.from(await v.data()) }]));
-    return Object.fromEntries(entries);
+    return this.readVariables(Object.entries(this.roles.get(role)!.weights));
   }
 
   hostWeights(role: string): Record<string, HostTensor> {
@@ -328,26 +347,76 @@ export class Executor {
 
   /** Everything training changes — trainable weights, optimizer moments, the RNG counter, update counters — on the host. */
   exportState(): ExecutorState {
-    const opt: Record<string, HostTensor> = {};
+    const { weights, optimizer, counters } = this.stateVariables();
+    const host = (vs: [string, tfns.Variable][]) => Object.fromEntries(vs.map(([k, v]) => [k, toHost(v)]));
+    return { weights: host(weights), optimizer: host(optimizer), counters };
+  }
+
+  async exportStateAsync(): Promise<ExecutorState> {
+    const { weights, optimizer, counters } = this.stateVariables();
+    return { weights: await this.readVariables(weights), optimizer: await this.readVariables(optimizer), counters };
+  }
+
+  private stateVariables(): { weights: [string, tfns.Variable][]; optimizer: [string, tfns.Variable][]; counters: ExecutorState['counters'] } {
+    const optimizer: [string, tfns.Variable][] = [];
     const adamSteps: number[] = [];
     this.plan.updates.forEach((u, i) => {
       const a = this.adam.get(u)!;
       adamSteps.push(a.step);
-      for (const [k, v] of Object.entries(a.m)) opt[`u${i}/m/${k}`] = toHost(v);
-      for (const [k, v] of Object.entries(a.v)) opt[`u${i}/v/${k}`] = toHost(v);
+      for (const [k, v] of Object.entries(a.m)) optimizer.push([`u${i}/m/${k}`, v]);
+      for (const [k, v] of Object.entries(a.v)) optimizer.push([`u${i}/v/${k}`, v]);
     });
-    const weights: Record<string, HostTensor> = {};
-    for (const d of this.plan.ir.models.filter((m) => m.trainable)) for (const [k, t] of Object.entries(this.hostWeights(d.role))) weights[`${d.role}/${k}`] = t;
-    return {
-      weights,
-      optimizer: opt,
-      counters: {
-        evaluations: this.evaluations,
-        adamSteps,
-        nonFinite: Object.fromEntries(this.nonFinite),
-        nonFiniteInARow: Object.fromEntries(this.nonFiniteInARow),
-      },
-    };
+    const weights: [string, tfns.Variable][] = [];
+    for (const d of this.plan.ir.models.filter((m) => m.trainable)) for (const [k, v] of Object.entries(this.roles.get(d.role)!.weights)) weights.push([`${d.role}/${k}`, v]);
+    const counters = { evaluations: this.evaluations, adamSteps, nonFinite: Object.fromEntries(this.nonFinite), nonFiniteInARow: Object.fromEntries(this.nonFiniteInARow) };
+    return { weights, optimizer, counters };
+  }
+
+  private async readVariables(vs: [string, tfns.Variable][]): Promise<Record<string, HostTensor>> {
+    const read = await Promise.all(vs.map(async ([k, v]): Promise<[string, HostTensor]> => [k, { shape: [...v.shape], data: Float32Array.from(await v.data()) }]));
+    return Object.fromEntries(read);
+  }
+
+  /** forward-only steps; returns the values of `ids` (kept past the tidy, for `fetch`) */
+  private forward(steps: PlanStep[], dims: Record<string, number>, key: string | undefined, ids: string[]): Tensor[] {
+    const ctx = this.ctx(dims, key);
+    const env = new Map<string, Tensor>();
+    this.runSteps(steps, env, ctx);
+    return ids.map((id) => env.get(id)!);
+  }
+
+  private sampleTensors(n: number, key: string): Tensor[] {
+    const p = this.plan.sample;
+    if (!p) throw new UserError(`pipeline '${this.plan.ir.name}' declares no samples to evaluate (g.evaluate)`);
+    return this.forward(p.steps, { ...this.plan.ir.dims, B: n }, key, [p.node, ...Object.values(p.extras)]);
+  }
+
+  private sampleOf(_n: number, [x, ...extras]: Fetched[]): Sample {
+    const names = Object.keys(this.plan.sample!.extras);
+    return { data: x!.data, shape: x!.shape, extras: Object.fromEntries(names.map((k, i) => [k, extras[i]!.data])) };
+  }
+
+  private named(names: Record<string, string>, vals: Fetched[]): Record<string, number> {
+    return Object.fromEntries(Object.keys(names).map((k, i) => [k, vals[i]!.data[0]!]));
+  }
+
+  /** compute tensors inside a tidy, read them to the host, release them */
+  private fetch(compute: () => Tensor[]): Fetched[] {
+    const ts = this.backend.tf.tidy(compute);
+    try {
+      return ts.map((t) => ({ data: Float32Array.from(t.dataSync()), shape: [...t.shape] }));
+    } finally {
+      this.backend.tf.dispose(ts);
+    }
+  }
+
+  private async fetchAsync(compute: () => Tensor[]): Promise<Fetched[]> {
+    const ts = this.backend.tf.tidy(compute);
+    try {
+      return await Promise.all(ts.map(async (t) => ({ data: Float32Array.from(await t.data()), shape: [...t.shape] })));
+    } finally {
+      this.backend.tf.dispose(ts);
+    }
   }
 
   /** Restore what `exportState` wrote; every tensor's presence and shape is checked first, so a bad state changes nothing. */

@@ -1,12 +1,12 @@
 /** @file One run: compile, train on a backend, evaluate, and write the run folder (all or nothing). */
 import path from 'node:path';
-import { lastValueFrom, tap } from 'rxjs';
+import { concatMap, lastValueFrom } from 'rxjs';
 import type { GraphIR } from '../dsl/ir/schema.ts';
 import { compile, printPlan } from '../dsl/compile/index.ts';
 import { printIR } from '../dsl/ir/print.ts';
 import { loadBackend } from '../gpu/backend.ts';
 import { Executor, NonFiniteError, initialWeights, type ExecutorOptions } from './executor.ts';
-import { evalSetup, equivalentNfe, gaussianBaseline, studentMetrics, teacherLadder, tokenTeacherLadder, type EvalSetup, type GmmEvalSetup } from './evaluate.ts';
+import { evalSetup, equivalentNfe, gaussianBaseline, studentMetricsAsync, teacherLadder, tokenTeacherLadder, type EvalSetup, type GmmEvalSetup } from './evaluate.ts';
 import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, loadCheckpoint, removeUnfinished, writeCheckpoint, type Checkpoint } from './checkpoint.ts';
 import { reportFiles } from './report/report.ts';
 import { UserError } from '../dsl/errors.ts';
@@ -78,8 +78,8 @@ function evalColumns(setup: EvalSetup | undefined, m: Record<string, number> | u
 }
 
 /** a mixture run's summary: the student's metrics beside the teacher's sampler ladder and the Gaussian baseline */
-function gmmSummary(exe: Executor, setup: GmmEvalSetup, m: Record<string, number>): Record<string, unknown> {
-  const ladder = teacherLadder(exe, setup, 'euler');
+async function gmmSummary(exe: Executor, setup: GmmEvalSetup, m: Record<string, number>): Promise<Record<string, unknown>> {
+  const ladder = await teacherLadder(exe, setup, 'euler');
   const eq = equivalentNfe(ladder, m.energyDistance!);
   const matched = Object.keys(ladder).map(Number).filter((n) => ladder[String(n)]! >= m.energyDistance!);
   return {
@@ -90,7 +90,7 @@ function gmmSummary(exe: Executor, setup: GmmEvalSetup, m: Record<string, number
     equivalentTeacherNfeExceedsLadder: eq.exceedsLadder,
     // the largest step count whose teacher sampler the student matches or beats (null: worse than 1 step)
     studentMatchesTeacherNfe: matched.length ? Math.max(...matched) : null,
-    teacherHeunEnergyDistanceBySteps: teacherLadder(exe, setup, 'heun', [1, 2, 4, 8, 16]),
+    teacherHeunEnergyDistanceBySteps: await teacherLadder(exe, setup, 'heun', [1, 2, 4, 8, 16]),
     gaussianBaselineEnergyDistance: gaussianBaseline(exe, setup),
     modesCovered: m.modesCovered,
     modesTotal: m.modesTotal,
@@ -134,7 +134,7 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
     let last: StepEvent | undefined;
     await lastValueFrom(
       train(exe, steps, setup, ir.run.evalEvery, { warmup: !o.resume, from }).pipe(
-        tap((e) => {
+        concatMap(async (e) => {
           if (copying && e.eval) copyingAt.set(e.step, copying.measure(e.eval.samples, e.eval.extras.noise!, setup!.d));
           for (const role of e.nonFinite) {
             nonFiniteEvents.push({ step: e.step, role });
@@ -168,9 +168,10 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
                 nonFiniteEvents,
               },
               ir,
-              exe.exportState(),
+              await exe.exportStateAsync(),
               keep,
             );
+          return e;
         }),
       ),
       { defaultValue: undefined },
@@ -181,8 +182,8 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
     let samplesPng: Uint8Array | undefined;
     if (setup) {
       // a run resumed from its last step has no event left: evaluate the restored student (same draws)
-      const m = last?.eval ?? studentMetrics(exe, setup);
-      if (setup.kind === 'gmm') Object.assign(metrics, gmmSummary(exe, setup, m.metrics));
+      const m = last?.eval ?? (await studentMetricsAsync(exe, setup));
+      if (setup.kind === 'gmm') Object.assign(metrics, await gmmSummary(exe, setup, m.metrics));
       else {
         // the teacher's k-step sampler beside the student: does the student at k steps beat the teacher at k?
         Object.assign(metrics, { ...m.metrics, teacherBySteps: tokenTeacherLadder(exe, setup) });
@@ -192,7 +193,7 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
       if (setup.kind === 'gmm' && setup.d === 2) folder.write('samples.png', (samplesPng = scatterOverDensity(setup.target, m.samples)));
     }
     for (const d of ir.models.filter((x) => x.trainable))
-      folder.write(`weights/${d.role}.safetensors`, encodeSafetensors(exe.hostWeights(d.role), { role: d.role, kind: d.kind, config: JSON.stringify(d.config) }));
+      folder.write(`weights/${d.role}.safetensors`, encodeSafetensors(await exe.hostWeightsAsync(d.role), { role: d.role, kind: d.kind, config: JSON.stringify(d.config) }));
     const finalLosses = Object.fromEntries(Object.entries(rows[rows.length - 1] ?? {}).filter(([k]) => k.startsWith('loss.')).map(([k, v]) => [k.slice(5), v as number]));
     const summary: Summary = {
       pipeline: ir.name,

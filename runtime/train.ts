@@ -1,7 +1,8 @@
 /** @file Training as a stream: RxJS operator functions over step indices, one compute step at a time. */
-import { Observable, concatMap, defer, map, of, range, type OperatorFunction } from 'rxjs';
-import type { Executor } from './executor.ts';
-import { studentMetrics, type EvalSetup, type StudentMetrics } from './evaluate.ts';
+import { Observable, concatMap, defer, of, range, type OperatorFunction } from 'rxjs';
+import type { Executor, UpdateResult } from './executor.ts';
+import type { UpdatePlan } from '../dsl/compile/plan.ts';
+import { studentMetrics, studentMetricsAsync, type EvalSetup, type StudentMetrics } from './evaluate.ts';
 
 export interface StepEvent {
   step: number;
@@ -18,52 +19,69 @@ export interface StepEvent {
   eval?: StudentMetrics;
 }
 
+const warmupOrder = (exe: Executor) => [...exe.plan.updates].sort((a, b) => a.declared - b.declared);
+
 /** The warm-up updates (`warmup > 0`), before the first step, in the order the graph declared them. */
 export function warmup(exe: Executor): void {
-  const order = [...exe.plan.updates].sort((a, b) => a.declared - b.declared);
-  for (const u of order) for (let i = 0; i < u.warmup; i++) exe.update(u);
+  for (const u of warmupOrder(exe)) for (let i = 0; i < u.warmup; i++) exe.update(u);
+}
+
+/** `warmup` on any backend (webgpu in Node awaits each update's read) */
+export async function warmupAsync(exe: Executor): Promise<void> {
+  if (exe.backend.syncReads) return warmup(exe);
+  for (const u of warmupOrder(exe)) for (let i = 0; i < u.warmup; i++) await exe.updateAsync(u);
 }
 
 /** step index → one step: each role `ratio` times, critics (ratio > 1) first. */
 export const trainStep = (exe: Executor, start = performance.now(), first = 1): OperatorFunction<number, StepEvent> =>
-  concatMap((step) =>
-    defer(() => {
-      const losses: Record<string, number> = {};
-      const outputs: Record<string, number> = {};
-      const gradNorms: Record<string, number> = {};
-      const nonFinite: string[] = [];
-      for (const u of exe.plan.updates)
-        for (let r = 0; r < u.ratio; r++) {
-          const res = exe.update(u);
-          losses[u.role] = res.loss;
-          gradNorms[u.role] = res.gradNorm;
-          if (res.skipped) nonFinite.push(u.role);
-          Object.assign(outputs, res.outputs);
-        }
-      Object.assign(outputs, exe.outputs());
+  concatMap((step) => {
+    const losses: Record<string, number> = {};
+    const outputs: Record<string, number> = {};
+    const gradNorms: Record<string, number> = {};
+    const nonFinite: string[] = [];
+    const record = (u: UpdatePlan, res: UpdateResult) => {
+      losses[u.role] = res.loss;
+      gradNorms[u.role] = res.gradNorm;
+      if (res.skipped) nonFinite.push(u.role);
+      Object.assign(outputs, res.outputs);
+    };
+    const event = (): StepEvent => {
       const wallSeconds = (performance.now() - start) / 1000;
-      return of({ step, losses, outputs, gradNorms, nonFinite, wallSeconds, stepsPerSecond: (step - first + 1) / Math.max(wallSeconds, 1e-9) });
-    }),
-  );
+      return { step, losses, outputs, gradNorms, nonFinite, wallSeconds, stepsPerSecond: (step - first + 1) / Math.max(wallSeconds, 1e-9) };
+    };
+    // a backend that reads only asynchronously (webgpu in Node) awaits its one read per update
+    if (!exe.backend.syncReads)
+      return defer(async () => {
+        for (const u of exe.plan.updates) for (let r = 0; r < u.ratio; r++) record(u, await exe.updateAsync(u));
+        Object.assign(outputs, await exe.outputsAsync());
+        return event();
+      });
+    return defer(() => {
+      for (const u of exe.plan.updates) for (let r = 0; r < u.ratio; r++) record(u, exe.update(u));
+      Object.assign(outputs, exe.outputs());
+      return of(event());
+    });
+  });
 
 /** Attach the student metrics every `every` steps and at `last`. */
 export const evaluateEvery = (exe: Executor, setup: EvalSetup | undefined, every: number, last: number): OperatorFunction<StepEvent, StepEvent> =>
-  map((e) => {
+  concatMap(async (e) => {
     if (!setup || !((every > 0 && e.step % every === 0) || e.step === last)) return e;
-    return { ...e, eval: studentMetrics(exe, setup) };
+    return { ...e, eval: exe.backend.syncReads ? studentMetrics(exe, setup) : await studentMetricsAsync(exe, setup) };
   });
 
 /** Steps `from`..n (default 1..n) as a stream of events, after the warm-up (unless `warmup: false`; a resumed run
  * has done it); yields to the event loop between steps so signals and timers run. */
 export function train(exe: Executor, steps: number, setup: EvalSetup | undefined, evalEvery: number, o: { warmup?: boolean; from?: number } = {}): Observable<StepEvent> {
-  return defer(() => {
-    if (o.warmup ?? true) warmup(exe);
-    const start = performance.now();
-    const from = o.from ?? 1;
-    return range(from, Math.max(0, steps - from + 1)).pipe(
-      concatMap((i) => new Observable<number>((sub) => void setImmediate(() => (sub.next(i), sub.complete())))),
-      trainStep(exe, start, from),
-      evaluateEvery(exe, setup, evalEvery, steps),
-    );
-  });
+  return defer(() => (o.warmup ?? true ? warmupAsync(exe) : Promise.resolve())).pipe(
+    concatMap(() => {
+      const start = performance.now();
+      const from = o.from ?? 1;
+      return range(from, Math.max(0, steps - from + 1)).pipe(
+        concatMap((i) => new Observable<number>((sub) => void setImmediate(() => (sub.next(i), sub.complete())))),
+        trainStep(exe, start, from),
+        evaluateEvery(exe, setup, evalEvery, steps),
+      );
+    }),
+  );
 }

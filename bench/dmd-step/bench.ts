@@ -68,9 +68,9 @@ export async function benchDmdStep(o: DmdStepOptions): Promise<Record<string, Dm
     const compiled = { name: 'compiled', run: (n: number) => lastValueFrom(train(exe, n, undefined, 0, { warmup: false }), { defaultValue: undefined }).then(() => {}) };
     const hand = {
       name: 'eager',
-      run: (n: number) => {
+      run: async (n: number) => {
         for (let i = 0; i < n; i++) eager.iteration();
-        eager.variables.student['l0.weight']!.dataSync(); // wait for the results, as the compiled run does
+        await eager.variables.student['l0.weight']!.data(); // wait for the results, as the compiled run does
       },
     };
     const rates = await timeSideBySide([compiled, hand], o.reps, { afterFirst: () => (start = { tensors: exe.backend.memory().tensors, rss: rss() }) });

@@ -30,6 +30,8 @@ export interface ModelDef<C = any> {
   /** initial weights, name → tensor; empty for closed-form models */
   init(c: C, rng: Rng): Record<string, HostTensor>;
   apply(tf: TF, weights: Record<string, Tensor>, ins: Tensor[], c: C, env: ApplyEnv): Tensor;
+  /** apply reads tensors back to the host (see OpDef.hostReads) */
+  hostReads?: boolean;
   /** bytes one call on `rows` rows holds beyond its inputs and output: `saved` for the backward pass (on the tape),
    * `transient` at its peak while it runs; the planner adds them to its memory figures (absent: 0) */
   memory?(c: C, rows: number, onTape: boolean): CallMemory;

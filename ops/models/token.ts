@@ -119,6 +119,7 @@ export type TokenOracleConfig = z.infer<typeof TokenOracleConfig>;
 
 export const tokenOracle = defineModel<TokenOracleConfig>({
   kind: 'token_oracle',
+  hostReads: true,
   config: TokenOracleConfig,
   outType(c, ins, env) {
     const ds = env.dataset(c.dataset);

@@ -62,3 +62,15 @@ test('webgpu leak: the tensor count stays flat over 100 iterations', async (t) =
   assert.equal(after.bytes, before.bytes, `bytes ${before.bytes} → ${after.bytes}`);
   exe.dispose();
 });
+
+test('webgpu: a pipeline whose ops read back mid-graph is refused up front, naming the nodes', async (t) => {
+  const why = await webgpu();
+  if (why) return t.skip(why);
+  const { PIPELINES } = await import('../../pipelines/index.ts');
+  await assert.rejects(openExecutor(buildIR(PIPELINES.dmmd!, { batch: 8 }), 0, 'webgpu'), (e: Error) => {
+    assert.match(e.message, /reads tensors back only asynchronously here, and pipeline 'dmmd' has \d+ node\(s\) that read back/);
+    assert.match(e.message, /categorical|mask_posterior|mask_diffuse/);
+    assert.match(e.message, /\.ts:\d+/, 'with file:line');
+    return true;
+  });
+});
