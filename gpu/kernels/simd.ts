@@ -77,6 +77,37 @@ const WAT = String.raw`
       (local.set $r0 (local.get $r1))
       (br $rb))))
 
+  ;; out[c, r] = x[r, c] in 4×4 register blocks (rows % 4 = 0, cols % 4 = 0): four row loads, eight shuffles, four
+  ;; column stores
+  (func (export "transpose4") (param $x i32) (param $out i32) (param $rows i32) (param $cols i32)
+    (local $r i32) (local $c i32) (local $src i32) (local $dst i32) (local $rowBytes i32) (local $colBytes i32)
+    (local $r0 v128) (local $r1 v128) (local $r2 v128) (local $r3 v128) (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
+    (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 2)))
+    (local.set $colBytes (i32.shl (local.get $rows) (i32.const 2)))
+    (block $done (loop $rl
+      (br_if $done (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $c (i32.const 0))
+      (block $row (loop $cl
+        (br_if $row (i32.ge_u (local.get $c) (local.get $cols)))
+        (local.set $src (i32.add (local.get $x) (i32.shl (i32.add (i32.mul (local.get $r) (local.get $cols)) (local.get $c)) (i32.const 2))))
+        (local.set $r0 (v128.load (local.get $src)))
+        (local.set $r1 (v128.load (i32.add (local.get $src) (local.get $rowBytes))))
+        (local.set $r2 (v128.load (i32.add (local.get $src) (i32.shl (local.get $rowBytes) (i32.const 1)))))
+        (local.set $r3 (v128.load (i32.add (local.get $src) (i32.mul (local.get $rowBytes) (i32.const 3)))))
+        (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r0) (local.get $r1)))
+        (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1)))
+        (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
+        (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3)))
+        (local.set $dst (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (local.get $c) (local.get $rows)) (local.get $r)) (i32.const 2))))
+        (v128.store (local.get $dst) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
+        (v128.store (i32.add (local.get $dst) (local.get $colBytes)) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+        (v128.store (i32.add (local.get $dst) (i32.shl (local.get $colBytes) (i32.const 1))) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+        (v128.store (i32.add (local.get $dst) (i32.mul (local.get $colBytes) (i32.const 3))) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+        (local.set $c (i32.add (local.get $c) (i32.const 4)))
+        (br $cl)))
+      (local.set $r (i32.add (local.get $r) (i32.const 4)))
+      (br $rl))))
+
   ;; Σ x[i]² over n elements (n % 4 = 0)
   (func (export "sum_squares") (param $x i32) (param $n i32) (result f32)
     (local $end i32) (local $acc v128) (local $v v128)
@@ -130,6 +161,7 @@ export interface SimdKernels {
   silu_grad_bias(dy: number, a: number, s: number, da: number, db: number, rows: number, cols: number): void;
   column_sum(x: number, out: number, rows: number, cols: number): void;
   transpose(x: number, out: number, rows: number, cols: number): void;
+  transpose4(x: number, out: number, rows: number, cols: number): void;
   sum_squares(x: number, n: number): number;
   adam(p: number, g: number, m: number, v: number, po: number, mo: number, vo: number, n: number, k: number, b1: number, b2: number, c2: number, eps: number): void;
 }

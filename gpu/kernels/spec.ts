@@ -38,7 +38,7 @@ export const SPECS: KernelSpec[] = [
     name: KERNELS.transpose2d,
     outShapes: ([x]) => [[x![1]!, x![0]!]],
     host: (i, o, [x]) => hostMath.transpose2d(i, o, x![0]!, x![1]!),
-    simd: (k, [x], [out], [shape]) => (k.transpose(x!.ptr, out!.ptr, shape![0]!, shape![1]!), true),
+    simd: (k, [x], [out], [[r, c]]) => ((r! % 4 === 0 && c! % 4 === 0 ? k.transpose4 : k.transpose)(x!.ptr, out!.ptr, r!, c!), true),
   },
   {
     name: KERNELS.fourier,
