@@ -74,7 +74,8 @@ export async function benchDmdStep(o: DmdStepOptions): Promise<Record<string, Dm
       },
     };
     const rates = await timeSideBySide([compiled, hand], o.reps, { afterFirst: () => (start = { tensors: exe.backend.memory().tensors, rss: rss() }) });
-    const kernelsPerIteration = (await tf.profile(() => compiled.run(1))).kernels.filter((k) => k.name !== 'unnamed scope' && k.name !== 'forward').length;
+    // tf.profile also lists op scopes (custom gradients' 'forward' / 'unnamed scope', fused ops' '…__op'): not kernels
+    const kernelsPerIteration = (await tf.profile(() => compiled.run(1))).kernels.filter((k) => !/^(unnamed scope|forward)$|__op$/.test(k.name)).length;
     const end = { tensors: exe.backend.memory().tensors, rss: rss() };
     const r: DmdStepResult = {
       compiled: rates.compiled!,
