@@ -3,6 +3,23 @@
  * are multiples of 4 (the callers run the remainder on the host). Accumulations are f32, as tfjs's own sums. */
 import wabtInit from 'wabt';
 
+/** The loop both column reductions share: over a row-major [rows, cols] block in f32x4 steps ($off: the element's
+ * byte offset, $c: its column's), `body` first, then `sum` (a v128 expression) added into the column sums at `out`. */
+const overRowsInColumnSums = (out: string, body: string, sum: string) => String.raw`
+    (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 2)))
+    (call $zero (local.get ${out}) (local.get $rowBytes))
+    (block $done (loop $rows_
+      (br_if $done (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $c (i32.const 0))
+      (block $row (loop $cols_
+        (br_if $row (i32.ge_u (local.get $c) (local.get $rowBytes)))${body}
+        (v128.store (i32.add (local.get ${out}) (local.get $c)) (f32x4.add (v128.load (i32.add (local.get ${out}) (local.get $c))) ${sum}))
+        (local.set $off (i32.add (local.get $off) (i32.const 16)))
+        (local.set $c (i32.add (local.get $c) (i32.const 16)))
+        (br $cols_)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $rows_)))`;
+
 const WAT = String.raw`
 (module
   (import "env" "memory" (memory 0))
@@ -11,43 +28,18 @@ const WAT = String.raw`
   (func (export "silu_grad_bias") (param $dy i32) (param $a i32) (param $s i32) (param $da i32) (param $db i32) (param $rows i32) (param $cols i32)
     (local $r i32) (local $c i32) (local $off i32) (local $rowBytes i32) (local $d v128) (local $sv v128) (local $one v128)
     (local.set $one (f32x4.splat (f32.const 1)))
-    (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 2)))
-    (call $zero (local.get $db) (local.get $rowBytes))
-    (block $done (loop $rows_
-      (br_if $done (i32.ge_u (local.get $r) (local.get $rows)))
-      (local.set $c (i32.const 0))
-      (block $row (loop $cols_
-        (br_if $row (i32.ge_u (local.get $c) (local.get $rowBytes)))
+    ${overRowsInColumnSums('$db', `
         (local.set $sv (v128.load (i32.add (local.get $s) (local.get $off))))
         (local.set $d
           (f32x4.mul
             (f32x4.mul (v128.load (i32.add (local.get $dy) (local.get $off))) (local.get $sv))
             (f32x4.add (local.get $one) (f32x4.mul (v128.load (i32.add (local.get $a) (local.get $off))) (f32x4.sub (local.get $one) (local.get $sv))))))
-        (v128.store (i32.add (local.get $da) (local.get $off)) (local.get $d))
-        (v128.store (i32.add (local.get $db) (local.get $c)) (f32x4.add (v128.load (i32.add (local.get $db) (local.get $c))) (local.get $d)))
-        (local.set $off (i32.add (local.get $off) (i32.const 16)))
-        (local.set $c (i32.add (local.get $c) (i32.const 16)))
-        (br $cols_)))
-      (local.set $r (i32.add (local.get $r) (i32.const 1)))
-      (br $rows_))))
+        (v128.store (i32.add (local.get $da) (local.get $off)) (local.get $d))`, '(local.get $d)')})
 
   ;; out[c] = Σ_r x[r, c]   (cols % 4 = 0)
   (func (export "column_sum") (param $x i32) (param $out i32) (param $rows i32) (param $cols i32)
     (local $r i32) (local $c i32) (local $off i32) (local $rowBytes i32)
-    (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 2)))
-    (call $zero (local.get $out) (local.get $rowBytes))
-    (block $done (loop $rows_
-      (br_if $done (i32.ge_u (local.get $r) (local.get $rows)))
-      (local.set $c (i32.const 0))
-      (block $row (loop $cols_
-        (br_if $row (i32.ge_u (local.get $c) (local.get $rowBytes)))
-        (v128.store (i32.add (local.get $out) (local.get $c))
-          (f32x4.add (v128.load (i32.add (local.get $out) (local.get $c))) (v128.load (i32.add (local.get $x) (local.get $off)))))
-        (local.set $off (i32.add (local.get $off) (i32.const 16)))
-        (local.set $c (i32.add (local.get $c) (i32.const 16)))
-        (br $cols_)))
-      (local.set $r (i32.add (local.get $r) (i32.const 1)))
-      (br $rows_))))
+    ${overRowsInColumnSums('$out', '', '(v128.load (i32.add (local.get $x) (local.get $off)))')})
 
   ;; out[c, r] = x[r, c], in 16×16 blocks (any sizes)
   (func (export "transpose") (param $x i32) (param $out i32) (param $rows i32) (param $cols i32)
