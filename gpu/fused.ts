@@ -4,11 +4,12 @@ import * as tf from '@tensorflow/tfjs';
 import type { Tensor } from '@tensorflow/tfjs';
 import { KERNELS, type AdamAttrs, type KernelName } from './kernels/defs.ts';
 import { inputMap } from './kernels/spec.ts';
+import { F32_MAX, type Expr } from '../ops/scalar.ts';
 
 type T2 = tf.Tensor2D;
 
 const has = (name: KernelName) => tf.getKernel(name, tf.getBackend()) !== undefined;
-const run = (name: KernelName, ins: Tensor[], attrs: Record<string, number> = {}) =>
+const run = (name: KernelName, ins: Tensor[], attrs: Record<string, number | string | number[]> = {}) =>
   tf.engine().runKernel(name, inputMap(ins) as never, attrs as never) as unknown as Tensor[];
 
 /** the SiLU gradient and the bias gradient of a dense layer: see KERNELS.siluGradBias */
@@ -48,6 +49,37 @@ tf.registerGradient({
     return { x0: () => tf.sum(tf.mul(tf.sub(tf.mul(ds!, c!), tf.mul(dc!, s!)), k), last, true) };
   },
 });
+
+/** A fused group of elementwise ops (dsl/compile/fuse.ts): its scalar expression over `inputs`, broadcast to `shape`. */
+export function elementwise(expr: Expr, inputs: Tensor[], shape: number[]): Tensor {
+  if (has(KERNELS.elementwise)) return run(KERNELS.elementwise, inputs, { expr: JSON.stringify(expr), shape })[0]!;
+  return tf.broadcastTo(evaluate(expr, inputs), shape);
+}
+
+/** the same expression as a chain of tfjs ops: the fallback, and the reference the tests compare with */
+export function evaluate(e: Expr, xs: Tensor[]): Tensor {
+  if (e.k === 'in') return xs[e.i]!;
+  if (e.k === 'c') return tf.scalar(e.v);
+  const [a, b] = e.a.map((x) => evaluate(x, xs)) as [Tensor, Tensor];
+  switch (e.f) {
+    case 'add':
+      return tf.add(a, b);
+    case 'sub':
+      return tf.sub(a, b);
+    case 'mul':
+      return tf.mul(a, b);
+    case 'div':
+      return tf.div(a, b);
+    case 'max':
+      return tf.maximum(a, b);
+    case 'min':
+      return tf.minimum(a, b);
+    case 'nan0':
+      return tf.where(tf.isNaN(a), tf.zerosLike(a), tf.clipByValue(a, -F32_MAX, F32_MAX));
+    default:
+      return (tf[e.f] as (x: Tensor) => Tensor)(a);
+  }
+}
 
 /** Σ‖g_i‖² as a scalar tensor */
 export function sumSquares(gs: Tensor[]): Tensor {

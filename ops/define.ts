@@ -5,6 +5,7 @@ import type { TensorType } from '../dsl/types.ts';
 import type { DatasetSpec, ModelDecl } from '../dsl/ir/schema.ts';
 import type { Rng } from './rng.ts';
 import type { GradNeeds } from './linalg.ts';
+import type { Expr } from './scalar.ts';
 
 export type TF = typeof tfns;
 export type Tensor = tfns.Tensor;
@@ -54,6 +55,9 @@ export interface OpDef<K extends string = string, P = any> {
   fusion: FusionClass;
   /** draws from the node's random stream: never merged by CSE; its stream is keyed by its rank among random nodes */
   random?: boolean;
+  /** one element of an f32 elementwise op as a scalar expression of its inputs' elements: the planner fuses chains of
+   * such ops off the gradient tape into one generated kernel */
+  scalar?: (p: P) => (args: Expr[]) => Expr;
   /** the lowering reads tensors back to the host while the graph runs: a backend without synchronous reads (webgpu in
    * Node) cannot run it */
   hostReads?: boolean;

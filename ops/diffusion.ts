@@ -2,14 +2,14 @@
 import * as z from 'zod';
 import { defineOp, OpShapeError, type LowerCtx, type Tensor } from './define.ts';
 import { ScheduleSchema, type Schedule } from '../dsl/ir/schema.ts';
-import { alphaOf, scheduleAt, sigmaOf } from './schedules.ts';
+import { alphaExpr, alphaOf, scheduleAt, sigmaExpr, sigmaOf } from './schedules.ts';
 import { sameDtype } from './shape.ts';
 import { showType } from '../dsl/types.ts';
 import { NULL_LABEL } from './labels.ts';
 
 const Sched = z.object({ schedule: ScheduleSchema }).strict();
 
-const coefficient = <K extends string>(kind: K, f: typeof alphaOf) =>
+const coefficient = <K extends string>(kind: K, f: typeof alphaOf, e: typeof alphaExpr) =>
   defineOp({
     kind,
     params: Sched,
@@ -18,6 +18,7 @@ const coefficient = <K extends string>(kind: K, f: typeof alphaOf) =>
     lower: ([t], p, { tf }) => f(tf, p.schedule, t!),
     differentiable: true,
     fusion: 'elementwise',
+    scalar: (p) => ([t]) => e(p.schedule, t!),
   });
 
 export const PfOdeParams = z
@@ -82,8 +83,8 @@ export function pfOde(ctx: LowerCtx, z0: Tensor, p: Omit<PfOdeParams, 'guidance'
 }
 
 export const diffusion = {
-  alpha: coefficient('alpha', alphaOf),
-  sigma: coefficient('sigma', sigmaOf),
+  alpha: coefficient('alpha', alphaOf, alphaExpr),
+  sigma: coefficient('sigma', sigmaOf, sigmaExpr),
   pf_ode: defineOp({
     kind: 'pf_ode',
     params: PfOdeParams,

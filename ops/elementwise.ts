@@ -3,11 +3,11 @@ import * as z from 'zod';
 import { defineOp, type Tensor, type TF } from './define.ts';
 import { broadcast, sameDtype } from './shape.ts';
 import { DTYPES } from '../dsl/types.ts';
+import { call, F32_MAX, type Expr, type ScalarFn } from './scalar.ts';
 
 const NoParams = z.object({}).strict();
-const F32_MAX = 3.4028234663852886e38;
 
-const unary = <K extends string>(kind: K, f: (tf: TF, x: Tensor) => Tensor) =>
+const unary = <K extends string>(kind: K, f: (tf: TF, x: Tensor) => Tensor, fn?: ScalarFn) =>
   defineOp({
     kind,
     params: NoParams,
@@ -16,9 +16,10 @@ const unary = <K extends string>(kind: K, f: (tf: TF, x: Tensor) => Tensor) =>
     lower: ([x], _p, { tf }) => f(tf, x!),
     differentiable: true,
     fusion: 'elementwise',
+    ...(fn ? { scalar: () => ([x]: Expr[]) => call(fn, x!) } : {}),
   });
 
-const binary = <K extends string>(kind: K, f: (tf: TF, a: Tensor, b: Tensor) => Tensor) =>
+const binary = <K extends string>(kind: K, f: (tf: TF, a: Tensor, b: Tensor) => Tensor, fn?: ScalarFn) =>
   defineOp({
     kind,
     params: NoParams,
@@ -27,6 +28,7 @@ const binary = <K extends string>(kind: K, f: (tf: TF, a: Tensor, b: Tensor) => 
     lower: ([a, b], _p, { tf }) => f(tf, a!, b!),
     differentiable: true,
     fusion: 'elementwise',
+    ...(fn ? { scalar: () => ([a, b]: Expr[]) => call(fn, a!, b!) } : {}),
   });
 
 const compare = <K extends string>(kind: K, f: (tf: TF, a: Tensor, b: Tensor) => Tensor) =>
@@ -41,28 +43,28 @@ const compare = <K extends string>(kind: K, f: (tf: TF, a: Tensor, b: Tensor) =>
   });
 
 export const elementwise = {
-  add: binary('add', (tf, a, b) => tf.add(a, b)),
-  sub: binary('sub', (tf, a, b) => tf.sub(a, b)),
-  mul: binary('mul', (tf, a, b) => tf.mul(a, b)),
-  div: binary('div', (tf, a, b) => tf.div(a, b)),
+  add: binary('add', (tf, a, b) => tf.add(a, b), 'add'),
+  sub: binary('sub', (tf, a, b) => tf.sub(a, b), 'sub'),
+  mul: binary('mul', (tf, a, b) => tf.mul(a, b), 'mul'),
+  div: binary('div', (tf, a, b) => tf.div(a, b), 'div'),
   pow: binary('pow', (tf, a, b) => tf.pow(a, b)),
-  maximum: binary('maximum', (tf, a, b) => tf.maximum(a, b)),
-  minimum: binary('minimum', (tf, a, b) => tf.minimum(a, b)),
-  neg: unary('neg', (tf, x) => tf.neg(x)),
-  abs: unary('abs', (tf, x) => tf.abs(x)),
-  square: unary('square', (tf, x) => tf.square(x)),
-  sqrt: unary('sqrt', (tf, x) => tf.sqrt(x)),
-  exp: unary('exp', (tf, x) => tf.exp(x)),
-  log: unary('log', (tf, x) => tf.log(x)),
-  sin: unary('sin', (tf, x) => tf.sin(x)),
-  cos: unary('cos', (tf, x) => tf.cos(x)),
-  tanh: unary('tanh', (tf, x) => tf.tanh(x)),
-  sigmoid: unary('sigmoid', (tf, x) => tf.sigmoid(x)),
+  maximum: binary('maximum', (tf, a, b) => tf.maximum(a, b), 'max'),
+  minimum: binary('minimum', (tf, a, b) => tf.minimum(a, b), 'min'),
+  neg: unary('neg', (tf, x) => tf.neg(x), 'neg'),
+  abs: unary('abs', (tf, x) => tf.abs(x), 'abs'),
+  square: unary('square', (tf, x) => tf.square(x), 'square'),
+  sqrt: unary('sqrt', (tf, x) => tf.sqrt(x), 'sqrt'),
+  exp: unary('exp', (tf, x) => tf.exp(x), 'exp'),
+  log: unary('log', (tf, x) => tf.log(x), 'log'),
+  sin: unary('sin', (tf, x) => tf.sin(x), 'sin'),
+  cos: unary('cos', (tf, x) => tf.cos(x), 'cos'),
+  tanh: unary('tanh', (tf, x) => tf.tanh(x), 'tanh'),
+  sigmoid: unary('sigmoid', (tf, x) => tf.sigmoid(x), 'sigmoid'),
   // silu(x) = x·sigmoid(x), composed so its gradient comes from the tape
   silu: unary('silu', (tf, x) => tf.mul(x, tf.sigmoid(x))),
   relu: unary('relu', (tf, x) => tf.relu(x)),
   // NaN → 0, ±Inf → ±float32 max (torch.nan_to_num's defaults, as the DMD2 code uses)
-  nan_to_num: unary('nan_to_num', (tf, x) => tf.where(tf.isNaN(x), tf.zerosLike(x), tf.clipByValue(x, -F32_MAX, F32_MAX))),
+  nan_to_num: unary('nan_to_num', (tf, x) => tf.where(tf.isNaN(x), tf.zerosLike(x), tf.clipByValue(x, -F32_MAX, F32_MAX)), 'nan0'),
   greater: compare('greater', (tf, a, b) => tf.greater(a, b)),
   less: compare('less', (tf, a, b) => tf.less(a, b)),
   equal: compare('equal', (tf, a, b) => tf.equal(a, b)),

@@ -1,5 +1,6 @@
 /** @file Noise schedules x_t = α(t)·x + σ(t)·ε for t in [0, 1], with their derivatives (for the PF-ODE). */
 import type { Schedule } from '../dsl/ir/schema.ts';
+import { call, constant, type Expr } from './scalar.ts';
 
 export interface ScheduleAt {
   alpha: number;
@@ -7,6 +8,7 @@ export interface ScheduleAt {
   dAlpha: number;
   dSigma: number;
 }
+
 
 /** α, σ and their t-derivatives at one time. */
 export function scheduleAt(s: Schedule, t: number): ScheduleAt {
@@ -47,6 +49,33 @@ export function alphaOf(tf: TF, s: Schedule, t: Tensor): Tensor {
       return tf.cos(tf.mul(t, Math.PI / 2));
     case 've':
       return tf.onesLike(t);
+  }
+}
+
+/** α(t) as a scalar expression of t (elementwise fusion) */
+export function alphaExpr(s: Schedule, t: Expr): Expr {
+  switch (s.kind) {
+    case 'rf':
+      return call('sub', constant(1), t);
+    case 'vp':
+      return call('cos', call('mul', t, constant(Math.PI / 2)));
+    case 've':
+      return constant(1);
+  }
+}
+
+/** σ(t) as a scalar expression of t (elementwise fusion) */
+export function sigmaExpr(s: Schedule, t: Expr): Expr {
+  switch (s.kind) {
+    case 'rf':
+      return t;
+    case 'vp':
+      return call('sin', call('mul', t, constant(Math.PI / 2)));
+    case 've': {
+      const a = s.sigmaMin ** (1 / s.rho);
+      const b = s.sigmaMax ** (1 / s.rho);
+      return call('exp', call('mul', constant(s.rho), call('log', call('add', constant(a), call('mul', t, constant(b - a))))));
+    }
   }
 }
 

@@ -8,7 +8,8 @@ import { modelDef, type HostTensor } from '../ops/models/index.ts';
 import type { LowerCtx, Tensor } from '../ops/define.ts';
 import { Rng } from '../ops/rng.ts';
 import { adamApply, adamInit, type AdamState } from './optim.ts';
-import { backwardScope, sumSquares } from '../gpu/fused.ts';
+import { backwardScope, elementwise, sumSquares } from '../gpu/fused.ts';
+import { resolveShape } from '../dsl/types.ts';
 import { UserError } from '../dsl/errors.ts';
 
 export interface RoleWeights {
@@ -197,7 +198,14 @@ export class Executor {
   /** `tape`: these steps are recorded for the gradient of `role`; `nodes` are the ids on the tape */
   private runSteps(steps: PlanStep[], env: Map<string, Tensor>, ctx: EvalCtx, tape?: { role: string; nodes: Set<string> }): void {
     for (const s of steps) {
-      if (s.kind === 'free') {
+      if (s.kind === 'fused') {
+        const n = this.byId.get(s.node)!;
+        try {
+          env.set(s.node, elementwise(s.expr, s.inputs.map((i) => env.get(i)!), resolveShape(n.type.shape, ctx.dims)));
+        } catch (e) {
+          throw new Error(`${(e as Error).message}\n  while executing the fused %${s.members.join(', %')}${n.at ? ` (${n.at})` : ''}`, { cause: e });
+        }
+      } else if (s.kind === 'free') {
         for (const b of s.bufs) {
           env.get(b)?.dispose();
           env.delete(b);

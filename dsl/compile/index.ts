@@ -12,6 +12,8 @@ export interface CompileOptions {
   verifyEachPass?: boolean;
   /** parameter count of a role, for the plan's memory figures */
   paramCount?: (role: string) => number;
+  /** fuse chains of elementwise ops off the gradient tape into one generated kernel each (default true) */
+  fuse?: boolean;
 }
 
 export function runPasses(ir: GraphIR, passes: readonly Pass[], o: CompileOptions = {}): GraphIR {
@@ -36,7 +38,7 @@ export function runPasses(ir: GraphIR, passes: readonly Pass[], o: CompileOption
 export function compile(ir: GraphIR, o: CompileOptions = {}): Plan {
   const issues = verify(ir);
   if (issues.length) throw new GraphError(issues);
-  return buildPlan(runPasses(ir, PIPELINE, o), o.paramCount ?? paramCounts(ir));
+  return buildPlan(runPasses(ir, PIPELINE, o), o.paramCount ?? paramCounts(ir), { fuse: o.fuse ?? true });
 }
 
 /** Parameters per role, from the shapes of each model's initial weights (verify has checked every config). */

@@ -7,9 +7,13 @@ import { gradientReach } from '../ir/verify.ts';
 import { opDef } from '../../ops/registry.ts';
 import { modelDef } from '../../ops/models/index.ts';
 import type { CallMemory } from '../../ops/models/model.ts';
+import type { Expr } from '../../ops/scalar.ts';
+import { elementwiseGroups } from './fuse.ts';
 
 export type PlanStep =
   | { kind: 'run'; node: string }
+  /** a chain of elementwise ops as one generated kernel (dsl/compile/fuse.ts): `node` is its output */
+  | { kind: 'fused'; node: string; inputs: string[]; members: string[]; expr: Expr }
   | { kind: 'free'; bufs: string[] }
   | { kind: 'grads'; role: string; loss: string }
   | { kind: 'apply'; role: string; optimizer: AdamConfig };
@@ -63,8 +67,14 @@ function callMemory(ir: GraphIR, n: IRNode, onTape: boolean): CallMemory {
   return def.memory(cfg.data, rows, onTape);
 }
 
-/** Forward-only steps for `targets` over `nodes` (topological), freeing each buffer after its last use. */
-function forwardSteps(ir: GraphIR, nodes: IRNode[], keep: Set<string>): { steps: PlanStep[]; peakBytes: number } {
+/** Forward-only steps for `targets` over `nodes` (topological), freeing each buffer after its last use; with `fuse`,
+ * chains of elementwise ops run as one step each. */
+function forwardSteps(ir: GraphIR, all: IRNode[], keep: Set<string>, fuse: boolean): { steps: PlanStep[]; peakBytes: number } {
+  const groups = fuse ? elementwiseGroups(all, keep, new Map(ir.nodes.map((n) => [n.id, n.type]))) : [];
+  const grouped = new Map(groups.map((g) => [g.node, g]));
+  const inner = new Set(groups.flatMap((g) => g.members.filter((m) => m !== g.node)));
+  // a group stands where its output stood, reading the group's inputs
+  const nodes = all.filter((n) => !inner.has(n.id)).map((n) => (grouped.has(n.id) ? { ...n, inputs: grouped.get(n.id)!.inputs } : n));
   const lastUse = new Map<string, number>();
   nodes.forEach((n, i) => n.inputs.forEach((x) => lastUse.set(x, i)));
   const steps: PlanStep[] = [];
@@ -72,7 +82,8 @@ function forwardSteps(ir: GraphIR, nodes: IRNode[], keep: Set<string>): { steps:
   let peak = 0;
   const size = new Map(nodes.map((n) => [n.id, bytesOf(n.type, ir.dims)]));
   nodes.forEach((n, i) => {
-    steps.push({ kind: 'run', node: n.id });
+    const g = grouped.get(n.id);
+    steps.push(g ? { kind: 'fused', node: g.node, inputs: g.inputs, members: g.members, expr: g.expr } : { kind: 'run', node: n.id });
     peak = Math.max(peak, live + callMemory(ir, n, false).transient);
     live += size.get(n.id)!;
     peak = Math.max(peak, live);
@@ -87,7 +98,8 @@ function forwardSteps(ir: GraphIR, nodes: IRNode[], keep: Set<string>): { steps:
 }
 
 
-export function buildPlan(ir: GraphIR, paramCount: (role: string) => number = () => 0): Plan {
+export function buildPlan(ir: GraphIR, paramCount: (role: string) => number = () => 0, o: { fuse?: boolean } = {}): Plan {
+  const fuse = o.fuse ?? true;
   const order = ir.updates.map((u, declared) => ({ ...u, declared })).sort((a, b) => Number(b.ratio > 1) - Number(a.ratio > 1));
   const covered = new Set<string>();
   const byId = new Map(ir.nodes.map((n) => [n.id, n]));
@@ -114,7 +126,7 @@ export function buildPlan(ir: GraphIR, paramCount: (role: string) => number = ()
     const outputs = Object.fromEntries(mine.map((k) => [k, ir.outputs[k]!]));
     // what the tape reads, and the logged outputs (read after the tape ran), outlive the pre-tape steps
     const usedByTape = new Set([...tapeNodes.flatMap((n) => n.inputs), ...Object.values(outputs)]);
-    const pre = forwardSteps(ir, preNodes, usedByTape);
+    const pre = forwardSteps(ir, preNodes, usedByTape, fuse);
     // the tape holds every value it computed and what its calls saved for the backward pass; the largest call's
     // working set comes on top, and the backward pass adds one gradient per parameter
     const tapeBytes = tapeNodes.reduce((a, n) => a + bytesOf(n.type, ir.dims) + callMemory(ir, n, true).saved, 0);
@@ -136,7 +148,7 @@ export function buildPlan(ir: GraphIR, paramCount: (role: string) => number = ()
   });
   const forward = (ids: string[]): ForwardPlan => {
     const need = ancestors(ir, ids);
-    const f = forwardSteps(ir, ir.nodes.filter((n) => need.has(n.id)), new Set(ids));
+    const f = forwardSteps(ir, ir.nodes.filter((n) => need.has(n.id)), new Set(ids), fuse);
     return { node: ids[0]!, ...f };
   };
   const rest = Object.fromEntries(Object.entries(ir.outputs).filter(([k]) => !covered.has(k)));
@@ -158,6 +170,11 @@ function showSteps(ir: GraphIR, steps: PlanStep[], indent: string): string[] {
         const n = byId.get(s.node)!;
         const params = Object.entries(n.params).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`);
         return `${indent}%${n.id} : ${showType(n.type)} = ${n.op}${params.length ? `[${params.join(', ')}]` : ''}(${n.inputs.map((i) => `%${i}`).join(', ')})`;
+      }
+      case 'fused': {
+        const n = byId.get(s.node)!;
+        const ops = s.members.map((m) => byId.get(m)!.op).join(' → ');
+        return `${indent}%${n.id} : ${showType(n.type)} = fused[${ops}](${s.inputs.map((i) => `%${i}`).join(', ')})`;
       }
       case 'free':
         return `${indent}free ${s.bufs.map((b) => `%${b}`).join(' ')}`;

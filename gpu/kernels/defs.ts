@@ -17,6 +17,8 @@ export const KERNELS = {
   fourier: 'DistilleryFourier',
   /** one bias-corrected Adam step of all parameters of a role: inputs p_i, g_i, m_i, v_i; outputs p'_i, m'_i, v'_i */
   adam: 'DistilleryAdam',
+  /** a fused group of elementwise ops, generated from its scalar expression (elementwise.ts) */
+  elementwise: 'DistilleryElementwise',
 } as const;
 export type KernelName = (typeof KERNELS)[keyof typeof KERNELS];
 

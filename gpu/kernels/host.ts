@@ -6,6 +6,7 @@ import type { TensorInfo } from '@tensorflow/tfjs';
 import { arrs, inputList, SPECS, type Buf } from './spec.ts';
 import { simdKernels, type SimdKernels } from './simd.ts';
 
+
 interface WasmBackend {
   wasm: { asm: { memory: WebAssembly.Memory } };
   dataIdMap: { get(id: object): { memoryOffset: number } };

@@ -2,6 +2,8 @@
  * Backends adapt these: host.ts for wasm and cpu. */
 import { hostMath, KERNELS, type AdamAttrs, type FourierAttrs, type KernelName } from './defs.ts';
 import type { SimdKernels } from './simd.ts';
+import { hostKernel, modeOf } from './elementwise.ts';
+import type { Expr } from '../../ops/scalar.ts';
 
 /** a float32 buffer: its elements, and on the wasm heap its byte offset */
 export interface Buf {
@@ -22,6 +24,15 @@ const rows = (s: readonly number[]) => s.slice(0, -1).reduce((a, b) => a * b, 1)
 const arrs = (bs: Buf[]) => bs.map((b) => b.arr);
 
 export const SPECS: KernelSpec[] = [
+  {
+    // a fused group of elementwise ops: attrs.expr (JSON of ops/scalar.ts's Expr) over broadcast inputs
+    name: KERNELS.elementwise,
+    outShapes: (_ins, a) => [[...(a.shape as number[])]],
+    host: (i, [out], shapes, a) => {
+      const shape = a.shape as number[];
+      hostKernel(JSON.parse(a.expr as string) as Expr, shapes.map((s) => modeOf(s, shape)))(i, out!, shape[shape.length - 1] ?? 1);
+    },
+  },
   {
     name: KERNELS.siluGradBias,
     outShapes: ([dy]) => [[...dy!], [cols(dy!)]],

@@ -2,7 +2,8 @@
  * are read asynchronously, so the same cases run on backends without synchronous reads (webgpu in Node). */
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { adamStep, columnSum, fourier, siluGradBias, sumSquares, transpose2d } from '../../gpu/fused.ts';
+import { adamStep, columnSum, elementwise, evaluate, fourier, siluGradBias, sumSquares, transpose2d } from '../../gpu/fused.ts';
+import { call, constant, input, type ScalarFn } from '../../ops/scalar.ts';
 import { Rng } from '../../ops/rng.ts';
 
 interface HostIn {
@@ -15,6 +16,8 @@ export interface KernelCase {
   fused(xs: tf.Tensor[]): tf.Tensor[];
   reference(xs: tf.Tensor[]): tf.Tensor[];
   rtol: number;
+  /** on webgpu, where WGSL's builtins promise less (sin/cos to 2⁻¹¹ absolute, exp/log to a few ulp) */
+  rtolGpu?: number;
 }
 
 const HYPER = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, step: 3 };
@@ -52,6 +55,33 @@ export function kernelCases(seed: string): KernelCase[] {
       },
       rtol: 2e-5,
     });
+  // a generated elementwise kernel: every scalar function, on full, row [R,1], column [C] and scalar inputs
+  const [x, r, c, k] = [0, 1, 2, 3].map(input) as [ReturnType<typeof input>, ReturnType<typeof input>, ReturnType<typeof input>, ReturnType<typeof input>];
+  const positive = call('add', call('abs', x), constant(0.5));
+  const unaries: ScalarFn[] = ['neg', 'abs', 'square', 'sqrt', 'exp', 'log', 'sin', 'cos', 'tanh', 'sigmoid'];
+  const terms = unaries.map((f) => call(f, f === 'sqrt' || f === 'log' ? positive : call('mul', x, constant(0.5))));
+  const mixed = call('nan0', call('div', call('max', call('sub', x, r), call('min', c, k)), call('add', k, constant(2))));
+  // the arithmetic alone (exact to float32 rounding on every backend), and with every transcendental function
+  const arithmetic = call('add', mixed, call('mul', call('square', call('neg', r)), call('abs', c)));
+  const all = [...terms, mixed].reduce((a, b) => call('add', a, b));
+  for (const [what, expr, rtolGpu] of [['arithmetic', arithmetic, 1e-6], ['all functions', all, 1e-3]] as const)
+    for (const [R, C] of [[37, 6], [256, 64]])
+      cases.push({
+        what: `elementwise (generated, ${what}) [${R},${C}]`,
+        inputs: [host([R, C]), host([R, 1]), host([C]), { data: Float32Array.of(0.75), shape: [] }],
+        fused: (xs) => [elementwise(expr, xs, [R, C])],
+        reference: (xs) => [tf.broadcastTo(evaluate(expr, xs), [R, C])],
+        rtol: 2e-6,
+        rtolGpu,
+      });
+  const nanExpr = call('nan0', call('div', x, r));
+  cases.push({
+    what: 'elementwise nan_to_num: NaN → 0, ±Inf → ±float32 max',
+    inputs: [{ data: Float32Array.of(0, 1, -1, 2), shape: [2, 2] }, { data: Float32Array.of(0, 0), shape: [2, 1] }],
+    fused: (xs) => [elementwise(nanExpr, xs, [2, 2])],
+    reference: (xs) => [evaluate(nanExpr, xs)],
+    rtol: 0,
+  });
   const shapes = [[80, 256], [256], [3, 2], [5]];
   cases.push({
     what: 'sumSquares',
@@ -100,8 +130,9 @@ export async function checkKernelCases(backend: string, seed: string): Promise<n
       const w = want[k]!;
       assert.deepEqual(g.shape, w.shape, `${backend} ${c.what} output ${k}: shape`);
       const scale = Math.max(1e-6, ...Array.from(w.data, Math.abs));
+      const rtol = backend === 'webgpu' ? (c.rtolGpu ?? c.rtol) : c.rtol;
       for (let i = 0; i < w.data.length; i++)
-        assert.ok(Math.abs(g.data[i]! - w.data[i]!) <= c.rtol * scale, `${backend} ${c.what} output ${k} [${i}]: ${g.data[i]} vs ${w.data[i]} (scale ${scale})`);
+        assert.ok(Math.abs(g.data[i]! - w.data[i]!) <= rtol * scale, `${backend} ${c.what} output ${k} [${i}]: ${g.data[i]} vs ${w.data[i]} (scale ${scale})`);
       compared++;
     });
   }

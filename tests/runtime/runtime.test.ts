@@ -70,3 +70,22 @@ test('the fake update does not touch the student, the student update does not to
   assert.notDeepEqual(snap('student'), s0);
   exe.dispose();
 });
+
+test('elementwise fusion changes no result: dmd2-ring, fused and unfused plans give the same losses over 3 steps', async () => {
+  const ir = buildIR(PIPELINES['dmd2-ring']!, { batch: 64 });
+  const losses: number[][] = [];
+  let groups = 0;
+  for (const fuse of [false, true]) {
+    const be = await loadBackend('wasm');
+    const plan = compile(ir, { fuse });
+    if (fuse) groups = [...plan.updates.flatMap((u) => u.pre), ...(plan.sample?.steps ?? [])].filter((s) => s.kind === 'fused').length;
+    const exe = new Executor(be, plan, 3, initialWeights(plan.ir, 3, noLoad));
+    const l: number[] = [];
+    for (let i = 0; i < 3; i++) for (const u of exe.plan.updates) for (let r = 0; r < u.ratio; r++) l.push(exe.update(u).loss);
+    losses.push(l);
+    exe.dispose();
+  }
+  assert.ok(groups >= 2, `the plan fused ${groups} groups`);
+  const worst = Math.max(...losses[0]!.map((v, i) => Math.abs(v - losses[1]![i]!) / Math.max(1e-12, Math.abs(v))));
+  assert.ok(worst < 1e-5, `fused and unfused losses differ by ${worst} (relative)`);
+});
