@@ -56,7 +56,7 @@ function refuseHostReads(ir: GraphIR, backend: string): void {
   const list = bad.slice(0, 5).map((n) => `%${n.name ?? n.id} = ${n.op}${n.op === 'call' ? `(${(n.params as { model: string }).model})` : ''}${n.at ? ` (${n.at})` : ''}`);
   throw new UserError(
     `backend '${backend}' reads tensors back only asynchronously here, and pipeline '${ir.name}' has ${bad.length} node(s) that read back while the graph runs: ` +
-      `${list.join('; ')}${bad.length > 5 ? '; …' : ''}. Run it on wasm or cpu.`,
+      `${list.join('; ')}${bad.length > 5 ? `; and ${bad.length - 5} more` : ''}. Run it on wasm or cpu.`,
   );
 }
 

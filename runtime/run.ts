@@ -122,6 +122,8 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
     const setup = ir.eval ? evalSetup(exe, o.evalSamples ?? 4096) : undefined;
     const steps = ir.run.steps;
     const from = (o.resume?.state.step ?? 0) + 1;
+    if (o.diagnose?.includes('copying') && !backend.syncReads)
+      throw new UserError(`--diagnose copying reads the teacher's samples back synchronously, which backend '${backend.name}' cannot do here; run it on wasm or cpu`);
     const copying = o.diagnose?.includes('copying') ? new CopyingDiagnostic(exe) : undefined;
     const copyingAt = new Map<number, CopyingMetrics>();
     const rows: Row[] = (o.resume?.state.rows as Row[] | undefined) ?? [];
