@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Tensor } from '@tensorflow/tfjs';
 import { KERNELS, type AdamAttrs, type KernelName } from './kernels/defs.ts';
 import { inputMap } from './kernels/spec.ts';
-import { F32_MAX, type Expr } from '../ops/scalar.ts';
+import { F32_MAX, type Expr, type ScalarFn } from '../ops/scalar.ts';
 
 type T2 = tf.Tensor2D;
 
@@ -50,35 +50,34 @@ tf.registerGradient({
   },
 });
 
+/** a plan's expression serialised once, not on every step that runs it (the kernel's attribute) */
+const exprJson = new WeakMap<Expr, string>();
+
 /** A fused group of elementwise ops (dsl/compile/fuse.ts): its scalar expression over `inputs`, broadcast to `shape`. */
 export function elementwise(expr: Expr, inputs: Tensor[], shape: number[]): Tensor {
-  if (has(KERNELS.elementwise)) return run(KERNELS.elementwise, inputs, { expr: JSON.stringify(expr), shape })[0]!;
-  return tf.broadcastTo(evaluate(expr, inputs), shape);
+  if (!has(KERNELS.elementwise)) return tf.broadcastTo(evaluate(expr, inputs), shape);
+  let json = exprJson.get(expr);
+  if (json === undefined) exprJson.set(expr, (json = JSON.stringify(expr)));
+  return run(KERNELS.elementwise, inputs, { expr: json, shape })[0]!;
 }
+
+/** the scalar functions as tfjs ops (the unary ones are tfjs's own names) */
+const TF_OPS: Partial<Record<ScalarFn, (a: Tensor, b: Tensor) => Tensor>> = {
+  add: tf.add,
+  sub: tf.sub,
+  mul: tf.mul,
+  div: tf.div,
+  max: tf.maximum,
+  min: tf.minimum,
+  nan0: (a) => tf.where(tf.isNaN(a), tf.zerosLike(a), tf.clipByValue(a, -F32_MAX, F32_MAX)),
+};
 
 /** the same expression as a chain of tfjs ops: the fallback, and the reference the tests compare with */
 export function evaluate(e: Expr, xs: Tensor[]): Tensor {
   if (e.k === 'in') return xs[e.i]!;
   if (e.k === 'c') return tf.scalar(e.v);
   const [a, b] = e.a.map((x) => evaluate(x, xs)) as [Tensor, Tensor];
-  switch (e.f) {
-    case 'add':
-      return tf.add(a, b);
-    case 'sub':
-      return tf.sub(a, b);
-    case 'mul':
-      return tf.mul(a, b);
-    case 'div':
-      return tf.div(a, b);
-    case 'max':
-      return tf.maximum(a, b);
-    case 'min':
-      return tf.minimum(a, b);
-    case 'nan0':
-      return tf.where(tf.isNaN(a), tf.zerosLike(a), tf.clipByValue(a, -F32_MAX, F32_MAX));
-    default:
-      return (tf[e.f] as (x: Tensor) => Tensor)(a);
-  }
+  return (TF_OPS[e.f] ?? (tf[e.f as keyof typeof tf] as (x: Tensor) => Tensor))(a, b);
 }
 
 /** Σ‖g_i‖² as a scalar tensor */

@@ -52,32 +52,24 @@ function build(tf: TF): Fns {
     if (!f) {
       f = tf.customGrad(((x: Tensor, w: Tensor, b: Tensor, save: (ts: Tensor[]) => void) => {
         const a = forward(x, w, b);
-        if (act === 'linear') {
-          // inside a backwardScope what the gradient reads is kept by reference (tfjs would clone, i.e. copy, it)
-          const byRef = keepForBackward([x]);
-          if (!byRef) save([x, w]);
-          return { value: a, gradFunc: (dy: Tensor, saved: Tensor[]) => back(dy, columnSum, ...((byRef ? [x, w] : saved) as [Tensor, Tensor]), b) };
-        }
-        const s = tf.sigmoid(a);
-        const byRef = keepForBackward([x, a, s]);
-        if (!byRef) save([x, w, a, s]);
+        const s = act === 'silu' ? tf.sigmoid(a) : undefined;
+        // inside a backwardScope what the gradient reads is kept by reference (tfjs's save clones, i.e. copies, it)
+        const kept = s ? [x, a, s] : [x];
+        const byRef = keepForBackward(kept);
+        if (!byRef) save([x, w, ...kept.slice(1)]);
         return {
-          value: tf.mul(a, s),
+          value: s ? tf.mul(a, s) : a,
           gradFunc: (dy: Tensor, saved: Tensor[]) => {
             const [sx, sw, sa, ss] = byRef ? [x, w, a, s] : saved;
-            return back(dy, (d) => siluGradBias(d, sa!, ss!), sx!, sw!, b);
+            // the pre-activation gradient, and its column sums: the bias gradient
+            const [da, db] = ss ? siluGradBias(dy, sa!, ss) : [dy, gw ? columnSum(dy) : undefined];
+            return [gx ? matMul(da, transpose2d(sw!)) : tf.zerosLike(sx!), gw ? weightGrad(sx!, da) : tf.zerosLike(sw!), gw ? db! : tf.zerosLike(b)];
           },
         };
       }) as never) as unknown as Dense;
       layers.set(key, f);
     }
     return f;
-    // dy → [dx, dW, db]; `pre` turns dy into the pre-activation gradient and its column sums
-    function back(dy: Tensor, pre: ((d: Tensor) => [Tensor, Tensor]) | ((d: Tensor) => Tensor), x: Tensor, w: Tensor, b: Tensor): Tensor[] {
-      const r = pre(dy);
-      const [da, db] = Array.isArray(r) ? r : [dy, r];
-      return [gx ? matMul(da!, transpose2d(w)) : tf.zerosLike(x), gw ? weightGrad(x, da!) : tf.zerosLike(w), gw ? db! : tf.zerosLike(b)];
-    }
   };
 
   const dense = (x: Tensor, w: Tensor, b: Tensor, o: DenseOptions = {}) => {

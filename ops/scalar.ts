@@ -71,13 +71,4 @@ export function toWgsl(e: Expr): string {
 }
 
 /** a WGSL float literal that round-trips (abstract float, converted by f32()) */
-const fmt = (v: number) => {
-  const s = Number.isInteger(v) && Math.abs(v) < 1e15 ? `${v}.0` : v.toExponential(17);
-  return s;
-};
-
-export const inputsOf = (e: Expr, into = new Set<number>()): Set<number> => {
-  if (e.k === 'in') into.add(e.i);
-  else if (e.k === 'f') e.a.forEach((x) => inputsOf(x, into));
-  return into;
-};
+const fmt = (v: number) => (Number.isInteger(v) && Math.abs(v) < 1e15 ? `${v}.0` : v.toExponential(17));

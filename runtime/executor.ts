@@ -11,6 +11,8 @@ import { adamApply, adamInit, type AdamState } from './optim.ts';
 import { backwardScope, elementwise, sumSquares } from '../gpu/fused.ts';
 import { resolveShape } from '../dsl/types.ts';
 import { UserError } from '../dsl/errors.ts';
+import { refuseHostReads } from './init.ts';
+import { fetchAsync, fetchSync, readAsync, toHost, type Fetched } from './host-read.ts';
 
 export interface RoleWeights {
   decl: ModelDecl;
@@ -48,42 +50,6 @@ export class NonFiniteError extends UserError {
   }
 }
 
-/** Nodes whose lowering reads tensors back mid-graph cannot run where reads are asynchronous: say which, up front. */
-function refuseHostReads(ir: GraphIR, backend: string): void {
-  const kind = new Map(ir.models.map((m) => [m.role, m.kind]));
-  const bad = ir.nodes.filter((n) => opDef(n.op)!.hostReads || (n.op === 'call' && modelDef(kind.get((n.params as { model: string }).model) ?? '')?.hostReads));
-  if (!bad.length) return;
-  const list = bad.slice(0, 5).map((n) => `%${n.name ?? n.id} = ${n.op}${n.op === 'call' ? `(${(n.params as { model: string }).model})` : ''}${n.at ? ` (${n.at})` : ''}`);
-  throw new UserError(
-    `backend '${backend}' reads tensors back only asynchronously here, and pipeline '${ir.name}' has ${bad.length} node(s) that read back while the graph runs: ` +
-      `${list.join('; ')}${bad.length > 5 ? `; and ${bad.length - 5} more` : ''}. Run it on wasm or cpu.`,
-  );
-}
-
-/** Initial host weights of every role: loaded, copied from another role (initFrom), or drawn from the seed. */
-export function initialWeights(ir: GraphIR, seed: number, load: (file: string) => Record<string, HostTensor>): Map<string, Record<string, HostTensor>> {
-  const out = new Map<string, Record<string, HostTensor>>();
-  const pending = [...ir.models];
-  while (pending.length) {
-    const i = pending.findIndex((m) => !m.initFrom || out.has(m.initFrom));
-    if (i < 0) throw new UserError(`initFrom forms a cycle among roles ${pending.map((m) => m.role).join(', ')}`);
-    const m = pending.splice(i, 1)[0]!;
-    const def = modelDef(m.kind)!;
-    const cfg = def.config.parse(m.config);
-    const fresh = def.init(cfg, new Rng([seed, 'init', m.role]));
-    let w = fresh;
-    if (m.load) w = load(m.load);
-    else if (m.initFrom) w = out.get(m.initFrom)!;
-    for (const [k, t] of Object.entries(fresh)) {
-      const got = w[k];
-      if (!got) throw new UserError(`weights for role '${m.role}' lack '${k}'`);
-      if (got.shape.join(',') !== t.shape.join(',')) throw new UserError(`weights for role '${m.role}': '${k}' has shape [${got.shape}], the model needs [${t.shape}]`);
-    }
-    out.set(m.role, Object.fromEntries(Object.keys(fresh).map((k) => [k, { shape: [...w[k]!.shape], data: new Float32Array(w[k]!.data) }])));
-  }
-  return out;
-}
-
 export interface ExecutorState {
   /** trainable weights as `role/param` */
   weights: Record<string, HostTensor>;
@@ -97,12 +63,6 @@ export interface ExecutorState {
   };
 }
 
-const toHost = (v: tfns.Tensor): HostTensor => ({ shape: [...v.shape], data: Float32Array.from(v.dataSync()) });
-
-interface Fetched {
-  data: Float32Array;
-  shape: number[];
-}
 export interface Sample {
   data: Float32Array;
   shape: number[];
@@ -128,6 +88,8 @@ export class Executor {
   /** counts graph evaluations; with the seed it fixes every random draw */
   evaluations = 0;
   private adam = new Map<UpdatePlan, AdamState>();
+  /** per update, the nodes its tape records */
+  private readonly tapes: Map<UpdatePlan, Set<string>>;
   /** skipped updates per role, and each role's skips in a row */
   readonly nonFinite = new Map<string, number>();
   readonly nonFiniteInARow = new Map<string, number>();
@@ -155,16 +117,13 @@ export class Executor {
       );
       this.roles.set(decl.role, { decl, weights });
     }
+    this.tapes = new Map(plan.updates.map((u) => [u, new Set(u.tape.flatMap((x) => (x.kind === 'run' ? [x.node] : [])))]));
     // one optimizer state per update: a pre-training phase does not hand its moments to the main phase
     for (const u of plan.updates) this.adam.set(u, adamInit(tf, this.roles.get(u.role)!.weights));
   }
 
   get ir(): GraphIR {
     return this.plan.ir;
-  }
-
-  paramCount(role: string): number {
-    return Object.values(this.roles.get(role)?.weights ?? {}).reduce((a, w) => a + w.size, 0);
   }
 
   /** `key` fixes the draws (evaluation noise); without it each call advances the training stream */
@@ -228,13 +187,6 @@ export class Executor {
     }
   }
 
-  private tapes = new Map<UpdatePlan, Set<string>>();
-  private tapeNodes(u: UpdatePlan): Set<string> {
-    let s = this.tapes.get(u);
-    if (!s) this.tapes.set(u, (s = new Set(u.tape.flatMap((x) => (x.kind === 'run' ? [x.node] : [])))));
-    return s;
-  }
-
   /** One update of a role: forward outside the tape, forward on the tape, gradients, then Adam — unless the loss or
    * a gradient is non-finite, in which case nothing is written and the skip is counted. */
   update(u: UpdatePlan): UpdateResult {
@@ -265,7 +217,7 @@ export class Executor {
       this.runSteps(u.pre, env, ctx);
       let logged: Tensor[] = [];
       const { value, grads } = backwardScope(() => tf.variableGrads(() => {
-        this.runSteps(u.tape, env, ctx, { role: u.role, nodes: this.tapeNodes(u) });
+        this.runSteps(u.tape, env, ctx, { role: u.role, nodes: this.tapes.get(u)! });
         // the tape's intermediates are released when variableGrads returns: the logged scalars are kept
         logged = Object.values(u.outputs).map((id) => tf.keep(tf.reshape(env.get(id)!, [1])));
         return env.get(u.loss) as tfns.Scalar;
@@ -309,23 +261,21 @@ export class Executor {
 
   /** Forward-only evaluation of the plan's scalar outputs that no update computes. */
   outputs(): Record<string, number> {
-    const p = this.plan.outputs;
-    return p ? this.named(p.names, this.fetch(() => this.forward(p.steps, this.plan.ir.dims, undefined, Object.values(p.names)))) : {};
+    return this.plan.outputs ? this.named(fetchSync(this.backend.tf, () => this.outputTensors())) : {};
   }
 
   /** `outputs` on backends that read back only asynchronously */
   async outputsAsync(): Promise<Record<string, number>> {
-    const p = this.plan.outputs;
-    return p ? this.named(p.names, await this.fetchAsync(() => this.forward(p.steps, this.plan.ir.dims, undefined, Object.values(p.names)))) : {};
+    return this.plan.outputs ? this.named(await fetchAsync(this.backend.tf, () => this.outputTensors())) : {};
   }
 
   /** `n` rows of the evaluation samples (the named dim B set to n), as a host array [n, D]. */
   sample(n: number, key = 'eval'): Sample {
-    return this.sampleOf(n, this.fetch(() => this.sampleTensors(n, key)));
+    return this.sampleOf(fetchSync(this.backend.tf, () => this.sampleTensors(n, key)));
   }
 
   async sampleAsync(n: number, key = 'eval'): Promise<Sample> {
-    return this.sampleOf(n, await this.fetchAsync(() => this.sampleTensors(n, key)));
+    return this.sampleOf(await fetchAsync(this.backend.tf, () => this.sampleTensors(n, key)));
   }
 
   /** Run a forward function with this executor's models (teacher samplers for the metrics). */
@@ -335,12 +285,12 @@ export class Executor {
 
   /** The values of a forward function with this executor's models, read to the host (asynchronously). */
   async withModelsRead(dims: Record<string, number>, key: string, f: (ctx: LowerCtx) => Tensor): Promise<Float32Array> {
-    return (await this.fetchAsync(() => [f(this.ctx(dims, key))]))[0]!.data;
+    return (await fetchAsync(this.backend.tf, () => [f(this.ctx(dims, key))]))[0]!.data;
   }
 
   /** `hostWeights` on backends that read back only asynchronously */
   async hostWeightsAsync(role: string): Promise<Record<string, HostTensor>> {
-    return this.readVariables(Object.entries(this.roles.get(role)!.weights));
+    return readAsync(Object.entries(this.roles.get(role)!.weights));
   }
 
   hostWeights(role: string): Record<string, HostTensor> {
@@ -362,7 +312,7 @@ export class Executor {
 
   async exportStateAsync(): Promise<ExecutorState> {
     const { weights, optimizer, counters } = this.stateVariables();
-    return { weights: await this.readVariables(weights), optimizer: await this.readVariables(optimizer), counters };
+    return { weights: await readAsync(weights), optimizer: await readAsync(optimizer), counters };
   }
 
   private stateVariables(): { weights: [string, tfns.Variable][]; optimizer: [string, tfns.Variable][]; counters: ExecutorState['counters'] } {
@@ -380,11 +330,6 @@ export class Executor {
     return { weights, optimizer, counters };
   }
 
-  private async readVariables(vs: [string, tfns.Variable][]): Promise<Record<string, HostTensor>> {
-    const read = await Promise.all(vs.map(async ([k, v]): Promise<[string, HostTensor]> => [k, { shape: [...v.shape], data: Float32Array.from(await v.data()) }]));
-    return Object.fromEntries(read);
-  }
-
   /** forward-only steps; returns the values of `ids` (kept past the tidy, for `fetch`) */
   private forward(steps: PlanStep[], dims: Record<string, number>, key: string | undefined, ids: string[]): Tensor[] {
     const ctx = this.ctx(dims, key);
@@ -399,32 +344,18 @@ export class Executor {
     return this.forward(p.steps, { ...this.plan.ir.dims, B: n }, key, [p.node, ...Object.values(p.extras)]);
   }
 
-  private sampleOf(_n: number, [x, ...extras]: Fetched[]): Sample {
+  private sampleOf([x, ...extras]: Fetched[]): Sample {
     const names = Object.keys(this.plan.sample!.extras);
     return { data: x!.data, shape: x!.shape, extras: Object.fromEntries(names.map((k, i) => [k, extras[i]!.data])) };
   }
 
-  private named(names: Record<string, string>, vals: Fetched[]): Record<string, number> {
-    return Object.fromEntries(Object.keys(names).map((k, i) => [k, vals[i]!.data[0]!]));
+  private outputTensors(): Tensor[] {
+    const p = this.plan.outputs!;
+    return this.forward(p.steps, this.plan.ir.dims, undefined, Object.values(p.names));
   }
 
-  /** compute tensors inside a tidy, read them to the host, release them */
-  private fetch(compute: () => Tensor[]): Fetched[] {
-    const ts = this.backend.tf.tidy(compute);
-    try {
-      return ts.map((t) => ({ data: Float32Array.from(t.dataSync()), shape: [...t.shape] }));
-    } finally {
-      this.backend.tf.dispose(ts);
-    }
-  }
-
-  private async fetchAsync(compute: () => Tensor[]): Promise<Fetched[]> {
-    const ts = this.backend.tf.tidy(compute);
-    try {
-      return await Promise.all(ts.map(async (t) => ({ data: Float32Array.from(await t.data()), shape: [...t.shape] })));
-    } finally {
-      this.backend.tf.dispose(ts);
-    }
+  private named(vals: Fetched[]): Record<string, number> {
+    return Object.fromEntries(Object.keys(this.plan.outputs!.names).map((k, i) => [k, vals[i]!.data[0]!]));
   }
 
   /** Restore what `exportState` wrote; every tensor's presence and shape is checked first, so a bad state changes nothing. */

@@ -2,7 +2,8 @@
 import type { GraphIR } from '../dsl/ir/schema.ts';
 import { compile } from '../dsl/compile/index.ts';
 import { loadBackend } from '../gpu/backend.ts';
-import { Executor, initialWeights, type ExecutorOptions } from './executor.ts';
+import { Executor, type ExecutorOptions } from './executor.ts';
+import { initialWeights } from './init.ts';
 import { loadSafetensors } from './safetensors.ts';
 
 export async function openExecutor(ir: GraphIR, seed: number, backend: string, options: ExecutorOptions = {}): Promise<Executor> {

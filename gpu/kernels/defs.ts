@@ -1,6 +1,6 @@
-/** @file The fused kernels distillery registers with tfjs: names, attributes, and the math each computes, once, as
- * loops over float32 arrays. The wasm and cpu backends run these loops directly on their buffers (host.ts); the
- * webgpu backend runs WGSL generated from the same definitions (webgpu.ts). */
+/** @file The fused kernels distillery registers with tfjs: names, attributes, and the math each computes as loops
+ * over float32 arrays. The cpu backend runs these loops on its buffers, the wasm backend runs them (or their SIMD form,
+ * simd.ts) on its heap (host.ts); webgpu.ts writes the same math as WGSL programs. */
 
 export const KERNELS = {
   /** [da, db] of y = a·σ(a) (SiLU) after a dense layer: da = dy·s·(1 + a·(1 − s)) with s = σ(a) saved by the

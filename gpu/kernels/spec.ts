@@ -2,8 +2,7 @@
  * Backends adapt these: host.ts for wasm and cpu. */
 import { hostMath, KERNELS, type AdamAttrs, type FourierAttrs, type KernelName } from './defs.ts';
 import type { SimdKernels } from './simd.ts';
-import { hostKernel, modeOf } from './elementwise.ts';
-import type { Expr } from '../../ops/scalar.ts';
+import { compileElementwise, modeOf } from './elementwise.ts';
 
 /** a float32 buffer: its elements, and on the wasm heap its byte offset */
 export interface Buf {
@@ -21,7 +20,7 @@ export interface KernelSpec {
 
 const cols = (s: readonly number[]) => s[s.length - 1]!;
 const rows = (s: readonly number[]) => s.slice(0, -1).reduce((a, b) => a * b, 1);
-const arrs = (bs: Buf[]) => bs.map((b) => b.arr);
+export const arrs = (bs: Buf[]) => bs.map((b) => b.arr);
 
 export const SPECS: KernelSpec[] = [
   {
@@ -30,7 +29,7 @@ export const SPECS: KernelSpec[] = [
     outShapes: (_ins, a) => [[...(a.shape as number[])]],
     host: (i, [out], shapes, a) => {
       const shape = a.shape as number[];
-      hostKernel(JSON.parse(a.expr as string) as Expr, shapes.map((s) => modeOf(s, shape)))(i, out!, shape[shape.length - 1] ?? 1);
+      compileElementwise(a.expr as string, shapes.map((s) => modeOf(s, shape))).host()(i, out!, shape[shape.length - 1] ?? 1);
     },
   },
   {
@@ -98,7 +97,6 @@ export const SPECS: KernelSpec[] = [
   },
 ];
 
-export { arrs };
 
 /** runKernel takes named inputs: x0, x1, … in order */
 export const inputMap = <T>(xs: readonly T[]): Record<string, T> => Object.fromEntries(xs.map((x, i) => [`x${i}`, x]));

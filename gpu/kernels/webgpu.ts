@@ -6,19 +6,10 @@ import type { TensorInfo } from '@tensorflow/tfjs';
 import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 import { KERNELS, type AdamAttrs, type FourierAttrs, type KernelName } from './defs.ts';
 import { inputList } from './spec.ts';
-import { modeOf, wgslBody } from './elementwise.ts';
-import type { Expr } from '../../ops/scalar.ts';
-
-/** FNV-1a of a string, as hex: a short, stable shader key for a generated program */
-const hash = (s: string) => {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return (h >>> 0).toString(16);
-};
+import { compileElementwise, modeOf } from './elementwise.ts';
 
 interface WebGPUBackendLike {
   runWebGPUProgram(p: WebGPUProgram, inputs: TensorInfo[], dtype: 'float32', uniforms?: { type: string; data: number[] }[]): TensorInfo;
-  disposeData(id: object): boolean;
 }
 
 const WG = 64;
@@ -172,11 +163,9 @@ const IMPLS: Record<KernelName, Impl> = {
   },
   [KERNELS.elementwise]: (b, ins, attrs) => {
     const shape = attrs.shape as number[];
-    const expr = JSON.parse(attrs.expr as string) as Expr;
-    const modes = ins.map((t) => modeOf(t.shape, shape));
-    const { helpers, body } = wgslBody(expr, modes);
-    const key = `ew_${hash(JSON.stringify([expr, modes]))}`;
-    return [b.runWebGPUProgram(elementwise(key, ins.length, [...shape], body, 'cols : i32,', helpers), ins, 'float32', [{ type: 'int32', data: [shape[shape.length - 1] ?? 1] }])];
+    const c = compileElementwise(attrs.expr as string, ins.map((t) => modeOf(t.shape, shape)));
+    const { helpers, body } = c.wgsl();
+    return [b.runWebGPUProgram(elementwise(`ew_${c.key}`, ins.length, [...shape], body, 'cols : i32,', helpers), ins, 'float32', [{ type: 'int32', data: [shape[shape.length - 1] ?? 1] }])];
   },
   [KERNELS.sumSquares]: (b, ins) => [b.runWebGPUProgram(sumSquares(ins.length, ins.map((t) => size(t.shape))), ins, 'float32')],
   [KERNELS.adam]: (b, ins, attrs) => {

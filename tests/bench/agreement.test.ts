@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildIR } from '../../dsl/pipeline.ts';
 import { openExecutor } from '../../runtime/open.ts';
-import { initialWeights } from '../../runtime/executor.ts';
+import { initialWeights } from '../../runtime/init.ts';
 import { dmdStep } from '../../bench/dmd-step/workload.ts';
 import { eagerDmdStep } from '../../bench/dmd-step/eager.ts';
 

@@ -2,6 +2,12 @@
  * losses and their gradients against hand-computed values, where gradients may flow, the split-half GM estimator,
  * and the reduction of D-MMD's general form to continuous MMD for squared error. */
 import { test } from 'node:test';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { runIR } from '../../runtime/run.ts';
+import { posteriorCoefficients } from '../../ops/ancestral.ts';
+import { scheduleAt } from '../../ops/schedules.ts';
 import assert from 'node:assert/strict';
 import { loadBackend } from '../../gpu/backend.ts';
 import { GraphBuilder } from '../../dsl/builder.ts';
@@ -10,10 +16,10 @@ import { gradientReach } from '../../dsl/ir/verify.ts';
 import { compile } from '../../dsl/compile/index.ts';
 import { evalNodes, maxAbsDiff } from '../helpers.ts';
 import { Rng } from '../../ops/rng.ts';
-import { posterior, maskedSample, alphaMasked } from '../../ops/discrete.ts';
+import { posterior, maskedSample, alphaMasked, nucleusMask } from '../../ops/discrete.ts';
 import { markovLanguage, oracleMarginals, twoCoins, encode, sampleTokens } from '../../ops/tokens.ts';
 import { discreteMetrics, splitHalfGm } from '../../ops/metrics/discrete.ts';
-import { dmmdAuxLoss, dmmdGeneratorLoss, mmdLosses, squaredErrorDmmd } from '../../ops/dmmd.ts';
+import { dmmdAuxLoss, dmmdGeneratorLoss, mmdLosses, squaredErrorDmmd, teacherLogits } from '../../ops/dmmd.ts';
 import { tokenOracle } from '../../ops/models/token.ts';
 import { PIPELINES } from '../../pipelines/index.ts';
 import type { LowerCtx, Tensor } from '../../ops/define.ts';
@@ -218,10 +224,6 @@ test('D-MMD with the squared-error loss is continuous MMD: ∇ of the general fo
 });
 
 test('the dmmd pipeline end to end: trains, evaluates exactly, reports the teacher at the same k; same seed, same metrics', async () => {
-  const { runIR } = await import('../../runtime/run.ts');
-  const fs = await import('node:fs');
-  const os = await import('node:os');
-  const path = await import('node:path');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-dmmd-'));
   const ir = buildIR(PIPELINES.dmmd!, { batch: 32, steps: 6, evalEvery: 3, k: 2, teacher: 'learned', teacherSteps: 5 });
   const a = await runIR(ir, { seed: 3, backend: 'cpu', out: path.join(dir, 'a'), quiet: true, evalSamples: 256 });
@@ -234,8 +236,6 @@ test('the dmmd pipeline end to end: trains, evaluates exactly, reports the teach
 });
 
 test('Gaussian posterior q(z_s | z_t, x): its coefficients equal the regression of z_s on z_t under the forward process (rf)', async () => {
-  const { posteriorCoefficients } = await import('../../ops/ancestral.ts');
-  const { scheduleAt } = await import('../../ops/schedules.ts');
   const sch = { kind: 'rf' } as const;
   const [t, s, x] = [0.8, 0.35, 1.3];
   const rng = new Rng(['gauss-posterior']);
@@ -263,10 +263,6 @@ test('Gaussian posterior q(z_s | z_t, x): its coefficients equal the regression 
 });
 
 test('mmd-ring (continuous MMD) compiles and trains a few steps; its ancestral sampler reports energy distance', async () => {
-  const { runIR } = await import('../../runtime/run.ts');
-  const fs = await import('node:fs');
-  const os = await import('node:os');
-  const path = await import('node:path');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-mmd-'));
   const ir = buildIR(PIPELINES['mmd-ring']!, { batch: 32, steps: 4, evalEvery: 2, prefitSteps: 3 });
   const sm = await runIR(ir, { seed: 1, backend: 'cpu', out: dir, quiet: true, evalSamples: 256 });
@@ -275,8 +271,6 @@ test('mmd-ring (continuous MMD) compiles and trains a few steps; its ancestral s
 });
 
 test('top-p distillation (§4.7): the nucleus mask, and the teacher target lowered by Δ outside it, not set to −∞', async () => {
-  const { nucleusMask } = await import('../../ops/discrete.ts');
-  const { teacherLogits } = await import('../../ops/dmmd.ts');
   close(nucleusMask([0.5, 0.3, 0.15, 0.05], 4, 0.85), [1, 1, 1, 0]);
   close(nucleusMask([0.1, 0.6, 0.3, 0.0], 4, 0.5), [0, 1, 0, 0]);
   const got = run({ p: { data: [0.5, 0.3, 0.15, 0.05, 0.25, 0.25, 0.25, 0.25], shape: [2, 1, 4] } }, (i) => teacherLogits(i.p!, 1, 1e-8, { p: 0.85, delta: 2 }));

@@ -9,27 +9,28 @@ import { openExecutor } from '../../runtime/open.ts';
 import { dmdStep } from '../../bench/dmd-step/workload.ts';
 import { maxAbsDiff } from '../helpers.ts';
 
-async function webgpu(): Promise<string | undefined> {
-  try {
-    await loadBackend('webgpu');
-    return undefined;
-  } catch (e) {
-    if (process.env.CI) throw e; // .ci/run installs SwiftShader: a missing adapter there is a failure, not a skip
-    return (e as Error).message;
-  }
+/** A test that needs a WebGPU adapter. Without one it is skipped with the reason printed (`# SKIP webgpu unavailable here:
+ * …`); in CI, where .ci/run installs SwiftShader, a missing adapter fails it instead. */
+function webgpuTest(name: string, body: () => Promise<void>): void {
+  test(name, async (t) => {
+    try {
+      await loadBackend('webgpu');
+    } catch (e) {
+      if (process.env.CI) throw e;
+      t.skip(`webgpu unavailable here: ${(e as Error).message}`);
+      return;
+    }
+    await body();
+  });
 }
 
-test('webgpu: every generated WGSL kernel equals the tfjs ops it replaces (cpu reference)', async (t) => {
-  const why = await webgpu();
-  if (why) return t.skip(why);
+webgpuTest('webgpu: every generated WGSL kernel equals the tfjs ops it replaces (cpu reference)', async () => {
   assert.ok((await checkKernelCases('webgpu', 'webgpu')) >= 20);
 });
 
 const SMALL = { dim: 3, hidden: 64, batch: 32 };
 
-test('webgpu: one full pipeline step (5 fake-score + 1 generator update) matches cpu', async (t) => {
-  const why = await webgpu();
-  if (why) return t.skip(why);
+webgpuTest('webgpu: one full pipeline step (5 fake-score + 1 generator update) matches cpu', async () => {
   const ir = buildIR(dmdStep, SMALL);
   const runs: { losses: number[]; student: Float32Array; fake: Float32Array }[] = [];
   for (const backend of ['cpu', 'webgpu']) {
@@ -47,9 +48,7 @@ test('webgpu: one full pipeline step (5 fake-score + 1 generator update) matches
   assert.ok(maxAbsDiff(cpu.fake, gpu.fake) < 1e-5, `fake-score weights differ by ${maxAbsDiff(cpu.fake, gpu.fake)}`);
 });
 
-test('webgpu leak: the tensor count stays flat over 100 iterations', async (t) => {
-  const why = await webgpu();
-  if (why) return t.skip(why);
+webgpuTest('webgpu leak: the tensor count stays flat over 100 iterations', async () => {
   const exe = await openExecutor(buildIR(dmdStep, SMALL), 5, 'webgpu');
   const iteration = async () => {
     for (const u of exe.plan.updates) for (let r = 0; r < u.ratio; r++) await exe.updateAsync(u);
@@ -63,9 +62,7 @@ test('webgpu leak: the tensor count stays flat over 100 iterations', async (t) =
   exe.dispose();
 });
 
-test('webgpu: a pipeline whose ops read back mid-graph is refused up front, naming the nodes', async (t) => {
-  const why = await webgpu();
-  if (why) return t.skip(why);
+webgpuTest('webgpu: a pipeline whose ops read back mid-graph is refused up front, naming the nodes', async () => {
   const { PIPELINES } = await import('../../pipelines/index.ts');
   await assert.rejects(openExecutor(buildIR(PIPELINES.dmmd!, { batch: 8 }), 0, 'webgpu'), (e: Error) => {
     assert.match(e.message, /reads tensors back only asynchronously here, and pipeline 'dmmd' has \d+ node\(s\) that read back/);

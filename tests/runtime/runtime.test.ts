@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { loadBackend } from '../../gpu/backend.ts';
 import { buildIR } from '../../dsl/pipeline.ts';
 import { compile } from '../../dsl/compile/index.ts';
-import { Executor, initialWeights } from '../../runtime/executor.ts';
+import { Executor } from '../../runtime/executor.ts';
+import { initialWeights } from '../../runtime/init.ts';
 import { PIPELINES } from '../../pipelines/index.ts';
 import { maxAbsDiff } from '../helpers.ts';
 

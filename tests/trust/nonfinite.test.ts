@@ -61,7 +61,8 @@ test('NaN on every update: the run stops after --max-non-finite in a row, names 
 test('a skipped update writes nothing: weights and Adam moments are bit-identical before and after it', async () => {
   const { loadBackend } = await import('../../gpu/backend.ts');
   const { compile } = await import('../../dsl/compile/index.ts');
-  const { Executor, initialWeights } = await import('../../runtime/executor.ts');
+  const { Executor } = await import('../../runtime/executor.ts');
+  const { initialWeights } = await import('../../runtime/init.ts');
   const be = await loadBackend('cpu');
   const plan = compile(ir());
   const exe = new Executor(be, plan, 1, initialWeights(plan.ir, 1, () => ({})), { poisonGradient: (_r, n) => n === 2 });
