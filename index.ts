@@ -4,7 +4,7 @@ export { options, runOptions, optionsJsonSchema } from './dsl/options.ts';
 export { GraphBuilder, adam, type Model, type Adam, type MinimizeOptions } from './dsl/builder.ts';
 export { Port, type Scalar } from './dsl/port.ts';
 export { mlp, toy, gmmToy, type Toy, type ModelSpec } from './dsl/models.ts';
-export { dmd, dmdGradient, dmdLoss, denoisingLoss, regressionLoss } from './ops/objectives.ts';
+export { dmd, dmdGradient, dmdLoss, denoisingLoss, regressionLoss } from './dsl/objectives/dmd.ts';
 export { compile, printPlan, type Plan } from './dsl/compile/index.ts';
 export { printIR } from './dsl/ir/print.ts';
 export { verify, parseIR } from './dsl/ir/verify.ts';

@@ -5,7 +5,7 @@ import type { Shape, TensorType } from './types.ts';
 import { Port, type NodeSink, type PortLike, type Scalar } from './port.ts';
 import { callsite } from './callsite.ts';
 import type { GraphIssue } from './errors.ts';
-import { opDef } from '../ops/registry.ts';
+import { opDef, type OpKind } from '../ops/registry.ts';
 import { OpShapeError, type ShapeCtx } from '../ops/define.ts';
 import type { ModelSpec, TokenToy, Toy } from './models.ts';
 import { schedule as toSchedule, type ScheduleName } from '../ops/schedules.ts';
@@ -62,7 +62,7 @@ export class GraphBuilder implements NodeSink {
     return { dims: this.dims, model: (r) => this.models.find((m) => m.role === r), dataset: (n) => this.datasets[n] };
   }
 
-  op(kind: string, inputs: readonly PortLike[], params: Record<string, unknown> = {}, name?: string): Port {
+  op(kind: OpKind, inputs: readonly PortLike[], params: Record<string, unknown> = {}, name?: string): Port {
     // a number beside an i32 port is an i32 constant (token ids: `z.eq(mask)`)
     const ints = inputs.some((p) => typeof p !== 'number' && p.type.dtype === 'i32');
     const ins = inputs.map((p) => (typeof p === 'number' ? (ints && Number.isInteger(p) ? this.op('scalar', [], { value: p, dtype: 'i32' }) : this.scalar(p)) : p));

@@ -7,10 +7,11 @@ import type { Corruption } from '../ops/models/gmm.ts';
 import { Rng } from '../ops/rng.ts';
 import { randomBasis } from '../ops/subspace.ts';
 import { UserError } from './errors.ts';
+import type { ModelKind } from '../ops/kinds.ts';
 import { schedule as toSchedule, type ScheduleName } from '../ops/schedules.ts';
 
 export interface ModelSpec {
-  kind: string;
+  kind: ModelKind;
   config: Record<string, unknown>;
   /** datasets the model needs (closed-form teachers) */
   datasets?: Record<string, DatasetSpec>;

@@ -1,8 +1,9 @@
 /** @file Ports: typed handles on graph values. They carry dtype and shape in their types; no tensor is touched. */
 import type { DType, Shape, TensorType } from './types.ts';
+import type { OpKind } from '../ops/kinds.ts';
 
 export interface NodeSink {
-  op(kind: string, inputs: readonly PortLike[], params?: Record<string, unknown>): Port;
+  op(kind: OpKind, inputs: readonly PortLike[], params?: Record<string, unknown>): Port;
   typeOf(id: string): TensorType;
 }
 
@@ -21,10 +22,10 @@ export class Port<D extends DType = DType, S extends Shape = Shape> {
     return this.graph.typeOf(this.id);
   }
 
-  private un(kind: string): Same<D, S> {
+  private un(kind: OpKind): Same<D, S> {
     return this.graph.op(kind, [this]) as Same<D, S>;
   }
-  private bin(kind: string, o: PortLike): Same<D, S> {
+  private bin(kind: OpKind, o: PortLike): Same<D, S> {
     return this.graph.op(kind, [this, o]) as Same<D, S>;
   }
 

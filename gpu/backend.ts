@@ -1,7 +1,7 @@
 /** @file The only place that imports TensorFlow.js: backend selection and the few engine services the runtime needs. */
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../dsl/errors.ts';
-import type { Tensor, TF } from '../ops/define.ts';
+import type { Tensor, TF } from './lower/context.ts';
 import { registerHostKernels } from './kernels/host.ts';
 import { registerWebgpuKernels } from './kernels/webgpu.ts';
 import os from 'node:os';

@@ -5,7 +5,7 @@
  * Draws come from the node's stream in JS, like every random op.
  */
 import * as z from 'zod';
-import { defineOp, OpShapeError, type LowerCtx } from './define.ts';
+import { defineOp, OpShapeError } from './define.ts';
 import { checkTime } from './shape.ts';
 import { ScheduleSchema, type Schedule } from '../dsl/ir/schema.ts';
 import { scheduleAt } from './schedules.ts';
@@ -39,26 +39,9 @@ export const AncestralParams = z
   .strict();
 export type AncestralParams = z.infer<typeof AncestralParams>;
 
-/** z ← σ(1)·N(0, I); for t_j = 1 − j/k: x̃ = model(z, t), z ← q(z_s | z_t, x̃); at s = 0, z = x̃ */
-export function ancestralSample(ctx: LowerCtx, p: AncestralParams, rows: number, rng: Rng): Float32Array {
-  const { tf } = ctx;
-  const model = ctx.model(p.model);
-  const D = p.dim;
-  const s1 = scheduleAt(p.schedule, 1).sigma;
-  let zt: Float32Array = Float32Array.from(rng.normals(rows * D), (v) => v * s1);
-  for (let j = 0; j < p.steps; j++) {
-    const t = 1 - j / p.steps;
-    const s = 1 - (j + 1) / p.steps;
-    const x = tf.tidy(() => model([tf.tensor(zt, [rows, D]), tf.fill([rows, 1], t)]).dataSync() as Float32Array);
-    zt = gaussPosterior(p.schedule, zt, x, new Float32Array(rows).fill(t), new Float32Array(rows).fill(s), D, rng);
-  }
-  return zt;
-}
-
 export const ancestral = {
   gauss_posterior: defineOp({
     kind: 'gauss_posterior',
-    hostReads: true,
     params: z.object({ schedule: ScheduleSchema }).strict(),
     arity: 4,
     shape: ([zt, x, t, s]) => {
@@ -67,29 +50,20 @@ export const ancestral = {
       for (const u of [t!, s!]) checkTime('gauss_posterior', zt!.shape[0], u);
       return { dtype: 'f32', shape: [...zt!.shape] };
     },
-    lower: ([zt, x, t, s], p, ctx) => {
-      const [B, D] = zt!.shape as [number, number];
-      return ctx.tf.tensor(gaussPosterior(p.schedule, zt!.dataSync(), x!.dataSync(), t!.dataSync(), s!.dataSync(), D, ctx.rng()), [B, D]);
-    },
     differentiable: false,
-    fusion: 'opaque',
-    random: true,
+    rows: 'rowwise',
+    random: 'output',
   }),
   ancestral_sample: defineOp({
     kind: 'ancestral_sample',
-    hostReads: true,
     params: AncestralParams,
     arity: 0,
     shape: (_i, p, ctx) => {
       if (!ctx.model(p.model)) throw new OpShapeError(`no model has the role '${p.model}'`, 'unknown_model');
       return { dtype: 'f32', shape: [p.rows, p.dim] };
     },
-    lower: (_i, p, ctx) => {
-      const [rows] = resolveShape([p.rows], ctx.dims);
-      return ctx.tf.tensor(ancestralSample(ctx, p, rows!, ctx.rng()), [rows!, p.dim]);
-    },
     differentiable: false,
-    fusion: 'opaque',
-    random: true,
+    rows: 'rowwise',
+    random: 'output',
   }),
 };

@@ -1,36 +1,15 @@
-/** @file One `defineOp` per op: params schema, arity, shape rule, lowering, differentiability, fusion class. */
+/** @file What an op means, apart from how any target runs it: params schema, arity, shape/dtype rule,
+ * differentiability, randomness, scalar form, and how it treats the rows of a batch. Each target lowers every op kind
+ * from its own table (gpu/lower for TensorFlow.js, export/torch for PyTorch). */
 import type * as z from 'zod';
-import type * as tfns from '@tensorflow/tfjs';
 import type { TensorType } from '../dsl/types.ts';
 import type { DatasetSpec, ModelDecl } from '../dsl/ir/schema.ts';
-import type { Rng } from './rng.ts';
-import type { GradNeeds } from './linalg.ts';
 import type { Expr } from './scalar.ts';
-
-export type TF = typeof tfns;
-export type Tensor = tfns.Tensor;
-
-export type FusionClass = 'elementwise' | 'reduction' | 'matmul' | 'opaque' | 'source';
 
 export interface ShapeCtx {
   dims: Record<string, number>;
   model(role: string): ModelDecl | undefined;
   dataset(name: string): DatasetSpec | undefined;
-}
-
-/** What a lowering may touch: the tfjs namespace handed in by gpu/, random draws, models, datasets. */
-export interface LowerCtx {
-  tf: TF;
-  dims: Record<string, number>;
-  /** a fresh stream for this node in this evaluation of the graph */
-  rng(): Rng;
-  /** a role's model; `grad` says which gradients the call must provide (absent: all) */
-  model(role: string): (inputs: Tensor[], grad?: GradNeeds) => Tensor;
-  /** for a node on the gradient tape: which of its inputs are on it, and the role being updated */
-  grad?: { role: string; inputs: boolean[] };
-  dataset(name: string): DatasetSpec;
-  /** a new tensor on the same buffer, unknown to the gradient tape (tfjs has no stop-gradient op) */
-  detach(t: Tensor): Tensor;
 }
 
 /** A shape rule's complaint; verify turns it into a `shape_mismatch` / `dtype_mismatch` issue with the node's file:line. */
@@ -43,24 +22,37 @@ export class OpShapeError extends Error {
   }
 }
 
+/**
+ * How an op treats the rows (axis 0) of a batch split across ranks:
+ * - 'rowwise': row i of the output depends only on row i of its inputs (or the op has no batch rows): a rank runs it
+ *   on its own shard;
+ * - 'mixes': an output row depends on other rows (a batch mean, a pairing, a position in the global batch): a
+ *   sharded run must see the whole batch.
+ */
+export type RowUse = 'rowwise' | 'mixes';
+
+/** What a random op draws, so a target can replay another's draws by value: its whole output, or (for an op that
+ * passes gradient through) only the permutation it applies. */
+export type Replay = 'output' | 'permutation';
+
 export interface OpDef<K extends string = string, P = any> {
   kind: K;
   params: z.ZodType<P>;
   /** number of inputs, or [min, max] */
   arity: number | readonly [number, number];
   shape(ins: TensorType[], p: P, ctx: ShapeCtx): TensorType;
-  lower(ins: Tensor[], p: P, ctx: LowerCtx): Tensor;
   /** false: no gradient flows through this op (sources, comparisons, stop_gradient) */
   differentiable: boolean;
-  fusion: FusionClass;
+  /** how rows of the batch meet (see RowUse); a function of the params and input types where it depends on them */
+  rows: RowUse | ((p: P, ins: TensorType[]) => RowUse);
   /** draws from the node's random stream: never merged by CSE; its stream is keyed by its rank among random nodes */
-  random?: boolean;
+  random?: Replay;
   /** one element of an f32 elementwise op as a scalar expression of its inputs' elements: the planner fuses chains of
    * such ops off the gradient tape into one generated kernel */
   scalar?: (p: P) => (args: Expr[]) => Expr;
-  /** the lowering reads tensors back to the host while the graph runs: a backend without synchronous reads (webgpu in
-   * Node) cannot run it */
-  hostReads?: boolean;
 }
 
 export const defineOp = <K extends string, P>(def: OpDef<K, P>): OpDef<K, P> => def;
+
+/** whether an op with these params and input types mixes the rows of the batch */
+export const rowUse = (def: OpDef, p: unknown, ins: TensorType[]): RowUse => (typeof def.rows === 'function' ? def.rows(p, ins) : def.rows);

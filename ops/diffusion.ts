@@ -1,23 +1,25 @@
-/** @file Schedule coefficients as ops, and the probability-flow ODE sampler of a model (Euler / Heun). */
+/** @file Schedule coefficients as ops, and the probability-flow ODE sampler of a model (Euler / Heun).
+ * pf_ode: the probability-flow map Φ (noise → data) or, with `invert`, its inverse Φ⁻¹ (data → noise).
+ * Integrate dx/dt = α'(t)·x̂0 + σ'(t)·ε̂, ε̂ = (x − α x̂0)/σ, from t = tMax (x = σ(tMax)·z) down to tMin on a
+ * uniform t grid. Heun's correction is skipped on a step that ends at σ = 0, where ε̂ is undefined (EDM's
+ * convention). NFE: Euler N, Heun 2N − 1 (or 2N when tMin > 0). The inverse walks the same grid the other way. */
 import * as z from 'zod';
-import { defineOp, OpShapeError, type LowerCtx, type Tensor } from './define.ts';
+import { defineOp, OpShapeError } from './define.ts';
 import { ScheduleSchema, type Schedule } from '../dsl/ir/schema.ts';
-import { alphaExpr, alphaOf, scheduleAt, sigmaExpr, sigmaOf } from './schedules.ts';
+import { alphaExpr, scheduleAt, sigmaExpr } from './schedules.ts';
 import { sameDtype } from './shape.ts';
 import { showType } from '../dsl/types.ts';
-import { NULL_LABEL } from './labels.ts';
 
 const Sched = z.object({ schedule: ScheduleSchema }).strict();
 
-const coefficient = <K extends string>(kind: K, f: typeof alphaOf, e: typeof alphaExpr) =>
+const coefficient = <K extends string>(kind: K, e: typeof alphaExpr) =>
   defineOp({
     kind,
     params: Sched,
     arity: 1,
     shape: ([t]) => ({ dtype: sameDtype([t!], 'f32'), shape: [...t!.shape] }),
-    lower: ([t], p, { tf }) => f(tf, p.schedule, t!),
     differentiable: true,
-    fusion: 'elementwise',
+    rows: 'rowwise',
     scalar: (p) => ([t]) => e(p.schedule, t!),
   });
 
@@ -37,54 +39,9 @@ export const PfOdeParams = z
   .strict();
 export type PfOdeParams = z.infer<typeof PfOdeParams>;
 
-/**
- * The probability-flow map Φ (noise → data) or, with `invert`, its inverse Φ⁻¹ (data → noise).
- * Integrate dx/dt = α'(t)·x̂0 + σ'(t)·ε̂, ε̂ = (x − α x̂0)/σ, from t = tMax (x = σ(tMax)·z) down to tMin on a
- * uniform t grid (Karras spacing in σ for the VE schedule). Heun's correction is skipped on a step that ends at
- * σ = 0, where ε̂ is undefined (EDM's convention). NFE: Euler N, Heun 2N − 1 (or 2N when tMin > 0).
- */
-export function pfOde(ctx: LowerCtx, z0: Tensor, p: Omit<PfOdeParams, 'guidance' | 'invert'> & { guidance?: number; invert?: boolean }, label?: Tensor): Tensor {
-  const guidance = p.guidance ?? 1;
-  const { tf } = ctx;
-  const model = ctx.model(p.model);
-  const B = z0.shape[0]!;
-  const nullLabel = label && guidance !== 1 ? tf.fill([B], NULL_LABEL, 'int32') : undefined;
-  const denoise = (x: Tensor, t: Tensor): Tensor => {
-    if (!label) return model([x, t]);
-    const cond = model([x, t, label]);
-    if (!nullLabel) return cond;
-    const uncond = model([x, t, nullLabel]);
-    return tf.add(uncond, tf.mul(tf.sub(cond, uncond), guidance));
-  };
-  const velocity = (x: Tensor, t: number): Tensor => {
-    const s = scheduleAt(p.schedule, t);
-    const x0 = denoise(x, tf.fill([B, 1], t));
-    const eps = tf.div(tf.sub(x, tf.mul(x0, s.alpha)), s.sigma);
-    return tf.add(tf.mul(x0, s.dAlpha), tf.mul(eps, s.dSigma));
-  };
-  // the inverse walks the same grid the other way, so Φ⁻¹(Φ(z)) = z up to the solver's error
-  const [from, to] = p.invert ? [p.tMin, p.tMax] : [p.tMax, p.tMin];
-  let x = p.invert ? z0 : tf.mul(z0, scheduleAt(p.schedule, p.tMax).sigma);
-  for (let i = 0; i < p.steps; i++) {
-    const t0 = from + ((to - from) * i) / p.steps;
-    const t1 = from + ((to - from) * (i + 1)) / p.steps;
-    const h = t1 - t0;
-    // one step per tidy: a long solve in high dimension would otherwise hold every intermediate until the end
-    const prev = x;
-    x = tf.tidy(() => {
-      const d0 = velocity(prev, t0);
-      const xe = tf.add(prev, tf.mul(d0, h));
-      if (p.solver === 'euler' || scheduleAt(p.schedule, t1).sigma < 1e-12) return xe;
-      return tf.add(prev, tf.mul(tf.add(d0, velocity(xe, t1)), h / 2));
-    });
-    if (prev !== z0) prev.dispose();
-  }
-  return p.invert ? tf.div(x, scheduleAt(p.schedule, p.tMax).sigma) : x;
-}
-
 export const diffusion = {
-  alpha: coefficient('alpha', alphaOf, alphaExpr),
-  sigma: coefficient('sigma', sigmaOf, sigmaExpr),
+  alpha: coefficient('alpha', alphaExpr),
+  sigma: coefficient('sigma', sigmaExpr),
   pf_ode: defineOp({
     kind: 'pf_ode',
     params: PfOdeParams,
@@ -98,9 +55,8 @@ export const diffusion = {
       if (p.tMin >= p.tMax) throw new OpShapeError(`pf_ode: tMin ${p.tMin} must be below tMax ${p.tMax}`);
       return { dtype: sameDtype([z!], 'f32'), shape: [...z!.shape] };
     },
-    lower: ([z, c], p, ctx) => pfOde(ctx, z!, p, c),
     differentiable: true,
-    fusion: 'opaque',
+    rows: 'rowwise',
   }),
 };
 

@@ -5,9 +5,9 @@
  * made in JS from the node's stream, like every other random op, so every backend sees the same tokens.
  */
 import * as z from 'zod';
-import { defineOp, OpShapeError, type LowerCtx, type Tensor } from './define.ts';
+import { defineOp, OpShapeError } from './define.ts';
 import { checkTime } from './shape.ts';
-import { showType, resolveShape, type TensorType } from '../dsl/types.ts';
+import { showType, type TensorType } from '../dsl/types.ts';
 import type { Rng } from './rng.ts';
 
 /** α_t of the linear schedule */
@@ -58,33 +58,7 @@ export const MaskedSampleParams = z
   .strict();
 export type MaskedSampleParams = z.infer<typeof MaskedSampleParams>;
 
-/**
- * The k-step ancestral sampler (spec §2.4): z ← all MASK; for t_j = 1 − j/k: p = x̂(z, t), x ~ Cat(p) per position,
- * z ← q(z_s | z_t, x). At s = 0 every position is revealed.
- */
-export function maskedSample(ctx: LowerCtx, p: MaskedSampleParams, rows: number, rng: Rng, model = ctx.model(p.model)): Int32Array {
-  const base = p.base ? ctx.model(p.base) : undefined;
-  const { tf } = ctx;
-  const { length: L, vocab: V, steps: k } = p;
-  let zt: Int32Array = new Int32Array(rows * L).fill(V);
-  for (let j = 0; j < k; j++) {
-    const t = 1 - j / k;
-    const s = 1 - (j + 1) / k;
-    const probs = tf.tidy(() => {
-      const ins: Tensor[] = [tf.tensor(zt, [rows, L], 'int32'), tf.fill([rows, 1], t)];
-      if (p.noise > 0) ins.push(tf.tensor(rng.normals(rows * p.noise), [rows, p.noise]));
-      if (base) ins.push(base(ins.slice(0, 2)));
-      let q = model(ins);
-      if (p.temperature !== 1) q = tf.pow(tf.maximum(q, 0), 1 / p.temperature);
-      return q.dataSync() as Float32Array;
-    });
-    const x = drawCategorical(probs, V, rng);
-    zt = posterior(zt, x, new Float32Array(rows).fill(t), new Float32Array(rows).fill(s), L, V, rng, new Int32Array(rows * L));
-  }
-  return zt;
-}
-
-const lastAxis = (kind: 'softmax' | 'log_softmax') =>
+const lastAxis = <K extends 'softmax' | 'log_softmax'>(kind: K) =>
   defineOp({
     kind,
     params: z.object({}).strict(),
@@ -93,9 +67,9 @@ const lastAxis = (kind: 'softmax' | 'log_softmax') =>
       if (x!.dtype !== 'f32' || x!.shape.length < 1) throw new OpShapeError(`${kind} expects f32 with at least one axis, got ${showType(x!)}`, 'dtype_mismatch');
       return { dtype: 'f32', shape: [...x!.shape] };
     },
-    lower: ([x], _p, { tf }) => (kind === 'softmax' ? tf.softmax(x!) : tf.logSoftmax(x!)),
     differentiable: true,
-    fusion: 'reduction',
+    // over the last axis: rows meet only when there is no other axis
+    rows: (_p, [x]) => (x!.shape.length > 1 ? 'rowwise' : 'mixes'),
   });
 
 /** 1 for the tokens of the nucleus (the smallest set of the most probable tokens whose mass reaches p), else 0 */
@@ -117,22 +91,19 @@ export function nucleusMask(probs: ArrayLike<number>, V: number, p: number): Flo
 export const discrete = {
   nucleus: defineOp({
     kind: 'nucleus',
-    hostReads: true,
     params: z.object({ p: z.number().gt(0).max(1) }).strict(),
     arity: 1,
     shape: ([q]) => {
       if (q!.dtype !== 'f32' || q!.shape.length < 1) throw new OpShapeError(`nucleus expects probabilities f32[..., V], got ${showType(q!)}`, 'dtype_mismatch');
       return { dtype: 'f32', shape: [...q!.shape] };
     },
-    lower: ([q], p, { tf }) => tf.tensor(nucleusMask(q!.dataSync(), q!.shape[q!.shape.length - 1]!, p.p), q!.shape),
     differentiable: false,
-    fusion: 'opaque',
+    rows: 'rowwise',
   }),
   softmax: lastAxis('softmax'),
   log_softmax: lastAxis('log_softmax'),
   mask_diffuse: defineOp({
     kind: 'mask_diffuse',
-    hostReads: true,
     params: z.object({ mask: z.int().min(1) }).strict(),
     arity: 2,
     shape: ([x, t]) => {
@@ -141,22 +112,12 @@ export const discrete = {
       return { dtype: 'i32', shape: [...x!.shape] };
     },
     // z_t: each token becomes MASK with probability 1 − α_t
-    lower: ([x, t], p, ctx) => {
-      const [B, L] = x!.shape as [number, number];
-      const xs = x!.dataSync();
-      const ts = t!.dataSync();
-      const rng = ctx.rng();
-      const out = new Int32Array(B * L);
-      for (let i = 0; i < B * L; i++) out[i] = rng.uniform() < 1 - alphaMasked(ts[Math.floor(i / L)]!) ? p.mask : xs[i]!;
-      return ctx.tf.tensor(out, [B, L], 'int32');
-    },
     differentiable: false,
-    fusion: 'source',
-    random: true,
+    rows: 'rowwise',
+    random: 'output',
   }),
   categorical: defineOp({
     kind: 'categorical',
-    hostReads: true,
     params: z.object({}).strict(),
     arity: 1,
     shape: ([p]) => {
@@ -164,17 +125,12 @@ export const discrete = {
       return { dtype: 'i32', shape: p!.shape.slice(0, -1) };
     },
     // a hard draw per row of the last axis: no gradient flows through it (D-MMD's losses use the soft p instead)
-    lower: ([p], _p, ctx) => {
-      const V = p!.shape[p!.shape.length - 1]!;
-      return ctx.tf.tensor(drawCategorical(p!.dataSync(), V, ctx.rng()), p!.shape.slice(0, -1), 'int32');
-    },
     differentiable: false,
-    fusion: 'opaque',
-    random: true,
+    rows: 'rowwise',
+    random: 'output',
   }),
   mask_posterior: defineOp({
     kind: 'mask_posterior',
-    hostReads: true,
     params: z.object({ mask: z.int().min(1) }).strict(),
     arity: 4,
     shape: ([zt, x, t, s]) => {
@@ -184,29 +140,20 @@ export const discrete = {
       checkTime('mask_posterior', zt!.shape[0], s!);
       return { dtype: 'i32', shape: [...zt!.shape] };
     },
-    lower: ([zt, x, t, s], p, ctx) => {
-      const [B, L] = zt!.shape as [number, number];
-      return ctx.tf.tensor(posterior(zt!.dataSync(), x!.dataSync(), t!.dataSync(), s!.dataSync(), L, p.mask, ctx.rng(), new Int32Array(B * L)), [B, L], 'int32');
-    },
     differentiable: false,
-    fusion: 'opaque',
-    random: true,
+    rows: 'rowwise',
+    random: 'output',
   }),
   masked_sample: defineOp({
     kind: 'masked_sample',
-    hostReads: true,
     params: MaskedSampleParams,
     arity: 0,
     shape: (_i, p, ctx) => {
       for (const role of [p.model, ...(p.base ? [p.base] : [])]) if (!ctx.model(role)) throw new OpShapeError(`no model has the role '${role}'`, 'unknown_model');
       return { dtype: 'i32', shape: [p.rows, p.length] };
     },
-    lower: (_i, p, ctx) => {
-      const [rows] = resolveShape([p.rows], ctx.dims);
-      return ctx.tf.tensor(maskedSample(ctx, p, rows!, ctx.rng()), [rows!, p.length], 'int32');
-    },
     differentiable: false,
-    fusion: 'opaque',
-    random: true,
+    rows: 'rowwise',
+    random: 'output',
   }),
 };

@@ -1,9 +1,8 @@
 /** @file Class conditions: label sources, the null condition, one-hot codes, and a row shuffle. */
 import * as z from 'zod';
 import { defineOp, OpShapeError } from './define.ts';
-import { resolveShape, showType } from '../dsl/types.ts';
-
-const Rows = z.union([z.number().int().positive(), z.string().min(1)]);
+import { showType } from '../dsl/types.ts';
+import { Rows } from './random.ts';
 
 /** The null condition ∅ is the label −1: its one-hot code is all zeros, and a conditional teacher sees every class. */
 export const NULL_LABEL = -1;
@@ -24,23 +23,18 @@ export const labels = {
     params: z.object({ classes: z.number().int().positive(), rows: Rows, layout: z.enum(['balanced', 'random']) }).strict(),
     arity: 0,
     shape: (_i, p) => ({ dtype: 'i32', shape: [p.rows] }),
-    lower: (_i, p, ctx) => {
-      const [n] = resolveShape([p.rows], ctx.dims);
-      const rng = ctx.rng();
-      return ctx.tf.tensor(labelsOf(n!, p.classes, p.layout, () => rng.uniform()), [n!], 'int32');
-    },
     differentiable: false,
-    fusion: 'source',
-    random: true,
+    // 'balanced' gives a row its class by its position in the whole batch
+    rows: (p) => (p.layout === 'balanced' ? 'mixes' : 'rowwise'),
+    random: 'output',
   }),
   null_label: defineOp({
     kind: 'null_label',
     params: z.object({ rows: Rows }).strict(),
     arity: 0,
     shape: (_i, p) => ({ dtype: 'i32', shape: [p.rows] }),
-    lower: (_i, p, ctx) => ctx.tf.fill(resolveShape([p.rows], ctx.dims), NULL_LABEL, 'int32'),
     differentiable: false,
-    fusion: 'source',
+    rows: 'rowwise',
   }),
   one_hot: defineOp({
     kind: 'one_hot',
@@ -50,10 +44,8 @@ export const labels = {
       if (c!.dtype !== 'i32' || c!.shape.length < 1) throw new OpShapeError(`one_hot expects labels or tokens i32[B, ...], got ${showType(c!)}`, 'dtype_mismatch');
       return { dtype: 'f32', shape: [...c!.shape, p.depth] };
     },
-    // tf.oneHot maps −1 (the null condition) and any id ≥ depth (MASK) to a zero row
-    lower: ([c], p, { tf }) => tf.cast(tf.oneHot(c!, p.depth), 'float32'),
     differentiable: false,
-    fusion: 'opaque',
+    rows: 'rowwise',
   }),
   shuffle: defineOp({
     kind: 'shuffle',
@@ -63,18 +55,8 @@ export const labels = {
       if (x!.shape.length < 1) throw new OpShapeError(`shuffle permutes rows and needs rank ≥ 1, got ${showType(x!)}`);
       return { dtype: x!.dtype, shape: [...x!.shape] };
     },
-    lower: ([x], _p, ctx) => {
-      const n = x!.shape[0]!;
-      const rng = ctx.rng();
-      const perm = Int32Array.from({ length: n }, (_, i) => i);
-      for (let i = n - 1; i > 0; i--) {
-        const j = Math.floor(rng.uniform() * (i + 1));
-        [perm[i], perm[j]] = [perm[j]!, perm[i]!];
-      }
-      return ctx.tf.gather(x!, ctx.tf.tensor1d(perm, 'int32'));
-    },
     differentiable: true,
-    fusion: 'opaque',
-    random: true,
+    rows: 'mixes',
+    random: 'permutation',
   }),
 };

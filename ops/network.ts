@@ -1,10 +1,9 @@
-/** @file Matrix product, concatenation, and calls into role models. */
+/** @file Matrix product, concatenation, reshape, and calls into role models. */
 import * as z from 'zod';
 import { defineOp, OpShapeError } from './define.ts';
-import { linalg, NO_GRAD } from './linalg.ts';
 import { sameDtype } from './shape.ts';
 import { modelDef } from './models/index.ts';
-import { resolveShape, showType } from '../dsl/types.ts';
+import { showType } from '../dsl/types.ts';
 
 export const network = {
   matmul: defineOp({
@@ -17,9 +16,9 @@ export const network = {
         throw new OpShapeError(`matmul needs [M,K]·[K,N], got ${showType(a!)} · ${showType(b!)}`);
       return { dtype: 'f32', shape: [a!.shape[0]!, b!.shape[1]!] };
     },
-    lower: ([a, b], _p, { tf }) => linalg(tf).matmul(a!, b!),
     differentiable: true,
-    fusion: 'matmul',
+    // a contraction over the batch (xᵀ·y) meets every row
+    rows: (_p, [a]) => (typeof a!.shape[1] === 'string' ? 'mixes' : 'rowwise'),
   }),
   concat: defineOp({
     kind: 'concat',
@@ -42,9 +41,8 @@ export const network = {
       shape[axis] = total;
       return { dtype, shape };
     },
-    lower: (ins, p, { tf }) => tf.concat(ins, p.axis),
     differentiable: true,
-    fusion: 'opaque',
+    rows: (p, ins) => ((p.axis < 0 ? p.axis + ins[0]!.shape.length : p.axis) === 0 ? 'mixes' : 'rowwise'),
   }),
   reshape: defineOp({
     kind: 'reshape',
@@ -59,10 +57,11 @@ export const network = {
       if (sig(x!.shape) !== sig(p.shape)) throw new OpShapeError(`reshape ${showType(x!)} to [${p.shape.join(',')}]: sizes differ`);
       return { dtype: x!.dtype, shape: [...p.shape] };
     },
-    lower: ([x], p, ctx) => ctx.tf.reshape(x!, resolveShape(p.shape, ctx.dims)),
     differentiable: true,
-    fusion: 'elementwise',
+    // rows stay rows only while the leading dim is kept
+    rows: (p, [x]) => (x!.shape[0] === p.shape[0] ? 'rowwise' : 'mixes'),
   }),
+  /** a role's model on these inputs */
   call: defineOp({
     kind: 'call',
     params: z.object({ model: z.string().min(1) }).strict(),
@@ -77,9 +76,8 @@ export const network = {
       if (!cfg.success) throw new OpShapeError(`model '${p.model}' has an invalid config`, 'bad_params');
       return def.outType(cfg.data, ins, ctx);
     },
-    // off the tape (ctx.grad absent) a call needs no gradient; on it, the updated role's weights and the inputs on the tape
-    lower: (ins, p, ctx) => ctx.model(p.model)(ins, ctx.grad ? { weights: ctx.grad.role === p.model, inputs: ctx.grad.inputs } : NO_GRAD),
     differentiable: true,
-    fusion: 'opaque',
+    // every model kind maps rows to rows (ModelDef)
+    rows: 'rowwise',
   }),
 };

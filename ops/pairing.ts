@@ -20,43 +20,20 @@ function samePair(name: string, a: TensorType, b: TensorType) {
 export const pairing = {
   pairing_error: defineOp({
     kind: 'pairing_error',
-    hostReads: true,
     params: z.object({ baseline: z.enum(['shuffle', 'gaussian']).default('shuffle') }).strict(),
     arity: 2,
     shape: ([a, b]) => (samePair('pairing_error', a!, b!), { dtype: 'f32', shape: [] }),
-    lower: ([a, b], p, { tf }) => {
-      const [n, d] = a!.shape as [number, number];
-      const A = a!.dataSync();
-      const B = b!.dataSync();
-      const perm = derangement(n, n);
-      let paired = 0;
-      let shuffled = 0;
-      for (let i = 0; i < n; i++)
-        for (let j = 0; j < d; j++) {
-          paired += (A[i * d + j]! - B[i * d + j]!) ** 2;
-          shuffled += (A[i * d + j]! - B[perm[i]! * d + j]!) ** 2;
-        }
-      return tf.scalar(p.baseline === 'gaussian' ? paired / n / (2 * d) : paired / Math.max(shuffled, 1e-30));
-    },
     differentiable: false,
-    fusion: 'opaque',
+    // a statistic of the whole batch
+    rows: 'mixes',
   }),
   transport_energy: defineOp({
     kind: 'transport_energy',
-    hostReads: true,
     params: z.object({ scale: z.number().default(1), coupling: z.enum(['paired', 'ot']).default('paired'), rows: z.int().positive().max(1024).default(256) }).strict(),
     arity: 2,
     shape: ([m, zz]) => (samePair('transport_energy', m!, zz!), { dtype: 'f32', shape: [] }),
-    lower: ([m, zz], p, { tf }) => {
-      const [n, d] = m!.shape as [number, number];
-      const M = m!.dataSync() as Float32Array;
-      const Z = zz!.dataSync() as Float32Array;
-      if (p.coupling === 'ot') return tf.scalar(otEnergy(M, Z, d, p.scale, Math.min(n, p.rows)));
-      let s = 0;
-      for (let i = 0; i < n * d; i++) s += (M[i]! - p.scale * Z[i]!) ** 2;
-      return tf.scalar(s / n);
-    },
     differentiable: false,
-    fusion: 'opaque',
+    // a statistic of the whole batch
+    rows: 'mixes',
   }),
 };

@@ -38,20 +38,6 @@ export type ScheduleName = 'rf' | 'vp' | 've';
 export const schedule = (s: ScheduleName | Schedule): Schedule =>
   typeof s !== 'string' ? s : s === 've' ? DEFAULT_VE : { kind: s };
 
-import type { Tensor, TF } from './define.ts';
-
-/** α(t) as a tensor op (differentiable in t) */
-export function alphaOf(tf: TF, s: Schedule, t: Tensor): Tensor {
-  switch (s.kind) {
-    case 'rf':
-      return tf.sub(1, t);
-    case 'vp':
-      return tf.cos(tf.mul(t, Math.PI / 2));
-    case 've':
-      return tf.onesLike(t);
-  }
-}
-
 /** α(t) as a scalar expression of t (elementwise fusion) */
 export function alphaExpr(s: Schedule, t: Expr): Expr {
   switch (s.kind) {
@@ -75,21 +61,6 @@ export function sigmaExpr(s: Schedule, t: Expr): Expr {
       const a = s.sigmaMin ** (1 / s.rho);
       const b = s.sigmaMax ** (1 / s.rho);
       return call('exp', call('mul', constant(s.rho), call('log', call('add', constant(a), call('mul', t, constant(b - a))))));
-    }
-  }
-}
-
-/** σ(t) as a tensor op (differentiable in t) */
-export function sigmaOf(tf: TF, s: Schedule, t: Tensor): Tensor {
-  switch (s.kind) {
-    case 'rf':
-      return t;
-    case 'vp':
-      return tf.sin(tf.mul(t, Math.PI / 2));
-    case 've': {
-      const a = s.sigmaMin ** (1 / s.rho);
-      const b = s.sigmaMax ** (1 / s.rho);
-      return tf.pow(tf.add(a, tf.mul(t, b - a)), s.rho);
     }
   }
 }

@@ -12,7 +12,7 @@ import { pipeline } from '../dsl/pipeline.ts';
 import { options } from '../dsl/options.ts';
 import { adam } from '../dsl/builder.ts';
 import { mlp, toy } from '../dsl/models.ts';
-import { dmd, denoisingLoss, prefitToTeacher, regressionLoss } from '../ops/objectives.ts';
+import { dmd, denoisingLoss, prefitToTeacher, regressionLoss } from '../dsl/objectives/dmd.ts';
 
 export const copyingOptions = options(
   {

@@ -4,7 +4,7 @@ import { pipeline, type PipelineDef } from '../dsl/pipeline.ts';
 import { options } from '../dsl/options.ts';
 import { adam } from '../dsl/builder.ts';
 import { mlp, type Toy } from '../dsl/models.ts';
-import { dmd, denoisingLoss } from '../ops/objectives.ts';
+import { dmd, denoisingLoss } from '../dsl/objectives/dmd.ts';
 
 /** DMD2's options; `fourier` is the one knob the grid changes (its default there is 4). */
 export const dmd2Options = (o: { fourier?: number } = {}) =>

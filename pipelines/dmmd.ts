@@ -17,7 +17,7 @@ import { adam } from '../dsl/builder.ts';
 import { toy, tokenMlp } from '../dsl/models.ts';
 import type { Port } from '../dsl/port.ts';
 import type { Shape } from '../dsl/types.ts';
-import { dmmd, maskedPositions, safeLog } from '../ops/dmmd.ts';
+import { dmmd, maskedPositions, safeLog } from '../dsl/objectives/dmmd.ts';
 
 type F = Port<'f32', Shape>;
 

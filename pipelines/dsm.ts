@@ -5,7 +5,7 @@ import { pipeline } from '../dsl/pipeline.ts';
 import { options } from '../dsl/options.ts';
 import { adam } from '../dsl/builder.ts';
 import { mlp, toy } from '../dsl/models.ts';
-import { denoisingLoss } from '../ops/objectives.ts';
+import { denoisingLoss } from '../dsl/objectives/dmd.ts';
 
 export const TEACHER_MLP = { in: 2, out: 2, hidden: 128, time: true } as const;
 

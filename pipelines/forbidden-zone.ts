@@ -9,8 +9,8 @@ import { pipeline } from '../dsl/pipeline.ts';
 import { options } from '../dsl/options.ts';
 import { adam } from '../dsl/builder.ts';
 import { mlp, toy } from '../dsl/models.ts';
-import { dmdGradient, dmdLoss, regressionLoss } from '../ops/objectives.ts';
-import { AMD_DEFAULTS, amd, cfg, groupAdvantage, rlsWeights, weightedDenoisingLoss } from '../ops/amd.ts';
+import { dmdGradient, dmdLoss, regressionLoss } from '../dsl/objectives/dmd.ts';
+import { AMD_DEFAULTS, amd, cfg, groupAdvantage, rlsWeights, weightedDenoisingLoss } from '../dsl/objectives/amd.ts';
 import type { Corruption } from '../ops/models/gmm.ts';
 
 export const fzRing = toy.classRing({ modes: 8, radius: 4, std: 0.15, classes: 2 });

@@ -10,8 +10,8 @@ import { adam } from '../dsl/builder.ts';
 import { mlp, toy } from '../dsl/models.ts';
 import type { Port } from '../dsl/port.ts';
 import type { Shape } from '../dsl/types.ts';
-import { mmdLosses, stepInterval } from '../ops/dmmd.ts';
-import { prefitToTeacher } from '../ops/objectives.ts';
+import { mmdLosses, stepInterval } from '../dsl/objectives/dmmd.ts';
+import { prefitToTeacher } from '../dsl/objectives/dmd.ts';
 
 type F = Port<'f32', Shape>;
 

@@ -2,12 +2,12 @@
 import type { Executor, Sample } from './executor.ts';
 import type { GmmSpec, TokensSpec } from '../dsl/ir/schema.ts';
 import { discreteMetrics, type DiscreteMetrics } from '../ops/metrics/discrete.ts';
-import { maskedSample } from '../ops/discrete.ts';
+import { maskedSample } from '../gpu/lower/samplers.ts';
 import { Rng } from '../ops/rng.ts';
 import { gmmDim, gmmMoments, sampleGmm } from '../ops/datasets.ts';
 import { energyDistance } from '../ops/metrics/energy.ts';
 import { modeStats } from '../ops/metrics/modes.ts';
-import { pfOde } from '../ops/diffusion.ts';
+import { pfOde } from '../gpu/lower/network.ts';
 
 export const TEACHER_NFES = [1, 2, 4, 8, 16, 32, 64] as const;
 

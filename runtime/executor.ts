@@ -5,7 +5,8 @@ import type { GraphIR, IRNode, ModelDecl } from '../dsl/ir/schema.ts';
 import type { Plan, PlanStep, UpdatePlan } from '../dsl/compile/plan.ts';
 import { opDef } from '../ops/registry.ts';
 import { modelDef, type HostTensor } from '../ops/models/index.ts';
-import type { LowerCtx, Tensor } from '../ops/define.ts';
+import { TFJS_LOWERINGS, type LowerCtx, type Tensor, type TfjsLowering } from '../gpu/lower/index.ts';
+import { TFJS_MODELS, type TfjsModel } from '../gpu/models/index.ts';
 import { Rng } from '../ops/rng.ts';
 import { adamApply, adamInit, type AdamState } from './optim.ts';
 import { backwardScope, elementwise, sumSquares } from '../gpu/fused.ts';
@@ -33,7 +34,8 @@ export interface UpdateResult {
 export interface ExecutorOptions {
   /** stop with a NonFiniteError after this many skipped updates of one role in a row (default 20) */
   maxNonFinite?: number;
-  /** testing aid: sees every random node's value as it is drawn (the same draws can then feed another implementation) */
+  /** testing aid: sees every random node's draw — its output, or the permutation a shuffle applied — so the same draws
+   * can feed another implementation */
   onDraw?: (node: IRNode, value: Tensor) => void;
   /** testing aid: poison one gradient with NaN when this returns true for (role, that role's update index from 1) */
   poisonGradient?: (role: string, update: number) => boolean;
@@ -147,9 +149,9 @@ export class Executor {
       detach: (t) => this.backend.detach(t),
       model: (role) => {
         const r = this.roles.get(role)!;
-        const def = modelDef(r.decl.kind)!;
+        const body = TFJS_MODELS[r.decl.kind] as TfjsModel<unknown>;
         const cfg = this.configs.get(role);
-        return (ins, grad) => def.apply(tf, r.weights, ins, cfg, grad ? { ...env, grad } : env);
+        return (ins, grad) => body.apply(tf, r.weights, ins, cfg, grad ? { ...env, grad } : env);
       },
     };
   }
@@ -172,14 +174,16 @@ export class Executor {
       } else if (s.kind === 'run') {
         const n = this.byId.get(s.node)!;
         const def = opDef(n.op)!;
+        const lowering = TFJS_LOWERINGS[n.op] as TfjsLowering<unknown>;
         const nodeCtx: LowerCtx = { ...ctx, rng: () => ctx.rngFor(n.id) };
+        if (this.options.onDraw && def.random === 'permutation') nodeCtx.drew = (v, shape) => this.options.onDraw!(n, ctx.tf.tensor(v, shape, 'int32'));
         if (tape) nodeCtx.grad = { role: tape.role, inputs: n.inputs.map((i) => tape.nodes.has(i)) };
         try {
           const ins = n.inputs.map((i) => env.get(i)!);
-          const out = def.lower(ins, this.params.get(n.id), nodeCtx);
+          const out = lowering.lower(ins, this.params.get(n.id), nodeCtx);
           // every buffer has one owner: a lowering that hands back an input (σ(t) = t) gets its own handle
           env.set(n.id, ins.includes(out) ? ctx.tf.clone(out) : out);
-          if (this.options.onDraw && def.random) this.options.onDraw(n, out);
+          if (this.options.onDraw && def.random === 'output') this.options.onDraw(n, out);
         } catch (e) {
           throw new Error(`${(e as Error).message}\n  while executing %${n.id}${n.name ? ` '${n.name}'` : ''} = ${n.op}${n.at ? ` (${n.at})` : ''}`, { cause: e });
         }

@@ -1,6 +1,6 @@
 /** @file Reading tensors back to the host, synchronously where the backend can and asynchronously everywhere. */
 import type * as tfns from '@tensorflow/tfjs';
-import type { Tensor, TF } from '../ops/define.ts';
+import type { Tensor, TF } from '../gpu/lower/context.ts';
 import type { HostTensor } from '../ops/models/index.ts';
 
 export interface Fetched {

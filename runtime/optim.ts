@@ -1,7 +1,7 @@
 /** @file Adam (bias-corrected, as torch.optim.Adam), with state that can be saved and restored. All parameters of a
  * role update in one fused kernel where the backend has it (gpu/kernels). */
 import type { AdamConfig } from '../dsl/ir/schema.ts';
-import type { Tensor, TF } from '../ops/define.ts';
+import type { Tensor, TF } from '../gpu/lower/context.ts';
 import type * as tfns from '@tensorflow/tfjs';
 import { adamStep } from '../gpu/fused.ts';
 

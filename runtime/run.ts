@@ -10,6 +10,7 @@ import { initialWeights } from './init.ts';
 import { evalSetup, equivalentNfe, gaussianBaseline, studentMetricsAsync, teacherLadder, tokenTeacherLadder, type EvalSetup, type GmmEvalSetup } from './evaluate.ts';
 import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, loadCheckpoint, removeUnfinished, writeCheckpoint, type Checkpoint } from './checkpoint.ts';
 import { reportFiles } from './report/report.ts';
+import type { Summary } from './summary.ts';
 import { UserError } from '../dsl/errors.ts';
 import { train, type StepEvent } from './train.ts';
 import { RunFolder } from './files.ts';
@@ -18,6 +19,7 @@ import { metricsToArrow, samplesToArrow } from './sinks/arrow.ts';
 import { scatterOverDensity } from './sinks/plot.ts';
 import { progress } from './sinks/progress.ts';
 import { CopyingDiagnostic } from './diagnose/copying.ts';
+export type { Summary } from './summary.ts';
 import type { CopyingMetrics } from '../ops/metrics/copying.ts';
 
 /** the copying metrics as flat metric columns (null between evaluations) */
@@ -53,21 +55,6 @@ export interface RunOptions {
   poisonGradient?: ExecutorOptions['poisonGradient'];
 }
 
-export interface Summary {
-  pipeline: string;
-  seed: number;
-  backend: string;
-  steps: number;
-  wallSeconds: number;
-  iterationsPerSecond: number;
-  metrics: Record<string, unknown>;
-  energyDistanceByStep: { step: number; energyDistance: number }[];
-  finalLosses: Record<string, number>;
-  /** updates skipped because the loss or a gradient was NaN/Inf, per role, and where */
-  nonFinite: { skipped: Record<string, number>; events: { step: number; role: string }[] };
-  /** the step this run was resumed from (absent: it ran from the start) */
-  resumedFrom?: number;
-}
 
 type Row = Record<string, number | null>;
 

@@ -4,13 +4,16 @@ import fs from 'node:fs';
 import type { HostTensor } from '../ops/models/index.ts';
 import { UserError } from '../dsl/errors.ts';
 
-export function encodeSafetensors(tensors: Record<string, HostTensor>, metadata: Record<string, string> = {}): Buffer {
+/** F32 tensors, or I32 ones (token and label draws a parity run replays) */
+export type StoredTensor = HostTensor | { shape: number[]; data: Int32Array };
+
+export function encodeSafetensors(tensors: Record<string, StoredTensor>, metadata: Record<string, string> = {}): Buffer {
   const header: Record<string, unknown> = { __metadata__: metadata };
   let offset = 0;
   const names = Object.keys(tensors).sort();
   for (const k of names) {
     const t = tensors[k]!;
-    header[k] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + t.data.length * 4] };
+    header[k] = { dtype: t.data instanceof Int32Array ? 'I32' : 'F32', shape: t.shape, data_offsets: [offset, offset + t.data.length * 4] };
     offset += t.data.length * 4;
   }
   let json = Buffer.from(JSON.stringify(header), 'utf8');
@@ -22,7 +25,8 @@ export function encodeSafetensors(tensors: Record<string, HostTensor>, metadata:
   let at = 8 + json.length;
   for (const k of names) {
     const d = tensors[k]!.data;
-    for (let i = 0; i < d.length; i++) out.writeFloatLE(d[i]!, at + i * 4);
+    if (d instanceof Int32Array) for (let i = 0; i < d.length; i++) out.writeInt32LE(d[i]!, at + i * 4);
+    else for (let i = 0; i < d.length; i++) out.writeFloatLE(d[i]!, at + i * 4);
     at += d.length * 4;
   }
   return out;

@@ -1,7 +1,7 @@
 /** Test helpers: evaluate a graph's nodes with some values fed in, on the current backend. */
 import type { GraphIR } from '../dsl/ir/schema.ts';
 import { opDef } from '../ops/registry.ts';
-import type { LowerCtx, Tensor, TF } from '../ops/define.ts';
+import { TFJS_LOWERINGS, type LowerCtx, type Tensor, type TF, type TfjsLowering } from '../gpu/lower/index.ts';
 import { Rng } from '../ops/rng.ts';
 import type { Backend } from '../gpu/backend.ts';
 
@@ -18,7 +18,7 @@ export function evalNodes(be: Backend, ir: GraphIR, feeds: Record<string, Tensor
       dataset: (d) => ir.datasets[d]!,
       detach: (t) => be.detach(t),
     };
-    env.set(n.id, def.lower(n.inputs.map((i) => env.get(i)!), def.params.parse(n.params), ctx));
+    env.set(n.id, (TFJS_LOWERINGS[n.op] as TfjsLowering<unknown>).lower(n.inputs.map((i) => env.get(i)!), def.params.parse(n.params), ctx));
     if (n.id === target) break;
   }
   return env.get(target)!;

@@ -5,7 +5,7 @@ import { pipeline } from '../../dsl/pipeline.ts';
 import { options } from '../../dsl/options.ts';
 import { adam } from '../../dsl/builder.ts';
 import { mlp } from '../../dsl/models.ts';
-import { dmd, denoisingLoss } from '../../ops/objectives.ts';
+import { dmd, denoisingLoss } from '../../dsl/objectives/dmd.ts';
 
 export const T_RANGE = [0.02, 0.98] as const;
 export const LR = 1e-4;

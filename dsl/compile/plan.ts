@@ -103,7 +103,7 @@ export function buildPlan(ir: GraphIR, paramCount: (role: string) => number = ()
   const order = ir.updates.map((u, declared) => ({ ...u, declared })).sort((a, b) => Number(b.ratio > 1) - Number(a.ratio > 1));
   const covered = new Set<string>();
   const byId = new Map(ir.nodes.map((n) => [n.id, n]));
-  const isRandom = (id: string) => opDef(byId.get(id)!.op)?.random === true;
+  const isRandom = (id: string) => opDef(byId.get(id)!.op)?.random !== undefined;
   // an output is logged by the first update that already draws every random value it depends on
   // (warm-up-only updates, ratio 0, log nothing: they do not run every step)
   const home = new Map<number, string[]>();

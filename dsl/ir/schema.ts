@@ -1,6 +1,7 @@
 /** @file The IR: plain data, one zod schema, JSON round trip. Nodes sit in one array in topological order. */
 import * as z from 'zod';
 import { DTYPES } from '../types.ts';
+import { MODEL_KINDS, OP_KINDS } from '../../ops/kinds.ts';
 
 export const IR_VERSION = 1;
 
@@ -23,7 +24,7 @@ export type Schedule = z.infer<typeof ScheduleSchema>;
 
 export const NodeSchema = z.object({
   id: z.string().min(1),
-  op: z.string().min(1), // checked against the registry by verify (unknown_op)
+  op: z.enum(OP_KINDS),
   inputs: z.array(z.string()),
   params: z.record(z.string(), z.unknown()),
   type: TensorTypeSchema,
@@ -67,7 +68,7 @@ export function gmmOf(d: DatasetSpec | undefined, what: string): GmmSpec {
 
 export const ModelSchema = z.object({
   role: z.string().min(1),
-  kind: z.string().min(1), // checked against the model registry by verify
+  kind: z.enum(MODEL_KINDS),
   config: z.record(z.string(), z.unknown()),
   trainable: z.boolean(),
   initFrom: z.string().optional(),

@@ -1,9 +1,8 @@
-/** @file MLP with optional Fourier time embedding: [x, temb(t)] → Linear → SiLU → … → Linear. */
+/** @file MLP with optional Fourier time embedding: [x, fourier(x), temb(t), onehot(c)] → Linear → SiLU → … → Linear.
+ * temb(t) = [sin(2πkt)…, cos(2πkt)…] for k = 1..frequencies; fourier(x) = per coordinate [sin(k·x_j)…, cos(k·x_j)…]. */
 import * as z from 'zod';
 import { defineModel, denseStackMemory, type HostTensor } from './model.ts';
-import { OpShapeError, type Tensor, type TF } from '../define.ts';
-import { linalg } from '../linalg.ts';
-import { fourier } from '../../gpu/fused.ts';
+import { OpShapeError } from '../define.ts';
 import { showType } from '../../dsl/types.ts';
 
 export const MlpConfig = z
@@ -26,12 +25,7 @@ export const MlpConfig = z
   .strict();
 export type MlpConfig = z.infer<typeof MlpConfig>;
 
-/** [sin(2πkt), cos(2πkt)] for k = 1..n along the last axis (`base` replaces 2π): one fused kernel */
-export function timeEmbedding(_tf: TF, t: Tensor, n: number, base = 2 * Math.PI): Tensor {
-  return fourier(t, n, base);
-}
-
-const widths = (c: MlpConfig) => [c.in * (1 + 2 * c.fourier) + (c.time ? 2 * c.frequencies : 0) + c.classes, ...Array(c.layers).fill(c.hidden), c.out];
+export const mlpWidths = (c: MlpConfig) => [c.in * (1 + 2 * c.fourier) + (c.time ? 2 * c.frequencies : 0) + c.classes, ...Array(c.layers).fill(c.hidden), c.out];
 
 export const mlp = defineModel<MlpConfig>({
   kind: 'mlp',
@@ -53,7 +47,7 @@ export const mlp = defineModel<MlpConfig>({
   },
   init(c, rng) {
     // torch.nn.Linear's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases
-    const w = widths(c);
+    const w = mlpWidths(c);
     const out: Record<string, HostTensor> = {};
     for (let i = 0; i + 1 < w.length; i++) {
       const bound = 1 / Math.sqrt(w[i]!);
@@ -62,23 +56,5 @@ export const mlp = defineModel<MlpConfig>({
     }
     return out;
   },
-  memory: (c, rows, onTape) => denseStackMemory(widths(c), rows, onTape),
-  apply(tf, weights, ins, c, env) {
-    const { dense } = linalg(tf);
-    const parts = [ins[0]!];
-    if (c.fourier > 0) parts.push(timeEmbedding(tf, ins[0]!.reshape([-1, c.in, 1]), c.fourier, 1).reshape([-1, 2 * c.fourier * c.in]));
-    if (c.time) parts.push(timeEmbedding(tf, ins[1]!, c.frequencies));
-    if (c.classes > 0) parts.push(tf.cast(tf.oneHot(ins[ins.length - 1]!, c.classes), 'float32'));
-    let h = parts.length > 1 ? tf.concat(parts, 1) : parts[0]!;
-    const n = widths(c).length - 1;
-    // the first layer's input gradient only when an input needs one; later layers' whenever anything upstream does
-    const weights_ = env.grad?.weights ?? true;
-    const inputs = env.grad ? env.grad.inputs.some(Boolean) : true;
-    for (let i = 0; i < n; i++)
-      h = dense(h, weights[`l${i}.weight`]!, weights[`l${i}.bias`]!, {
-        act: i + 1 < n ? 'silu' : 'linear',
-        grad: { weights: weights_, input: i === 0 ? inputs : weights_ || inputs },
-      });
-    return h;
-  },
+  memory: (c, rows, onTape) => denseStackMemory(mlpWidths(c), rows, onTape),
 });

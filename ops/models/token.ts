@@ -8,12 +8,9 @@
  */
 import * as z from 'zod';
 import { defineModel, denseStackMemory, type HostTensor } from './model.ts';
-import { OpShapeError, type Tensor, type TF } from '../define.ts';
-import { linalg } from '../linalg.ts';
+import { OpShapeError } from '../define.ts';
 import { checkTime } from '../shape.ts';
-import { timeEmbedding } from './mlp.ts';
 import { showType, type TensorType } from '../../dsl/types.ts';
-import { oracleMarginals } from '../tokens.ts';
 
 export const TokenMlpConfig = z
   .object({
@@ -56,13 +53,7 @@ function checkTokenInputs(name: string, ins: TensorType[], L: number, noise: num
   return B as number;
 }
 
-/** revealed positions → their one-hot; masked ones → `probs` */
-function carryOver(tf: TF, zt: Tensor, probs: Tensor, V: number): Tensor {
-  const masked = tf.expandDims(tf.cast(tf.equal(zt, V), 'float32'), -1);
-  return tf.add(tf.mul(probs, masked), tf.cast(tf.oneHot(zt, V), 'float32')); // oneHot(MASK = V) is a zero row
-}
-
-const widths = (c: TokenMlpConfig) => [c.length * (c.vocab + 1) + 2 * c.frequencies, ...Array(c.layers).fill(c.hidden), c.length * c.vocab];
+export const tokenMlpWidths = (c: TokenMlpConfig) => [c.length * (c.vocab + 1) + 2 * c.frequencies, ...Array(c.layers).fill(c.hidden), c.length * c.vocab];
 
 export const tokenMlp = defineModel<TokenMlpConfig>({
   kind: 'token_mlp',
@@ -72,7 +63,7 @@ export const tokenMlp = defineModel<TokenMlpConfig>({
     return { dtype: 'f32', shape: [B, c.length, c.vocab] };
   },
   init(c, rng) {
-    const w = widths(c);
+    const w = tokenMlpWidths(c);
     const out: Record<string, HostTensor> = {};
     for (let i = 0; i + 1 < w.length; i++) {
       const bound = 1 / Math.sqrt(w[i]!);
@@ -90,28 +81,7 @@ export const tokenMlp = defineModel<TokenMlpConfig>({
     }
     return out;
   },
-  memory: (c, rows, onTape) => denseStackMemory(widths(c), rows, onTape),
-  apply(tf, weights, ins, c) {
-    const [zt, t] = ins;
-    const e = c.noise > 0 ? ins[2] : undefined;
-    const { dense } = linalg(tf);
-    const B = zt!.shape[0]!;
-    const { length: L, vocab: V } = c;
-    let h = tf.concat([tf.reshape(tf.cast(tf.oneHot(zt!, V + 1), 'float32'), [B, L * (V + 1)]), timeEmbedding(tf, t!, c.frequencies)], 1);
-    const n = widths(c).length - 1;
-    for (let i = 0; i < n; i++) {
-      h = dense(h, weights[`l${i}.weight`]!, weights[`l${i}.bias`]!);
-      if (i === 0 && c.noise > 0) h = tf.add(h, tf.matMul(e!, weights['noise.weight']!));
-      if (i + 1 < n) h = tf.mul(h, tf.sigmoid(h)); // SiLU
-    }
-    let logits = tf.reshape(h, [B, L, V]);
-    if (c.residual) {
-      const b = ins[ins.length - 1]!;
-      const smoothed = c.smoothing > 0 ? tf.add(tf.mul(b, 1 - c.smoothing), c.smoothing / V) : b;
-      logits = tf.add(logits, tf.log(tf.maximum(smoothed, 1e-8)));
-    }
-    return carryOver(tf, zt!, tf.softmax(logits), V);
-  },
+  memory: (c, rows, onTape) => denseStackMemory(tokenMlpWidths(c), rows, onTape),
 });
 
 export const TokenOracleConfig = z.object({ dataset: z.string().min(1) }).strict();
@@ -119,7 +89,6 @@ export type TokenOracleConfig = z.infer<typeof TokenOracleConfig>;
 
 export const tokenOracle = defineModel<TokenOracleConfig>({
   kind: 'token_oracle',
-  hostReads: true,
   config: TokenOracleConfig,
   outType(c, ins, env) {
     const ds = env.dataset(c.dataset);
@@ -129,10 +98,4 @@ export const tokenOracle = defineModel<TokenOracleConfig>({
     return { dtype: 'f32', shape: [B, ds.length, ds.vocab] };
   },
   init: () => ({}),
-  apply(tf, _w, [zt], c, env) {
-    const ds = env.dataset(c.dataset);
-    if (ds.kind !== 'tokens') throw new Error('internal: token_oracle on a mixture');
-    const B = zt!.shape[0]!;
-    return tf.tensor(oracleMarginals(ds, zt!.dataSync(), B), [B, ds.length, ds.vocab]);
-  },
 });

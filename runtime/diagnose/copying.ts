@@ -4,7 +4,7 @@
  * Needs `g.evaluate({ samples, teacher, noise })`: the noise the student's samples were drawn from.
  */
 import type { Executor } from '../executor.ts';
-import { pfOde } from '../../ops/diffusion.ts';
+import { pfOde } from '../../gpu/lower/network.ts';
 import { copyingMetrics, type CopyingMetrics } from '../../ops/metrics/copying.ts';
 import { UserError } from '../../dsl/errors.ts';
 import { gmmDim, gmmMoments } from '../../ops/datasets.ts';

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { tableFromIPC } from 'apache-arrow';
 import { UserError } from '../../dsl/errors.ts';
 import { RunFolder } from '../files.ts';
-import type { Summary } from '../run.ts';
+import type { Summary } from '../summary.ts';
 import { overlay, panels, renderChart, type Chart, type Series } from './charts.ts';
 
 export interface ReportInput {

@@ -8,11 +8,12 @@ import { Executor } from '../../runtime/executor.ts';
 import { initialWeights } from '../../runtime/init.ts';
 import { lastValueFrom, of } from 'rxjs';
 import { trainStep } from '../../runtime/train.ts';
-import { adaptiveCoefficients, amdGradient, groupAdvantage, rlsWeights } from '../../ops/amd.ts';
+import { adaptiveCoefficients, amdGradient, groupAdvantage, rlsWeights } from '../../dsl/objectives/amd.ts';
 import { forbiddenZone, fzCorruption, fzRing } from '../../pipelines/forbidden-zone.ts';
-import { gmmDenoise, gmmDenoiser, gmmLogDensity as logDensityModel } from '../../ops/models/gmm.ts';
+import { gmmDenoise, gmmDenoiserBody as gmmDenoiser, gmmLogDensityBody as logDensityModel } from '../../gpu/models/gmm.ts';
+import { gmmLogDensity as logDensityDef, gmmDenoiser as denoiserDef } from '../../ops/models/gmm.ts';
 import { gmmLogDensity } from '../../ops/datasets.ts';
-import { classSpec, auroc } from '../../runtime/bench/fz-metrics.ts';
+import { classSpec, auroc } from '../../bench/sweeps/fz-metrics.ts';
 import { evalNodes, maxAbsDiff } from '../helpers.ts';
 import type { Port } from '../../dsl/port.ts';
 import type { Shape } from '../../dsl/types.ts';
@@ -117,7 +118,7 @@ test('corrupted teacher: class 0 is pulled to the attractor inside the disc at l
   const spec = fzRing.spec;
   const env = { dataset: () => spec };
   const corrupt = fzCorruption({ teacher: 'attractor', tc: 0.5 })!;
-  const cfg = (k: typeof corrupt | undefined) => gmmDenoiser.config.parse({ dataset: 'r', schedule: { kind: 'rf' }, conditional: true, ...(k ? { corrupt: k } : {}) });
+  const cfg = (k: typeof corrupt | undefined) => denoiserDef.config.parse({ dataset: 'r', schedule: { kind: 'rf' }, conditional: true, ...(k ? { corrupt: k } : {}) });
   const apply = (k: typeof corrupt | undefined, xs: number[][], ts: number[], c: number[]) =>
     gmmDenoiser.apply(tf, {}, [tf.tensor(xs), tf.tensor(ts.map((v) => [v])), tf.tensor(c, [c.length], 'int32')], cfg(k), env).dataSync();
   // u = x_t / (1 − t) = (0.2, 0) deep inside the disc (m ≈ 1), t = 0.2: D ≈ 0.3·u = (0.06, 0)
@@ -130,7 +131,7 @@ test('corrupted teacher: class 0 is pulled to the attractor inside the disc at l
 test('exact reward: gmm_log_density equals log p(x | c) of the class mixture', () => {
   const spec = fzRing.spec;
   const xs = [[3.9, 0.1], [0, 0], [-2.8, 2.9]];
-  const got = logDensityModel.apply(tf, {}, [tf.tensor(xs), tf.tensor([0, 1, 1], [3], 'int32')], logDensityModel.config.parse({ dataset: 'r', conditional: true }), { dataset: () => spec }).dataSync();
+  const got = logDensityModel.apply(tf, {}, [tf.tensor(xs), tf.tensor([0, 1, 1], [3], 'int32')], logDensityDef.config.parse({ dataset: 'r', conditional: true }), { dataset: () => spec }).dataSync();
   close(got, xs.map((x, i) => gmmLogDensity(classSpec(spec, [0, 1, 1][i]!), x)), 1e-3);
 });
 

@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadBackend } from '../../gpu/backend.ts';
-import { pfOde } from '../../ops/diffusion.ts';
-import { gmmDenoiser } from '../../ops/models/gmm.ts';
+import { pfOde } from '../../gpu/lower/network.ts';
+import { gmmDenoiserBody as gmmDenoiser } from '../../gpu/models/gmm.ts';
 import { copyingMetrics, derangement, otEnergy } from '../../ops/metrics/copying.ts';
 import { Rng } from '../../ops/rng.ts';
 import { toy } from '../../dsl/models.ts';
-import type { LowerCtx, Tensor } from '../../ops/define.ts';
+import type { LowerCtx, Tensor } from '../../gpu/lower/index.ts';
 import type { Schedule } from '../../dsl/ir/schema.ts';
 
 const be = await loadBackend('cpu');

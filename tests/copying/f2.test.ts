@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { loadBackend } from '../../gpu/backend.ts';
 import { toy } from '../../dsl/models.ts';
 import { gmmMoments, sampleGmm, gmmLogDensity } from '../../ops/datasets.ts';
-import { gmmDenoise } from '../../ops/models/gmm.ts';
+import { gmmDenoise } from '../../gpu/models/gmm.ts';
 import { modeStats } from '../../ops/metrics/modes.ts';
 import { Rng } from '../../ops/rng.ts';
 import { GraphBuilder } from '../../dsl/builder.ts';

@@ -16,13 +16,14 @@ import { gradientReach } from '../../dsl/ir/verify.ts';
 import { compile } from '../../dsl/compile/index.ts';
 import { evalNodes, maxAbsDiff } from '../helpers.ts';
 import { Rng } from '../../ops/rng.ts';
-import { posterior, maskedSample, alphaMasked, nucleusMask } from '../../ops/discrete.ts';
+import { posterior, alphaMasked, nucleusMask } from '../../ops/discrete.ts';
+import { maskedSample } from '../../gpu/lower/samplers.ts';
 import { markovLanguage, oracleMarginals, twoCoins, encode, sampleTokens } from '../../ops/tokens.ts';
 import { discreteMetrics, splitHalfGm } from '../../ops/metrics/discrete.ts';
-import { dmmdAuxLoss, dmmdGeneratorLoss, mmdLosses, squaredErrorDmmd, teacherLogits } from '../../ops/dmmd.ts';
-import { tokenOracle } from '../../ops/models/token.ts';
+import { dmmdAuxLoss, dmmdGeneratorLoss, mmdLosses, squaredErrorDmmd, teacherLogits } from '../../dsl/objectives/dmmd.ts';
+import { tokenOracleBody as tokenOracle } from '../../gpu/models/token.ts';
 import { PIPELINES } from '../../pipelines/index.ts';
-import type { LowerCtx, Tensor } from '../../ops/define.ts';
+import type { LowerCtx, Tensor } from '../../gpu/lower/index.ts';
 import type { Port } from '../../dsl/port.ts';
 import type { Shape } from '../../dsl/types.ts';
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { loadBackend } from '../../gpu/backend.ts';
 import { registerHostKernels } from '../../gpu/kernels/host.ts';
-import { linalg } from '../../ops/linalg.ts';
+import { linalg } from '../../gpu/linalg.ts';
 import { fourier } from '../../gpu/fused.ts';
 import { Rng } from '../../ops/rng.ts';
 import { finiteDiff } from '../helpers.ts';

@@ -1,17 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadBackend } from '../../gpu/backend.ts';
-import { gmmDenoiser } from '../../ops/models/gmm.ts';
+import { gmmDenoiserBody as gmmDenoiser } from '../../gpu/models/gmm.ts';
 import { toy } from '../../dsl/models.ts';
 import { sampleGmm } from '../../ops/datasets.ts';
 import { Rng } from '../../ops/rng.ts';
 import { pipeline, buildIR } from '../../dsl/pipeline.ts';
-import { dmdGradient, dmdLoss } from '../../ops/objectives.ts';
+import { dmdGradient, dmdLoss } from '../../dsl/objectives/dmd.ts';
 import { evalNodes, maxAbsDiff } from '../helpers.ts';
 import { energyDistance } from '../../ops/metrics/energy.ts';
 import { encodeSafetensors, decodeSafetensors } from '../../runtime/safetensors.ts';
-import { pfOde } from '../../ops/diffusion.ts';
-import type { LowerCtx, Tensor } from '../../ops/define.ts';
+import { pfOde } from '../../gpu/lower/network.ts';
+import type { LowerCtx, Tensor } from '../../gpu/lower/index.ts';
 
 const be = await loadBackend('cpu');
 const tf = be.tf;

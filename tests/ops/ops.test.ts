@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadBackend } from '../../gpu/backend.ts';
-import { OPS } from '../../ops/registry.ts';
+import { TFJS_LOWERINGS as OPS } from '../../gpu/lower/index.ts';
 import { Rng } from '../../ops/rng.ts';
 import { finiteDiff, maxAbsDiff } from '../helpers.ts';
-import type { LowerCtx, Tensor } from '../../ops/define.ts';
+import type { LowerCtx, Tensor } from '../../gpu/lower/index.ts';
 
 const be = await loadBackend('cpu');
 const tf = be.tf;

@@ -7,7 +7,7 @@ import { runIR } from '../../runtime/run.ts';
 import { buildIR, pipeline } from '../../dsl/pipeline.ts';
 import { adam } from '../../dsl/builder.ts';
 import { mlp, toy } from '../../dsl/models.ts';
-import { dmd, denoisingLoss } from '../../ops/objectives.ts';
+import { dmd, denoisingLoss } from '../../dsl/objectives/dmd.ts';
 import { compile } from '../../dsl/compile/index.ts';
 import { loadBackend } from '../../gpu/backend.ts';
 import { Executor } from '../../runtime/executor.ts';

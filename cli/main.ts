@@ -1,19 +1,22 @@
 /** @file The `distillery` command line: run, compile, check, list. User mistakes print one line and exit 1. */
 import fs from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { GraphError, UserError, isUserFacing } from '../../dsl/errors.ts';
-import { compile, printPlan } from '../../dsl/compile/index.ts';
-import { printIR } from '../../dsl/ir/print.ts';
-import { resolveIR, resolvePipeline, resolveTarget } from '../load.ts';
-import { resumeRun, runIR, type Summary } from '../run.ts';
-import { optionsJsonSchema } from '../../dsl/options.ts';
-import { rebuildReport } from '../report/report.ts';
-import { checkFile, formatDiagnostic } from '../check.ts';
-import { PIPELINES } from '../../pipelines/index.ts';
-import { BACKENDS } from '../../gpu/backend.ts';
-import { benchForbiddenZone } from '../bench/forbidden-zone.ts';
-import { benchCopying, DEFAULT_DIMS } from '../bench/copying.ts';
-import { benchDmmd } from '../bench/dmmd.ts';
+import { GraphError, UserError, isUserFacing } from '../dsl/errors.ts';
+import { compile, printPlan } from '../dsl/compile/index.ts';
+import { printIR } from '../dsl/ir/print.ts';
+import { resolveIR, resolvePipeline, resolveTarget } from './load.ts';
+import { resumeRun, runIR, type Summary } from '../runtime/run.ts';
+import { optionsJsonSchema } from '../dsl/options.ts';
+import { rebuildReport } from '../runtime/report/report.ts';
+import { checkFile, formatDiagnostic } from '../runtime/check.ts';
+import { PIPELINES } from '../pipelines/index.ts';
+import { BACKENDS } from '../gpu/backend.ts';
+import { benchForbiddenZone } from '../bench/sweeps/forbidden-zone.ts';
+import { benchCopying, DEFAULT_DIMS } from '../bench/sweeps/copying.ts';
+import { benchDmmd } from '../bench/sweeps/dmmd.ts';
+import { exportPipeline, TARGETS } from './export.ts';
+import { parity, printParity } from './parity.ts';
+import { NO_TORCH, torchPython } from './python.ts';
 
 const int = (name: string, min: number) => (v: string) => {
   const n = Number(v);
@@ -125,6 +128,44 @@ export function program(): Command {
       });
       console.log(`${summaryLine(s)}\n→ ${out}/summary.json, ${out}/report.html`);
     });
+  p.command('export')
+    .description('write a pipeline as a PyTorch package (graph.py generated from the plan, train.py for one process or torchrun)')
+    .argument('<pipeline>', 'a pipeline name, a .ts pipeline file, or a saved .json IR')
+    .requiredOption('--out <dir>', 'the package folder')
+    .option('--to <target>', `the target: ${TARGETS.join(' | ')}`, 'torch')
+    .option('--seed <n>', 'seed of the initial weights written beside the package (init.safetensors)', int('--seed', 0), 1)
+    .option('--set <key=value>', 'set a pipeline option (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--config <file.json>', 'pipeline options from a JSON file (applied before --set)')
+    .option('--steps <n>', 'training steps (default: the pipeline’s)', int('--steps', 1))
+    .option('--batch <n>', 'batch size (default: the pipeline’s)', int('--batch', 1))
+    .action(async (target: string, o: { out: string; to: string; seed: number; set: string[]; config?: string; steps?: number; batch?: number }) => {
+      if (!(TARGETS as readonly string[]).includes(o.to)) throw new UserError(`unknown --to '${o.to}'; choose ${TARGETS.join(', ')}`);
+      const overrides: Record<string, number> = {};
+      if (o.steps) overrides.steps = o.steps;
+      if (o.batch) overrides.batch = o.batch;
+      const { ir } = await resolveTarget(target, { overrides, sets: o.set, ...(o.config ? { configFile: o.config } : {}) });
+      const files = exportPipeline(ir, { to: o.to, out: o.out, seed: o.seed });
+      console.log(`${ir.name} → ${o.out} (${files.length} files): python3 ${o.out}/train.py --out DIR, or torchrun --nproc_per_node N ${o.out}/train.py --out DIR`);
+    });
+  p.command('parity')
+    .description('run the same updates natively (cpu) and in the exported PyTorch package, with the same weights and draws, and compare')
+    .argument('<pipeline>', 'a pipeline name, a .ts pipeline file, or a saved .json IR')
+    .option('--updates <n>', 'updates to compare, warm-ups included', int('--updates', 1), 30)
+    .option('--ranks <r>', 'also compare an r-rank DDP run (torchrun) with the one-process run', int('--ranks', 1), 1)
+    .option('--warmup <n>', 'cut each warm-up to n updates, so the compared updates reach the main loop', int('--warmup', 0), 2)
+    .option('--seed <n>', 'random seed', int('--seed', 0), 1)
+    .option('--set <key=value>', 'set a pipeline option (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--batch <n>', 'batch size (default: the pipeline’s)', int('--batch', 1))
+    .option('--keep <dir>', 'keep the package, the draws and both runs in this folder')
+    .option('--json <file>', 'write the full comparison as JSON')
+    .action(async (target: string, o: { updates: number; ranks: number; warmup: number; seed: number; set: string[]; batch?: number; keep?: string; json?: string }) => {
+      if (!torchPython()) throw new UserError(NO_TORCH);
+      const { ir } = await resolveTarget(target, { overrides: o.batch ? { batch: o.batch } : {}, sets: o.set });
+      const r = await parity(ir, { updates: o.updates, ranks: o.ranks, seed: o.seed, warmup: o.warmup, ...(o.keep ? { keepDir: o.keep } : {}), log: (l) => process.stderr.write(`${l}\n`) });
+      if (o.json) fs.writeFileSync(o.json, JSON.stringify(r, null, 2) + '\n');
+      console.log(printParity(r));
+      if (!r.pass) process.exitCode = 1;
+    });
   p.command('schema')
     .description("a pipeline's options as JSON Schema (types, ranges, defaults, descriptions)")
     .argument('<pipeline>', 'a pipeline name or a .ts pipeline file')
@@ -189,7 +230,7 @@ export function program(): Command {
 export async function main(argv: string[]): Promise<number> {
   try {
     await program().parseAsync(argv, { from: 'user' });
-    return 0;
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.exitCode === 0) return 0; // --help, --version

@@ -4,12 +4,12 @@
  * coefficients, the decomposed matching vector, and the RLS weights of the fake score's loss.
  * The spec reconstructs most equations ([I] there); every inferred choice is an option, defaults in AMD_DEFAULTS.
  */
-import type { Port, Scalar } from '../dsl/port.ts';
-import type { GraphBuilder, Model } from '../dsl/builder.ts';
-import type { Schedule } from '../dsl/ir/schema.ts';
-import type { ScheduleName } from './schedules.ts';
-import type { Shape } from '../dsl/types.ts';
-import { dmdLoss } from './objectives.ts';
+import type { Port, Scalar } from '../port.ts';
+import type { GraphBuilder, Model } from '../builder.ts';
+import type { Schedule } from '../ir/schema.ts';
+import type { ScheduleName } from '../../ops/schedules.ts';
+import type { Shape } from '../types.ts';
+import { dmdLoss } from './dmd.ts';
 
 type F = Port<'f32', Shape>;
 type Labels = Port<'i32', Shape>;

@@ -4,11 +4,11 @@
  *   teacher's, at every N of the ladder;
  * - 'student': a D-MMD student trained and measured along the way (step 0 = the student as the teacher, before D-MMD).
  */
-import { openExecutor } from '../open.ts';
+import { openExecutor } from '../../runtime/open.ts';
 import { buildIR } from '../../dsl/pipeline.ts';
 import { measureAlong } from './measure.ts';
-import { evalSetup, tokenTeacherLadder, type TokenEvalSetup } from '../evaluate.ts';
-import { warmup, type StepEvent } from '../train.ts';
+import { evalSetup, tokenTeacherLadder, type TokenEvalSetup } from '../../runtime/evaluate.ts';
+import { warmup, type StepEvent } from '../../runtime/train.ts';
 import { dmmdPipeline, type DmmdConfig } from '../../pipelines/dmmd.ts';
 import { discreteMetrics, type DiscreteMetrics } from '../../ops/metrics/discrete.ts';
 

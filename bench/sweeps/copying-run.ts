@@ -1,9 +1,9 @@
 /** @file One dimension × arm × seed of the copying bench: train the student, measure copying and quality as it goes. */
-import { openExecutor } from '../open.ts';
+import { openExecutor } from '../../runtime/open.ts';
 import { buildIR } from '../../dsl/pipeline.ts';
 import { gmmOf } from '../../dsl/ir/schema.ts';
 import { measureAlong } from './measure.ts';
-import { CopyingDiagnostic } from '../diagnose/copying.ts';
+import { CopyingDiagnostic } from '../../runtime/diagnose/copying.ts';
 import { copying, type CopyingConfig } from '../../pipelines/copying.ts';
 import { energyDistance } from '../../ops/metrics/energy.ts';
 import { component } from '../../ops/metrics/copying.ts';

@@ -1,5 +1,5 @@
 /** @file One arm × seed of the forbidden-zone benchmark: train, and measure every `evalEvery` steps (step 0 = after the warm-up). */
-import { openExecutor } from '../open.ts';
+import { openExecutor } from '../../runtime/open.ts';
 import { buildIR } from '../../dsl/pipeline.ts';
 import { measureAlong } from './measure.ts';
 import { FZ_REGION, forbiddenZone, fzRing, type FzConfig } from '../../pipelines/forbidden-zone.ts';

@@ -8,10 +8,10 @@
  *   L_AUX = −Σ_{d masked in z_s} Σ_c (target + x̂_θ(z_s))[d,c] log x̂_φ(z_s)[d,c]           (target sg(p_η) or one-hot x)
  * The gradient reaches η only through the soft p_η (the straight-through path of DiMO): never through the draw.
  */
-import type { Port, Scalar } from '../dsl/port.ts';
-import type { GraphBuilder, Model } from '../dsl/builder.ts';
-import type { TokenToy } from '../dsl/models.ts';
-import type { Shape } from '../dsl/types.ts';
+import type { Port, Scalar } from '../port.ts';
+import type { GraphBuilder, Model } from '../builder.ts';
+import type { TokenToy } from '../models.ts';
+import type { Shape } from '../types.ts';
 
 type F = Port<'f32', Shape>;
 

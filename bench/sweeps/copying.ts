@@ -5,8 +5,8 @@
  * that failed to learn is never read as one that remapped.
  */
 import { fileURLToPath } from 'node:url';
-import { RunFolder } from '../files.ts';
-import { lineChart } from '../sinks/plot.ts';
+import { RunFolder } from '../../runtime/files.ts';
+import { lineChart } from '../../runtime/sinks/plot.ts';
 import { runPool } from './pool.ts';
 import { meanStd } from './measure.ts';
 import type { CopyingConfig } from '../../pipelines/copying.ts';

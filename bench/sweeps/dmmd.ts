@@ -4,10 +4,10 @@
  * of the oracle at k ∈ {1, 2, 4, 8} steps with and without input noise. Every figure is exact against q.
  */
 import { fileURLToPath } from 'node:url';
-import { RunFolder } from '../files.ts';
+import { RunFolder } from '../../runtime/files.ts';
 import { runPool } from './pool.ts';
 import { meanStd } from './measure.ts';
-import { overlay, renderChart, type Series } from '../report/charts.ts';
+import { overlay, renderChart, type Series } from '../../runtime/report/charts.ts';
 import type { DmmdConfig } from '../../pipelines/dmmd.ts';
 import type { DiscreteMetrics } from '../../ops/metrics/discrete.ts';
 import type { DmmdRunResult, DmmdRunSpec } from './dmmd-run.ts';

@@ -5,8 +5,8 @@
 import { fileURLToPath } from 'node:url';
 import { runPool } from './pool.ts';
 import { meanStd } from './measure.ts';
-import { RunFolder } from '../files.ts';
-import { lineChart, scatterOverDensity } from '../sinks/plot.ts';
+import { RunFolder } from '../../runtime/files.ts';
+import { lineChart, scatterOverDensity } from '../../runtime/sinks/plot.ts';
 import { FZ_REGION, fzRing, type FzConfig } from '../../pipelines/forbidden-zone.ts';
 import type { FzRunResult, FzRunSpec } from './fz-run.ts';
 import type { FzMetrics } from './fz-metrics.ts';

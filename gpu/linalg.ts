@@ -3,19 +3,11 @@
  * (anchors/RESULTS.md): here every backward product transposes explicitly (a fused blocked copy) and multiplies in the
  * plain layout. A dense layer is one fused node: x·W + b (→ SiLU) forward; backward, the activation gradient and the
  * bias gradient in one kernel, and only the products whose gradients the update needs. */
-import type { Tensor, TF } from './define.ts';
+import type { Tensor, TF } from './lower/context.ts';
 import type * as tfns from '@tensorflow/tfjs';
-import { columnSum, keepForBackward, matMul, siluGradBias, transpose2d } from '../gpu/fused.ts';
+import { columnSum, keepForBackward, matMul, siluGradBias, transpose2d } from './fused.ts';
 
 type T2 = tfns.Tensor2D;
-
-/** Which gradients a call needs: with respect to the weights, and to each input. `undefined` means all of them. */
-export interface GradNeeds {
-  weights: boolean;
-  inputs: boolean[];
-}
-export const NO_GRAD: GradNeeds = { weights: false, inputs: [] };
-export const needsAny = (g: GradNeeds | undefined): boolean => g === undefined || g.weights || g.inputs.some(Boolean);
 
 export type Activation = 'linear' | 'silu';
 export interface DenseOptions {

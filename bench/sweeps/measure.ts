@@ -1,7 +1,7 @@
 /** @file Train after the warm-up and measure at step 0, every `every` steps and at the last step. */
 import { filter, lastValueFrom, map, toArray } from 'rxjs';
-import type { Executor } from '../executor.ts';
-import { train, warmup, type StepEvent } from '../train.ts';
+import type { Executor } from '../../runtime/executor.ts';
+import { train, warmup, type StepEvent } from '../../runtime/train.ts';
 
 /** `measure` also gets the step's event (losses, logged outputs), except at step 0 */
 export async function measureAlong<P>(exe: Executor, steps: number, every: number, measure: (step: number, e?: StepEvent) => P): Promise<P[]> {

@@ -8,7 +8,7 @@ import { parseSets } from '../dsl/options.ts';
 import { parseIR } from '../dsl/ir/verify.ts';
 import { GraphError, UserError } from '../dsl/errors.ts';
 import type { GraphIR } from '../dsl/ir/schema.ts';
-import { checkFile, formatDiagnostic } from './check.ts';
+import { checkFile, formatDiagnostic } from '../runtime/check.ts';
 
 export async function loadPipelineFile(file: string): Promise<PipelineDef<any>> {
   if (!fs.existsSync(file)) throw new UserError(`no such file: ${file}`);

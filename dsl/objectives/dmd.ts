@@ -1,9 +1,9 @@
 /** @file Matching objectives written with the DSL's own primitives — the same ones a user has. */
-import type { Port, Scalar } from '../dsl/port.ts';
-import { adam, type GraphBuilder, type Model } from '../dsl/builder.ts';
-import type { Schedule } from '../dsl/ir/schema.ts';
-import type { ScheduleName } from './schedules.ts';
-import type { Shape } from '../dsl/types.ts';
+import type { Port, Scalar } from '../port.ts';
+import { adam, type GraphBuilder, type Model } from '../builder.ts';
+import type { Schedule } from '../ir/schema.ts';
+import type { ScheduleName } from '../../ops/schedules.ts';
+import type { Shape } from '../types.ts';
 
 const featureAxes = (p: Port) => [...Array(p.type.shape.length).keys()].slice(1);
 

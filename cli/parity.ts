@@ -1,0 +1,189 @@
+/** @file `distillery parity`: the same updates natively (cpu backend) and in the exported PyTorch package, from the same
+ * initial weights and the same draws (replayed by value), compared loss by loss and weight by weight; with ranks > 1
+ * also a DDP run against the single-process one on the same global draws. */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { GraphIR } from '../dsl/ir/schema.ts';
+import { compile } from '../dsl/compile/index.ts';
+import { ancestors } from '../dsl/compile/passes.ts';
+import { UserError } from '../dsl/errors.ts';
+import { loadBackend } from '../gpu/backend.ts';
+import { Executor } from '../runtime/executor.ts';
+import { initialWeights } from '../ops/models/init.ts';
+import { decodeSafetensors, encodeSafetensors, loadSafetensors, type StoredTensor } from '../runtime/safetensors.ts';
+import { torchPackage } from '../export/torch/package.ts';
+import { initFile } from './export.ts';
+import { runTrain } from './python.ts';
+
+export interface ParityOptions {
+  updates: number;
+  ranks: number;
+  seed: number;
+  /** warm-ups are cut to this many updates each, so `updates` reach the main loop */
+  warmup: number;
+  /** keep the package and the runs here (default: a temporary folder, removed) */
+  keepDir?: string;
+  log?: (line: string) => void;
+}
+
+export interface RoleReport {
+  role: string;
+  /** worst relative difference of this role's loss over its updates, and the tolerance that applies */
+  worstLoss: number;
+  lossTolerance: number;
+  /** ‖Δw‖/‖w‖ of the final weights */
+  weights: number;
+  updates: number;
+}
+
+export interface ParityReport {
+  pipeline: string;
+  updates: number;
+  roles: RoleReport[];
+  /** torch per update: [update, role, native loss, torch loss, relative difference] */
+  perUpdate: { update: number; role: string; native: number; torch: number; rel: number }[];
+  /** with ranks > 1: DDP vs one process, worst relative difference of losses and weights */
+  ddp?: { ranks: number; worstLoss: number; worstWeights: number; tolerance: number };
+  pass: boolean;
+}
+
+const WEIGHT_TOL = 1e-4;
+const DDP_TOL = 1e-5;
+
+/** a loss divided by a per-sample statistic (DMD's normaliser) amplifies float32 rounding: it gets 1e-3, others 1e-4 */
+function lossTolerance(ir: GraphIR, loss: string): number {
+  const byId = new Map(ir.nodes.map((n) => [n.id, n]));
+  const amplified = [...ancestors(ir, [loss])].some((id) => {
+    const n = byId.get(id)!;
+    return n.op === 'div' && [...ancestors(ir, [n.inputs[1]!])].some((a) => ['sum', 'mean', 'max', 'min'].includes(byId.get(a)!.op));
+  });
+  return amplified ? 1e-3 : 1e-4;
+}
+
+const rel = (a: number, b: number) => (a === b ? 0 : Math.abs(a - b) / Math.max(Math.abs(b), 1e-12));
+function relNorm(a: Float32Array, b: Float32Array): number {
+  let d = 0;
+  let n = 0;
+  for (let i = 0; i < a.length; i++) (d += (a[i]! - b[i]!) ** 2), (n += b[i]! ** 2);
+  return Math.sqrt(d) / Math.max(Math.sqrt(n), 1e-30);
+}
+
+interface Native {
+  losses: { role: string; loss: number }[];
+  weights: Map<string, Record<string, Float32Array>>;
+  draws: Record<string, StoredTensor>;
+  evaluations: string[];
+  steps: number;
+}
+
+/** Run `updates` updates of the schedule natively on cpu, recording every draw per evaluation of the graph. */
+async function runNative(ir: GraphIR, seed: number, updates: number): Promise<Native> {
+  const backend = await loadBackend('cpu');
+  const plan = compile(ir);
+  const draws: Record<string, StoredTensor> = {};
+  const evaluations: string[] = [];
+  const exe = new Executor(backend, plan, seed, initialWeights(ir, seed, loadSafetensors), {
+    onDraw: (n, v) => {
+      const data = v.dataSync();
+      draws[`e${evaluations.length - 1}/${n.id}`] = { shape: [...v.shape], data: data instanceof Int32Array ? Int32Array.from(data) : Float32Array.from(data) };
+    },
+  });
+  const losses: Native['losses'] = [];
+  const run = (i: number) => {
+    evaluations.push(`update ${i}`);
+    losses.push({ role: plan.updates[i]!.role, loss: exe.update(plan.updates[i]!).loss });
+  };
+  try {
+    const order = plan.updates.map((u, i) => ({ u, i })).sort((a, b) => a.u.declared - b.u.declared);
+    for (const { u, i } of order) for (let k = 0; k < u.warmup && losses.length < updates; k++) run(i);
+    let steps = 0;
+    while (losses.length < updates && steps < ir.run.steps) {
+      for (const [i, u] of plan.updates.entries()) for (let r = 0; r < u.ratio && losses.length < updates; r++) run(i);
+      steps++;
+      if (plan.outputs && losses.length < updates) {
+        evaluations.push('outputs');
+        exe.outputs();
+      }
+    }
+    const weights = new Map(ir.models.filter((m) => m.trainable).map((m) => [m.role, Object.fromEntries(Object.entries(exe.hostWeights(m.role)).map(([k, t]) => [k, t.data]))]));
+    return { losses, weights, draws, evaluations, steps };
+  } finally {
+    exe.dispose();
+  }
+}
+
+function readTorch(run: string, roles: string[]): { losses: number[]; weights: Map<string, Record<string, Float32Array>> } {
+  const lines = fs.readFileSync(path.join(run, 'updates.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { loss: number });
+  const weights = new Map(roles.map((r) => [r, Object.fromEntries(Object.entries(decodeSafetensors(fs.readFileSync(path.join(run, 'weights', `${r}.safetensors`))).tensors).map(([k, t]) => [k, t.data]))]));
+  return { losses: lines.map((l) => l.loss), weights };
+}
+
+export async function parity(ir0: GraphIR, o: ParityOptions): Promise<ParityReport> {
+  if (o.updates < 1) throw new UserError('--updates must be at least 1');
+  const ir: GraphIR = { ...ir0, updates: ir0.updates.map((u) => ({ ...u, warmup: Math.min(u.warmup, o.warmup) })) };
+  const log = o.log ?? (() => {});
+  const files = torchPackage(ir); // refuses what the torch target cannot run before anything runs
+  const dir = o.keepDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-parity-'));
+  try {
+    log(`native: ${o.updates} updates of '${ir.name}' on cpu…`);
+    const native = await runNative(ir, o.seed, o.updates);
+    const pkg = path.join(dir, 'package');
+    fs.mkdirSync(pkg, { recursive: true });
+    for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(pkg, name), text);
+    fs.writeFileSync(path.join(pkg, 'init.safetensors'), initFile(ir, o.seed));
+    const replay = path.join(dir, 'draws.safetensors');
+    fs.writeFileSync(replay, encodeSafetensors(native.draws, { evaluations: JSON.stringify(native.evaluations) }));
+    const trainable = ir.models.filter((m) => m.trainable).map((m) => m.role);
+    const torchRun = (ranks: number) => {
+      const out = path.join(dir, `torch-${ranks}`);
+      log(`torch: the same ${o.updates} updates on ${ranks} process${ranks > 1 ? 'es (torchrun, DDP)' : ''}…`);
+      const r = runTrain(pkg, ['--out', out, '--replay', replay, '--updates', String(o.updates), '--steps', String(native.steps), '--seed', String(o.seed), '--quiet'], { ranks, threads: ranks > 1 ? 1 : 2 });
+      if (r.status !== 0) throw new UserError(`the exported package failed (${ranks} process${ranks > 1 ? 'es' : ''}):\n${r.output.trim().split('\n').slice(-15).join('\n')}`);
+      return readTorch(out, trainable);
+    };
+    const one = torchRun(1);
+    if (one.losses.length !== native.losses.length) throw new UserError(`the torch run made ${one.losses.length} updates, the native one ${native.losses.length}`);
+    const perUpdate = native.losses.map((x, i) => ({ update: i + 1, role: x.role, native: x.loss, torch: one.losses[i]!, rel: rel(one.losses[i]!, x.loss) }));
+    const roles: RoleReport[] = trainable
+      .filter((r) => perUpdate.some((u) => u.role === r))
+      .map((role) => {
+        const mine = perUpdate.filter((u) => u.role === role);
+        const loss = ir.updates.find((u) => u.role === role)!.loss;
+        const w = native.weights.get(role)!;
+        const t = one.weights.get(role)!;
+        const all = (m: Record<string, Float32Array>) => Float32Array.from(Object.keys(w).sort().flatMap((k) => [...m[k]!]));
+        return { role, worstLoss: Math.max(...mine.map((u) => u.rel)), lossTolerance: lossTolerance(ir, loss), weights: relNorm(all(t), all(w)), updates: mine.length };
+      });
+    let pass = roles.every((r) => r.worstLoss <= r.lossTolerance && r.weights <= WEIGHT_TOL);
+    const report: ParityReport = { pipeline: ir.name, updates: perUpdate.length, roles, perUpdate, pass };
+    if (o.ranks > 1) {
+      const many = torchRun(o.ranks);
+      const worstLoss = Math.max(...many.losses.map((l, i) => rel(l, one.losses[i]!)));
+      const worstWeights = Math.max(
+        ...trainable.map((r) => {
+          const a = one.weights.get(r)!;
+          const b = many.weights.get(r)!;
+          const keys = Object.keys(a).sort();
+          return relNorm(Float32Array.from(keys.flatMap((k) => [...b[k]!])), Float32Array.from(keys.flatMap((k) => [...a[k]!])));
+        }),
+      );
+      report.ddp = { ranks: o.ranks, worstLoss, worstWeights, tolerance: DDP_TOL };
+      pass &&= worstLoss <= DDP_TOL && worstWeights <= DDP_TOL;
+      report.pass = pass;
+    }
+    return report;
+  } finally {
+    if (!o.keepDir) fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function printParity(r: ParityReport): string {
+  const e = (x: number) => x.toExponential(2);
+  const lines = [`parity ${r.pipeline}: ${r.updates} updates, cpu backend vs PyTorch float32 (same initial weights, same draws)`];
+  for (const x of r.roles)
+    lines.push(`  ${x.role.padEnd(10)} ${String(x.updates).padStart(4)} updates  worst loss rel diff ${e(x.worstLoss)} (tol ${e(x.lossTolerance)})  final weights ‖Δw‖/‖w‖ ${e(x.weights)} (tol ${e(WEIGHT_TOL)})  ${x.worstLoss <= x.lossTolerance && x.weights <= WEIGHT_TOL ? 'ok' : 'FAIL'}`);
+  if (r.ddp) lines.push(`  DDP ${r.ddp.ranks} ranks vs 1 process: worst loss rel diff ${e(r.ddp.worstLoss)}, weights ${e(r.ddp.worstWeights)} (tol ${e(r.ddp.tolerance)})  ${r.ddp.worstLoss <= r.ddp.tolerance && r.ddp.worstWeights <= r.ddp.tolerance ? 'ok' : 'FAIL'}`);
+  lines.push(r.pass ? 'parity: pass' : 'parity: FAIL');
+  return lines.join('\n');
+}

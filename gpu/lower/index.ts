@@ -1,0 +1,10 @@
+/** @file The TensorFlow.js target's lowering table: one entry per op kind (`tsc` fails on a missing one). */
+import type { TfjsTable } from './context.ts';
+import { elementwiseLowerings } from './elementwise.ts';
+import { sourceLowerings } from './sources.ts';
+import { networkLowerings } from './network.ts';
+import { samplerLowerings } from './samplers.ts';
+
+export const TFJS_LOWERINGS: TfjsTable = { ...elementwiseLowerings, ...sourceLowerings, ...networkLowerings, ...samplerLowerings };
+
+export type { LowerCtx, Tensor, TF, TfjsLowering, TfjsTable } from './context.ts';

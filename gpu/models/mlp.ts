@@ -1,0 +1,32 @@
+/** @file The MLP on TensorFlow.js: dense layers from gpu/linalg.ts, the Fourier embeddings as one fused kernel. */
+import type { TfjsModel } from './model.ts';
+import type { Tensor, TF } from '../lower/context.ts';
+import { linalg } from '../linalg.ts';
+import { fourier } from '../fused.ts';
+import { mlpWidths, type MlpConfig } from '../../ops/models/mlp.ts';
+
+/** [sin(2πkt), cos(2πkt)] for k = 1..n along the last axis (`base` replaces 2π): one fused kernel */
+export function timeEmbedding(_tf: TF, t: Tensor, n: number, base = 2 * Math.PI): Tensor {
+  return fourier(t, n, base);
+}
+
+export const mlpBody: TfjsModel<MlpConfig> = {
+  apply(tf, weights, ins, c, env) {
+    const { dense } = linalg(tf);
+    const parts = [ins[0]!];
+    if (c.fourier > 0) parts.push(timeEmbedding(tf, ins[0]!.reshape([-1, c.in, 1]), c.fourier, 1).reshape([-1, 2 * c.fourier * c.in]));
+    if (c.time) parts.push(timeEmbedding(tf, ins[1]!, c.frequencies));
+    if (c.classes > 0) parts.push(tf.cast(tf.oneHot(ins[ins.length - 1]!, c.classes), 'float32'));
+    let h = parts.length > 1 ? tf.concat(parts, 1) : parts[0]!;
+    const n = mlpWidths(c).length - 1;
+    // the first layer's input gradient only when an input needs one; later layers' whenever anything upstream does
+    const weights_ = env.grad?.weights ?? true;
+    const inputs = env.grad ? env.grad.inputs.some(Boolean) : true;
+    for (let i = 0; i < n; i++)
+      h = dense(h, weights[`l${i}.weight`]!, weights[`l${i}.bias`]!, {
+        act: i + 1 < n ? 'silu' : 'linear',
+        grad: { weights: weights_, input: i === 0 ? inputs : weights_ || inputs },
+      });
+    return h;
+  },
+};

@@ -1,0 +1,16 @@
+/** @file What a run reports at its end (summary.json): written by runtime/run.ts, read by the report and the CLI. */
+export interface Summary {
+  pipeline: string;
+  seed: number;
+  backend: string;
+  steps: number;
+  wallSeconds: number;
+  iterationsPerSecond: number;
+  metrics: Record<string, unknown>;
+  energyDistanceByStep: { step: number; energyDistance: number }[];
+  finalLosses: Record<string, number>;
+  /** updates skipped because the loss or a gradient was NaN/Inf, per role, and where */
+  nonFinite: { skipped: Record<string, number>; events: { step: number; role: string }[] };
+  /** the step this run was resumed from (absent: it ran from the start) */
+  resumedFrom?: number;
+}
