@@ -16,6 +16,7 @@ import { benchCopying, DEFAULT_DIMS } from '../bench/sweeps/copying.ts';
 import { benchDmmd } from '../bench/sweeps/dmmd.ts';
 import { exportPipeline, TARGETS } from './export.ts';
 import { parity, printParity } from './parity.ts';
+import { evaluateImported } from '../runtime/imported.ts';
 import { NO_TORCH, torchPython } from './python.ts';
 
 const int = (name: string, min: number) => (v: string) => {
@@ -165,6 +166,15 @@ export function program(): Command {
       if (o.json) fs.writeFileSync(o.json, JSON.stringify(r, null, 2) + '\n');
       console.log(printParity(r));
       if (!r.pass) process.exitCode = 1;
+    });
+  p.command('evaluate')
+    .description("turn a finished run of an exported package (train.py) into distillery's summary.json, metrics.arrow and report, from its final weights")
+    .argument('<dir>', 'the run folder train.py wrote (--out)')
+    .option('--backend <name>', `${BACKENDS.join(' | ')}`, backend, 'wasm')
+    .action(async (dir: string, o: { backend: string }) => {
+      if (!fs.existsSync(dir)) throw new UserError(`no such run folder: ${dir}`);
+      const s = await evaluateImported(dir, { backend: o.backend });
+      console.log(`${summaryLine(s)}\n→ ${dir}/summary.json, ${dir}/report.html`);
     });
   p.command('schema')
     .description("a pipeline's options as JSON Schema (types, ranges, defaults, descriptions)")

@@ -21,7 +21,7 @@ export function runTrain(pkg: string, args: string[], o: { ranks?: number; threa
   if (!py) throw new UserError(NO_TORCH);
   const ranks = o.ranks ?? 1;
   // Debian's torch 1.13 torchrun dies at start under Python 3.11 without --redirects/--tee (its Std flag parsing)
-  const argv = ranks > 1 ? ['-m', 'torch.distributed.run', '--redirects', '1', '--tee', '1', '--nproc_per_node', String(ranks), 'train.py', ...args] : ['train.py', ...args];
+  const argv = ranks > 1 ? ['-m', 'torch.distributed.run', '--standalone', '--redirects', '1', '--tee', '1', '--nproc_per_node', String(ranks), 'train.py', ...args] : ['train.py', ...args];
   const threads = String(o.threads ?? 1);
   const r = spawnSync(py, argv, { cwd: pkg, encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: threads, MKL_NUM_THREADS: threads }, maxBuffer: 64 << 20 });
   return { status: r.status ?? 1, output: `${r.stdout ?? ''}${r.stderr ?? ''}` };

@@ -66,7 +66,7 @@ function evalColumns(setup: EvalSetup | undefined, m: Record<string, number> | u
 }
 
 /** a mixture run's summary: the student's metrics beside the teacher's sampler ladder and the Gaussian baseline */
-async function gmmSummary(exe: Executor, setup: GmmEvalSetup, m: Record<string, number>): Promise<Record<string, unknown>> {
+export async function gmmSummary(exe: Executor, setup: GmmEvalSetup, m: Record<string, number>): Promise<Record<string, unknown>> {
   const ladder = await teacherLadder(exe, setup, 'euler');
   const eq = equivalentNfe(ladder, m.energyDistance!);
   const matched = Object.keys(ladder).map(Number).filter((n) => ladder[String(n)]! >= m.energyDistance!);

@@ -1,0 +1,91 @@
+/** @file A run made elsewhere (the exported PyTorch package's train.py) turned into distillery's run folder: the final
+ * weights evaluated here exactly as a native run's are (energy distance, the teacher ladder, modes…), metrics.jsonl
+ * as metrics.arrow, summary.json, samples and the report. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { parseIR } from '../dsl/ir/verify.ts';
+import { GraphError, UserError } from '../dsl/errors.ts';
+import { compile, printPlan } from '../dsl/compile/index.ts';
+import { loadBackend } from '../gpu/backend.ts';
+import { Executor } from './executor.ts';
+import { initialWeights } from '../ops/models/init.ts';
+import { loadSafetensors } from './safetensors.ts';
+import { evalSetup, studentMetricsAsync, tokenTeacherLadder } from './evaluate.ts';
+import { gmmSummary } from './run.ts';
+import type { Summary } from './summary.ts';
+import { RunFolder } from './files.ts';
+import { metricsToArrow, samplesToArrow } from './sinks/arrow.ts';
+import { scatterOverDensity } from './sinks/plot.ts';
+import { reportFiles } from './report/report.ts';
+
+const RunJson = z.object({
+  format: z.literal('distillery-torch-run'),
+  pipeline: z.string(),
+  seed: z.int(),
+  steps: z.int().min(0),
+  ranks: z.int().min(1),
+  device: z.string(),
+  trainSeconds: z.number().min(0),
+  nonFinite: z.object({ skipped: z.record(z.string(), z.int()), events: z.array(z.object({ step: z.int(), role: z.string() })) }),
+});
+
+/** Evaluate the exported run in `dir` and write distillery's files beside it; returns its summary. */
+export async function evaluateImported(dir: string, o: { backend?: string; evalSamples?: number } = {}): Promise<Summary> {
+  const file = (f: string) => {
+    const p = path.join(dir, f);
+    if (!fs.existsSync(p)) throw new UserError(`'${dir}' is not a finished run of an exported package: ${f} is missing`);
+    return p;
+  };
+  const run = RunJson.safeParse(JSON.parse(fs.readFileSync(file('run.json'), 'utf8')));
+  if (!run.success) throw new UserError(`${path.join(dir, 'run.json')}: ${run.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  const r = run.data;
+  const parsed = parseIR(JSON.parse(fs.readFileSync(file('ir.json'), 'utf8')));
+  if (!parsed.ir) throw new GraphError(parsed.issues);
+  // the trained roles start from the run's final weights; the others as the run had them
+  const ir = { ...parsed.ir, models: parsed.ir.models.map((m) => (m.trainable ? { ...m, load: file(`weights/${m.role}.safetensors`), initFrom: undefined } : m)) };
+  const rows = fs.readFileSync(file('metrics.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, number | null>);
+  const backend = await loadBackend(o.backend ?? 'wasm');
+  const plan = compile(ir);
+  const exe = new Executor(backend, plan, r.seed, initialWeights(ir, r.seed, loadSafetensors));
+  const folder = new RunFolder(dir);
+  try {
+    const metrics: Record<string, unknown> = {};
+    let samplesPng: Uint8Array | undefined;
+    if (ir.eval) {
+      const setup = evalSetup(exe, o.evalSamples ?? 4096);
+      const m = await studentMetricsAsync(exe, setup);
+      if (setup.kind === 'gmm') Object.assign(metrics, await gmmSummary(exe, setup, m.metrics));
+      else Object.assign(metrics, { ...m.metrics, teacherBySteps: tokenTeacherLadder(exe, setup) });
+      // the last row carries the final evaluation, as a native run's does
+      if (rows.length) Object.assign(rows[rows.length - 1]!, setup.kind === 'gmm' ? { energyDistance: m.metrics.energyDistance, modesCovered: m.metrics.modesCovered, offModeFraction: m.metrics.offModeFraction } : {});
+      folder.write('samples.arrow', samplesToArrow(m.samples, setup.d));
+      if (setup.kind === 'gmm' && setup.d === 2) folder.write('samples.png', (samplesPng = scatterOverDensity(setup.target, m.samples)));
+    }
+    const planText = printPlan(plan);
+    const last = rows[rows.length - 1] ?? {};
+    const summary: Summary = {
+      pipeline: ir.name,
+      seed: r.seed,
+      backend: `torch (${r.ranks} rank${r.ranks > 1 ? 's' : ''}, ${r.device})`,
+      steps: r.steps,
+      wallSeconds: r.trainSeconds,
+      iterationsPerSecond: r.steps / Math.max(r.trainSeconds, 1e-9),
+      metrics,
+      energyDistanceByStep: rows.filter((x) => typeof x.energyDistance === 'number').map((x) => ({ step: x.step!, energyDistance: x.energyDistance! })),
+      finalLosses: Object.fromEntries(Object.entries(last).filter(([k]) => k.startsWith('loss.')).map(([k, v]) => [k.slice(5), v as number])),
+      nonFinite: r.nonFinite,
+    };
+    folder.write('metrics.arrow', metricsToArrow(rows));
+    folder.write('plan.txt', planText + '\n');
+    folder.write('summary.json', JSON.stringify(summary, null, 2) + '\n');
+    for (const [name, data] of Object.entries(await reportFiles({ summary, rows, planText, samplesPng }))) folder.write(name, data);
+    folder.commit();
+    return summary;
+  } catch (e) {
+    folder.discard();
+    throw e;
+  } finally {
+    exe.dispose();
+  }
+}
