@@ -184,10 +184,12 @@ export function program(): Command {
       console.log(JSON.stringify(optionsJsonSchema(def.options), null, 2));
     });
   p.command('report')
-    .description("rebuild a run folder's report.html and plots/ from its files")
+    .description("rebuild a run folder's report.html and plots/ from its files (a run of an exported package is evaluated first)")
     .argument('<dir>', 'a finished run folder')
     .action(async (dir: string) => {
       if (!fs.existsSync(dir)) throw new UserError(`no such run folder: ${dir}`);
+      // a run of an exported package has no summary yet: evaluate its final weights first
+      if (!fs.existsSync(`${dir}/summary.json`) && fs.existsSync(`${dir}/run.json`)) await evaluateImported(dir);
       const files = await rebuildReport(dir);
       console.log(`→ ${files[0]} (+${files.length - 1} plots)`);
     });

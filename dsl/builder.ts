@@ -153,6 +153,10 @@ export class GraphBuilder implements NodeSink {
   shuffle<P extends Port>(p: P): P {
     return this.op('shuffle', [p]) as P;
   }
+  /** `cond ? a : b` elementwise, broadcast (cond is bool, e.g. `x.gt(0)`); gradient flows to the branch taken */
+  where<P extends Port>(cond: Port<'bool', Shape>, a: P | number, b: P | number): P {
+    return this.op('where', [cond, a, b]) as P;
+  }
   concat(ports: Port[], axis: number): Port<'f32', Shape> {
     return this.op('concat', ports, { axis }) as Port<'f32', Shape>;
   }

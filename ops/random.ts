@@ -3,7 +3,7 @@ import * as z from 'zod';
 import { defineOp, OpShapeError } from './define.ts';
 import { gmmDim } from './datasets.ts';
 
-export const ShapeParam = z.array(z.union([z.number().int().nonnegative(), z.string().min(1)]));
+const ShapeParam = z.array(z.union([z.number().int().nonnegative(), z.string().min(1)]));
 export const Rows = z.union([z.number().int().positive(), z.string().min(1)]);
 
 export const random = {

@@ -3,7 +3,7 @@ import * as z from 'zod';
 import { defineOp } from './define.ts';
 import { normaliseAxes, reduceShape, sameDtype } from './shape.ts';
 
-export const ReduceParams = z.object({ axes: z.array(z.number().int()).optional(), keepDims: z.boolean().default(false) }).strict();
+const ReduceParams = z.object({ axes: z.array(z.number().int()).optional(), keepDims: z.boolean().default(false) }).strict();
 
 const reduction = <K extends string>(kind: K) =>
   defineOp({

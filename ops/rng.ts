@@ -8,7 +8,7 @@ function mix(h: number, v: number): number {
 }
 
 /** Hash any list of integers (seed, step counter, node index …) into a 32-bit key. */
-export function hashKey(parts: readonly number[]): number {
+function hashKey(parts: readonly number[]): number {
   let h = 0x9e3779b9;
   for (const p of parts) h = mix(h, p >>> 0);
   return mix(h, parts.length);

@@ -32,7 +32,7 @@ export function scheduleAt(s: Schedule, t: number): ScheduleAt {
   }
 }
 
-export const DEFAULT_VE: Schedule = { kind: 've', sigmaMin: 0.002, sigmaMax: 80, rho: 7 };
+const DEFAULT_VE: Schedule = { kind: 've', sigmaMin: 0.002, sigmaMax: 80, rho: 7 };
 
 export type ScheduleName = 'rf' | 'vp' | 've';
 export const schedule = (s: ScheduleName | Schedule): Schedule =>

@@ -6,14 +6,14 @@
 import type { GmmSpec } from '../dsl/ir/schema.ts';
 
 /** per-component variance inside and outside the span (isotropic mixtures: both σ_k²) */
-export function variances(g: GmmSpec, k: number): { inSpan: number; offSpan: number; rank: number } {
+function variances(g: GmmSpec, k: number): { inSpan: number; offSpan: number; rank: number } {
   const s2 = g.stds[k]! ** 2;
   if (!g.subspace) return { inSpan: s2, offSpan: s2, rank: 0 };
   return { inSpan: s2, offSpan: g.subspace.eta ** 2, rank: g.subspace.basis.length };
 }
 
 /** ‖P v‖² for one vector (0 without a subspace) */
-export function inSpanSq(g: GmmSpec, v: ArrayLike<number>, at = 0): number {
+function inSpanSq(g: GmmSpec, v: ArrayLike<number>, at = 0): number {
   if (!g.subspace) return 0;
   let s = 0;
   for (const u of g.subspace.basis) {

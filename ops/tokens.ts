@@ -20,7 +20,7 @@ export interface MarkovOptions {
 }
 
 /** the successor table of the closed Markov language: two allowed successors per token, drawn from the seed */
-export function markovSuccessors(o: MarkovOptions = {}): [number, number][] {
+function markovSuccessors(o: MarkovOptions = {}): [number, number][] {
   const V = o.vocab ?? 6;
   const rng = new Rng(['markov-language', o.seed ?? 0]);
   return Array.from({ length: V }, () => {

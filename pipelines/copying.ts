@@ -37,7 +37,7 @@ export const copyingOptions = options(
 );
 export type CopyingConfig = z.output<typeof copyingOptions>;
 
-export const widthFor = (c: Pick<CopyingConfig, 'width' | 'dim'>) => c.width || Math.min(256, Math.max(128, 2 * c.dim));
+const widthFor = (c: Pick<CopyingConfig, 'width' | 'dim'>) => c.width || Math.min(256, Math.max(128, 2 * c.dim));
 
 export const copying = pipeline(
   'copying',

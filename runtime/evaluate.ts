@@ -9,7 +9,7 @@ import { energyDistance } from '../ops/metrics/energy.ts';
 import { modeStats } from '../ops/metrics/modes.ts';
 import { pfOde } from '../gpu/lower/network.ts';
 
-export const TEACHER_NFES = [1, 2, 4, 8, 16, 32, 64] as const;
+const TEACHER_NFES = [1, 2, 4, 8, 16, 32, 64] as const;
 
 export interface GmmEvalSetup {
   kind: 'gmm';
@@ -75,7 +75,7 @@ export function tokenTeacherLadder(exe: Executor, s: TokenEvalSetup, steps: read
   return out;
 }
 
-export const TOKEN_TEACHER_STEPS = [1, 2, 4, 8, 16, 32, 64, 256] as const;
+const TOKEN_TEACHER_STEPS = [1, 2, 4, 8, 16, 32, 64, 256] as const;
 
 /** Energy distance of the teacher's probability-flow sampler at each step count (Euler: NFE = steps). */
 export async function teacherLadder(exe: Executor, s: GmmEvalSetup, solver: 'euler' | 'heun' = 'euler', steps: readonly number[] = TEACHER_NFES): Promise<Record<string, number>> {

@@ -27,7 +27,7 @@ export function warmup(exe: Executor): void {
 }
 
 /** `warmup` on any backend (webgpu in Node awaits each update's read) */
-export async function warmupAsync(exe: Executor): Promise<void> {
+async function warmupAsync(exe: Executor): Promise<void> {
   if (exe.backend.syncReads) return warmup(exe);
   for (const u of warmupOrder(exe)) for (let i = 0; i < u.warmup; i++) await exe.updateAsync(u);
 }

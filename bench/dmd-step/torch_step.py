@@ -2,9 +2,12 @@
 """The reference workload (shared/anchors/WORKLOAD.md) in PyTorch eager, CPU: the baseline `bench dmd-step` runs
 beside the TypeScript versions when python3-torch is installed. Prints one line: RESULT {"reps": [...], ...}.
 
-usage: python3 torch_step.py --D 2 [--threads 2] [--reps 5]
+usage: python3 torch_step.py --D 2 [--threads 2] [--reps 5] [--exported PKG]
+
+With --exported PKG (the same workload exported by `distillery export`), the generated package's step is timed beside
+the hand-written one in this process, repetitions interleaved: RESULT then also holds "exportedReps".
 """
-import argparse, json, math, time
+import argparse, json, math, os, sys, time
 
 import torch
 import torch.nn as nn
@@ -14,6 +17,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--D", type=int, default=2)
 ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--reps", type=int, default=5)
+ap.add_argument("--exported", help="a package exported from bench/dmd-step/workload.ts, timed beside this one")
 args = ap.parse_args()
 torch.set_num_threads(args.threads)
 torch.manual_seed(0)
@@ -68,17 +72,37 @@ def iteration():
     student_update()
 
 
-iteration()
-t0, n = time.perf_counter(), 0
-while n < 5 or time.perf_counter() - t0 < 2.0:
-    iteration()
-    n += 1
-per_rep = max(2, min(50, int(n / (time.perf_counter() - t0) * 4)))
-reps = []
-for _ in range(args.reps):
+def exported_step(pkg):
+    """one step of the generated package: its train.py's Trainer, one process, no replay"""
+    sys.path.insert(0, pkg)
+    import train
+    t = train.Trainer(argparse.Namespace(out=None, seed=1, steps=1, init=os.path.join(pkg, 'init.safetensors'), resume=None, checkpoint_every=0, keep=1,
+                                         max_non_finite=20, model=[], data=None, device='cpu', threads=args.threads, replay=None, updates=0, quiet=True))
+    return t.train_step
+
+
+def per_rep_of(step):
+    step()
+    t0, n = time.perf_counter(), 0
+    while n < 5 or time.perf_counter() - t0 < 2.0:
+        step()
+        n += 1
+    return max(2, min(50, int(n / (time.perf_counter() - t0) * 4)))
+
+
+def timed(step, n):
     s = time.perf_counter()
-    for _ in range(per_rep):
-        iteration()
-    reps.append(per_rep / (time.perf_counter() - s))
+    for _ in range(n):
+        step()
+    return n / (time.perf_counter() - s)
+
+
+contestants = [("reps", iteration)] + ([("exportedReps", exported_step(args.exported))] if args.exported else [])
+counts = {name: per_rep_of(step) for name, step in contestants}
+reps = {name: [] for name, _ in contestants}
+for r in range(args.reps):
+    # interleaved, alternating the order, so drift hits both alike
+    for name, step in (contestants if r % 2 == 0 else contestants[::-1]):
+        reps[name].append(timed(step, counts[name]))
 blas = sorted({l.split()[-1] for l in open("/proc/self/maps") if "blas" in l})
-print("RESULT " + json.dumps({"reps": reps, "threads": torch.get_num_threads(), "torch": torch.__version__, "blas": blas}))
+print("RESULT " + json.dumps({**reps, "threads": torch.get_num_threads(), "torch": torch.__version__, "blas": blas}))

@@ -47,7 +47,7 @@ export interface CopyingRunResult {
 }
 
 /** total variation between the mode histogram of x (most likely component) and the mixture weights */
-export function modeTV(g: GmmSpec, x: Float32Array, d: number): number {
+function modeTV(g: GmmSpec, x: Float32Array, d: number): number {
   const n = x.length / d;
   const counts = new Array<number>(g.means.length).fill(0);
   for (let i = 0; i < n; i++) counts[component(g, x.subarray(i * d, (i + 1) * d))]!++;

@@ -14,7 +14,7 @@ import type { DmmdRunResult, DmmdRunSpec } from './dmmd-run.ts';
 
 export const TEACHER_STEPS = [1, 2, 4, 8, 16, 32, 64, 256];
 export const STUDENT_STEPS = [1, 2, 4, 8];
-export const LOW_TEMPERATURE = 0.7;
+const LOW_TEMPERATURE = 0.7;
 const KEYS = ['invalidRate', 'tv', 'gm', 'gmAR', 'gmBigram', 'ppl', 'sampleEntropy', 'entropy', 'supportRecall', 'forwardKL'] as const satisfies readonly (keyof DiscreteMetrics)[];
 
 export function dmmdBudget(quick: boolean): { overrides: Partial<DmmdConfig>; evalSamples: number; ks: number[] } {

@@ -18,7 +18,7 @@ export interface FusedGroup {
 export type Broadcast = 'full' | 'row' | 'col' | 'scalar';
 
 /** How a value of shape `s` is read at the elements of an output of shape `out`, or undefined if it cannot be. */
-export function broadcastMode(s: Shape, out: Shape): Broadcast | undefined {
+function broadcastMode(s: Shape, out: Shape): Broadcast | undefined {
   const same = (a: Shape, b: Shape) => a.length === b.length && a.every((d, i) => d === b[i]);
   if (same(s, out)) return 'full';
   if (s.every((d) => d === 1)) return 'scalar';

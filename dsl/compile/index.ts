@@ -42,7 +42,7 @@ export function compile(ir: GraphIR, o: CompileOptions = {}): Plan {
 }
 
 /** Parameters per role, from the shapes of each model's initial weights (verify has checked every config). */
-export function paramCounts(ir: GraphIR): (role: string) => number {
+function paramCounts(ir: GraphIR): (role: string) => number {
   const counts = new Map(
     ir.models.map((m) => {
       const def = modelDef(m.kind)!;

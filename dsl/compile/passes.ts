@@ -93,7 +93,7 @@ export const lowerNoGrad: Pass = {
 };
 
 /** The roots every later stage needs: losses, logged outputs, evaluation samples. */
-export function roots(ir: GraphIR): string[] {
+function roots(ir: GraphIR): string[] {
   return [...ir.updates.map((u) => u.loss), ...Object.values(ir.outputs), ...(ir.eval ? [ir.eval.samples, ...Object.values(ir.eval.extras ?? {})] : [])];
 }
 

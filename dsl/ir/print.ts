@@ -4,7 +4,7 @@ import { showType } from '../types.ts';
 
 const showParam = (v: unknown): string => (typeof v === 'object' ? JSON.stringify(v) : String(v));
 
-export function printNode(n: IRNode): string {
+function printNode(n: IRNode): string {
   const params = Object.entries(n.params).map(([k, v]) => `${k}=${showParam(v)}`);
   const head = `%${n.id}${n.name ? ` '${n.name}'` : ''} : ${showType(n.type)}`;
   const body = `${n.op}${params.length ? `[${params.join(', ')}]` : ''}(${n.inputs.map((i) => `%${i}`).join(', ')})`;

@@ -58,8 +58,7 @@ export const TokensSchema = z.object({
 export type TokensSpec = z.infer<typeof TokensSchema>;
 export const DatasetSchema = z.discriminatedUnion('kind', [GmmSchema, TokensSchema]);
 export type DatasetSpec = z.infer<typeof DatasetSchema>;
-export const isGmm = (d: DatasetSpec | undefined): d is GmmSpec => d?.kind === 'gmm';
-export const isTokens = (d: DatasetSpec | undefined): d is TokensSpec => d?.kind === 'tokens';
+const isGmm = (d: DatasetSpec | undefined): d is GmmSpec => d?.kind === 'gmm';
 /** the dataset as a Gaussian mixture; `what` names the user for the error */
 export function gmmOf(d: DatasetSpec | undefined, what: string): GmmSpec {
   if (!isGmm(d)) throw new Error(`${what} needs a Gaussian-mixture dataset, got ${d ? `'${d.kind}'` : 'none'}`);

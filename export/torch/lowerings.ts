@@ -28,7 +28,7 @@ export interface EmitCtx {
 export type TorchLowering<P> = { emit(ins: string[], p: P, ctx: EmitCtx): string } | { unsupported: string };
 export type TorchTable = { [K in OpKind]: TorchLowering<ParamsOf<K>> };
 
-export const TORCH_DTYPE: Record<DType, string> = { f32: 'torch.float32', i32: 'torch.int32', bool: 'torch.bool' };
+const TORCH_DTYPE: Record<DType, string> = { f32: 'torch.float32', i32: 'torch.int32', bool: 'torch.bool' };
 
 const py = (v: unknown): string => (v === undefined ? 'None' : v === true ? 'True' : v === false ? 'False' : typeof v === 'number' ? num(v) : typeof v === 'string' ? JSON.stringify(v) : Array.isArray(v) ? `[${v.map(py).join(', ')}]` : `{${Object.entries(v as object).map(([k, x]) => `${JSON.stringify(k)}: ${py(x)}`).join(', ')}}`);
 const num = (v: number): string => (Number.isFinite(v) ? (Number.isInteger(v) ? `${v}` : `${v}`) : Number.isNaN(v) ? "float('nan')" : v > 0 ? "float('inf')" : "-float('inf')");

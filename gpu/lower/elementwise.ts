@@ -37,9 +37,11 @@ export const elementwiseLowerings = {
   silu: unary((tf, x) => tf.mul(x, tf.sigmoid(x))),
   relu: unary((tf, x) => tf.relu(x)),
   nan_to_num: unary((tf, x) => tf.where(tf.isNaN(x), tf.zerosLike(x), tf.clipByValue(x, -F32_MAX, F32_MAX))),
-  greater: binary((tf, a, b) => tf.greater(a, b)),
-  less: binary((tf, a, b) => tf.less(a, b)),
-  equal: binary((tf, a, b) => tf.equal(a, b)),
+  // comparisons carry no gradient, and tfjs registers none for them: detached inputs keep them off the tape, so a
+  // comparison of a value on the tape (where(x.gt(0), …)) does not stop the backward pass
+  greater: { lower: ([a, b], _p, { tf, detach }) => tf.greater(detach(a!), detach(b!)) },
+  less: { lower: ([a, b], _p, { tf, detach }) => tf.less(detach(a!), detach(b!)) },
+  equal: { lower: ([a, b], _p, { tf, detach }) => tf.equal(detach(a!), detach(b!)) },
   where: {
     lower: ([c, a, b], _p, { tf }) => {
       // tf.where wants equal shapes

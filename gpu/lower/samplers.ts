@@ -35,7 +35,7 @@ export function maskedSample(ctx: LowerCtx, p: MaskedSampleParams, rows: number,
 }
 
 /** z ← σ(1)·N(0, I); for t_j = 1 − j/k: x̃ = model(z, t), z ← q(z_s | z_t, x̃); at s = 0, z = x̃ */
-export function ancestralSample(ctx: LowerCtx, p: AncestralParams, rows: number, rng: Rng): Float32Array {
+function ancestralSample(ctx: LowerCtx, p: AncestralParams, rows: number, rng: Rng): Float32Array {
   const { tf } = ctx;
   const model = ctx.model(p.model);
   const D = p.dim;

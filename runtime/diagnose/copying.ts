@@ -19,10 +19,10 @@ export interface CopyingOptions {
   otRows: number;
 }
 
-export const COPYING_DEFAULTS: CopyingOptions = { steps: 64, tMin: 1e-3, otRows: 512 };
+const COPYING_DEFAULTS: CopyingOptions = { steps: 64, tMin: 1e-3, otRows: 512 };
 
 /** What the diagnostic needs from the graph; a clear error when the pipeline does not declare it. */
-export function copyingReady(exe: Executor): void {
+function copyingReady(exe: Executor): void {
   const e = exe.ir.eval;
   if (!e?.teacher) throw new UserError(`--diagnose copying: pipeline '${exe.ir.name}' names no teacher in g.evaluate({ teacher })`);
   if (!e.extras?.noise) throw new UserError(`--diagnose copying: pipeline '${exe.ir.name}' names no noise in g.evaluate({ noise }) (the student's input z)`);

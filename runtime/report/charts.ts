@@ -34,7 +34,7 @@ export interface Series {
 }
 
 /** at most `max` points per series, evenly spaced, the last one kept */
-export function thin<T>(xs: T[], max = 600): T[] {
+function thin<T>(xs: T[], max = 600): T[] {
   if (xs.length <= max) return xs;
   const k = Math.ceil(xs.length / max);
   const out = xs.filter((_, i) => i % k === 0);

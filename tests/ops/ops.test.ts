@@ -88,3 +88,17 @@ test('schedules: α and σ match their closed forms', () => {
   const s = OPS.sigma.lower([t], { schedule: { kind: 've', sigmaMin: 0.002, sigmaMax: 80, rho: 7 } }, ctx).dataSync();
   assert.ok(Math.abs(s[0]! - 0.002) < 1e-6 && Math.abs(s[3]! - 80) < 1e-3);
 });
+
+test('where from the DSL: c ? a : b broadcast, and its gradient reaches only the branch taken', async () => {
+  const { GraphBuilder } = await import('../../dsl/builder.ts');
+  const { evalNodes } = await import('../helpers.ts');
+  const g = new GraphBuilder('w', { B: 4 });
+  const x = g.noise([g.B, 2]);
+  const y = g.where(x.gt(0), x.mul(2), 0);
+  const ir = g.toIR({ steps: 1, evalEvery: 0 });
+  const xs = [-1, 2, 0.5, -0.25, 3, -4, 1, -2];
+  const out = tf.tidy(() => evalNodes(be, ir, { [x.id]: tf.tensor(xs, [4, 2]) }, y.id).dataSync());
+  assert.deepEqual(Array.from(out), xs.map((v) => (v > 0 ? 2 * v : 0)));
+  const grad = tf.grad((t: Tensor) => tf.sum(evalNodes(be, ir, { [x.id]: t }, y.id)))(tf.tensor(xs, [4, 2])).dataSync();
+  assert.deepEqual(Array.from(grad), xs.map((v) => (v > 0 ? 2 : 0)));
+});
