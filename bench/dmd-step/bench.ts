@@ -4,6 +4,11 @@
  * backend, for D = 2 and D = 64; plus PyTorch (CPU) in the same run when python3-torch is installed.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { torchPackage } from '../../export/torch/package.ts';
+import { initFile } from '../../cli/export.ts';
 import { fileURLToPath } from 'node:url';
 import { lastValueFrom } from 'rxjs';
 import { buildIR } from '../../dsl/pipeline.ts';
@@ -21,6 +26,10 @@ export interface DmdStepResult {
   torch?: Rate & { threads: number; version: string; blas: string[] };
   /** compiled / torch, medians */
   ratioTorch?: number;
+  /** the same workload exported by `distillery export` and run by the generated package, timed beside \`torch\` */
+  exported?: Rate;
+  /** exported / hand-written PyTorch, medians */
+  ratioExported?: number;
   /** tensors alive after the first iteration of both versions, and after the last */
   tensors: { start: number; end: number };
   rssMiB: { start: number; end: number };
@@ -46,13 +55,22 @@ function torchPython(): string | undefined {
   return candidates.find((p) => spawnSync(p, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
 }
 
-function runTorch(python: string, D: number, reps: number): DmdStepResult['torch'] {
+/** hand-written PyTorch and the exported package, repetitions interleaved in one Python process */
+function runTorch(python: string, D: number, reps: number): Pick<DmdStepResult, 'torch' | 'exported'> {
   const script = fileURLToPath(new URL('./torch_step.py', import.meta.url));
-  const out = execFileSync(python, [script, '--D', String(D), '--reps', String(reps), '--threads', '2'], { encoding: 'utf8' });
-  const line = out.split('\n').find((l) => l.startsWith('RESULT '));
-  if (!line) throw new Error(`torch_step.py printed no RESULT line:\n${out}`);
-  const r = JSON.parse(line.slice(7)) as { reps: number[]; threads: number; torch: string; blas: string[] };
-  return { ...summarize(r.reps), threads: r.threads, version: r.torch, blas: r.blas };
+  const pkg = fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-dmd-step-'));
+  try {
+    const ir = buildIR(dmdStep, { dim: D });
+    for (const [name, text] of Object.entries(torchPackage(ir))) fs.writeFileSync(path.join(pkg, name), text);
+    fs.writeFileSync(path.join(pkg, 'init.safetensors'), initFile(ir, 1));
+    const out = execFileSync(python, [script, '--D', String(D), '--reps', String(reps), '--threads', '2', '--exported', pkg], { encoding: 'utf8' });
+    const line = out.split('\n').find((l) => l.startsWith('RESULT '));
+    if (!line) throw new Error(`torch_step.py printed no RESULT line:\n${out}`);
+    const r = JSON.parse(line.slice(7)) as { reps: number[]; exportedReps: number[]; threads: number; torch: string; blas: string[] };
+    return { torch: { ...summarize(r.reps), threads: r.threads, version: r.torch, blas: r.blas }, exported: summarize(r.exportedReps) };
+  } finally {
+    fs.rmSync(pkg, { recursive: true, force: true });
+  }
 }
 
 export async function benchDmdStep(o: DmdStepOptions): Promise<Record<string, DmdStepResult>> {
@@ -88,8 +106,9 @@ export async function benchDmdStep(o: DmdStepOptions): Promise<Record<string, Dm
     eager.dispose();
     exe.dispose();
     if (python) {
-      r.torch = runTorch(python, D, o.reps);
+      Object.assign(r, runTorch(python, D, o.reps));
       r.ratioTorch = r.compiled.median / r.torch!.median;
+      r.ratioExported = r.exported!.median / r.torch!.median;
     }
     out[`D${D}`] = r;
     log(describe(D, r));
@@ -103,6 +122,7 @@ export function describe(D: number, r: DmdStepResult): string {
   return [
     `D=${D}: compiled ${f(r.compiled)}; eager tfjs ${f(r.eager)}; compiled/eager ${r.ratio.toFixed(2)}×`,
     ...(r.torch ? [`  PyTorch ${r.torch.version} (${r.torch.threads} threads, ${r.torch.blas.map((b) => b.split("/").pop()).join(" + ") || "BLAS unknown"}) ${f(r.torch)}; compiled/PyTorch ${r.ratioTorch!.toFixed(2)}×`] : []),
+    ...(r.exported ? [`  exported to PyTorch (distillery export, same process) ${f(r.exported)}; exported/hand-written PyTorch ${r.ratioExported!.toFixed(2)}×`] : []),
     `  tensors ${r.tensors.start} → ${r.tensors.end}; RSS ${r.rssMiB.start.toFixed(1)} → ${r.rssMiB.end.toFixed(1)} MiB; ${r.kernelsPerIteration} kernels per compiled iteration`,
   ].join('\n');
 }

@@ -22,7 +22,7 @@ import torch.distributed as dist
 import graph
 import ops
 from models import build_model
-from runtime import Adam, Runtime
+from runtime import Adam, Runtime, sum_of_squares
 from safetensors_io import load_file, save_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -176,7 +176,7 @@ class Trainer:
         for p in self.params[role].values():
             p.requires_grad_(False)
         grads = {k: (p.grad if p.grad is not None else torch.zeros_like(p)) for k, p in self.params[role].items()}
-        sumsq = float(sum(float((g.double() ** 2).sum()) for g in grads.values()))
+        sumsq = sum_of_squares(grads.values())
         loss_v = float(loss.detach())
         skipped = self.rt.agree(not (math.isfinite(loss_v) and math.isfinite(sumsq)))
         if not skipped:
