@@ -12,7 +12,7 @@ import { adamApply, adamInit, type AdamState } from './optim.ts';
 import { backwardScope, elementwise, sumSquares } from '../gpu/fused.ts';
 import { resolveShape } from '../dsl/types.ts';
 import { UserError } from '../dsl/errors.ts';
-import { refuseHostReads } from './init.ts';
+import { refuseHostReads, refuseUnsupported } from './init.ts';
 import { fetchAsync, fetchSync, readAsync, toHost, type Fetched } from './host-read.ts';
 
 export interface RoleWeights {
@@ -104,6 +104,7 @@ export class Executor {
     readonly options: ExecutorOptions = {},
   ) {
     const { tf } = backend;
+    refuseUnsupported(plan.ir);
     if (!backend.syncReads) refuseHostReads(plan.ir, backend.name);
     this.byId = new Map(plan.ir.nodes.map((n) => [n.id, n]));
     for (const n of plan.ir.nodes) this.params.set(n.id, opDef(n.op)!.params.parse(n.params));

@@ -1,13 +1,21 @@
 /** @file What an executor starts from: the initial host weights of every role, and whether a backend can run the graph. */
 import type { GraphIR } from '../dsl/ir/schema.ts';
-import { TFJS_LOWERINGS } from '../gpu/lower/index.ts';
+import { TFJS_LOWERINGS, type TfjsLowering, type Unsupported } from '../gpu/lower/index.ts';
 import { TFJS_MODELS } from '../gpu/models/index.ts';
 import { UserError } from '../dsl/errors.ts';
+
+/** Ops the TensorFlow.js table marks unsupported: refused before anything runs, with the reason and the node. */
+export function refuseUnsupported(ir: GraphIR): void {
+  for (const n of ir.nodes) {
+    const l = TFJS_LOWERINGS[n.op] as TfjsLowering<unknown> | Unsupported;
+    if ('unsupported' in l) throw new UserError(`the tfjs target cannot run %${n.name ?? n.id} = ${n.op}${n.at ? ` (${n.at})` : ''}: ${l.unsupported}`);
+  }
+}
 
 /** Nodes whose lowering reads tensors back mid-graph cannot run where reads are asynchronous: say which, up front. */
 export function refuseHostReads(ir: GraphIR, backend: string): void {
   const kind = new Map(ir.models.map((m) => [m.role, m.kind]));
-  const bad = ir.nodes.filter((n) => TFJS_LOWERINGS[n.op].hostReads || (n.op === 'call' && TFJS_MODELS[kind.get((n.params as { model: string }).model)!]?.hostReads));
+  const bad = ir.nodes.filter((n) => (TFJS_LOWERINGS[n.op] as TfjsLowering<unknown>).hostReads || (n.op === 'call' && TFJS_MODELS[kind.get((n.params as { model: string }).model)!]?.hostReads));
   if (!bad.length) return;
   const list = bad.slice(0, 5).map((n) => `%${n.name ?? n.id} = ${n.op}${n.op === 'call' ? `(${(n.params as { model: string }).model})` : ''}${n.at ? ` (${n.at})` : ''}`);
   throw new UserError(

@@ -1,14 +1,16 @@
 /**
  * @file `npm run bench -- dmd-step`: the anchors' reference workload, compiled by distillery and run by its runtime,
  * against the same workload written as hand-written TensorFlow.js eager code, side by side in one process on one
- * backend, for D = 2 and D = 64; plus PyTorch (CPU) in the same run when python3-torch is installed.
+ * backend, for D = 2 and D = 64; plus PyTorch (CPU) in the same run when python3-torch is installed: hand-written
+ * (torch_step.py) and the same workload exported by `distillery export`, interleaved in one Python process.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { torchPackage } from '../../export/torch/package.ts';
 import { initFile } from '../../cli/export.ts';
+import { torchPython } from '../../cli/python.ts';
 import { fileURLToPath } from 'node:url';
 import { lastValueFrom } from 'rxjs';
 import { buildIR } from '../../dsl/pipeline.ts';
@@ -26,7 +28,7 @@ export interface DmdStepResult {
   torch?: Rate & { threads: number; version: string; blas: string[] };
   /** compiled / torch, medians */
   ratioTorch?: number;
-  /** the same workload exported by `distillery export` and run by the generated package, timed beside \`torch\` */
+  /** the same workload exported by `distillery export` and run by the generated package, timed beside `torch` */
   exported?: Rate;
   /** exported / hand-written PyTorch, medians */
   ratioExported?: number;
@@ -48,13 +50,6 @@ export interface DmdStepOptions {
 
 const rss = () => process.memoryUsage().rss / 2 ** 20;
 
-/** a Python that imports torch: $DISTILLERY_PYTHON, python3 on the PATH, or Debian's /usr/bin/python3 (python3-torch
- * installs there, which a pyenv or venv python3 earlier on the PATH does not see) */
-function torchPython(): string | undefined {
-  const candidates = [process.env.DISTILLERY_PYTHON, 'python3', '/usr/bin/python3'].filter((p): p is string => !!p);
-  return candidates.find((p) => spawnSync(p, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
-}
-
 /** hand-written PyTorch and the exported package, repetitions interleaved in one Python process */
 function runTorch(python: string, D: number, reps: number): Pick<DmdStepResult, 'torch' | 'exported'> {
   const script = fileURLToPath(new URL('./torch_step.py', import.meta.url));
@@ -75,7 +70,7 @@ function runTorch(python: string, D: number, reps: number): Pick<DmdStepResult, 
 
 export async function benchDmdStep(o: DmdStepOptions): Promise<Record<string, DmdStepResult>> {
   const log = o.log ?? (() => {});
-  const python = o.torch ? torchPython() : undefined;
+  const python = o.torch ? (torchPython() ?? undefined) : undefined;
   if (o.torch && !python) log('PyTorch baseline skipped: no python3 imports torch (apt-get install python3-torch libopenblas0-openmp)');
   const out: Record<string, DmdStepResult> = {};
   for (const D of o.dims) {

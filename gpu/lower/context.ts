@@ -42,5 +42,10 @@ export interface TfjsLowering<P> {
   hostReads?: boolean;
 }
 
+/** an op this target cannot run, and why: a graph that uses it is refused up front with the reason and the node */
+export interface Unsupported {
+  unsupported: string;
+}
+
 /** one lowering per op kind: a kind missing here fails `tsc` */
-export type TfjsTable = { [K in OpKind]: TfjsLowering<ParamsOf<K>> };
+export type TfjsTable = { [K in OpKind]: TfjsLowering<ParamsOf<K>> | Unsupported };

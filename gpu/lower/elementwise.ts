@@ -1,12 +1,11 @@
 /** @file TensorFlow.js lowerings of the elementwise ops and reductions. */
-import type { LowerCtx, Tensor, TF, TfjsTable } from './context.ts';
+import type { LowerCtx, ParamsOf, Tensor, TF, TfjsLowering, TfjsTable } from './context.ts';
 import { normaliseAxes } from '../../ops/shape.ts';
 import { F32_MAX } from '../../ops/scalar.ts';
 
-type Entry<K extends keyof TfjsTable> = TfjsTable[K];
 const unary = (f: (tf: TF, x: Tensor) => Tensor) => ({ lower: ([x]: Tensor[], _p: unknown, { tf }: LowerCtx) => f(tf, x!) });
 const binary = (f: (tf: TF, a: Tensor, b: Tensor) => Tensor) => ({ lower: ([a, b]: Tensor[], _p: unknown, { tf }: LowerCtx) => f(tf, a!, b!) });
-const reduction = (f: (tf: TF, x: Tensor, axes: number[], keep: boolean) => Tensor): Entry<'sum'> => ({
+const reduction = (f: (tf: TF, x: Tensor, axes: number[], keep: boolean) => Tensor): TfjsLowering<ParamsOf<'sum'>> => ({
   lower: ([x], p, { tf }) => f(tf, x!, normaliseAxes(p.axes, x!.rank), p.keepDims),
 });
 

@@ -5,6 +5,6 @@ import { sourceLowerings } from './sources.ts';
 import { networkLowerings } from './network.ts';
 import { samplerLowerings } from './samplers.ts';
 
-export const TFJS_LOWERINGS: TfjsTable = { ...elementwiseLowerings, ...sourceLowerings, ...networkLowerings, ...samplerLowerings };
+export const TFJS_LOWERINGS = { ...elementwiseLowerings, ...sourceLowerings, ...networkLowerings, ...samplerLowerings } satisfies TfjsTable;
 
-export type { LowerCtx, Tensor, TF, TfjsLowering, TfjsTable } from './context.ts';
+export type { LowerCtx, Tensor, TF, TfjsLowering, TfjsTable, Unsupported } from './context.ts';
