@@ -363,6 +363,18 @@ export class Executor {
     return Object.fromEntries(Object.keys(this.plan.outputs!.names).map((k, i) => [k, vals[i]!.data[0]!]));
   }
 
+  /** Replace a trainable role's weights (every tensor checked first): an evaluation of weights trained elsewhere. */
+  loadWeights(role: string, host: Record<string, HostTensor>, what = 'weights'): void {
+    const vars = this.roles.get(role)!.weights;
+    for (const [k, v] of Object.entries(vars)) {
+      const t = host[k];
+      if (!t) throw new UserError(`${what}: missing tensor '${k}' of role '${role}'`);
+      if (t.shape.join(',') !== v.shape.join(',')) throw new UserError(`${what}: '${k}' of role '${role}' has shape [${t.shape}], the run needs [${v.shape}]`);
+    }
+    const { tf } = this.backend;
+    for (const [k, v] of Object.entries(vars)) tf.tidy(() => v.assign(tf.tensor(host[k]!.data, [...host[k]!.shape], 'float32')));
+  }
+
   /** Restore what `exportState` wrote; every tensor's presence and shape is checked first, so a bad state changes nothing. */
   importState(s: ExecutorState, what = 'checkpoint'): void {
     const expect = (name: string, t: HostTensor | undefined, shape: readonly number[]) => {

@@ -54,6 +54,19 @@ export async function evaluateImported(dir: string, o: { backend?: string; evalS
     let samplesPng: Uint8Array | undefined;
     if (ir.eval) {
       const setup = evalSetup(exe, o.evalSamples ?? 4096);
+      // the weights train.py saved every evalEvery steps, measured as a native run measures them along the way
+      const evals = path.join(dir, 'evals');
+      const snapshots = fs.existsSync(evals) ? fs.readdirSync(evals).filter((f) => /^step-\d{8}\.safetensors$/.test(f)).sort() : [];
+      const trained = ir.models.filter((m) => m.trainable).map((m) => m.role);
+      for (const f of snapshots) {
+        const step = Number(f.slice(5, 13));
+        const w = loadSafetensors(path.join(evals, f));
+        for (const role of trained) exe.loadWeights(role, Object.fromEntries(Object.entries(w).filter(([k]) => k.startsWith(`${role}/`)).map(([k, t]) => [k.slice(role.length + 1), t])), path.join(evals, f));
+        const at = await studentMetricsAsync(exe, setup);
+        const row = rows.find((x) => x.step === step);
+        if (row && setup.kind === 'gmm') Object.assign(row, { energyDistance: at.metrics.energyDistance, modesCovered: at.metrics.modesCovered, offModeFraction: at.metrics.offModeFraction });
+      }
+      for (const role of trained) exe.loadWeights(role, loadSafetensors(file(`weights/${role}.safetensors`)));
       const m = await studentMetricsAsync(exe, setup);
       if (setup.kind === 'gmm') Object.assign(metrics, await gmmSummary(exe, setup, m.metrics));
       else Object.assign(metrics, { ...m.metrics, teacherBySteps: tokenTeacherLadder(exe, setup) });

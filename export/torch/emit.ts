@@ -134,6 +134,8 @@ export function emitGraph(plan: Plan, o: { table?: TorchTable } = {}): string {
     '',
     `PIPELINE = ${JSON.stringify(ir.name)}`,
     `STEPS = ${ir.run.steps}`,
+    '#: train.py saves the weights every EVAL_EVERY steps for `distillery evaluate` (0: only the final ones)',
+    `EVAL_EVERY = ${ir.eval ? ir.run.evalEvery : 0}`,
     `DIMS = ${pyLiteral(ir.dims)}`,
     `DATASETS = ${pyLiteral(ir.datasets)}`,
     `ROLES = ${pyLiteral(roles)}`,

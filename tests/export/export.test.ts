@@ -144,7 +144,7 @@ test('an exported run, resumed from its checkpoint, lands in a run folder distil
   if (!needsTorch(t)) return;
   const dir = tmp();
   const pkg = path.join(dir, 'pkg');
-  assert.equal(cli('export', 'dmd2-ring', '--out', pkg, '--batch', '64', '--set', 'fakeWarmup=4').status, 0);
+  assert.equal(cli('export', 'dmd2-ring', '--out', pkg, '--batch', '64', '--set', 'fakeWarmup=4', '--set', 'evalEvery=3').status, 0);
   const full = path.join(dir, 'full');
   const part = path.join(dir, 'part');
   assert.equal(runTrain(pkg, ['--out', full, '--steps', '6', '--quiet']).status, 0);
@@ -158,6 +158,8 @@ test('an exported run, resumed from its checkpoint, lands in a run folder distil
   assert.equal(r.status, 0, r.stderr);
   const s = JSON.parse(fs.readFileSync(path.join(full, 'summary.json'), 'utf8'));
   assert.equal(typeof s.metrics.energyDistance, 'number');
+  // evaluated along the way, as a native run is: the weights saved at step 3, and the final ones
+  assert.deepEqual(s.energyDistanceByStep.map((x: { step: number }) => x.step), [3, 6]);
   assert.ok(s.metrics.teacherEnergyDistanceByNfe);
   for (const f of ['report.html', 'metrics.arrow', 'samples.png']) assert.ok(fs.existsSync(path.join(full, f)), f);
 });

@@ -231,6 +231,7 @@ class Trainer:
             for f in ('metrics.jsonl', 'updates.jsonl'):
                 if os.path.exists(os.path.join(self.out, f)):
                     os.remove(os.path.join(self.out, f))
+            shutil.rmtree(os.path.join(self.out, 'evals'), ignore_errors=True)
         if self.world > 1:
             dist.barrier()
         t0 = time.perf_counter()
@@ -252,6 +253,11 @@ class Trainer:
                     f.write(json.dumps(row) + '\n')
                 if not a.quiet and (self.step % max(1, a.steps // 20) == 0 or self.step == a.steps):
                     print(f"step {self.step}/{a.steps}  " + '  '.join(f'{k} {v:.4g}' for k, v in losses.items()), flush=True)
+            if self.rank == 0 and graph.EVAL_EVERY and self.step % graph.EVAL_EVERY == 0 and self.step < a.steps:
+                # distillery's evaluation every evalEvery steps, as a native run does: `distillery evaluate` measures
+                # these weights afterwards
+                os.makedirs(os.path.join(self.out, 'evals'), exist_ok=True)
+                save_file(self.trainable_weights(), os.path.join(self.out, 'evals', f'step-{self.step:08d}.safetensors'))
             if a.checkpoint_every and self.step % a.checkpoint_every == 0 and self.step < a.steps:
                 self.train_seconds += time.perf_counter() - t0
                 t0 = time.perf_counter()
