@@ -48,6 +48,10 @@ export class Port<D extends DType = DType, S extends Shape = Shape> {
   sigmoid() { return this.un('sigmoid'); }
   silu() { return this.un('silu'); }
   relu() { return this.un('relu'); }
+  /** log(1 + eˣ), numerically stable */
+  softplus() { return this.un('softplus'); }
+  /** log σ(x) = −softplus(−x), numerically stable */
+  logSigmoid() { return this.un('log_sigmoid'); }
   nanToNum() { return this.un('nan_to_num'); }
   /** softmax / log-softmax over the last axis */
   softmax() { return this.un('softmax'); }

@@ -60,6 +60,10 @@ export const elementwise = {
   /** x·sigmoid(x) */
   silu: unary('silu'),
   relu: unary('relu'),
+  /** log(1 + eˣ), stable at both ends (DMD2's GAN losses) */
+  softplus: unary('softplus'),
+  /** log σ(x) = −softplus(−x), stable at both ends */
+  log_sigmoid: unary('log_sigmoid'),
   /** NaN → 0, ±Inf → ±float32 max (torch.nan_to_num's defaults, as the DMD2 code uses) */
   nan_to_num: unary('nan_to_num', 'nan0'),
   greater: compare('greater'),

@@ -2,7 +2,7 @@
  * every target's lowering table must cover each one (`tsc` checks both). */
 export const OP_KINDS = [
   // elementwise
-  'add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'neg', 'abs', 'square', 'sqrt', 'exp', 'log', 'sin', 'cos', 'tanh', 'sigmoid', 'silu', 'relu', 'nan_to_num',
+  'add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'neg', 'abs', 'square', 'sqrt', 'exp', 'log', 'sin', 'cos', 'tanh', 'sigmoid', 'silu', 'relu', 'softplus', 'log_sigmoid', 'nan_to_num',
   'greater', 'less', 'equal', 'where', 'cast', 'stop_gradient',
   // reductions
   'sum', 'mean', 'max', 'min',

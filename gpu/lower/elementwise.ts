@@ -35,6 +35,10 @@ export const elementwiseLowerings = {
   // composed, so its gradient comes from the tape
   silu: unary((tf, x) => tf.mul(x, tf.sigmoid(x))),
   relu: unary((tf, x) => tf.relu(x)),
+  // tfjs's softplus switches to x and eˣ past float32's precision, so neither end overflows or rounds to 0 early
+  softplus: unary((tf, x) => tf.softplus(x)),
+  // −softplus(−x): tf.logSigmoid's custom gradient reads its input unsaved, which the tape has released by then
+  log_sigmoid: unary((tf, x) => tf.neg(tf.softplus(tf.neg(x)))),
   nan_to_num: unary((tf, x) => tf.where(tf.isNaN(x), tf.zerosLike(x), tf.clipByValue(x, -F32_MAX, F32_MAX))),
   // comparisons carry no gradient, and tfjs registers none for them: detached inputs keep them off the tape, so a
   // comparison of a value on the tape (where(x.gt(0), …)) does not stop the backward pass

@@ -182,3 +182,10 @@ test('--data replaces the datasets: a denoiser trained on the user’s points le
   assert.equal(bad.status, 1);
   assert.match(bad.output, /^train\.py: error: --data 'user_data' must be module:factory$/m);
 });
+
+test('parity on a GAN written with softplus and logSigmoid (tests/fixtures/gan.ts), 2 DDP ranks included', async (t) => {
+  if (!needsTorch(t)) return;
+  const { loadPipelineFile } = await import('../../cli/load.ts');
+  const r = await parity(buildIR(await loadPipelineFile('tests/fixtures/gan.ts')), { updates: 12, ranks: 2, seed: 1, warmup: 2 });
+  assert.equal(r.pass, true, JSON.stringify({ roles: r.roles, ddp: r.ddp }));
+});

@@ -16,6 +16,7 @@ const unary: Record<string, [(v: number) => number, number, number]> = {
   neg: [(v) => -v, -2, 2], abs: [Math.abs, 0.2, 2], square: [(v) => v * v, -2, 2], sqrt: [Math.sqrt, 0.3, 3],
   exp: [Math.exp, -2, 2], log: [Math.log, 0.3, 3], sin: [Math.sin, -2, 2], cos: [Math.cos, -2, 2], tanh: [Math.tanh, -2, 2],
   sigmoid: [sig, -3, 3], silu: [(v) => v * sig(v), -3, 3], relu: [(v) => Math.max(v, 0), 0.1, 2], nan_to_num: [(v) => v, -2, 2],
+  softplus: [(v) => Math.log1p(Math.exp(v)), -4, 4], log_sigmoid: [(v) => -Math.log1p(Math.exp(-v)), -4, 4],
 };
 const binary: Record<string, (a: number, b: number) => number> = {
   add: (a, b) => a + b, sub: (a, b) => a - b, mul: (a, b) => a * b, div: (a, b) => a / b, pow: (a, b) => a ** b,
@@ -101,4 +102,22 @@ test('where from the DSL: c ? a : b broadcast, and its gradient reaches only the
   assert.deepEqual(Array.from(out), xs.map((v) => (v > 0 ? 2 * v : 0)));
   const grad = tf.grad((t: Tensor) => tf.sum(evalNodes(be, ir, { [x.id]: t }, y.id)))(tf.tensor(xs, [4, 2])).dataSync();
   assert.deepEqual(Array.from(grad), xs.map((v) => (v > 0 ? 2 : 0)));
+});
+
+test('softplus and log_sigmoid stay finite and exact at the extremes (±100, ±30), values and gradients', () => {
+  const xs = [-100, -30, 30, 100];
+  const sp = tf.tidy(() => OPS.softplus.lower([tf.tensor(xs)], {} as never, ctx).dataSync());
+  const ls = tf.tidy(() => OPS.log_sigmoid.lower([tf.tensor(xs)], {} as never, ctx).dataSync());
+  // softplus(−30) = e^−30 ≈ 9.36e−14 (not 0, which log(1 + e^−30) in float32 would give); softplus(100) = 100, not Inf
+  const want = xs.map((v) => (v > 0 ? v + Math.log1p(Math.exp(-v)) : Math.log1p(Math.exp(v))));
+  xs.forEach((v, i) => {
+    assert.ok(Math.abs(sp[i]! - want[i]!) <= 1e-6 * Math.max(1, Math.abs(want[i]!)) + 1e-30, `softplus(${v}) = ${sp[i]}`);
+    assert.ok(Math.abs(sp[i]! - want[i]!) / Math.max(want[i]!, 1e-40) < 1e-3, `softplus(${v}) relative`);
+    assert.ok(Math.abs(ls[i]! + (v > 0 ? Math.log1p(Math.exp(-v)) : -v + Math.log1p(Math.exp(v)))) < 1e-5 * Math.max(1, Math.abs(v)), `log_sigmoid(${v}) = ${ls[i]}`);
+  });
+  // d softplus = σ(x), d log σ = σ(−x): 0 and 1 at the ends, never NaN
+  const g = tf.grad((t: Tensor) => tf.sum(OPS.softplus.lower([t], {} as never, ctx)))(tf.tensor(xs)).dataSync();
+  const h = tf.grad((t: Tensor) => tf.sum(OPS.log_sigmoid.lower([t], {} as never, ctx)))(tf.tensor(xs)).dataSync();
+  assert.deepEqual(Array.from(g, (v) => Math.round(v * 1e6) / 1e6), [0, 0, 1, 1]);
+  assert.deepEqual(Array.from(h, (v) => Math.round(v * 1e6) / 1e6), [1, 1, 0, 0]);
 });
