@@ -26,10 +26,18 @@ export function regressionLoss(pred: Port, target: Port): Scalar {
   return pred.sub(target).square().mean() as Scalar;
 }
 
-/** Denoising score matching with an x0-prediction model: mean((model(x_t, t) − x0)²), t ~ U[t0, t1]. */
-export function denoisingLoss(g: GraphBuilder, model: Model, x0: Port<'f32', Shape>, o: { schedule: ScheduleName | Schedule; t?: readonly [number, number] }): Scalar {
+/** How the x0 errors of a denoising loss are weighted over t: 'none' (plain x0-MSE) or 'snr' (λ(t) = 1 + α(t)²/σ(t)²,
+ * under rectified flow 1 + ((1 − t)/t)²: the x0 form of DMD2's ε-loss, which weights low noise heavily, plus one so
+ * that high noise keeps a weight). */
+export type DenoisingWeighting = 'none' | 'snr';
+
+/** Denoising score matching with an x0-prediction model: mean(λ(t)·(model(x_t, t) − x0)²), t ~ U[t0, t1]. */
+export function denoisingLoss(g: GraphBuilder, model: Model, x0: Port<'f32', Shape>, o: { schedule: ScheduleName | Schedule; t?: readonly [number, number]; weighting?: DenoisingWeighting }): Scalar {
   const { t, xt } = g.diffuse(x0, { schedule: o.schedule, t: o.t ?? [0.001, 0.999] });
-  return model(xt, t).sub(x0).square().mean() as Scalar;
+  const err = model(xt, t).sub(x0).square();
+  if ((o.weighting ?? 'none') === 'none') return err.mean() as Scalar;
+  const snr = g.alpha(t, o.schedule).div(g.sigma(t, o.schedule)).square();
+  return err.mul(snr.add(1)).mean() as Scalar;
 }
 
 /**

@@ -109,3 +109,36 @@ test('safetensors: the layout PyTorch reads (u64 header length, JSON, F32 data) 
   assert.equal(back.metadata.role, 'x');
   assert.throws(() => decodeSafetensors(buf.subarray(0, buf.length - 3)), /does not fit/);
 });
+
+test("denoisingLoss weighting 'snr': mean((1 + ((1 − t)/t)²)·(D(x_t) − x0)²) under rectified flow, by hand", async () => {
+  const { GraphBuilder } = await import('../../dsl/builder.ts');
+  const { mlp } = await import('../../dsl/models.ts');
+  const { denoisingLoss } = await import('../../dsl/objectives/dmd.ts');
+  const g = new GraphBuilder('w', { B: 6 });
+  const model = g.frozen('m', mlp({ in: 2, out: 2, time: true }));
+  const x0 = g.noise([g.B, 2]);
+  const plain = denoisingLoss(g, model, x0, { schedule: 'rf' });
+  const weighted = denoisingLoss(g, model, x0, { schedule: 'rf', weighting: 'snr' });
+  const ir = g.toIR({ steps: 1, evalEvery: 0 });
+  // the model: D(x_t, t) = x_t / 2, so every term is known by hand from the drawn t and ε
+  const models = { m: (ins: Tensor[]) => tf.mul(ins[0]!, 0.5) };
+  const x0v = new Rng([3]).normals(12);
+  const feeds = () => ({ [x0.id]: tf.tensor(x0v, [6, 2]) });
+  const read = (id: string) => tf.tidy(() => evalNodes(be, ir, feeds(), id, models).dataSync());
+  // each loss draws its own t (a uniform) and ε (a randn), in declaration order after x0
+  const ts = ir.nodes.filter((n) => n.op === 'uniform');
+  const es = ir.nodes.filter((n) => n.op === 'randn' && n.id !== x0.id);
+  for (const [k, loss, w] of [[0, plain, false], [1, weighted, true]] as const) {
+    const t = read(ts[k]!.id);
+    const eps = read(es[k]!.id);
+    let want = 0;
+    for (let i = 0; i < 6; i++)
+      for (let j = 0; j < 2; j++) {
+        const xt = (1 - t[i]!) * x0v[i * 2 + j]! + t[i]! * eps[i * 2 + j]!;
+        want += (w ? 1 + ((1 - t[i]!) / t[i]!) ** 2 : 1) * (xt / 2 - x0v[i * 2 + j]!) ** 2;
+      }
+    want /= 12;
+    const got = read(loss.id)[0]!;
+    assert.ok(Math.abs(got - want) <= 1e-5 * Math.abs(want), `${w ? 'snr' : 'none'}: ${got} vs ${want}`);
+  }
+});
