@@ -11,8 +11,11 @@ const featureAxes = (p: Port) => [...Array(p.type.shape.length).keys()].slice(1)
  * DMD2's distribution-matching vector, as its code computes it (specs/copying-and-dmd.md C.2):
  * g = (x0_fake − x0_real) / mean_features|x − x0_real|, per sample, NaN-safe. Call it inside `g.noGrad`.
  */
-export function dmdGradient(o: { x: Port<'f32', Shape>; real: Port<'f32', Shape>; fake: Port<'f32', Shape> }): Port<'f32', Shape> {
-  const norm = o.x.sub(o.real).abs().mean(featureAxes(o.x), true);
+export function dmdGradient(o: { x: Port<'f32', Shape>; real: Port<'f32', Shape>; fake: Port<'f32', Shape>; floor?: number }): Port<'f32', Shape> {
+  let norm = o.x.sub(o.real).abs().mean(featureAxes(o.x), true);
+  // in few dimensions the per-sample mean |x − x0_real| comes near 0 for a sample the teacher already maps onto itself,
+  // and the vector explodes (DMD2's images average it over ~10⁵ features); `floor` bounds it from below
+  if (o.floor) norm = norm.maximum(o.floor);
   return o.fake.sub(o.real).div(norm).nanToNum();
 }
 
@@ -44,10 +47,10 @@ export function denoisingLoss(g: GraphBuilder, model: Model, x0: Port<'f32', Sha
  * The DMD generator objective on samples x: diffuse with t ~ U[0.02, 0.98], query teacher and fake without
  * gradient, and return the pseudo-target loss plus the matching vector (for logging).
  */
-export function dmd(g: GraphBuilder, o: { x: Port<'f32', Shape>; teacher: Model; fake: Model; schedule: ScheduleName | Schedule; t?: readonly [number, number] }) {
+export function dmd(g: GraphBuilder, o: { x: Port<'f32', Shape>; teacher: Model; fake: Model; schedule: ScheduleName | Schedule; t?: readonly [number, number]; normFloor?: number }) {
   const grad = g.noGrad(() => {
     const { t, xt } = g.diffuse(o.x, { schedule: o.schedule, t: o.t ?? [0.02, 0.98] });
-    return dmdGradient({ x: o.x, real: o.teacher(xt, t), fake: o.fake(xt, t) });
+    return dmdGradient({ x: o.x, real: o.teacher(xt, t), fake: o.fake(xt, t), ...(o.normFloor ? { floor: o.normFloor } : {}) });
   });
   return { loss: dmdLoss(o.x, grad), grad };
 }

@@ -48,13 +48,14 @@ test('GMM denoiser equals a Monte-Carlo estimate of E[x0 | x_t] under each sched
   }
 });
 
-test('DMD generator gradient: d loss / dx = (p_fake − p_real)·w / (B·D), w = 1 / mean_d |x − x0_real|', () => {
+for (const floor of [0, 0.8])
+  test(`DMD generator gradient: d loss / dx = (p_fake − p_real)·w / (B·D), w = 1 / max(mean_d |x − x0_real|, ${floor})`, () => {
   const B = 4, D = 3;
   const def = pipeline('g', { batch: B, steps: 1, evalEvery: 0 }, (g) => {
     const x = g.noise([g.B, D]);
     const real = g.noise([g.B, D]);
     const fake = g.noise([g.B, D]);
-    const grad = g.noGrad(() => dmdGradient({ x, real, fake }));
+    const grad = g.noGrad(() => dmdGradient({ x, real, fake, floor }));
     g.output('loss', dmdLoss(x, grad));
   });
   const ir = buildIR(def);
@@ -66,6 +67,7 @@ test('DMD generator gradient: d loss / dx = (p_fake − p_real)·w / (B·D), w =
   for (let b = 0; b < B; b++) {
     let m = 0;
     for (let d = 0; d < D; d++) m += Math.abs(x[b * D + d]! - real[b * D + d]!) / D;
+    m = Math.max(m, floor);
     for (let d = 0; d < D; d++) want[b * D + d] = (fake[b * D + d]! - real[b * D + d]!) / m / (B * D);
   }
   assert.ok(maxAbsDiff(g, want) < 1e-6, `${Array.from(g)} vs ${Array.from(want)}`);
