@@ -64,7 +64,7 @@ function summaryLine(s: Summary): string {
   const m = s.metrics as Record<string, number>;
   const parts = [`${s.pipeline}: ${s.steps} steps in ${s.wallSeconds.toFixed(1)} s (${s.iterationsPerSecond.toFixed(1)} it/s, ${s.backend})`];
   if (m.energyDistance !== undefined)
-    parts.push(`energy distance ${m.energyDistance.toFixed(4)}, modes ${m.modesCovered}/${m.modesTotal}, off-mode ${(100 * m.offModeFraction).toFixed(1)}%, equivalent teacher NFE ${m.equivalentTeacherNfe}`);
+    parts.push(`energy distance ${m.energyDistance.toFixed(4)}, modes ${m.modesCovered}/${m.modesTotal}, off-mode ${(100 * m.offModeFraction).toFixed(1)}%, emptiest mode ${m.minModeMassRatio?.toFixed(2)}× its share, equivalent teacher NFE ${m.equivalentTeacherNfe}`);
   if (m.invalidRate !== undefined) {
     const k = (s as unknown as { metrics: { teacherBySteps?: Record<string, { invalidRate: number }> } }).metrics.teacherBySteps;
     parts.push(`invalid ${(100 * m.invalidRate).toFixed(1)}%, TV ${m.tv!.toFixed(3)}, GM ${m.gm!.toFixed(4)}, support recall ${m.supportRecall!.toFixed(3)}`);

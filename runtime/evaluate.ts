@@ -39,7 +39,7 @@ export function evalSetup(exe: Executor, n = 4096): EvalSetup {
 }
 
 export interface StudentMetrics {
-  /** mixtures: energyDistance, modesCovered, modesTotal, offModeFraction; token sets: the DiscreteMetrics */
+  /** mixtures: energyDistance, modesCovered, modesTotal, offModeFraction, minModeMassRatio; token sets: the DiscreteMetrics */
   metrics: Record<string, number>;
   samples: Float32Array;
   extras: Record<string, Float32Array>;
@@ -58,7 +58,7 @@ function metricsOf(exe: Executor, s: EvalSetup, { data, extras }: Sample): Stude
   const samples = Float32Array.from(data);
   if (s.kind === 'tokens') return { metrics: { ...discreteMetrics(s.target, data, s.n, exe.seed) }, samples, extras };
   const m = modeStats(s.target, samples, s.d);
-  return { metrics: { energyDistance: energyDistance(samples, s.targetSamples, s.d), modesCovered: m.modesCovered, modesTotal: m.modesTotal, offModeFraction: m.offModeFraction }, samples, extras };
+  return { metrics: { energyDistance: energyDistance(samples, s.targetSamples, s.d), modesCovered: m.modesCovered, modesTotal: m.modesTotal, offModeFraction: m.offModeFraction, minModeMassRatio: m.minModeMassRatio }, samples, extras };
 }
 
 /** Token sets: the exact metrics of the teacher's k-step masked sampler at each step count (same draws for each k). */

@@ -83,6 +83,8 @@ export async function gmmSummary(exe: Executor, setup: GmmEvalSetup, m: Record<s
     modesCovered: m.modesCovered,
     modesTotal: m.modesTotal,
     offModeFraction: m.offModeFraction,
+    // the emptiest mode's share of the on-mode samples over its weight: 1 balanced, 0.5 half its share, 0 empty
+    minModeMassRatio: m.minModeMassRatio,
     evalSamples: setup.n,
   };
 }

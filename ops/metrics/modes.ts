@@ -9,6 +9,9 @@ export interface ModeStats {
    * the mean plus three standard deviations of χ²_d (in 2-D the plain 3σ disc; in high d a mode's own samples lie
    * near √d·σ, so a fixed 3σ would call them all off-mode) */
   offModeFraction: number;
+  /** the smallest of the modes' mass ratios: (a mode's share of the on-mode samples) / (its weight's share); 1 when
+   * the on-mode samples follow the weights, 0 when a mode is empty (and when no sample is on any mode) */
+  minModeMassRatio: number;
   /** samples within 3σ of each mode */
   counts: number[];
   /** sum of their squared distances to the mode's mean */
@@ -43,5 +46,8 @@ export function modeStats(g: GmmSpec, x: Float32Array, d: number): ModeStats {
   }
   const total = g.weights.reduce((a, b) => a + b, 0);
   const covered = counts.filter((c, k) => c >= 0.25 * n * (g.weights[k]! / total)).length;
-  return { modesCovered: covered, modesTotal: K, offModeFraction: off / n, counts, sqDistances };
+  // relative to the on-mode samples, so that mass between the modes (offModeFraction) does not hide an unbalanced student
+  const on = n - off;
+  const minModeMassRatio = on > 0 ? Math.min(...counts.map((c, k) => c / on / (g.weights[k]! / total))) : 0;
+  return { modesCovered: covered, modesTotal: K, offModeFraction: off / n, minModeMassRatio, counts, sqDistances };
 }

@@ -144,3 +144,16 @@ test("denoisingLoss weighting 'snr': mean((1 + ((1 − t)/t)²)·(D(x_t) − x0)
     assert.ok(Math.abs(got - want) <= 1e-5 * Math.abs(want), `${w ? 'snr' : 'none'}: ${got} vs ${want}`);
   }
 });
+
+test('mode stats: the emptiest mode’s mass ratio is measured on the on-mode samples, so off-mode mass does not hide it', async () => {
+  const { modeStats } = await import('../../ops/metrics/modes.ts');
+  const g = { kind: 'gmm' as const, means: [[-2, 0], [2, 0]], stds: [0.2, 0.2], weights: [1, 1] };
+  // 30 samples on mode 0, 10 on mode 1, 10 far from both
+  const pts = [...Array(30).fill([-2, 0.1]), ...Array(10).fill([2, -0.1]), ...Array(10).fill([0, 5])].flat();
+  const s = modeStats(g, Float32Array.from(pts), 2);
+  assert.equal(s.offModeFraction, 0.2);
+  assert.equal(s.minModeMassRatio, 0.5); // (10 / 40) / (1 / 2)
+  assert.deepEqual(s.counts, [30, 10]);
+  const none = modeStats(g, Float32Array.from(Array(10).fill([0, 5]).flat()), 2);
+  assert.equal(none.minModeMassRatio, 0);
+});
