@@ -15,6 +15,8 @@ type Kind = 'frozen' | 'trainable';
 export type Model<R extends string = string, K extends Kind = Kind> = ((...inputs: Port[]) => Port<'f32', Shape>) & {
   readonly role: R;
   readonly kind: K;
+  /** one of the model's named outputs (an MLP's 'features': its last hidden layer) on these inputs */
+  output(name: string): (...inputs: Port[]) => Port<'f32', Shape>;
 };
 
 export interface Adam {
@@ -235,7 +237,8 @@ export class GraphBuilder implements NodeSink {
     if (at) decl.at = at;
     this.models.push(decl);
     const call = (...inputs: Port[]) => this.op('call', inputs, { model: role }) as Port<'f32', Shape>;
-    return Object.assign(call, { role, kind: (trainable ? 'trainable' : 'frozen') as K });
+    const output = (name: string) => (...inputs: Port[]) => this.op('call', inputs, { model: role, output: name }) as Port<'f32', Shape>;
+    return Object.assign(call, { role, kind: (trainable ? 'trainable' : 'frozen') as K, output });
   }
   /** a model whose weights never change; no gradient may reach it */
   frozen<const R extends string>(role: R, spec: ModelSpec, o: { load?: string } = {}): Model<R, 'frozen'> {

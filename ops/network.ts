@@ -64,7 +64,8 @@ export const network = {
   /** a role's model on these inputs */
   call: defineOp({
     kind: 'call',
-    params: z.object({ model: z.string().min(1) }).strict(),
+    /** `output`: one of the model's named outputs instead of its main one (ModelDef.outputs) */
+    params: z.object({ model: z.string().min(1), output: z.string().min(1).optional() }).strict(),
     arity: [1, 8],
     shape: (ins, p, ctx) => {
       const decl = ctx.model(p.model);
@@ -74,7 +75,12 @@ export const network = {
       const cfg = def.config.safeParse(decl.config);
       // verify reports the bad config itself, at the model's declaration
       if (!cfg.success) throw new OpShapeError(`model '${p.model}' has an invalid config`, 'bad_params');
-      return def.outType(cfg.data, ins, ctx);
+      const main = def.outType(cfg.data, ins, ctx);
+      if (p.output === undefined) return main;
+      const named = def.outputs?.(cfg.data, ins, ctx) ?? {};
+      const t = named[p.output];
+      if (!t) throw new OpShapeError(`model '${p.model}' (${decl.kind}) has no output '${p.output}'; its outputs: ${['the main one', ...Object.keys(named).map((k) => `'${k}'`)].join(', ')}`);
+      return t;
     },
     differentiable: true,
     // every model kind maps rows to rows (ModelDef)

@@ -152,7 +152,7 @@ export class Executor {
         const r = this.roles.get(role)!;
         const body = TFJS_MODELS[r.decl.kind] as TfjsModel<unknown>;
         const cfg = this.configs.get(role);
-        return (ins, grad) => body.apply(tf, r.weights, ins, cfg, grad ? { ...env, grad } : env);
+        return (ins, grad, output) => body.apply(tf, r.weights, ins, cfg, { ...env, ...(grad ? { grad } : {}), ...(output ? { output } : {}) });
       },
     };
   }
@@ -227,7 +227,9 @@ export class Executor {
         logged = Object.values(u.outputs).map((id) => tf.keep(tf.reshape(env.get(id)!, [1])));
         return env.get(u.loss) as tfns.Scalar;
       }, Object.values(vars)));
-      const byName = Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, grads[v.name]!]));
+      // a parameter the loss does not reach (the last layer of a model read only through its 'features') has no
+      // gradient: Adam leaves it and its moments alone, as torch.optim.Adam does with a None grad
+      const byName = Object.fromEntries(Object.entries(vars).flatMap(([k, v]) => (grads[v.name] ? [[k, grads[v.name]!]] : [])));
       const first = Object.keys(byName)[0];
       if (first && this.options.poisonGradient?.(u.role, this.updatesRun(u.role) + 1)) byName[first] = tf.add(byName[first]!, NaN);
       // Σ‖g‖² is NaN/Inf exactly when some gradient entry is (or it overflows)

@@ -86,7 +86,7 @@ export const TORCH_LOWERINGS: TorchTable = {
   matmul: bin((a, b) => `${a} @ ${b}`),
   concat: { emit: (ins, p) => `torch.cat([${ins.join(', ')}], ${p.axis})` },
   reshape: { emit: ([x], p, c) => `${x}.reshape(${c.shape(p.shape)})` },
-  call: { emit: (ins, p, c) => `${c.model(p.model)}(${ins.join(', ')})` },
+  call: { emit: (ins, p, c) => `${c.model(p.model)}(${[...ins, ...(p.output ? [`output=${py(p.output)}`] : [])].join(', ')})` },
   alpha: { emit: ([t], p) => `ops.alpha(${py(p.schedule)}, ${t})` },
   sigma: { emit: ([t], p) => `ops.sigma(${py(p.schedule)}, ${t})` },
   pf_ode: { emit: ([z, c], p, ctx) => `ops.pf_ode(${ctx.model(p.model)}, ${z}, ${py(p)}${c ? `, ${c}` : ''})` },

@@ -22,8 +22,8 @@ export interface LowerCtx {
   dims: Record<string, number>;
   /** a fresh stream for this node in this evaluation of the graph */
   rng(): Rng;
-  /** a role's model; `grad` says which gradients the call must provide (absent: all) */
-  model(role: string): (inputs: Tensor[], grad?: GradNeeds) => Tensor;
+  /** a role's model; `grad` says which gradients the call must provide (absent: all); `output` names one of its outputs */
+  model(role: string): (inputs: Tensor[], grad?: GradNeeds, output?: string) => Tensor;
   /** for a node on the gradient tape: which of its inputs are on it, and the role being updated */
   grad?: { role: string; inputs: boolean[] };
   dataset(name: string): DatasetSpec;

@@ -80,7 +80,7 @@ export const networkLowerings = {
   concat: { lower: (ins, p, { tf }) => tf.concat(ins, p.axis) },
   reshape: { lower: ([x], p, ctx) => ctx.tf.reshape(x!, resolveShape(p.shape, ctx.dims)) },
   // off the tape (ctx.grad absent) a call needs no gradient; on it, the updated role's weights and the inputs on the tape
-  call: { lower: (ins, p, ctx) => ctx.model(p.model)(ins, ctx.grad ? { weights: ctx.grad.role === p.model, inputs: ctx.grad.inputs } : NO_GRAD) },
+  call: { lower: (ins, p, ctx) => ctx.model(p.model)(ins, ctx.grad ? { weights: ctx.grad.role === p.model, inputs: ctx.grad.inputs } : NO_GRAD, p.output) },
   alpha: { lower: ([t], p, { tf }) => alphaOf(tf, p.schedule, t!) },
   sigma: { lower: ([t], p, { tf }) => sigmaOf(tf, p.schedule, t!) },
   pf_ode: { lower: ([z, c], p, ctx) => pfOde(ctx, z!, p, c) },

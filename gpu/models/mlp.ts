@@ -18,13 +18,15 @@ export const mlpBody: TfjsModel<MlpConfig> = {
     if (c.time) parts.push(timeEmbedding(tf, ins[1]!, c.frequencies));
     if (c.classes > 0) parts.push(tf.cast(tf.oneHot(ins[ins.length - 1]!, c.classes), 'float32'));
     let h = parts.length > 1 ? tf.concat(parts, 1) : parts[0]!;
-    const n = mlpWidths(c).length - 1;
+    // 'features' stops after the last hidden layer (its SiLU applied)
+    const n = mlpWidths(c).length - (env.output === 'features' ? 2 : 1);
+    const silu = (i: number) => i + 1 < n || env.output === 'features';
     // the first layer's input gradient only when an input needs one; later layers' whenever anything upstream does
     const weights_ = env.grad?.weights ?? true;
     const inputs = env.grad ? env.grad.inputs.some(Boolean) : true;
     for (let i = 0; i < n; i++)
       h = dense(h, weights[`l${i}.weight`]!, weights[`l${i}.bias`]!, {
-        act: i + 1 < n ? 'silu' : 'linear',
+        act: silu(i) ? 'silu' : 'linear',
         grad: { weights: weights_, input: i === 0 ? inputs : weights_ || inputs },
       });
     return h;

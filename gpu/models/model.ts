@@ -9,6 +9,8 @@ export interface ApplyEnv {
   dataset(name: string): DatasetSpec;
   /** the gradients this call must provide (weights, each input); absent: all of them */
   grad?: GradNeeds;
+  /** one of the model's named outputs instead of its main one (ModelDef.outputs) */
+  output?: string;
 }
 
 export interface TfjsModel<C> {

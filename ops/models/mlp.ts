@@ -45,6 +45,8 @@ export const mlp = defineModel<MlpConfig>({
       throw new OpShapeError(`mlp time input expected f32[${x!.shape[0]},1], got ${showType(t)}`);
     return { dtype: 'f32', shape: [x!.shape[0]!, c.out] };
   },
+  // the last hidden layer's activations (after its SiLU): what DMD2's GAN head classifies
+  outputs: (c, ins) => ({ features: { dtype: 'f32', shape: [ins[0]!.shape[0]!, c.hidden] } }),
   init(c, rng) {
     // torch.nn.Linear's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases
     const w = mlpWidths(c);

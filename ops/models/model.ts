@@ -20,6 +20,8 @@ export interface ModelDef<C = any> {
   config: z.ZodType<C>;
   /** output type for these input types; throws OpShapeError on a mismatch */
   outType(c: C, ins: TensorType[], env: ModelEnv): TensorType;
+  /** named outputs besides the main one (an MLP's last hidden features, for a GAN head): their types for these inputs */
+  outputs?(c: C, ins: TensorType[], env: ModelEnv): Record<string, TensorType>;
   /** initial weights, name → tensor; empty for closed-form models */
   init(c: C, rng: Rng): Record<string, HostTensor>;
   /** bytes one call on `rows` rows holds beyond its inputs and output: `saved` for the backward pass (on the tape),

@@ -189,3 +189,23 @@ test('parity on a GAN written with softplus and logSigmoid (tests/fixtures/gan.t
   const r = await parity(buildIR(await loadPipelineFile('tests/fixtures/gan.ts')), { updates: 12, ranks: 2, seed: 1, warmup: 2 });
   assert.equal(r.pass, true, JSON.stringify({ roles: r.roles, ddp: r.ddp }));
 });
+
+test("parity on DMD2's GAN head: a classifier on the fake score's 'features' output (tests/fixtures/gan-head.ts), 2 DDP ranks", async (t) => {
+  if (!needsTorch(t)) return;
+  const { loadPipelineFile } = await import('../../cli/load.ts');
+  const r = await parity(buildIR(await loadPipelineFile('tests/fixtures/gan-head.ts')), { updates: 12, ranks: 2, seed: 1, warmup: 2 });
+  assert.equal(r.pass, true, JSON.stringify({ roles: r.roles, ddp: r.ddp }));
+});
+
+test('a parameter the loss does not reach stays put in both targets (a net trained through its features only)', async (t) => {
+  if (!needsTorch(t)) return;
+  const { loadPipelineFile } = await import('../../cli/load.ts');
+  const { decodeSafetensors } = await import('../../runtime/safetensors.ts');
+  const dir = tmp();
+  const r = await parity(buildIR(await loadPipelineFile('tests/fixtures/features-only.ts')), { updates: 3, ranks: 1, seed: 1, warmup: 2, keepDir: dir });
+  assert.equal(r.pass, true, JSON.stringify(r.roles));
+  const init = decodeSafetensors(fs.readFileSync(path.join(dir, 'package', 'init.safetensors'))).tensors;
+  const end = decodeSafetensors(fs.readFileSync(path.join(dir, 'torch-1', 'weights', 'net.safetensors'))).tensors;
+  assert.deepEqual(Array.from(end['l2.weight']!.data), Array.from(init['net/l2.weight']!.data));
+  assert.notDeepEqual(Array.from(end['l1.weight']!.data), Array.from(init['net/l1.weight']!.data));
+});

@@ -157,3 +157,32 @@ test('mode stats: the emptiest mode’s mass ratio is measured on the on-mode sa
   const none = modeStats(g, Float32Array.from(Array(10).fill([0, 5]).flat()), 2);
   assert.equal(none.minModeMassRatio, 0);
 });
+
+test("a model's named output: the MLP's 'features' are its last hidden activations; an unknown output is one issue", async () => {
+  const { TFJS_MODELS } = await import('../../gpu/models/index.ts');
+  const { mlp: mlpDef } = await import('../../ops/models/mlp.ts');
+  const { GraphBuilder } = await import('../../dsl/builder.ts');
+  const { mlp } = await import('../../dsl/models.ts');
+  const { GraphError } = await import('../../dsl/errors.ts');
+  const cfg = mlpDef.config.parse({ in: 3, out: 2, hidden: 5, layers: 2 });
+  const w = mlpDef.init(cfg, new Rng([7]));
+  const weights = Object.fromEntries(Object.entries(w).map(([k, t]) => [k, tf.tensor(t.data, t.shape)]));
+  const x = tf.tensor(new Rng([8]).normals(12), [4, 3]);
+  const env = { dataset: () => { throw new Error(); } };
+  const got = TFJS_MODELS.mlp.apply(tf, weights, [x], cfg, { ...env, output: 'features' }).dataSync();
+  const silu = (a: Tensor) => tf.mul(a, tf.sigmoid(a));
+  const h1 = silu(tf.add(tf.matMul(x, weights['l0.weight']!), weights['l0.bias']!));
+  const want = silu(tf.add(tf.matMul(h1, weights['l1.weight']!), weights['l1.bias']!)).dataSync();
+  assert.ok(maxAbsDiff(got, want) < 1e-6);
+  // and the main output is one more layer on top of them
+  const main = TFJS_MODELS.mlp.apply(tf, weights, [x], cfg, env).dataSync();
+  assert.ok(maxAbsDiff(main, tf.add(tf.matMul(tf.tensor(want, [4, 5]), weights['l2.weight']!), weights['l2.bias']!).dataSync()) < 1e-5);
+
+  const g = new GraphBuilder('o', { B: 4 });
+  const net = g.trainable('net', mlp({ in: 3, out: 2, hidden: 5 }));
+  const z = g.noise([g.B, 3]);
+  assert.deepEqual(net.output('features')(z).type.shape, ['B', 5]);
+  net.output('logits')(z);
+  assert.equal(g.issues.length, 1);
+  assert.match(new GraphError(g.issues).message, /model 'net' \(mlp\) has no output 'logits'; its outputs: the main one, 'features'/);
+});

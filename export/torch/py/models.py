@@ -96,8 +96,11 @@ class Mlp(_DenseStack):
         super().__init__([first] + [c['hidden']] * c['layers'] + [c['out']])
         self.c = c
 
-    def forward(self, *inputs):
+    def forward(self, *inputs, output=None):
+        """`output='features'`: the last hidden layer's activations (after its SiLU) instead of the output"""
         c = self.c
+        if output not in (None, 'features'):
+            raise ValueError(f"mlp has no output {output!r}; its outputs: the main one, 'features'")
         want = 1 + int(c['time']) + int(c['classes'] > 0)
         if len(inputs) != want:
             raise TypeError(f'mlp takes {want} input(s), got {len(inputs)}')
@@ -110,7 +113,8 @@ class Mlp(_DenseStack):
         if c['classes'] > 0:
             parts.append(_one_hot(inputs[-1], c['classes'], x.dtype))
         h = torch.cat(parts, 1) if len(parts) > 1 else x
-        for i in range(self.depth):
+        depth = self.depth - 1 if output == 'features' else self.depth
+        for i in range(depth):
             h = self.layer(i)(h)
             if i + 1 < self.depth:
                 h = _silu(h)

@@ -112,8 +112,8 @@ class Adam:
         self.step += 1
         c1 = 1 - self.b1 ** self.step
         c2 = 1 - self.b2 ** self.step
-        for k, p in self.params.items():
-            g = grads[k]
+        for k, g in grads.items():
+            p = self.params[k]
             m = self.m[k].mul_(self.b1).add_(g, alpha=1 - self.b1)
             v = self.v[k].mul_(self.b2).addcmul_(g, g, value=1 - self.b2)
             # √(v/c2) as √v/√c2: the same value to rounding, one temporary fewer

@@ -175,7 +175,8 @@ class Trainer:
         loss.backward()
         for p in self.params[role].values():
             p.requires_grad_(False)
-        grads = {k: (p.grad if p.grad is not None else torch.zeros_like(p)) for k, p in self.params[role].items()}
+        # a parameter the loss does not reach keeps its value and moments (distillery's and torch.optim.Adam's rule)
+        grads = {k: p.grad for k, p in self.params[role].items() if p.grad is not None}
         sumsq = sum_of_squares(grads.values())
         loss_v = float(loss.detach())
         skipped = self.rt.agree(not (math.isfinite(loss_v) and math.isfinite(sumsq)))
