@@ -213,7 +213,7 @@ export function program(): Command {
       console.log(`${file}: ok`);
     });
   p.command('bench')
-    .description('benchmarks: forbidden-zone (AMD vs DMD / DMD2, specs/amd.md §9), copying (specs/copying-and-dmd.md A.9), dmmd (specs/dmmd.md §8)')
+    .description('benchmarks: forbidden-zone (AMD vs DMD / DMD2, docs/methods/amd.md), copying (docs/methods/copying.md), dmmd (docs/methods/dmmd.md)')
     .argument('<name>', 'forbidden-zone | copying | dmmd')
     .option('--seeds <n>', 'seeds per configuration', int('--seeds', 1), 3)
     .option('--quick', 'a small budget (one seed unless --seeds), for a first look')

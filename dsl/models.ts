@@ -75,11 +75,11 @@ export function gmmToy(name: string, spec: GmmSpec): Toy {
 }
 
 export const toy = {
-  /** specs/dmmd.md §8.2: two tokens, q(00) = q(11) = ½ */
+  /** docs/methods/dmmd.md: two tokens, q(00) = q(11) = ½ */
   twoCoins(): TokenToy {
     return tokenToy('twocoins', twoCoins());
   },
-  /** specs/dmmd.md §8.2: a closed Markov language (V 6, L 8, two successors per token, x_L = x_1), enumerated exactly */
+  /** docs/methods/dmmd.md: a closed Markov language (V 6, L 8, two successors per token, x_L = x_1), enumerated exactly */
   markov(o: MarkovOptions = {}): TokenToy {
     const spec = markovLanguage(o);
     return tokenToy(`markov${spec.vocab}x${spec.length}s${o.seed ?? 0}`, spec);
@@ -95,7 +95,7 @@ export const toy = {
     return gmmToy(`classring${modes}x${classes}`, { ...r.spec, classes: r.spec.means.map((_, k) => k % classes) });
   },
   /**
-   * specs/copying-and-dmd.md A.9.2 F1: K isotropic Gaussians in R^d, means ~ N(0, ρ·σ_data² I) drawn once from
+   * docs/methods/copying.md: K isotropic Gaussians in R^d, means ~ N(0, ρ·σ_data² I) drawn once from
    * `seed`, component std √((1 − ρ)·σ_data²), so every coordinate has variance ≈ σ_data² at any d.
    */
   gaussians({ dim, modes = 8, rho = 0.8, sigmaData = 0.5, seed = 0 }: { dim: number; modes?: number; rho?: number; sigmaData?: number; seed?: number }): Toy {
@@ -106,7 +106,7 @@ export const toy = {
     return gmmToy(`gaussians${modes}d${dim}`, { kind: 'gmm', means, stds: means.map(() => std), weights: means.map(() => 1) });
   },
   /**
-   * specs/copying-and-dmd.md A.9.2 F2: the 2-D ring of `modes` Gaussians (radius 1, std 0.1) embedded in R^d by a random
+   * docs/methods/copying.md: the 2-D ring of `modes` Gaussians (radius 1, std 0.1) embedded in R^d by a random
    * orthonormal frame U (drawn from `seed`), with std `eta` off the plane: intrinsic dimension 2 at any d.
    */
   embeddedRing({ dim, modes = 8, radius = 1, std = 0.1, eta = 0.05, seed = 0 }: { dim: number; modes?: number; radius?: number; std?: number; eta?: number; seed?: number }): Toy {

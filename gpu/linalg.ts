@@ -1,6 +1,6 @@
 /** @file Matrix products and dense layers whose gradients never hit tfjs-wasm's transposed-operand slow path.
  * tfjs differentiates matMul with transposeA/transposeB matmuls, which run 7–15× slower than the plain layout on wasm
- * (anchors/RESULTS.md): here every backward product transposes explicitly (a fused blocked copy) and multiplies in the
+ * (docs/performance.md): here every backward product transposes explicitly (a fused blocked copy) and multiplies in the
  * plain layout. A dense layer is one fused node: x·W + b (→ SiLU) forward; backward, the activation gradient and the
  * bias gradient in one kernel, and only the products whose gradients the update needs. */
 import type { Tensor, TF } from './lower/context.ts';

@@ -1,6 +1,6 @@
 /**
  * @file Gaussian diffusion's posterior q(z_s | z_t, x) and the k-step ancestral sampler of an x-prediction model —
- * the generator of continuous MMD (specs/dmmd.md §3). With α_{t|s} = α_t/α_s and σ²_{t|s} = σ_t² − α²_{t|s}σ_s²:
+ * the generator of continuous MMD (docs/methods/dmmd.md). With α_{t|s} = α_t/α_s and σ²_{t|s} = σ_t² − α²_{t|s}σ_s²:
  *   mean = (α_{t|s} σ_s² / σ_t²) z_t + (α_s σ²_{t|s} / σ_t²) x,   variance = σ²_{t|s} σ_s² / σ_t².
  * Draws come from the node's stream in JS, like every random op.
  */

@@ -1,5 +1,5 @@
 /**
- * @file Masked (absorbing-state) discrete diffusion (specs/dmmd.md §2): tokens are i32, MASK is the id `vocab`, the
+ * @file Masked (absorbing-state) discrete diffusion (docs/methods/dmmd.md): tokens are i32, MASK is the id `vocab`, the
  * schedule is linear, α_t = 1 − t (the spec's choice for the toys). Ops: softmax / log-softmax over the last axis,
  * the forward process, categorical draws, the posterior q(z_s | z_t, x), and the k-step ancestral sampler. Draws are
  * made in JS from the node's stream, like every other random op, so every backend sees the same tokens.

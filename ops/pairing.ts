@@ -1,5 +1,5 @@
 /**
- * @file Pairing metrics as graph ops (specs/copying-and-dmd.md A.9.5), so any pipeline can log them with `g.output`:
+ * @file Pairing metrics as graph ops (docs/methods/copying.md), so any pipeline can log them with `g.output`:
  * - pairing_error(a, b): E‖a − b‖² over a baseline — 'shuffle': E‖a − π b‖² with a fixed derangement π (dCopy when
  *   a = G(z), b = Φ(z)); 'gaussian': 2·D, the value for independent unit Gaussians (dNoise when a = Φ⁻¹(G(z)), b = z).
  *   0: a reproduces b's pairing; ≈ 1: a pairing independent of it.

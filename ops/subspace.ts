@@ -1,5 +1,5 @@
 /**
- * @file Gaussian mixtures whose components are anisotropic in one shared way (F2 of specs/copying-and-dmd.md A.9.2):
+ * @file Gaussian mixtures whose components are anisotropic in one shared way (F2 of docs/methods/copying.md):
  * std σ_k inside the span of an orthonormal basis U (r × D), std η off it. Everything splits into the in-span part
  * P·v = Uᵀ(U v) and the rest, so densities, samples and the exact denoiser stay closed form in any dimension.
  */

@@ -1,5 +1,5 @@
 /**
- * @file Token datasets with an exactly known law (specs/dmmd.md §8.2): every sequence of the support with its
+ * @file Token datasets with an exactly known law (docs/methods/dmmd.md): every sequence of the support with its
  * probability. The two-coin set and the closed Markov language, sampling, and the exact masked-diffusion oracle
  * x̂(z)_d = q(x_d | the tokens revealed in z).
  */

@@ -1,5 +1,5 @@
 /**
- * @file The copying experiment (specs/copying-and-dmd.md A.9): a DMD2 student of an exact teacher on K = 8 Gaussians
+ * @file The copying experiment (docs/methods/copying.md): a DMD2 student of an exact teacher on K = 8 Gaussians
  * in R^d. Arms by option: initialised from the teacher or at random, update ratio 5 or 1, and DMD's regression on
  * teacher noise→data pairs as the positive control. The copying diagnostic compares G(z) with the teacher's Φ(z).
  *

@@ -1,9 +1,9 @@
 /**
- * @file D-MMD on a token toy with an exactly known law (specs/dmmd.md §8): a k-step masked-diffusion student with
+ * @file D-MMD on a token toy with an exactly known law (docs/methods/dmmd.md): a k-step masked-diffusion student with
  * Gaussian input noise, distilled from the exact oracle teacher or from an MLP teacher trained here, with an
  * auxiliary model; 1 auxiliary : 1 generator update per step on fresh minibatches.
  *
- * "Student and auxiliary start as the teacher" (spec §8.4) cannot copy weights from the oracle (it has none) nor from
+ * "Student and auxiliary start as the teacher" cannot copy weights from the oracle (it has none) nor from
  * a teacher trained in the same run. Default ('residual'): both are residual models over the teacher,
  * softmax(log x̂_θ + MLP) with the MLP's last layer at zero, so they start exactly as the teacher. Option 'prefit':
  * plain MLPs fitted to the teacher in a warm-up phase (ε = 0 during it). The student's ε projection starts at zero.
@@ -27,7 +27,7 @@ export const dmmdOptions = options(
     dataSeed: z.int().min(0).default(0).describe('seed of the Markov language’s successor table'),
     teacher: z.enum(['oracle', 'learned']).default('oracle').describe("'oracle': the exact x̂(z) = q(x_d | revealed); 'learned': an MLP trained here with the masked-diffusion CE"),
     k: z.int().min(1).max(64).default(4).describe('student sampling steps'),
-    noise: z.int().min(0).default(16).describe("size of the student's Gaussian input ε (0: no noise input, the §8.4 ablation)"),
+    noise: z.int().min(0).default(16).describe("size of the student's Gaussian input ε (0: no noise input, an ablation)"),
     hidden: z.int().min(1).default(256).describe('width of each MLP'),
     layers: z.int().min(1).default(3).describe('hidden layers of each MLP'),
     // measured on the toys (docs/methods/dmmd.md): at the spec's 3e-4 for both, or 1e-4/1e-3, students barely moved
@@ -45,11 +45,11 @@ export const dmmdOptions = options(
     softTarget: z.boolean().default(true).describe('the auxiliary learns from sg(p_η) (masked diffusion allows it) instead of the hard one-hot x'),
     // inferred: at the spec's 1e-8, the exact teacher's zeros make the consistency signal (≈ 17 nats) swamp the
     // balancing one (< 1 nat) and the two-coin student collapsed onto one mode; at 0.05 it learned the 50/50 mixture
-    logFloor: z.number().positive().max(0.5).default(0.05).describe("probability floor of log x̂_θ and log x̂_φ in the generator's signal (spec §8.5 says 1e-8)"),
+    logFloor: z.number().positive().max(0.5).default(0.05).describe("probability floor of log x̂_θ and log x̂_φ in the generator's signal (1e-8 in the method’s description; 0.05 here, see docs/methods/dmmd.md)"),
     topP: z.number().gt(0).max(1).default(1).describe('top-p distillation: the teacher target keeps its nucleus and lowers the rest by topPDelta (1: off)'),
-    topPDelta: z.number().positive().default(2).describe('Δ of the top-p lowering (§4.7: 2)'),
+    topPDelta: z.number().positive().default(2).describe('Δ of the top-p lowering (2)'),
     teacherWeight: z.enum(['uniform', 'elbo']).default('uniform').describe("learned teacher's CE weight w(t): 1, or the ELBO's 1/t clipped at 20"),
-    temperature: z.number().positive().default(1).describe('teacher temperature τ in the generator target (§4.7)'),
+    temperature: z.number().positive().default(1).describe('teacher temperature τ in the generator target'),
   },
   { batch: 256, steps: 2000, evalEvery: 500 },
 );
@@ -79,7 +79,7 @@ export const dmmdPipeline = pipeline(
     };
 
     if (learned) {
-      // the masked-diffusion objective with w(t) = 1: CE(x | x̂_θ(z_t)) at the masked positions (§2.3)
+      // the masked-diffusion objective with w(t) = 1: CE(x | x̂_θ(z_t)) at the masked positions
       const { x0, t, zt } = forward();
       let perRow = g.oneHot(x0, V).mul(safeLog(teacher(zt, t) as F)).mul(maskedOf(zt)).sum([1, 2]);
       if (c.teacherWeight === 'elbo') perRow = perRow.mul(t.maximum(0.05).pow(-1).reshape([g.B]));

@@ -1,5 +1,5 @@
 /**
- * @file AMD's forbidden-zone toy (specs/amd.md §9): a two-class ring of 8 modes (radius 4, σ 0.15) with an exact
+ * @file AMD's forbidden-zone toy (docs/methods/amd.md): a two-class ring of 8 modes (radius 4, σ 0.15) with an exact
  * rectified-flow teacher whose class-0 branch is corrupted inside the disc ‖u‖ < 1 at low noise, so that CFG
  * amplifies a hallucinated pull (attractor) or removes the pull (dead zone). One pipeline, every arm of the
  * benchmark: DMD, DMD2 and AMD (DSA, RLS or both) differ only in their options.
@@ -68,7 +68,7 @@ export const forbiddenZone = pipeline(
     const x = g.named('x', student(z, labels));
 
     if (c.init === 'trap') {
-      // DMD's paired set, drawn fresh: (z, Φ_ω(z)) with the corrupted teacher's guided ODE (spec §9.3) …
+      // DMD's paired set, drawn fresh: (z, Φ_ω(z)) with the corrupted teacher's guided ODE …
       const y = g.noGrad(() => {
         const ode = g.odeSolve(teacher, z, { schedule: 'rf', solver: 'heun', steps: c.trapOdeSteps, labels, guidance: c.omega });
         if (c.trapSlice === 0) return ode;

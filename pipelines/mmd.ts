@@ -1,5 +1,5 @@
 /**
- * @file Continuous MMD (Salimans et al. 2024; specs/dmmd.md §3.3), the alternating auxiliary-model variant, on the
+ * @file Continuous MMD (Salimans et al. 2024; docs/methods/dmmd.md), the alternating auxiliary-model variant, on the
  * ring: a k-step generator x̂_η(z_t) whose samples z_s ~ q(z_s | z_t, x̂_η) are judged by the teacher and an
  * auxiliary fitted to them. Student and auxiliary start as fits to the exact teacher (a warm-up phase each).
  */

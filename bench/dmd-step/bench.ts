@@ -1,5 +1,5 @@
 /**
- * @file `npm run bench -- dmd-step`: the anchors' reference workload, compiled by distillery and run by its runtime,
+ * @file `npm run bench -- dmd-step`: the reference DMD2 workload, compiled by distillery and run by its runtime,
  * against the same workload written as hand-written TensorFlow.js eager code, side by side in one process on one
  * backend, for D = 2 and D = 64; plus PyTorch (CPU) in the same run when python3-torch is installed: hand-written
  * (torch_step.py) and the same workload exported by `distillery export`, interleaved in one Python process.

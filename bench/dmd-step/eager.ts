@@ -1,6 +1,5 @@
 /** @file The reference workload as hand-written, idiomatic TensorFlow.js eager code — the baseline the compiled
- * pipeline is measured against. Written the way a tfjs user would (WORKLOAD.md, "How each framework expresses the
- * stop-gradients"): variables, `tf.train.adam`, `optimizer.minimize`, and a `tf.customGrad` generator loss. */
+ * pipeline is measured against. Written the way a tfjs user would, stop-gradients included: variables, `tf.train.adam`, `optimizer.minimize`, and a `tf.customGrad` generator loss. */
 import type * as tfns from '@tensorflow/tfjs';
 import type { HostTensor } from '../../ops/models/model.ts';
 import { FAKE_STEPS, LR, T_RANGE } from './workload.ts';

@@ -1,4 +1,4 @@
-/** @file The timing protocol of shared/anchors/WORKLOAD.md: one untimed iteration, warm-up until ≥ 5 iterations and
+/** @file The timing protocol of the dmd-step benchmark (docs/performance.md): one untimed iteration, warm-up until ≥ 5 iterations and
  * ≥ 2 s, then repetitions of n iterations each (n ≤ 50, about 4 s a repetition at the warm-up rate). */
 
 export interface Rate {

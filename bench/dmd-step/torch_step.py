@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The reference workload (shared/anchors/WORKLOAD.md) in PyTorch eager, CPU: the baseline `bench dmd-step` runs
+"""The dmd-step reference workload (docs/performance.md) in PyTorch eager, CPU: the baseline `bench dmd-step` runs
 beside the TypeScript versions when python3-torch is installed. Prints one line: RESULT {"reps": [...], ...}.
 
 usage: python3 torch_step.py --D 2 [--threads 2] [--reps 5] [--exported PKG]

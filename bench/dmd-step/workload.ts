@@ -1,4 +1,4 @@
-/** @file The reference workload (shared/anchors/WORKLOAD.md) as a distillery pipeline: one step = 5 fake-score
+/** @file The dmd-step reference workload (docs/performance.md) as a distillery pipeline: one step = 5 fake-score
  * updates + 1 generator update, B = H = 256, three 3-layer SiLU MLPs, a random frozen teacher, Adam lr 1e-4. */
 import { z } from 'zod';
 import { pipeline } from '../../dsl/pipeline.ts';
@@ -35,6 +35,6 @@ export const dmdStep = pipeline(
     g.minimize(student, loss, { optimizer: adam(LR) });
     g.minimize(fake, denoisingLoss(g, fake, g.stopGradient(x), { schedule: 'rf', t: T_RANGE }), { optimizer: adam(LR), ratio: FAKE_STEPS });
   },
-  'the anchors\' DMD2 benchmark step (WORKLOAD.md): 5 fake-score updates + 1 generator update, random frozen teacher',
+  'the reference DMD2 benchmark step: 5 fake-score updates + 1 generator update, random frozen teacher',
 );
 export default dmdStep;

@@ -1,6 +1,6 @@
 /**
  * @file `distillery bench copying`: DMD2 students of an exact teacher across dimensions, in the arms of
- * specs/copying-and-dmd.md A.9 — initialised from the teacher or at random, update ratio 5 or 1, and DMD with
+ * docs/methods/copying.md — initialised from the teacher or at random, update ratio 5 or 1, and DMD with
  * its regression loss as the positive control. Copying is reported beside distribution quality, so that a student
  * that failed to learn is never read as one that remapped.
  */

@@ -1,5 +1,5 @@
 /**
- * @file `distillery bench dmmd` (specs/dmmd.md §8): on the closed Markov language, the oracle and the learned teacher
+ * @file `distillery bench dmmd` (docs/methods/dmmd.md): on the closed Markov language, the oracle and the learned teacher
  * at N ∈ {1, 2, 4, 8, 16, 32, 64, 256} sampling steps (and the oracle at a low temperature), against D-MMD students
  * of the oracle at k ∈ {1, 2, 4, 8} steps with and without input noise. Every figure is exact against q.
  */

@@ -1,5 +1,5 @@
 /**
- * @file `distillery bench forbidden-zone`: every arm of specs/amd.md §9.4 on the same budget and seeds, one child
+ * @file `distillery bench forbidden-zone`: every arm of docs/methods/amd.md on the same budget and seeds, one child
  * process per run (as many at once as there are cores), then results.json, results.md and the plots.
  */
 import { fileURLToPath } from 'node:url';

@@ -1,4 +1,4 @@
-/** @file What the forbidden-zone benchmark measures on class-conditional samples (specs/amd.md §9.5). */
+/** @file What the forbidden-zone benchmark measures on class-conditional samples (docs/methods/amd.md). */
 import type { GmmSpec } from '../../dsl/ir/schema.ts';
 import { gmmLogDensity, sampleGmm } from '../../ops/datasets.ts';
 import { energyDistance } from '../../ops/metrics/energy.ts';

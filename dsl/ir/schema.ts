@@ -41,13 +41,13 @@ export const GmmSchema = z.object({
   weights: z.array(z.number().nonnegative()),
   /** the class of each component (class-conditional toys); p(x | c) is the mixture of class c's components */
   classes: z.array(z.number().int().nonnegative()).optional(),
-  /** low intrinsic dimension (specs/copying-and-dmd.md A.9.2 F2): `stds` act inside the span of the orthonormal
+  /** low intrinsic dimension (docs/methods/copying.md): `stds` act inside the span of the orthonormal
    * rows of `basis` (r × D); off it every component has std `eta`: Cov_k = σ_k² UᵀU + η²(I − UᵀU) */
   subspace: z.object({ basis: z.array(z.array(z.number())).min(1), eta: z.number().positive() }).optional(),
 });
 export type GmmSpec = z.infer<typeof GmmSchema>;
 /** sequences of `length` tokens in 0..vocab−1 with an exactly known law: every sequence of the support and its
- * probability (the discrete toys of specs/dmmd.md §8: the two-coin set, the closed Markov language) */
+ * probability (the discrete toys of docs/methods/dmmd.md: the two-coin set, the closed Markov language) */
 export const TokensSchema = z.object({
   kind: z.literal('tokens'),
   length: z.int().min(1).max(64),

@@ -1,8 +1,8 @@
 /**
- * @file AMD (Adaptive Matching Distillation, specs/amd.md §3) as DSL objectives, built from the same primitives a
+ * @file AMD (Adaptive Matching Distillation, docs/methods/amd.md) as DSL objectives, built from the same primitives a
  * user has. Each piece stands alone: classifier-free guidance, the group-normalised advantage, the adaptive
  * coefficients, the decomposed matching vector, and the RLS weights of the fake score's loss.
- * The spec reconstructs most equations ([I] there); every inferred choice is an option, defaults in AMD_DEFAULTS.
+ * The paper leaves most equations implicit; every inferred choice is an option, defaults in AMD_DEFAULTS.
  */
 import type { Port, Scalar } from '../port.ts';
 import type { GraphBuilder, Model } from '../builder.ts';
@@ -15,15 +15,15 @@ type F = Port<'f32', Shape>;
 type Labels = Port<'i32', Shape>;
 
 export interface AmdOptions {
-  /** s in α = 1 + s·ã, β = 1 − s·ã (spec §3.4; value not in the paper, sweep 0.25–0.75) */
+  /** s in α = 1 + s·ã, β = 1 − s·ã (value not in the paper, sweep 0.25–0.75) */
   s: number;
-  /** ε in ã = (r − mean_g r)/(std_g r + ε) (spec §3.3) */
+  /** ε in ã = (r − mean_g r)/(std_g r + ε) */
   eps: number;
   /** ã is clipped to [−clip, clip]; 1 matches the weight range 1 ± s the reviewers quote */
   clip: number;
   /** hard forbidden-zone rule: with τ set, a sample is in the zone when ã < −τ and gets α = 1 − s, β = 1 + s (others 1, 1) */
   tau?: number;
-  /** λ_rls in ρ = 1 + λ·relu(−ã) (spec §3.6) */
+  /** λ_rls in ρ = 1 + λ·relu(−ã) */
   lambdaRls: number;
   /** RLS weight form: 'relu' 1 + λ·relu(−ã) (default); 'beta' ρ = β; 'mask' 1 + λ·1[ã < 0] (ablation (a)) */
   rls: 'relu' | 'beta' | 'mask';
@@ -39,7 +39,7 @@ export function cfg(g: GraphBuilder, model: Model, xt: F, t: F, labels: Labels, 
 }
 
 /**
- * Group-normalised, clipped advantage (spec §3.3): groups are the samples sharing a label (`classes` > 0),
+ * Group-normalised, clipped advantage: groups are the samples sharing a label (`classes` > 0),
  * or the whole batch. Population std; a group whose rewards are all equal gets ã = 0, never NaN.
  * `reward`: f32[B,1]. Returns f32[B,1].
  */
@@ -59,7 +59,7 @@ export function groupAdvantage(g: GraphBuilder, reward: F, o: { labels?: Labels;
   return dev.div(std.add(o.eps)).maximum(-o.clip).minimum(o.clip) as F;
 }
 
-/** α (conditional-alignment weight) and β (matching / repulsion weight) from ã (spec §3.4). */
+/** α (conditional-alignment weight) and β (matching / repulsion weight) from ã. */
 export function adaptiveCoefficients(adv: F, o: { s: number; tau?: number }): { alpha: F; beta: F } {
   if (o.tau === undefined) return { alpha: adv.mul(o.s).add(1) as F, beta: adv.mul(-o.s).add(1) as F };
   const inZone = adv.lt(-o.tau).cast('f32');
@@ -67,7 +67,7 @@ export function adaptiveCoefficients(adv: F, o: { s: number; tau?: number }): { 
 }
 
 /**
- * The decomposed matching vector (spec §3.2, §3.5): H = β(d_c − d_f) + α(ω − 1)(d_c − d_u), normalised by DMD's
+ * The decomposed matching vector: H = β(d_c − d_f) + α(ω − 1)(d_c − d_u), normalised by DMD's
  * n = mean|x − D^ω| and returned as the generator's gradient −H/n. It is computed as
  *   ((d_f − D^ω) − (β − 1)(d_c − d_f) − (α − 1)(ω − 1)(d_c − d_u)) / n,
  * the same value, so that with α = β = 1 it is DMD2's (d_f − D^ω)/n to the last bit.
@@ -84,7 +84,7 @@ export function amdGradient(o: { x: F; cond: F; uncond: F; guided: F; fake: F; o
     .nanToNum() as F;
 }
 
-/** Repulsive Landscape Sharpening weights (spec §3.6), normalised to mean 1 over the batch. f32[B,1]. */
+/** Repulsive Landscape Sharpening weights, normalised to mean 1 over the batch. f32[B,1]. */
 export function rlsWeights(adv: F, o: Pick<AmdOptions, 'lambdaRls' | 'rls' | 's'>): F {
   const rho =
     o.rls === 'beta' ? adv.mul(-o.s).add(1) : o.rls === 'mask' ? adv.lt(0).cast('f32').mul(o.lambdaRls).add(1) : adv.neg().relu().mul(o.lambdaRls).add(1);

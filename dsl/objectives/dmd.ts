@@ -8,7 +8,7 @@ import type { Shape } from '../types.ts';
 const featureAxes = (p: Port) => [...Array(p.type.shape.length).keys()].slice(1);
 
 /**
- * DMD2's distribution-matching vector, as its code computes it (specs/copying-and-dmd.md C.2):
+ * DMD2's distribution-matching vector, as its code computes it (docs/methods/dmd.md):
  * g = (x0_fake − x0_real) / mean_features|x − x0_real|, per sample, NaN-safe. Call it inside `g.noGrad`.
  */
 export function dmdGradient(o: { x: Port<'f32', Shape>; real: Port<'f32', Shape>; fake: Port<'f32', Shape>; floor?: number }): Port<'f32', Shape> {

@@ -1,5 +1,5 @@
 /**
- * @file Discrete Moment Matching Distillation (specs/dmmd.md §4) and continuous MMD's alternating variant (§3.3),
+ * @file Discrete Moment Matching Distillation (docs/methods/dmmd.md) and continuous MMD's alternating variant,
  * written with the DSL's own primitives.
  *
  * One D-MMD step (Algorithm 1): s ~ U(0,1), δ ~ U(0,1/k), t = min(1, s+δ); z_t ~ q(z_t | x_data); the student's soft
@@ -15,16 +15,16 @@ import type { Shape } from '../types.ts';
 
 type F = Port<'f32', Shape>;
 
-/** log p with p clamped at `floor` (1e-8: spec §8.5): revealed positions carry exact zeros */
+/** log p with p clamped at `floor` (1e-8): revealed positions carry exact zeros */
 export const safeLog = (p: F, floor = 1e-8): F => p.maximum(floor).log() as F;
 
 /**
- * The teacher's log-probabilities as the generator's target: s_θ = (1/τ) log x̂_θ (temperature distillation, §4.7).
+ * The teacher's log-probabilities as the generator's target: s_θ = (1/τ) log x̂_θ (temperature distillation).
  * A per-position constant has no effect inside L_GEN (Σ_c p_η = 1), so s_θ needs no renormalisation there.
  */
 export function teacherLogits(pTeacher: F, temperature = 1, floor = 1e-8, topP?: { p: number; delta: number }): F {
   let s = temperature === 1 ? safeLog(pTeacher, floor) : (safeLog(pTeacher, floor).div(temperature) as F);
-  // top-p (§4.7): tokens outside the nucleus are lowered by Δ rather than set to −∞, which made training diverge
+  // top-p: tokens outside the nucleus are lowered by Δ rather than set to −∞, which made training diverge
   if (topP && topP.p < 1) s = s.sub((pTeacher.graph.op('nucleus', [pTeacher], { p: topP.p }) as F).neg().add(1).mul(topP.delta)) as F;
   return s;
 }
@@ -63,13 +63,13 @@ export interface DmmdOptions {
   steps: number;
   /** the student's Gaussian input ε (the port), or none */
   eps?: F;
-  /** the auxiliary learns from sg(p_η) (masked diffusion allows it, §4.6) or from the hard one-hot x */
+  /** the auxiliary learns from sg(p_η) (masked diffusion allows it) or from the hard one-hot x */
   softTarget?: boolean;
   /** teacher temperature τ in the generator target */
   temperature?: number;
-  /** top-p distillation (§4.7): the teacher's out-of-nucleus log-probabilities lowered by Δ (default 2) */
+  /** top-p distillation: the teacher's out-of-nucleus log-probabilities lowered by Δ (default 2) */
   topP?: { p: number; delta: number };
-  /** probability floor of the log-probabilities in the generator's signal (default 1e-8, spec §8.5) */
+  /** probability floor of the log-probabilities in the generator's signal (default 1e-8) */
   logFloor?: number;
   /** student and auxiliary are residual models over the teacher (token_mlp `residual`): they take the teacher's
    * probabilities at their own input as the last input */
@@ -102,7 +102,7 @@ export function dmmd(g: GraphBuilder, o: DmmdOptions) {
 }
 
 /**
- * Continuous MMD, alternating variant (§3.3), on samples of a one-step-per-interval generator: with x_η = x̂_η(z_t),
+ * Continuous MMD, alternating variant, on samples of a one-step-per-interval generator: with x_η = x̂_η(z_t),
  * z_s drawn from the Gaussian posterior outside the gradient, L_MMD = w(s)·x_η·sg(x̂_φ(z_s) − x̂_θ(z_s)) and
  * L_AUX = ‖sg(x_η) − x̂_φ(z_s)‖² + ‖x̂_φ(z_s) − x̂_θ(z_s)‖². With L_s the squared error, D-MMD's general form
  * ∇_η[L_s(x_η, x̂_θ) − L_s(x_η, x̂_φ)] = 2·∇_η L_MMD (tests/dmmd).
@@ -114,7 +114,7 @@ export function mmdLosses(o: { xEta: F; teacherAtZs: F; auxAtZs: F; auxAtZsGrad:
   return { gen, aux };
 }
 
-/** D-MMD's general generator loss with the squared-error diffusion loss L_s(x, x̂) = ‖x − x̂‖² (§4.1 with §4.2). */
+/** D-MMD's general generator loss with the squared-error diffusion loss L_s(x, x̂) = ‖x − x̂‖². */
 export function squaredErrorDmmd(o: { xEta: F; teacherAtZs: F; auxAtZs: F }): Scalar {
   const lTeacher = o.xEta.sub(o.teacherAtZs.stopGradient()).square().sum([1]);
   const lAux = o.xEta.sub(o.auxAtZs.stopGradient()).square().sum([1]);

@@ -9,7 +9,7 @@ import { scheduleAt } from '../../ops/schedules.ts';
 import { derangement, otEnergy } from '../../ops/metrics/copying.ts';
 
 /**
- * The k-step ancestral sampler (spec §2.4): z ← all MASK; for t_j = 1 − j/k: p = x̂(z, t), x ~ Cat(p) per position,
+ * The k-step ancestral sampler: z ← all MASK; for t_j = 1 − j/k: p = x̂(z, t), x ~ Cat(p) per position,
  * z ← q(z_s | z_t, x). At s = 0 every position is revealed.
  */
 export function maskedSample(ctx: LowerCtx, p: MaskedSampleParams, rows: number, rng: Rng, model = ctx.model(p.model)): Int32Array {

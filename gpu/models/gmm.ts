@@ -55,7 +55,7 @@ export function gmmDenoise(tf: TF, ds: GmmSpec, schedule: GmmDenoiserConfig['sch
 }
 
 /**
- * specs/amd.md §9.2: for rows of the corrupted class at t < tMax, with u = x_t/α(t) and
+ * docs/methods/amd.md: for rows of the corrupted class at t < tMax, with u = x_t/α(t) and
  * m = sigmoid((radius − ‖u − center‖)/softness), D ← (1 − m)·D + m·target, target = center + shrink·(u − center)
  * (attractor) or u (dead zone).
  */

@@ -1,5 +1,5 @@
 /**
- * @file Copying diagnostics (specs/copying-and-dmd.md A.3, A.4, A.9.5): does a student G reproduce the teacher's own
+ * @file Copying diagnostics (docs/methods/copying.md): does a student G reproduce the teacher's own
  * noise→data map Φ? Inputs are host arrays of n rows in dimension d: the noises z, G(z), Φ(z) and, when the
  * teacher's inverse flow is at hand, z' = Φ⁻¹(G(z)).
  */

@@ -1,5 +1,5 @@
 /**
- * @file Exact metrics of sampled token sequences against a token dataset whose law q is known (specs/dmmd.md §8.6).
+ * @file Exact metrics of sampled token sequences against a token dataset whose law q is known (docs/methods/dmmd.md).
  *
  * - invalidRate: P_g(q(x) = 0), the direct measure of factorization error.
  * - tv: ½ Σ|ĝ − q|; tvFloor is the same for n fresh data samples (what sampling noise alone gives).
@@ -117,7 +117,7 @@ function sequenceEntropy(x: ArrayLike<number>, at: number, L: number, V: number)
   return entropyOf(c, L);
 }
 
-/** Every metric of §8.6 for n sampled sequences (row-major [n, L]); the data floors use `seed`. */
+/** Every metric of docs/methods/dmmd.md for n sampled sequences (row-major [n, L]); the data floors use `seed`. */
 export function discreteMetrics(ds: TokensSpec, x: ArrayLike<number>, n: number, seed = 0): DiscreteMetrics {
   const { length: L, vocab: V } = ds;
   const q = tokenTable(ds);

@@ -4,7 +4,7 @@
  *   E[x0 | x_t, k] = μ_k + (α s_k² / v_k) (x_t − α μ_k),
  *   D(x_t, t) = Σ_k r_k E[x0 | x_t, k].
  * Conditional: D(x_t, t, c) sums over class c's components only; the null label −1 sums over all of them.
- * `corrupt` makes the teacher wrong on purpose inside a disc (AMD's forbidden zone, specs/amd.md §9.2). */
+ * `corrupt` makes the teacher wrong on purpose inside a disc (AMD's forbidden zone, docs/methods/amd.md). */
 import * as z from 'zod';
 import { defineModel, type ModelEnv } from './model.ts';
 import { OpShapeError } from '../define.ts';

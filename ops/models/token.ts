@@ -1,5 +1,5 @@
 /**
- * @file Models over token sequences for masked diffusion (specs/dmmd.md §8.3–8.4). Both take (z: i32[B,L], t: f32[B,1])
+ * @file Models over token sequences for masked diffusion (docs/methods/dmmd.md). Both take (z: i32[B,L], t: f32[B,1])
  * and return per-position probabilities f32[B,L,V] with the carry-over rule: a revealed position predicts its own
  * token, and MASK (id V) is never predicted.
  * - token_mlp: one-hot(z) ⊕ Fourier(t) → MLP → L·V logits; with `noise: n` it also takes ε: f32[B,n], fed through a

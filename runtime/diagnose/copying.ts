@@ -1,6 +1,6 @@
 /**
  * @file The copying diagnostic (`--diagnose copying`): at each evaluation, compare the student's samples G(z) with
- * the teacher's flow map Φ(z) on the same noises, and map G(z) back through Φ⁻¹ (specs/copying-and-dmd.md A.9.5).
+ * the teacher's flow map Φ(z) on the same noises, and map G(z) back through Φ⁻¹ (docs/methods/copying.md).
  * Needs `g.evaluate({ samples, teacher, noise })`: the noise the student's samples were drawn from.
  */
 import type { Executor } from '../executor.ts';

@@ -209,7 +209,7 @@ test('exact metrics on data samples: no invalid sequence, TV at its floor, GM �
   assert.ok(encode([1, 2], 6) === 8);
 });
 
-test('D-MMD with the squared-error loss is continuous MMD: ∇ of the general form = 2·∇ L_MMD (spec §4.2), and L_AUX matches', () => {
+test('D-MMD with the squared-error loss is continuous MMD: ∇ of the general form = 2·∇ L_MMD, and L_AUX matches', () => {
   const feeds = { x: { data: [0.5, -1, 2, 0.25], shape: [2, 2] }, t: { data: [0.1, 0.2, 1.5, -0.5], shape: [2, 2] }, a: { data: [-0.3, 0.4, 1, 0], shape: [2, 2] } };
   const general = run(feeds, (i) => squaredErrorDmmd({ xEta: i.x!, teacherAtZs: i.t!, auxAtZs: i.a! }), 'x');
   const mmd = run(feeds, (i) => mmdLosses({ xEta: i.x!, teacherAtZs: i.t!, auxAtZs: i.a!, auxAtZsGrad: i.a! }).gen, 'x');
@@ -271,7 +271,7 @@ test('mmd-ring (continuous MMD) compiles and trains a few steps; its ancestral s
   assert.equal(sm.energyDistanceByStep.length, 2);
 });
 
-test('top-p distillation (§4.7): the nucleus mask, and the teacher target lowered by Δ outside it, not set to −∞', async () => {
+test('top-p distillation: the nucleus mask, and the teacher target lowered by Δ outside it, not set to −∞', async () => {
   close(nucleusMask([0.5, 0.3, 0.15, 0.05], 4, 0.85), [1, 1, 1, 0]);
   close(nucleusMask([0.1, 0.6, 0.3, 0.0], 4, 0.5), [0, 1, 0, 0]);
   const got = run({ p: { data: [0.5, 0.3, 0.15, 0.05, 0.25, 0.25, 0.25, 0.25], shape: [2, 1, 4] } }, (i) => teacherLogits(i.p!, 1, 1e-8, { p: 0.85, delta: 2 }));

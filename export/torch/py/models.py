@@ -213,7 +213,7 @@ class GmmDenoiser(_Gmm):
         return d if self.corrupt is None else self._corrupt(d, x, t, label)
 
     def _corrupt(self, d, x, t, label):
-        """specs/amd.md §9.2: rows of the corrupted class at t < tMax are pulled, inside a soft disc around `center` in
+        """docs/methods/amd.md: rows of the corrupted class at t < tMax are pulled, inside a soft disc around `center` in
         u = x/α(t), towards center + shrink·(u − center) ('attractor') or left at u ('dead')"""
         k = self.corrupt
         u = x / torch.clamp(_alpha(self.schedule, t), min=1e-6)
