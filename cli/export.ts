@@ -9,7 +9,7 @@ import { encodeSafetensors, loadSafetensors, type StoredTensor } from '../runtim
 export const TARGETS = ['torch'] as const;
 
 /** every role's initial weights for a seed, as one file (`role/param`) */
-export function initFile(ir: GraphIR, seed: number): Buffer {
+function initFile(ir: GraphIR, seed: number): Buffer {
   const init = initialWeights(ir, seed, loadSafetensors);
   const flat: Record<string, StoredTensor> = {};
   for (const [role, w] of init) for (const [k, t] of Object.entries(w)) flat[`${role}/${k}`] = t;

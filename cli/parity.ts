@@ -12,8 +12,7 @@ import { loadBackend } from '../gpu/backend.ts';
 import { Executor } from '../runtime/executor.ts';
 import { initialWeights } from '../ops/models/init.ts';
 import { decodeSafetensors, encodeSafetensors, loadSafetensors, type StoredTensor } from '../runtime/safetensors.ts';
-import { torchPackage } from '../export/torch/package.ts';
-import { initFile } from './export.ts';
+import { exportPipeline } from './export.ts';
 import { runTrain } from './python.ts';
 
 export interface ParityOptions {
@@ -62,16 +61,19 @@ function lossTolerance(ir: GraphIR, loss: string): number {
 }
 
 const rel = (a: number, b: number) => (a === b ? 0 : Math.abs(a - b) / Math.max(Math.abs(b), 1e-12));
-function relNorm(a: Float32Array, b: Float32Array): number {
+type Weights = Record<string, Float32Array>;
+
+/** ‖a − b‖/‖b‖ over every parameter of a role (b's names) */
+function relNorm(a: Weights, b: Weights): number {
   let d = 0;
   let n = 0;
-  for (let i = 0; i < a.length; i++) (d += (a[i]! - b[i]!) ** 2), (n += b[i]! ** 2);
+  for (const [k, bk] of Object.entries(b)) for (let i = 0; i < bk.length; i++) (d += (a[k]![i]! - bk[i]!) ** 2), (n += bk[i]! ** 2);
   return Math.sqrt(d) / Math.max(Math.sqrt(n), 1e-30);
 }
 
 interface Native {
   losses: { role: string; update: number; loss: number }[];
-  weights: Map<string, Record<string, Float32Array>>;
+  weights: Map<string, Weights>;
   draws: Record<string, StoredTensor>;
   evaluations: string[];
   steps: number;
@@ -114,7 +116,7 @@ async function runNative(ir: GraphIR, seed: number, updates: number): Promise<Na
   }
 }
 
-function readTorch(run: string, roles: string[]): { losses: number[]; weights: Map<string, Record<string, Float32Array>> } {
+function readTorch(run: string, roles: string[]): { losses: number[]; weights: Map<string, Weights> } {
   const lines = fs.readFileSync(path.join(run, 'updates.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { loss: number });
   const weights = new Map(roles.map((r) => [r, Object.fromEntries(Object.entries(decodeSafetensors(fs.readFileSync(path.join(run, 'weights', `${r}.safetensors`))).tensors).map(([k, t]) => [k, t.data]))]));
   return { losses: lines.map((l) => l.loss), weights };
@@ -124,15 +126,13 @@ export async function parity(ir0: GraphIR, o: ParityOptions): Promise<ParityRepo
   if (o.updates < 1) throw new UserError('--updates must be at least 1');
   const ir: GraphIR = { ...ir0, updates: ir0.updates.map((u) => ({ ...u, warmup: Math.min(u.warmup, o.warmup) })) };
   const log = o.log ?? (() => {});
-  const files = torchPackage(ir); // refuses what the torch target cannot run before anything runs
   const dir = o.keepDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-parity-'));
   try {
+    // first: it refuses what the torch target cannot run before anything runs
+    const pkg = path.join(dir, 'package');
+    exportPipeline(ir, { to: 'torch', out: pkg, seed: o.seed });
     log(`native: ${o.updates} updates of '${ir.name}' on cpu…`);
     const native = await runNative(ir, o.seed, o.updates);
-    const pkg = path.join(dir, 'package');
-    fs.mkdirSync(pkg, { recursive: true });
-    for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(pkg, name), text);
-    fs.writeFileSync(path.join(pkg, 'init.safetensors'), initFile(ir, o.seed));
     const replay = path.join(dir, 'draws.safetensors');
     fs.writeFileSync(replay, encodeSafetensors(native.draws, { evaluations: JSON.stringify(native.evaluations) }));
     const trainable = ir.models.filter((m) => m.trainable).map((m) => m.role);
@@ -154,24 +154,14 @@ export async function parity(ir0: GraphIR, o: ParityOptions): Promise<ParityRepo
         const mine = perUpdate.filter((u) => u.role === role);
         // the update of this role closest to its tolerance decides
         const worst = mine.reduce((a, u) => (u.rel / u.tolerance > a.rel / a.tolerance ? u : a));
-        const w = native.weights.get(role)!;
-        const t = one.weights.get(role)!;
-        const all = (m: Record<string, Float32Array>) => Float32Array.from(Object.keys(w).sort().flatMap((k) => [...m[k]!]));
-        return { role, worstLoss: worst.rel, lossTolerance: worst.tolerance, weights: relNorm(all(t), all(w)), updates: mine.length };
+        return { role, worstLoss: worst.rel, lossTolerance: worst.tolerance, weights: relNorm(one.weights.get(role)!, native.weights.get(role)!), updates: mine.length };
       });
     let pass = roles.every((r) => r.worstLoss <= r.lossTolerance && r.weights <= WEIGHT_TOL);
     const report: ParityReport = { pipeline: ir.name, updates: perUpdate.length, roles, perUpdate, pass };
     if (o.ranks > 1) {
       const many = torchRun(o.ranks);
       const worstLoss = Math.max(...many.losses.map((l, i) => rel(l, one.losses[i]!)));
-      const worstWeights = Math.max(
-        ...trainable.map((r) => {
-          const a = one.weights.get(r)!;
-          const b = many.weights.get(r)!;
-          const keys = Object.keys(a).sort();
-          return relNorm(Float32Array.from(keys.flatMap((k) => [...b[k]!])), Float32Array.from(keys.flatMap((k) => [...a[k]!])));
-        }),
-      );
+      const worstWeights = Math.max(...trainable.map((r) => relNorm(many.weights.get(r)!, one.weights.get(r)!)));
       report.ddp = { ranks: o.ranks, worstLoss, worstWeights, tolerance: DDP_TOL };
       pass &&= worstLoss <= DDP_TOL && worstWeights <= DDP_TOL;
       report.pass = pass;

@@ -11,65 +11,17 @@ import { Rng } from '../ops/rng.ts';
 import { adamApply, adamInit, type AdamState } from './optim.ts';
 import { backwardScope, elementwise, sumSquares } from '../gpu/fused.ts';
 import { resolveShape } from '../dsl/types.ts';
+import { nodeLabel } from '../dsl/ir/print.ts';
 import { UserError } from '../dsl/errors.ts';
 import { refuseHostReads, refuseUnsupported } from './init.ts';
+import { NonFiniteError, type ExecutorOptions, type ExecutorState, type RoleWeights, type Sample, type UpdateResult } from './executor-types.ts';
 import { fetchAsync, fetchSync, readAsync, toHost, type Fetched } from './host-read.ts';
 
-export interface RoleWeights {
-  decl: ModelDecl;
-  /** trainable roles hold variables; frozen ones plain tensors */
-  weights: Record<string, tfns.Variable>;
-}
+export { NonFiniteError } from './executor-types.ts';
+export type { ExecutorOptions, ExecutorState, RoleWeights, Sample, UpdateResult } from './executor-types.ts';
 
-export interface UpdateResult {
-  role: string;
-  loss: number;
-  /** ‖∇‖₂ over all of the role's parameters (non-finite when the update was skipped) */
-  gradNorm: number;
-  /** the loss or a gradient was NaN/Inf: the update was skipped, weights and optimizer state untouched */
-  skipped: boolean;
-  outputs: Record<string, number>;
-}
-
-export interface ExecutorOptions {
-  /** stop with a NonFiniteError after this many skipped updates of one role in a row (default 20) */
-  maxNonFinite?: number;
-  /** testing aid: sees every random node's draw — its output, or the permutation a shuffle applied — so the same draws
-   * can feed another implementation */
-  onDraw?: (node: IRNode, value: Tensor) => void;
-  /** testing aid: poison one gradient with NaN when this returns true for (role, that role's update index from 1) */
-  poisonGradient?: (role: string, update: number) => boolean;
-}
-
-/** Raised when updates keep producing NaN/Inf: the weights are still the last finite ones. */
-export class NonFiniteError extends UserError {
-  constructor(
-    readonly role: string,
-    readonly inARow: number,
-  ) {
-    super(`${inARow} non-finite updates in a row (last one: role '${role}'); every one was skipped, so the weights hold no NaN/Inf`);
-    this.name = 'NonFiniteError';
-  }
-}
-
-export interface ExecutorState {
-  /** trainable weights as `role/param` */
-  weights: Record<string, HostTensor>;
-  /** Adam moments as `u<update index>/m|v/param` */
-  optimizer: Record<string, HostTensor>;
-  counters: {
-    evaluations: number;
-    adamSteps: number[];
-    nonFinite: Record<string, number>;
-    nonFiniteInARow: Record<string, number>;
-  };
-}
-
-export interface Sample {
-  data: Float32Array;
-  shape: number[];
-  extras: Record<string, Float32Array>;
-}
+/** a variable, its name in a state file, and the value read for it */
+type Write = [tfns.Variable, string, HostTensor | undefined];
 
 /** an update between its gradients and its one read */
 interface PendingUpdate {
@@ -180,13 +132,16 @@ export class Executor {
         if (this.options.onDraw && def.random === 'permutation') nodeCtx.drew = (v, shape) => this.options.onDraw!(n, ctx.tf.tensor(v, shape, 'int32'));
         if (tape) nodeCtx.grad = { role: tape.role, inputs: n.inputs.map((i) => tape.nodes.has(i)) };
         try {
-          const ins = n.inputs.map((i) => env.get(i)!);
+          // an op through which no gradient flows sees its tape inputs detached: tfjs registers no gradient for some
+          // of them (comparisons), and a comparison of a value on the tape (where(x.gt(0), …)) must not stop backprop
+          const cut = tape && !def.differentiable;
+          const ins = n.inputs.map((i) => (cut && tape.nodes.has(i) ? ctx.detach(env.get(i)!) : env.get(i)!));
           const out = lowering.lower(ins, this.params.get(n.id), nodeCtx);
           // every buffer has one owner: a lowering that hands back an input (σ(t) = t) gets its own handle
           env.set(n.id, ins.includes(out) ? ctx.tf.clone(out) : out);
           if (this.options.onDraw && def.random === 'output') this.options.onDraw(n, out);
         } catch (e) {
-          throw new Error(`${(e as Error).message}\n  while executing %${n.id}${n.name ? ` '${n.name}'` : ''} = ${n.op}${n.at ? ` (${n.at})` : ''}`, { cause: e });
+          throw new Error(`${(e as Error).message}\n  while executing ${nodeLabel(n)}`, { cause: e });
         }
       }
     }
@@ -367,34 +322,24 @@ export class Executor {
 
   /** Replace a trainable role's weights (every tensor checked first): an evaluation of weights trained elsewhere. */
   loadWeights(role: string, host: Record<string, HostTensor>, what = 'weights'): void {
-    const vars = this.roles.get(role)!.weights;
-    for (const [k, v] of Object.entries(vars)) {
-      const t = host[k];
-      if (!t) throw new UserError(`${what}: missing tensor '${k}' of role '${role}'`);
-      if (t.shape.join(',') !== v.shape.join(',')) throw new UserError(`${what}: '${k}' of role '${role}' has shape [${t.shape}], the run needs [${v.shape}]`);
-    }
-    const { tf } = this.backend;
-    for (const [k, v] of Object.entries(vars)) tf.tidy(() => v.assign(tf.tensor(host[k]!.data, [...host[k]!.shape], 'float32')));
+    this.assignChecked(Object.entries(this.roles.get(role)!.weights).map(([k, v]) => [v, k, host[k]]), what);
   }
 
-  /** Restore what `exportState` wrote; every tensor's presence and shape is checked first, so a bad state changes nothing. */
-  importState(s: ExecutorState, what = 'checkpoint'): void {
-    const expect = (name: string, t: HostTensor | undefined, shape: readonly number[]) => {
+  /** Every tensor's presence and shape is checked before any is written, so a bad file changes nothing. */
+  private assignChecked(writes: Write[], what: string): void {
+    for (const [v, name, t] of writes) {
       if (!t) throw new UserError(`${what}: missing tensor '${name}'`);
-      if (t.shape.join(',') !== shape.join(',')) throw new UserError(`${what}: tensor '${name}' has shape [${t.shape}], the run needs [${shape}]`);
-      return t;
-    };
-    const writes: [tfns.Variable, HostTensor][] = [];
-    for (const d of this.plan.ir.models.filter((m) => m.trainable))
-      for (const [k, v] of Object.entries(this.roles.get(d.role)!.weights)) writes.push([v, expect(`${d.role}/${k}`, s.weights[`${d.role}/${k}`], v.shape)]);
-    if (s.counters.adamSteps.length !== this.plan.updates.length) throw new UserError(`${what}: it holds ${s.counters.adamSteps.length} optimizer states, the plan has ${this.plan.updates.length} updates`);
-    this.plan.updates.forEach((u, i) => {
-      const a = this.adam.get(u)!;
-      for (const [k, v] of Object.entries(a.m)) writes.push([v, expect(`u${i}/m/${k}`, s.optimizer[`u${i}/m/${k}`], v.shape)]);
-      for (const [k, v] of Object.entries(a.v)) writes.push([v, expect(`u${i}/v/${k}`, s.optimizer[`u${i}/v/${k}`], v.shape)]);
-    });
+      if (t.shape.join(',') !== v.shape.join(',')) throw new UserError(`${what}: tensor '${name}' has shape [${t.shape}], the run needs [${v.shape}]`);
+    }
     const { tf } = this.backend;
-    for (const [v, t] of writes) tf.tidy(() => v.assign(tf.tensor(t.data, [...t.shape], 'float32')));
+    for (const [v, , t] of writes) tf.tidy(() => v.assign(tf.tensor(t!.data, [...t!.shape], 'float32')));
+  }
+
+  /** Restore what `exportState` wrote; nothing changes unless every tensor is there with its shape. */
+  importState(s: ExecutorState, what = 'checkpoint'): void {
+    if (s.counters.adamSteps.length !== this.plan.updates.length) throw new UserError(`${what}: it holds ${s.counters.adamSteps.length} optimizer states, the plan has ${this.plan.updates.length} updates`);
+    const { weights, optimizer } = this.stateVariables();
+    this.assignChecked([...weights.map(([k, v]): Write => [v, k, s.weights[k]]), ...optimizer.map(([k, v]): Write => [v, k, s.optimizer[k]])], what);
     this.plan.updates.forEach((u, i) => (this.adam.get(u)!.step = s.counters.adamSteps[i]!));
     this.evaluations = s.counters.evaluations;
     const fill = (m: Map<string, number>, from: Record<string, number>) => (m.clear(), Object.entries(from).forEach(([k, n]) => m.set(k, n)));

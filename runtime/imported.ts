@@ -12,7 +12,7 @@ import { Executor } from './executor.ts';
 import { initialWeights } from '../ops/models/init.ts';
 import { loadSafetensors } from './safetensors.ts';
 import { evalSetup, studentMetricsAsync, tokenTeacherLadder } from './evaluate.ts';
-import { gmmSummary } from './run.ts';
+import { evalColumns, gmmSummary, lastLosses } from './run.ts';
 import type { Summary } from './summary.ts';
 import { RunFolder } from './files.ts';
 import { metricsToArrow, samplesToArrow } from './sinks/arrow.ts';
@@ -64,19 +64,18 @@ export async function evaluateImported(dir: string, o: { backend?: string; evalS
         for (const role of trained) exe.loadWeights(role, Object.fromEntries(Object.entries(w).filter(([k]) => k.startsWith(`${role}/`)).map(([k, t]) => [k.slice(role.length + 1), t])), path.join(evals, f));
         const at = await studentMetricsAsync(exe, setup);
         const row = rows.find((x) => x.step === step);
-        if (row && setup.kind === 'gmm') Object.assign(row, { energyDistance: at.metrics.energyDistance, modesCovered: at.metrics.modesCovered, offModeFraction: at.metrics.offModeFraction });
+        if (row) Object.assign(row, evalColumns(setup, at.metrics));
       }
       for (const role of trained) exe.loadWeights(role, loadSafetensors(file(`weights/${role}.safetensors`)));
       const m = await studentMetricsAsync(exe, setup);
       if (setup.kind === 'gmm') Object.assign(metrics, await gmmSummary(exe, setup, m.metrics));
       else Object.assign(metrics, { ...m.metrics, teacherBySteps: tokenTeacherLadder(exe, setup) });
       // the last row carries the final evaluation, as a native run's does
-      if (rows.length) Object.assign(rows[rows.length - 1]!, setup.kind === 'gmm' ? { energyDistance: m.metrics.energyDistance, modesCovered: m.metrics.modesCovered, offModeFraction: m.metrics.offModeFraction } : {});
+      if (rows.length) Object.assign(rows[rows.length - 1]!, evalColumns(setup, m.metrics));
       folder.write('samples.arrow', samplesToArrow(m.samples, setup.d));
       if (setup.kind === 'gmm' && setup.d === 2) folder.write('samples.png', (samplesPng = scatterOverDensity(setup.target, m.samples)));
     }
     const planText = printPlan(plan);
-    const last = rows[rows.length - 1] ?? {};
     const summary: Summary = {
       pipeline: ir.name,
       seed: r.seed,
@@ -86,7 +85,7 @@ export async function evaluateImported(dir: string, o: { backend?: string; evalS
       iterationsPerSecond: r.steps / Math.max(r.trainSeconds, 1e-9),
       metrics,
       energyDistanceByStep: rows.filter((x) => typeof x.energyDistance === 'number').map((x) => ({ step: x.step!, energyDistance: x.energyDistance! })),
-      finalLosses: Object.fromEntries(Object.entries(last).filter(([k]) => k.startsWith('loss.')).map(([k, v]) => [k.slice(5), v as number])),
+      finalLosses: lastLosses(rows),
       nonFinite: r.nonFinite,
     };
     folder.write('metrics.arrow', metricsToArrow(rows));

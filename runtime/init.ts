@@ -3,12 +3,13 @@ import type { GraphIR } from '../dsl/ir/schema.ts';
 import { TFJS_LOWERINGS, type TfjsLowering, type Unsupported } from '../gpu/lower/index.ts';
 import { TFJS_MODELS } from '../gpu/models/index.ts';
 import { UserError } from '../dsl/errors.ts';
+import { nodeLabel } from '../dsl/ir/print.ts';
 
 /** Ops the TensorFlow.js table marks unsupported: refused before anything runs, with the reason and the node. */
 export function refuseUnsupported(ir: GraphIR): void {
   for (const n of ir.nodes) {
     const l = TFJS_LOWERINGS[n.op] as TfjsLowering<unknown> | Unsupported;
-    if ('unsupported' in l) throw new UserError(`the tfjs target cannot run %${n.name ?? n.id} = ${n.op}${n.at ? ` (${n.at})` : ''}: ${l.unsupported}`);
+    if ('unsupported' in l) throw new UserError(`the tfjs target cannot run ${nodeLabel(n)}: ${l.unsupported}`);
   }
 }
 

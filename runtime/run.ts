@@ -59,11 +59,15 @@ export interface RunOptions {
 type Row = Record<string, number | null>;
 
 /** the metric columns of one row: every evaluated metric, null at steps without an evaluation */
-function evalColumns(setup: EvalSetup | undefined, m: Record<string, number> | undefined): Row {
+export function evalColumns(setup: EvalSetup | undefined, m: Record<string, number> | undefined): Row {
   if (!setup) return {};
   const keys = setup.kind === 'gmm' ? ['energyDistance', 'modesCovered', 'offModeFraction'] : ['tv', 'invalidRate', 'gm', 'gmAR', 'sampleEntropy', 'supportRecall'];
   return Object.fromEntries(keys.map((k) => [k, m?.[k] ?? null]));
 }
+
+/** each role's loss in the last metrics row */
+export const lastLosses = (rows: Row[]): Record<string, number> =>
+  Object.fromEntries(Object.entries(rows[rows.length - 1] ?? {}).filter(([k]) => k.startsWith('loss.')).map(([k, v]) => [k.slice(5), v as number]));
 
 /** a mixture run's summary: the student's metrics beside the teacher's sampler ladder and the Gaussian baseline */
 export async function gmmSummary(exe: Executor, setup: GmmEvalSetup, m: Record<string, number>): Promise<Record<string, unknown>> {
@@ -186,7 +190,7 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
     }
     for (const d of ir.models.filter((x) => x.trainable))
       folder.write(`weights/${d.role}.safetensors`, encodeSafetensors(await exe.hostWeightsAsync(d.role), { role: d.role, kind: d.kind, config: JSON.stringify(d.config) }));
-    const finalLosses = Object.fromEntries(Object.entries(rows[rows.length - 1] ?? {}).filter(([k]) => k.startsWith('loss.')).map(([k, v]) => [k.slice(5), v as number]));
+    const finalLosses = lastLosses(rows);
     const summary: Summary = {
       pipeline: ir.name,
       seed: o.seed,

@@ -18,7 +18,9 @@ export function evalNodes(be: Backend, ir: GraphIR, feeds: Record<string, Tensor
       dataset: (d) => ir.datasets[d]!,
       detach: (t) => be.detach(t),
     };
-    env.set(n.id, (TFJS_LOWERINGS[n.op] as TfjsLowering<unknown>).lower(n.inputs.map((i) => env.get(i)!), def.params.parse(n.params), ctx));
+    // as the executor does on the tape: an op through which no gradient flows sees its inputs detached
+    const ins = n.inputs.map((i) => (def.differentiable ? env.get(i)! : be.detach(env.get(i)!)));
+    env.set(n.id, (TFJS_LOWERINGS[n.op] as TfjsLowering<unknown>).lower(ins, def.params.parse(n.params), ctx));
     if (n.id === target) break;
   }
   return env.get(target)!;

@@ -8,8 +8,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { torchPackage } from '../../export/torch/package.ts';
-import { initFile } from '../../cli/export.ts';
+import { exportPipeline } from '../../cli/export.ts';
 import { torchPython } from '../../cli/python.ts';
 import { fileURLToPath } from 'node:url';
 import { lastValueFrom } from 'rxjs';
@@ -55,9 +54,7 @@ function runTorch(python: string, D: number, reps: number): Pick<DmdStepResult, 
   const script = fileURLToPath(new URL('./torch_step.py', import.meta.url));
   const pkg = fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-dmd-step-'));
   try {
-    const ir = buildIR(dmdStep, { dim: D });
-    for (const [name, text] of Object.entries(torchPackage(ir))) fs.writeFileSync(path.join(pkg, name), text);
-    fs.writeFileSync(path.join(pkg, 'init.safetensors'), initFile(ir, 1));
+    exportPipeline(buildIR(dmdStep, { dim: D }), { to: 'torch', out: pkg, seed: 1 });
     const out = execFileSync(python, [script, '--D', String(D), '--reps', String(reps), '--threads', '2', '--exported', pkg], { encoding: 'utf8' });
     const line = out.split('\n').find((l) => l.startsWith('RESULT '));
     if (!line) throw new Error(`torch_step.py printed no RESULT line:\n${out}`);

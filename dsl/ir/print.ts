@@ -25,3 +25,6 @@ export function printIR(ir: GraphIR): string {
   lines.push(`  run steps=${ir.run.steps} evalEvery=${ir.run.evalEvery}`);
   return lines.join('\n');
 }
+
+/** how errors name a node: `%v12 'x' = call (pipelines/dmd2.ts:38)` */
+export const nodeLabel = (n: IRNode): string => `%${n.id}${n.name ? ` '${n.name}'` : ''} = ${n.op}${n.at ? ` (${n.at})` : ''}`;

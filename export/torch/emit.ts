@@ -4,6 +4,7 @@
 import type { GraphIR, IRNode } from '../../dsl/ir/schema.ts';
 import type { Plan, PlanStep, UpdatePlan } from '../../dsl/compile/plan.ts';
 import { gradientReach } from '../../dsl/ir/verify.ts';
+import { nodeLabel } from '../../dsl/ir/print.ts';
 import { opDef } from '../../ops/registry.ts';
 import { rowUse } from '../../ops/define.ts';
 import type { Dim } from '../../dsl/types.ts';
@@ -13,7 +14,6 @@ import { TORCH_LOWERINGS, pyLiteral, type EmitCtx, type TorchLowering, type Torc
 /** the batch dim: split across ranks under torchrun */
 const BATCH = 'B';
 
-const where = (n: IRNode) => `%${n.id}${n.name ? ` '${n.name}'` : ''} = ${n.op}${n.at ? ` (${n.at})` : ''}`;
 
 /** Nodes a sharded (multi-rank) run cannot split, with why. */
 function shardingRefusals(ir: GraphIR): string[] {
@@ -21,14 +21,15 @@ function shardingRefusals(ir: GraphIR): string[] {
   const out: string[] = [];
   for (const n of ir.nodes) {
     const shapes = [n.type.shape, ...n.inputs.map((i) => types.get(i)!.shape)];
-    if (shapes.some((s) => s.slice(1).includes(BATCH))) out.push(`${where(n)}: the batch dim '${BATCH}' sits off axis 0, so the batch cannot be split by rows`);
-    else if (opDef(n.op)!.random === 'permutation') out.push(`${where(n)}: it permutes the whole batch from one stream, and has no gather rule across ranks`);
+    if (shapes.some((s) => s.slice(1).includes(BATCH))) out.push(`${nodeLabel(n)}: the batch dim '${BATCH}' sits off axis 0, so the batch cannot be split by rows`);
+    else if (opDef(n.op)!.random === 'permutation') out.push(`${nodeLabel(n)}: it permutes the whole batch from one stream, and has no gather rule across ranks`);
   }
   return out;
 }
 
+/** the nodes a step list runs (the package compiles its plan unfused: every node is one `run` step) */
 function steps(s: PlanStep[]): string[] {
-  return s.flatMap((x) => (x.kind === 'run' ? [x.node] : x.kind === 'fused' ? x.members : []));
+  return s.flatMap((x) => (x.kind === 'run' ? [x.node] : []));
 }
 
 class Emitter {
@@ -44,7 +45,7 @@ class Emitter {
   node(n: IRNode): string {
     const def = opDef(n.op)!;
     const lowering = this.table[n.op] as TorchLowering<unknown>;
-    if ('unsupported' in lowering) throw new UserError(`the torch target cannot run ${where(n)}: ${lowering.unsupported}`);
+    if ('unsupported' in lowering) throw new UserError(`the torch target cannot run ${nodeLabel(n)}: ${lowering.unsupported}`);
     const ins = n.inputs.map((i) => this.byId.get(i)!);
     const params = def.params.parse(n.params);
     const mixes = rowUse(def, params, ins.map((i) => i.type)) === 'mixes';

@@ -40,11 +40,9 @@ export const elementwiseLowerings = {
   // −softplus(−x): tf.logSigmoid's custom gradient reads its input unsaved, which the tape has released by then
   log_sigmoid: unary((tf, x) => tf.neg(tf.softplus(tf.neg(x)))),
   nan_to_num: unary((tf, x) => tf.where(tf.isNaN(x), tf.zerosLike(x), tf.clipByValue(x, -F32_MAX, F32_MAX))),
-  // comparisons carry no gradient, and tfjs registers none for them: detached inputs keep them off the tape, so a
-  // comparison of a value on the tape (where(x.gt(0), …)) does not stop the backward pass
-  greater: { lower: ([a, b], _p, { tf, detach }) => tf.greater(detach(a!), detach(b!)) },
-  less: { lower: ([a, b], _p, { tf, detach }) => tf.less(detach(a!), detach(b!)) },
-  equal: { lower: ([a, b], _p, { tf, detach }) => tf.equal(detach(a!), detach(b!)) },
+  greater: binary((tf, a, b) => tf.greater(a, b)),
+  less: binary((tf, a, b) => tf.less(a, b)),
+  equal: binary((tf, a, b) => tf.equal(a, b)),
   where: {
     lower: ([c, a, b], _p, { tf }) => {
       // tf.where wants equal shapes

@@ -1,20 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { cli, oneCleanError } from '../cli-helpers.ts';
 
-const bin = path.resolve('bin/distillery.mjs');
-const cli = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 240_000 });
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-cli-'));
-
-function oneCleanError(r: ReturnType<typeof cli>, pattern: RegExp) {
-  assert.notEqual(r.status, 0, 'non-zero exit');
-  assert.match(r.stderr, /^distillery: error: /);
-  assert.match(r.stderr, pattern);
-  assert.doesNotMatch(r.stderr, /\n\s+at .+:\d+:\d+/, 'no stack trace');
-}
 
 test('bad input: unknown pipeline, --steps -3, --backend nope — one clear line, nothing written', () => {
   const out = path.join(tmp(), 'run');

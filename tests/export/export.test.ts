@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { cli, oneCleanError } from '../cli-helpers.ts';
 import ts from 'typescript';
 import { buildIR } from '../../dsl/pipeline.ts';
 import { PIPELINES } from '../../pipelines/index.ts';
@@ -16,8 +17,6 @@ import { UserError } from '../../dsl/errors.ts';
 import { parity } from '../../cli/parity.ts';
 import { NO_TORCH, runTrain, torchPython } from '../../cli/python.ts';
 
-const bin = path.resolve('bin/distillery.mjs');
-const cli = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 600_000 });
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-export-'));
 
 /** a test that needs PyTorch: skipped with the reason where it is missing, failed in CI */
@@ -26,13 +25,6 @@ function needsTorch(t: TestContext): boolean {
   if (process.env.CI) throw new Error(NO_TORCH);
   t.skip(`torch unavailable here: ${NO_TORCH}`);
   return false;
-}
-
-function oneCleanError(r: ReturnType<typeof cli>, pattern: RegExp) {
-  assert.notEqual(r.status, 0, 'non-zero exit');
-  assert.match(r.stderr, /^distillery: error: /);
-  assert.match(r.stderr, pattern);
-  assert.doesNotMatch(r.stderr, /\n\s+at .+:\d+:\d+/, 'no stack trace');
 }
 
 test('a target table that misses an op kind fails tsc (both targets)', () => {

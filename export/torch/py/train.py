@@ -151,6 +151,10 @@ class Trainer:
                         for p in self.modules[role].state_dict().values():
                             dist.broadcast(p, 0)
         self.params = {role: dict(m.named_parameters()) for role, m in self.modules.items()}
+        # between updates no parameter takes gradient: an update turns on its own role's only
+        for ps in self.params.values():
+            for p in ps.values():
+                p.requires_grad_(False)
         # one optimizer state per update, as distillery keeps (a pre-training phase does not hand its moments on)
         self.adam = [Adam(self.params[u['role']], **u['adam']) for u in graph.UPDATES]
         self.non_finite = {}
@@ -165,10 +169,9 @@ class Trainer:
     def update(self, i):
         u = graph.UPDATES[i]
         role = u['role']
-        for r, ps in self.params.items():
-            for p in ps.values():
-                p.requires_grad_(r == role)
-                p.grad = None
+        for p in self.params[role].values():
+            p.requires_grad_(True)
+            p.grad = None
         # the updated role runs through DDP (its gradients are averaged); other roles are plain modules
         m = {r: (self.wrapped[r] if r == role else mod) for r, mod in self.modules.items()}
         loss, logged = u['fn'](m, self.rt)
