@@ -1,10 +1,13 @@
-/** @file DMD2 on 2-D toys: one-step student, fake score at 5 updates per student update, no regression. */
+/** @file DMD2 on 2-D toys: a one-step (or k-step, with backward simulation) student, fake score at 5 updates per student
+ * update, optional GAN head on the fake score's features, no regression. */
 import { z } from 'zod';
 import { pipeline, type PipelineDef } from '../dsl/pipeline.ts';
 import { options } from '../dsl/options.ts';
 import { adam } from '../dsl/builder.ts';
 import { mlp, type Toy } from '../dsl/models.ts';
 import { dmd, denoisingLoss } from '../dsl/objectives/dmd.ts';
+import { discriminatorLoss, generatorLoss, type GanHead } from '../dsl/objectives/gan.ts';
+import { backwardSimulation, multistepSample, prefitOnLadder, studentLadder } from '../dsl/objectives/multistep.ts';
 
 /** DMD2's options; `fourier` is the one knob the grid changes (its default there is 4). */
 export const dmd2Options = (o: { fourier?: number } = {}) =>
@@ -21,6 +24,11 @@ export const dmd2Options = (o: { fourier?: number } = {}) =>
       tMax: z.number().min(0).max(1).default(0.98).describe('the DMD loss draws t ~ U[tMin, tMax]'),
       normFloor: z.number().min(0).default(0).describe("a floor under DMD's per-sample normaliser mean|x − x0_real| (0: none)"),
       fakeWeighting: z.enum(['none', 'snr']).default('none').describe("the fake score's x0 errors weighted by 1 + α²/σ² ('snr', DMD2's ε-loss in x0 form) or not ('none')"),
+      studentSteps: z.int().min(1).max(16).default(1).describe('steps of the student on the ladder t = 1, 1 − 1/k, …, 1/k; k > 1 trains by backward simulation'),
+      ganGenerator: z.number().min(0).default(0).describe("weight of the non-saturating GAN term in the student's loss (0: no GAN head)"),
+      ganDiscriminator: z.number().min(0).default(1).describe("weight of the discriminator term in the fake score's (and head's) loss"),
+      studentPrefit: z.int().min(0).default(0).describe("warm-up updates fitting a k-step student to the teacher's denoiser at its rungs (k > 1; its init from the teacher)"),
+      ganHidden: z.int().min(1).default(64).describe("width of the GAN head's hidden layer"),
     },
     { batch: 256, steps: 6000, evalEvery: 500 },
   );
@@ -33,17 +41,45 @@ export function dmd2Toy(name: string, target: Toy, schema = dmd2Options()): Pipe
     (g, c) => {
       const D = target.dim;
       const teacher = g.frozen('teacher', target.denoiser('rf'));
-      const student = g.trainable('student', mlp({ in: D, out: D, hidden: c.hidden, layers: c.layers, fourier: c.fourier }));
-      const fake = g.trainable('fake', mlp({ in: D, out: D, hidden: c.hidden, layers: c.layers, time: true }));
+      const k = c.studentSteps;
+      // a one-step student maps noise alone; a k-step one also reads its rung's t
+      const student = g.trainable('student', mlp({ in: D, out: D, hidden: c.hidden, layers: c.layers, fourier: c.fourier, ...(k > 1 ? { time: true } : {}) }));
+      // a k-step student's fake score also reads the rung (one-hot): it models each rung's samples apart, so that DMD
+      // matches every rung to the data, not only their mixture (docs/methods/dmd.md)
+      const fake = g.trainable('fake', mlp({ in: D, out: D, hidden: c.hidden, layers: c.layers, time: true, ...(k > 1 ? { classes: k } : {}) }));
+      const sampler = { student, ladder: studentLadder(k), schedule: 'rf' as const };
 
+      // first in the warm-up: the student's fit to the teacher precedes the fake score's fit to the student
+      if (k > 1 && c.studentPrefit > 0) prefitOnLadder(g, { ...sampler, student, teacher, data: () => g.data(target), steps: c.studentPrefit, lr: 1e-3 });
       const z = g.noise([g.B, D]);
-      const x = g.named('x', student(z));
-      const { loss, grad } = dmd(g, { x, teacher, fake, schedule: 'rf', t: [c.tMin, c.tMax], normFloor: c.normFloor });
-      g.minimize(student, loss, { optimizer: adam(c.lrStudent) });
-      g.minimize(fake, denoisingLoss(g, fake, g.stopGradient(x), { schedule: 'rf', weighting: c.fakeWeighting }), { optimizer: adam(c.lrFake), ratio: c.ratio, warmup: c.fakeWarmup });
+      // k > 1: the x0 the student predicts at a random rung, its input built by its own sampler without gradient
+      const sim = k > 1 ? backwardSimulation(g, z, sampler) : undefined;
+      const x = g.named('x', sim ? sim.x : student(z));
+      const cond = sim ? [sim.rung] : [];
+      const { loss, grad } = dmd(g, { x, teacher, fake, schedule: 'rf', t: [c.tMin, c.tMax], normFloor: c.normFloor, fakeCond: cond });
+      const xs = g.stopGradient(x);
+      let fakeLoss = denoisingLoss(g, fake, xs, { schedule: 'rf', weighting: c.fakeWeighting, cond });
+      let studentLoss = loss;
+      let head, disc;
+      if (c.ganGenerator > 0) {
+        head = g.trainable('head', mlp({ in: c.hidden, out: 1, hidden: c.ganHidden, layers: 1 }));
+        const features = fake.output('features');
+        const gan: GanHead = { features: (xt, t) => features(xt, t, ...cond), head, schedule: 'rf' };
+        disc = discriminatorLoss(g, { ...gan, real: g.data(target), fake: xs }).mul(c.ganDiscriminator);
+        const gen = generatorLoss(g, { ...gan, x });
+        studentLoss = studentLoss.add(gen.mul(c.ganGenerator));
+        fakeLoss = fakeLoss.add(disc);
+        g.output('ganGenerator', gen);
+      }
+      g.minimize(student, studentLoss, { optimizer: adam(c.lrStudent) });
+      g.minimize(fake, fakeLoss, { optimizer: adam(c.lrFake), ratio: c.ratio, warmup: c.fakeWarmup });
+      // DMD2 steps the head with the fake score's optimiser; here it is its own role on the same schedule, after it
+      if (head && disc) g.minimize(head, disc, { optimizer: adam(c.lrFake), ratio: c.ratio, warmup: c.fakeWarmup });
 
       g.output('dmdGradNorm', grad.square().sum([1]).sqrt().mean());
-      g.evaluate({ samples: x, target, teacher, schedule: 'rf', noise: z });
+      // evaluation runs the whole k-step sampler from the evaluation noise
+      const samples = k > 1 ? g.noGrad(() => multistepSample(g, z, sampler)) : x;
+      g.evaluate({ samples, target, teacher, schedule: 'rf', noise: z });
     },
     `DMD2 on ${target.name}: one-step student, 5:1 fake-score updates, exact rectified-flow teacher`,
   );

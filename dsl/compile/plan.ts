@@ -98,6 +98,17 @@ function forwardSteps(ir: GraphIR, all: IRNode[], keep: Set<string>, fuse: boole
 }
 
 
+/** The nodes that the gradient of `loss` flows back into: its ancestors along differentiable ops (a stop_gradient,
+ * a comparison or a sampler ends the path). `nodes` in topological order. */
+function gradientFlow(nodes: readonly IRNode[], loss: string): Set<string> {
+  const flows = new Set([loss]);
+  for (let i = nodes.length - 1; i >= 0; i--) {
+    const n = nodes[i]!;
+    if (flows.has(n.id) && opDef(n.op)!.differentiable) for (const x of n.inputs) flows.add(x);
+  }
+  return flows;
+}
+
 export function buildPlan(ir: GraphIR, paramCount: (role: string) => number = () => 0, o: { fuse?: boolean } = {}): Plan {
   const fuse = o.fuse ?? true;
   const order = ir.updates.map((u, declared) => ({ ...u, declared })).sort((a, b) => Number(b.ratio > 1) - Number(a.ratio > 1));
@@ -118,9 +129,11 @@ export function buildPlan(ir: GraphIR, paramCount: (role: string) => number = ()
     const need = ancestors(ir, [u.loss, ...mine.map((k) => ir.outputs[k]!)]);
     const nodes = ir.nodes.filter((n) => need.has(n.id));
     const reach = gradientReach(ir, u.role);
-    // a node goes on the tape when it, or anything it reads, depends on the role's parameters
+    const flows = gradientFlow(nodes, u.loss);
+    // a node goes on the tape when the loss's gradient passes through it on its way to the role's parameters, or when
+    // it reads a value of the tape; the role's own calls in a no-grad region (backward simulation's rungs) stay off it
     const onTape = new Set<string>();
-    for (const n of nodes) if (reach.has(n.id) || n.inputs.some((i) => onTape.has(i))) onTape.add(n.id);
+    for (const n of nodes) if ((reach.has(n.id) && flows.has(n.id)) || n.inputs.some((i) => onTape.has(i))) onTape.add(n.id);
     const preNodes = nodes.filter((n) => !onTape.has(n.id));
     const tapeNodes = nodes.filter((n) => onTape.has(n.id));
     const outputs = Object.fromEntries(mine.map((k) => [k, ir.outputs[k]!]));

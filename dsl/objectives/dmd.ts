@@ -34,10 +34,10 @@ export function regressionLoss(pred: Port, target: Port): Scalar {
  * that high noise keeps a weight). */
 export type DenoisingWeighting = 'none' | 'snr';
 
-/** Denoising score matching with an x0-prediction model: mean(λ(t)·(model(x_t, t) − x0)²), t ~ U[t0, t1]. */
-export function denoisingLoss(g: GraphBuilder, model: Model, x0: Port<'f32', Shape>, o: { schedule: ScheduleName | Schedule; t?: readonly [number, number]; weighting?: DenoisingWeighting }): Scalar {
+/** Denoising score matching with an x0-prediction model: mean(λ(t)·(model(x_t, t, …cond) − x0)²), t ~ U[t0, t1]. */
+export function denoisingLoss(g: GraphBuilder, model: Model, x0: Port<'f32', Shape>, o: { schedule: ScheduleName | Schedule; t?: readonly [number, number]; weighting?: DenoisingWeighting; cond?: readonly Port[] }): Scalar {
   const { t, xt } = g.diffuse(x0, { schedule: o.schedule, t: o.t ?? [0.001, 0.999] });
-  const err = model(xt, t).sub(x0).square();
+  const err = model(xt, t, ...(o.cond ?? [])).sub(x0).square();
   if ((o.weighting ?? 'none') === 'none') return err.mean() as Scalar;
   const snr = g.alpha(t, o.schedule).div(g.sigma(t, o.schedule)).square();
   return err.mul(snr.add(1)).mean() as Scalar;
@@ -45,12 +45,13 @@ export function denoisingLoss(g: GraphBuilder, model: Model, x0: Port<'f32', Sha
 
 /**
  * The DMD generator objective on samples x: diffuse with t ~ U[0.02, 0.98], query teacher and fake without
- * gradient, and return the pseudo-target loss plus the matching vector (for logging).
+ * gradient, and return the pseudo-target loss plus the matching vector (for logging). `fakeCond` are extra inputs of
+ * the fake score (a multi-step student's rung).
  */
-export function dmd(g: GraphBuilder, o: { x: Port<'f32', Shape>; teacher: Model; fake: Model; schedule: ScheduleName | Schedule; t?: readonly [number, number]; normFloor?: number }) {
+export function dmd(g: GraphBuilder, o: { x: Port<'f32', Shape>; teacher: Model; fake: Model; schedule: ScheduleName | Schedule; t?: readonly [number, number]; normFloor?: number; fakeCond?: readonly Port[] }) {
   const grad = g.noGrad(() => {
     const { t, xt } = g.diffuse(o.x, { schedule: o.schedule, t: o.t ?? [0.02, 0.98] });
-    return dmdGradient({ x: o.x, real: o.teacher(xt, t), fake: o.fake(xt, t), ...(o.normFloor ? { floor: o.normFloor } : {}) });
+    return dmdGradient({ x: o.x, real: o.teacher(xt, t), fake: o.fake(xt, t, ...(o.fakeCond ?? [])), ...(o.normFloor ? { floor: o.normFloor } : {}) });
   });
   return { loss: dmdLoss(o.x, grad), grad };
 }
