@@ -64,7 +64,9 @@ function summaryLine(s: Summary): string {
   const m = s.metrics as Record<string, number>;
   const parts = [`${s.pipeline}: ${s.steps} steps in ${s.wallSeconds.toFixed(1)} s (${s.iterationsPerSecond.toFixed(1)} it/s, ${s.backend})`];
   if (m.energyDistance !== undefined)
-    parts.push(`energy distance ${m.energyDistance.toFixed(4)}, modes ${m.modesCovered}/${m.modesTotal}, off-mode ${(100 * m.offModeFraction).toFixed(1)}%, emptiest mode ${m.minModeMassRatio?.toFixed(2)}× its share, equivalent teacher NFE ${m.equivalentTeacherNfe}`);
+    parts.push(
+      `energy distance ${m.energyDistance.toFixed(4)}, modes covered ${m.modesCovered}/${m.modesTotal}, within 2× their share ${m.modesWithinFactor2}/${m.modesTotal} (mass ratios ${m.minModeMassRatio?.toFixed(2)}–${m.maxModeMassRatio?.toFixed(2)}), off-mode ${(100 * m.offModeFraction).toFixed(1)}%`,
+    );
   if (m.invalidRate !== undefined) {
     const k = (s as unknown as { metrics: { teacherBySteps?: Record<string, { invalidRate: number }> } }).metrics.teacherBySteps;
     parts.push(`invalid ${(100 * m.invalidRate).toFixed(1)}%, TV ${m.tv!.toFixed(3)}, GM ${m.gm!.toFixed(4)}, support recall ${m.supportRecall!.toFixed(3)}`);
@@ -74,7 +76,8 @@ function summaryLine(s: Summary): string {
   if (c) parts.push(`copying score ${c.copyingScore.toFixed(3)} (dNoise ${c.dNoise?.toFixed(3)}, dCopy ${c.dCopy.toFixed(3)})`);
   const skipped = Object.values(s.nonFinite.skipped).reduce((a, b) => a + b, 0);
   if (skipped) parts.push(`${skipped} non-finite update(s) skipped`);
-  return parts.join('; ');
+  const headline = (s.metrics as { headline?: unknown }).headline;
+  return parts.join('; ') + (typeof headline === 'string' ? `\n${headline}` : '');
 }
 
 export function program(): Command {

@@ -16,7 +16,7 @@ import { evalColumns, gmmSummary, lastLosses } from './run.ts';
 import type { Summary } from './summary.ts';
 import { RunFolder } from './files.ts';
 import { metricsToArrow, samplesToArrow } from './sinks/arrow.ts';
-import { scatterOverDensity } from './sinks/plot.ts';
+import { scatterOverDensity, TEACHER_COLOR } from './sinks/plot.ts';
 import { reportFiles } from './report/report.ts';
 
 const RunJson = z.object({
@@ -52,6 +52,7 @@ export async function evaluateImported(dir: string, o: { backend?: string; evalS
   try {
     const metrics: Record<string, unknown> = {};
     let samplesPng: Uint8Array | undefined;
+    let teacherSamplesPng: Uint8Array | undefined;
     if (ir.eval) {
       const setup = evalSetup(exe, o.evalSamples ?? 4096);
       // the weights train.py saved every evalEvery steps, measured as a native run measures them along the way
@@ -68,12 +69,19 @@ export async function evaluateImported(dir: string, o: { backend?: string; evalS
       }
       for (const role of trained) exe.loadWeights(role, loadSafetensors(file(`weights/${role}.safetensors`)));
       const m = await studentMetricsAsync(exe, setup);
-      if (setup.kind === 'gmm') Object.assign(metrics, await gmmSummary(exe, setup, m.metrics));
-      else Object.assign(metrics, { ...m.metrics, teacherBySteps: tokenTeacherLadder(exe, setup) });
+      let teacherSamples: Float32Array | undefined;
+      if (setup.kind === 'gmm') {
+        const g = await gmmSummary(exe, setup, m);
+        Object.assign(metrics, g.metrics);
+        teacherSamples = g.teacherSamples;
+      } else Object.assign(metrics, { ...m.metrics, teacherBySteps: tokenTeacherLadder(exe, setup) });
       // the last row carries the final evaluation, as a native run's does
       if (rows.length) Object.assign(rows[rows.length - 1]!, evalColumns(setup, m.metrics));
       folder.write('samples.arrow', samplesToArrow(m.samples, setup.d));
-      if (setup.kind === 'gmm' && setup.d === 2) folder.write('samples.png', (samplesPng = scatterOverDensity(setup.target, m.samples)));
+      if (setup.kind === 'gmm' && setup.d === 2) {
+        folder.write('samples.png', (samplesPng = scatterOverDensity(setup.target, m.samples)));
+        if (teacherSamples) folder.write('teacher-samples.png', (teacherSamplesPng = scatterOverDensity(setup.target, teacherSamples, { colors: () => TEACHER_COLOR })));
+      }
     }
     const planText = printPlan(plan);
     const summary: Summary = {
@@ -91,7 +99,7 @@ export async function evaluateImported(dir: string, o: { backend?: string; evalS
     folder.write('metrics.arrow', metricsToArrow(rows));
     folder.write('plan.txt', planText + '\n');
     folder.write('summary.json', JSON.stringify(summary, null, 2) + '\n');
-    for (const [name, data] of Object.entries(await reportFiles({ summary, rows, planText, samplesPng }))) folder.write(name, data);
+    for (const [name, data] of Object.entries(await reportFiles({ summary, rows, planText, samplesPng, teacherSamplesPng }))) folder.write(name, data);
     folder.commit();
     return summary;
   } catch (e) {

@@ -7,7 +7,8 @@ import { printIR } from '../dsl/ir/print.ts';
 import { loadBackend } from '../gpu/backend.ts';
 import { Executor, NonFiniteError, type ExecutorOptions } from './executor.ts';
 import { initialWeights } from './init.ts';
-import { evalSetup, equivalentNfe, gaussianBaseline, studentMetricsAsync, teacherLadder, tokenTeacherLadder, type EvalSetup, type GmmEvalSetup } from './evaluate.ts';
+import { beatsTeacherSteps, evalSetup, gaussianBaseline, modeNumbers, studentMetricsAsync, studentSteps, TEACHER_PICTURE, teacherHeadline, teacherLadder, tokenTeacherLadder, type EvalSetup, type GmmEvalSetup, type StudentMetrics } from './evaluate.ts';
+import { modeStats } from '../ops/metrics/modes.ts';
 import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, loadCheckpoint, removeUnfinished, writeCheckpoint, type Checkpoint } from './checkpoint.ts';
 import { reportFiles } from './report/report.ts';
 import type { Summary } from './summary.ts';
@@ -16,7 +17,7 @@ import { train, type StepEvent } from './train.ts';
 import { RunFolder } from './files.ts';
 import { encodeSafetensors, loadSafetensors } from './safetensors.ts';
 import { metricsToArrow, samplesToArrow } from './sinks/arrow.ts';
-import { scatterOverDensity } from './sinks/plot.ts';
+import { scatterOverDensity, TEACHER_COLOR } from './sinks/plot.ts';
 import { progress } from './sinks/progress.ts';
 import { CopyingDiagnostic } from './diagnose/copying.ts';
 export type { Summary } from './summary.ts';
@@ -69,28 +70,47 @@ export function evalColumns(setup: EvalSetup | undefined, m: Record<string, numb
 export const lastLosses = (rows: Row[]): Record<string, number> =>
   Object.fromEntries(Object.entries(rows[rows.length - 1] ?? {}).filter(([k]) => k.startsWith('loss.')).map(([k, v]) => [k.slice(5), v as number]));
 
-/** a mixture run's summary: the student's metrics beside the teacher's sampler ladder and the Gaussian baseline */
-export async function gmmSummary(exe: Executor, setup: GmmEvalSetup, m: Record<string, number>): Promise<Record<string, unknown>> {
-  const ladder = await teacherLadder(exe, setup, 'euler');
-  const eq = equivalentNfe(ladder, m.energyDistance!);
-  const matched = Object.keys(ladder).map(Number).filter((n) => ladder[String(n)]! >= m.energyDistance!);
-  return {
+/** a mixture run's summary: the student's metrics beside the teacher's sampler ladders and the Gaussian baseline;
+ * also the kept samples of the teacher's TEACHER_PICTURE sampler (same noise as the ladder), for teacher-samples.png */
+export async function gmmSummary(exe: Executor, setup: GmmEvalSetup, student: Pick<StudentMetrics, 'metrics' | 'samples'>): Promise<{ metrics: Record<string, unknown>; teacherSamples?: Float32Array }> {
+  const m = student.metrics;
+  const modes = modeStats(setup.target, student.samples, setup.d);
+  const euler = await teacherLadder(exe, setup, 'euler', undefined, TEACHER_PICTURE.steps);
+  const heun = await teacherLadder(exe, setup, 'heun', [1, 2, 4, 8, 16]);
+  const steps = studentSteps(exe.ir);
+  const teacherModes = euler.kept && modeStats(setup.target, euler.kept, setup.d);
+  const metrics = {
+    // one line: the largest teacher samplers the student beats, and the next ones, which it does not
+    headline: teacherHeadline({ studentSteps: steps, energyDistance: m.energyDistance!, euler: euler.energyDistance, heun: heun.energyDistance }),
     energyDistance: m.energyDistance,
-    teacherEnergyDistanceByNfe: ladder,
+    // the student's sampling steps as the graph shows them (null: not known)
+    studentSteps: steps,
+    // the largest N such that the student's energy distance is at or below the teacher's N-step Euler (Heun)
+    // sampler's and every cheaper one's on the ladder; null: worse than the 1-step sampler
+    beatsTeacherEulerSteps: beatsTeacherSteps(euler.energyDistance, m.energyDistance!),
+    beatsTeacherHeunSteps: beatsTeacherSteps(heun.energyDistance, m.energyDistance!),
+    teacherEnergyDistanceByNfe: euler.energyDistance,
     teacherSolver: 'euler',
-    equivalentTeacherNfe: eq.nfe,
-    equivalentTeacherNfeExceedsLadder: eq.exceedsLadder,
-    // the largest step count whose teacher sampler the student matches or beats (null: worse than 1 step)
-    studentMatchesTeacherNfe: matched.length ? Math.max(...matched) : null,
-    teacherHeunEnergyDistanceBySteps: await teacherLadder(exe, setup, 'heun', [1, 2, 4, 8, 16]),
+    teacherHeunEnergyDistanceBySteps: heun.energyDistance,
     gaussianBaselineEnergyDistance: gaussianBaseline(exe, setup),
-    modesCovered: m.modesCovered,
-    modesTotal: m.modesTotal,
-    offModeFraction: m.offModeFraction,
-    // the emptiest mode's share of the on-mode samples over its weight: 1 balanced, 0.5 half its share, 0 empty
-    minModeMassRatio: m.minModeMassRatio,
+    // a mode is covered when it holds at least half its weight's share of the on-mode samples (mass ratio ≥ 0.5)
+    modesCovered: modes.modesCovered,
+    modesTotal: modes.modesTotal,
+    // samples beyond 3σ of every mode; they count for no mode in the ratios
+    offModeFraction: modes.offModeFraction,
+    // a mode's mass ratio: its share of the on-mode samples over its weight's share (1 balanced, 0.5 half, 0 empty)
+    minModeMassRatio: modes.minModeMassRatio,
+    maxModeMassRatio: modes.maxModeMassRatio,
+    // modes within a factor 2 of their share (mass ratio in [0.5, 2]); every one when it equals modesTotal
+    modesWithinFactor2: modes.modesWithinFactor2,
+    // per mode: its share of the on-mode samples, and its weight's share
+    modeShares: modes.modeShares,
+    modeWeights: modes.modeWeights,
+    // the same statistics for the teacher's TEACHER_PICTURE sampler (the report's teacher picture)
+    ...(teacherModes ? { teacherPicture: { solver: TEACHER_PICTURE.solver, steps: TEACHER_PICTURE.steps, ...modeNumbers(teacherModes), modeShares: teacherModes.modeShares } } : {}),
     evalSamples: setup.n,
   };
+  return { metrics, ...(euler.kept ? { teacherSamples: euler.kept } : {}) };
 }
 
 
@@ -176,17 +196,25 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
     folder.write('metrics.arrow', metricsToArrow(rows));
     const metrics: Record<string, unknown> = {};
     let samplesPng: Uint8Array | undefined;
+    let teacherSamplesPng: Uint8Array | undefined;
     if (setup) {
       // a run resumed from its last step has no event left: evaluate the restored student (same draws)
       const m = last?.eval ?? (await studentMetricsAsync(exe, setup));
-      if (setup.kind === 'gmm') Object.assign(metrics, await gmmSummary(exe, setup, m.metrics));
-      else {
+      let teacherSamples: Float32Array | undefined;
+      if (setup.kind === 'gmm') {
+        const g = await gmmSummary(exe, setup, m);
+        Object.assign(metrics, g.metrics);
+        teacherSamples = g.teacherSamples;
+      } else {
         // the teacher's k-step sampler beside the student: does the student at k steps beat the teacher at k?
         Object.assign(metrics, { ...m.metrics, teacherBySteps: tokenTeacherLadder(exe, setup) });
       }
       if (copying) metrics.copying = copyingAt.get(steps);
       folder.write('samples.arrow', samplesToArrow(m.samples, setup.d));
-      if (setup.kind === 'gmm' && setup.d === 2) folder.write('samples.png', (samplesPng = scatterOverDensity(setup.target, m.samples)));
+      if (setup.kind === 'gmm' && setup.d === 2) {
+        folder.write('samples.png', (samplesPng = scatterOverDensity(setup.target, m.samples)));
+        if (teacherSamples) folder.write('teacher-samples.png', (teacherSamplesPng = scatterOverDensity(setup.target, teacherSamples, { colors: () => TEACHER_COLOR })));
+      }
     }
     for (const d of ir.models.filter((x) => x.trainable))
       folder.write(`weights/${d.role}.safetensors`, encodeSafetensors(await exe.hostWeightsAsync(d.role), { role: d.role, kind: d.kind, config: JSON.stringify(d.config) }));
@@ -205,7 +233,7 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
       ...(o.resume ? { resumedFrom: o.resume.state.step } : {}),
     };
     folder.write('summary.json', JSON.stringify(summary, null, 2) + '\n');
-    for (const [name, data] of Object.entries(await reportFiles({ summary, rows, planText, config: o.config, samplesPng }))) folder.write(name, data);
+    for (const [name, data] of Object.entries(await reportFiles({ summary, rows, planText, config: o.config, samplesPng, teacherSamplesPng }))) folder.write(name, data);
     exe.dispose();
     folder.commit();
     return summary;

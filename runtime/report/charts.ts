@@ -81,3 +81,58 @@ export function overlay(title: string, series: Series[], o: { x?: string; y?: st
     },
   } as TopLevelSpec;
 }
+
+export interface ModeMass {
+  /** each mode's weight as a share of the total */
+  weights: number[];
+  /** per sampler: its name, each mode's share of its on-mode samples, and its off-mode fraction */
+  samplers: { name: string; shares: number[]; offMode: number }[];
+}
+
+/**
+ * Per-mode mass as grouped bars: the target's weight share and each sampler's share of its on-mode samples, with a
+ * grey band from ½ to 2× the weight share (within a factor 2), its ends drawn as ticks; beside it, each sampler's
+ * off-mode fraction.
+ */
+export function modeMassChart(title: string, m: ModeMass): TopLevelSpec {
+  const K = m.weights.length;
+  const series = ['target weight', ...m.samplers.map((s) => s.name)];
+  const color = { field: 'series', type: 'nominal', title: null, scale: { domain: series, range: ['#9e9e9e', '#dc281e', '#191919', '#1f77b4'].slice(0, series.length) }, sort: series, legend: { orient: 'bottom', labelLimit: 320 } };
+  const mode = { field: 'mode', type: 'ordinal', title: 'mode', sort: null };
+  const bars = [
+    ...m.weights.map((w, k) => ({ mode: k, series: 'target weight', share: w })),
+    ...m.samplers.flatMap((s) => s.shares.map((v, k) => ({ mode: k, series: s.name, share: v }))),
+  ];
+  const band = m.weights.map((w, k) => ({ mode: k, lo: w / 2, hi: 2 * w }));
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title,
+    hconcat: [
+      {
+        width: Math.min(700, Math.max(240, K * 26)),
+        height: 220,
+        layer: [
+          { data: { values: band }, mark: { type: 'bar', color: '#e8e8e8', width: { band: 0.9 } }, encoding: { x: mode, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' } } },
+          {
+            data: { values: bars },
+            mark: { type: 'bar' },
+            encoding: { x: mode, xOffset: { field: 'series', sort: series }, y: { field: 'share', type: 'quantitative', title: 'share of the on-mode samples' }, color },
+          },
+          // the band's ends drawn over the bars, so that the lower one shows where a bar falls short of it
+          ...['lo', 'hi'].map((f) => ({ data: { values: band }, mark: { type: 'tick', color: '#555', thickness: 1.5, bandSize: 0.9 }, encoding: { x: mode, y: { field: f, type: 'quantitative' } } })),
+        ],
+      },
+      {
+        width: 30 * m.samplers.length,
+        height: 220,
+        data: { values: m.samplers.map((s) => ({ series: s.name, off: s.offMode })) },
+        mark: { type: 'bar' },
+        encoding: {
+          x: { field: 'series', type: 'nominal', sort: series, title: 'off-mode', axis: { labels: false, ticks: false } },
+          y: { field: 'off', type: 'quantitative', title: 'share of all samples', scale: { domain: [0, 1] } },
+          color,
+        },
+      },
+    ],
+  } as TopLevelSpec;
+}

@@ -1,8 +1,8 @@
 /**
  * @file report.html: one self-contained page per run (plots inlined as SVG, samples as a data URI) with the
- * summary metrics, the config, loss and gradient-norm curves per role, energy distance vs step, the sample plot and
- * the plan. The plots are also written as PNG and SVG under plots/. `distillery report DIR` rebuilds it from the
- * run folder's files.
+ * headline and summary metrics, the config, loss and gradient-norm curves per role, energy distance vs step, the
+ * mass per mode, the student's samples beside the teacher's, and the plan. The plots are also written as PNG and SVG
+ * under plots/. `distillery report DIR` rebuilds it from the run folder's files.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,7 +10,7 @@ import { tableFromIPC } from 'apache-arrow';
 import { UserError } from '../../dsl/errors.ts';
 import { RunFolder } from '../files.ts';
 import type { Summary } from '../summary.ts';
-import { overlay, panels, renderChart, type Chart, type Series } from './charts.ts';
+import { modeMassChart, overlay, panels, renderChart, type Chart, type ModeMass, type Series } from './charts.ts';
 
 export interface ReportInput {
   summary: Summary;
@@ -18,7 +18,36 @@ export interface ReportInput {
   planText: string;
   config?: Record<string, unknown>;
   samplesPng?: Uint8Array;
+  /** the teacher's samples from the same noise (the summary's `teacherPicture` names the sampler) */
+  teacherSamplesPng?: Uint8Array;
 }
+
+interface TeacherPicture {
+  solver: string;
+  steps: number;
+  offModeFraction: number;
+  modeShares: number[];
+}
+
+/** the summary's per-mode numbers, when it has them (mixture runs) */
+function modeMassOf(m: Record<string, unknown>): ModeMass | undefined {
+  const weights = m.modeWeights;
+  const shares = m.modeShares;
+  if (!Array.isArray(weights) || !Array.isArray(shares) || typeof m.offModeFraction !== 'number') return undefined;
+  const t = m.teacherPicture as TeacherPicture | undefined;
+  return {
+    weights,
+    samplers: [
+      { name: 'student', shares, offMode: m.offModeFraction },
+      ...(t ? [{ name: `teacher, ${pictureName(t)}`, shares: t.modeShares, offMode: t.offModeFraction }] : []),
+    ],
+  };
+}
+
+const pictureName = (t: TeacherPicture) => `${t.steps}-step ${t.solver === 'heun' ? 'Heun' : 'Euler'}`;
+
+/** per-mode arrays are drawn, not listed */
+const LISTED_NOT = /(^|\.)(modeShares|modeWeights|headline)$/;
 
 /** the columns of `rows` whose names start with `prefix`, as one series each */
 function seriesOf(rows: ReportInput['rows'], prefix: string): Series[] {
@@ -63,6 +92,8 @@ export async function reportFiles(r: ReportInput): Promise<Record<string, string
     for (const [nfe, v] of teacher.filter(([n]) => ['1', '2', '4', '8'].includes(n))) lines.push({ name: `teacher, ${nfe} Euler step${nfe === '1' ? '' : 's'}`, points: [{ x: 0, y: v }, { x: last, y: v }] });
     await add('energy-distance', 'Energy distance to the target', overlay('energy distance vs step (teacher samplers as levels)', lines, { y: 'energy distance', log: true, points: true }));
   }
+  const mass = modeMassOf(r.summary.metrics);
+  if (mass) await add('mode-mass', 'Mass per mode', modeMassChart('each mode’s share of the on-mode samples (grey: ½× to 2× its weight); off-mode mass', mass));
   // token runs: the exact metrics against q (ops/metrics/discrete.ts)
   const exact = ['invalidRate', 'tv', 'supportRecall'].flatMap((k) => seriesOf(r.rows, k).filter((x) => x.name === '' && x.points.length).map((x) => ({ ...x, name: k })));
   if (exact.length) await add('exact-metrics', 'Exact metrics against q', overlay('invalid rate, TV and support recall vs step', exact, { y: 'value', points: true }));
@@ -77,7 +108,14 @@ export async function reportFiles(r: ReportInput): Promise<Record<string, string
     ['non-finite updates skipped', Object.values(s.nonFinite?.skipped ?? {}).reduce((a, b) => a + b, 0)],
     ...(s.resumedFrom !== undefined ? ([['resumed from step', s.resumedFrom]] as [string, unknown][]) : []),
   ];
-  const metrics = flatten(Object.fromEntries(Object.entries(s.metrics).filter(([k]) => !['teacherEnergyDistanceByNfe', 'teacherHeunEnergyDistanceBySteps'].includes(k))));
+  const metrics = flatten(Object.fromEntries(Object.entries(s.metrics).filter(([k]) => !['teacherEnergyDistanceByNfe', 'teacherHeunEnergyDistanceBySteps'].includes(k)))).filter(([k]) => !LISTED_NOT.test(k));
+  const headline = typeof s.metrics.headline === 'string' ? s.metrics.headline : undefined;
+  const teacher = s.metrics.teacherPicture as TeacherPicture | undefined;
+  const img = (alt: string, png: Uint8Array) => `<img alt="${esc(alt)}" width="460" src="data:image/png;base64,${Buffer.from(png).toString('base64')}">`;
+  const figure = (caption: string, png: Uint8Array) => `<figure>${img(caption, png)}<figcaption>${esc(caption)}</figcaption></figure>`;
+  const samples = r.samplesPng
+    ? `<h2>Samples over the target density</h2><div class="grid">${figure('student', r.samplesPng)}${r.teacherSamplesPng && teacher ? figure(`teacher, ${pictureName(teacher)} (same noise as the ladder)`, r.teacherSamplesPng) : ''}</div>`
+    : '';
   const events = s.nonFinite?.events ?? [];
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(s.pipeline)} — distillery report</title>
@@ -86,13 +124,15 @@ body{font:14px/1.45 system-ui,sans-serif;max-width:980px;margin:2em auto;padding
 h1{font-size:1.5em}h2{font-size:1.15em;margin-top:2em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse}th,td{padding:2px 10px;text-align:left;border-bottom:1px solid #eee;vertical-align:top}th{font-weight:600}
 pre{background:#f6f6f6;padding:1em;overflow:auto;font-size:12px}figure{margin:1em 0}.grid{display:flex;gap:3em;flex-wrap:wrap}
+.grid figure{margin:0}figcaption{text-align:center;color:#555}.headline{font-size:1.1em;background:#f3f6fb;border-left:4px solid #4a78c2;padding:.6em 1em}
 </style></head><body>
 <h1>${esc(s.pipeline)} <small>seed ${s.seed}, ${esc(s.backend)}</small></h1>
+${headline ? `<p class="headline">${esc(headline)}</p>` : ''}
 <div class="grid"><section><h2>Run</h2>${table(head)}</section>
 <section><h2>Summary metrics</h2>${metrics.length ? table(metrics) : '<p>no evaluation in this pipeline</p>'}</section></div>
 ${r.config ? `<h2>Config</h2>${table(Object.entries(r.config))}` : ''}
 ${charts.map(([, title, c]) => `<h2>${esc(title)}</h2><figure>${c.svg}</figure>`).join('\n')}
-${r.samplesPng ? `<h2>Samples over the target density</h2><figure><img alt="student samples" width="512" src="data:image/png;base64,${Buffer.from(r.samplesPng).toString('base64')}"></figure>` : ''}
+${samples}
 ${events.length ? `<h2>Skipped updates (NaN/Inf)</h2>${table(events.slice(0, 200).map((e) => [`step ${e.step}`, e.role]))}` : ''}
 <h2>Plan</h2><pre>${esc(r.planText)}</pre>
 </body></html>
@@ -143,6 +183,7 @@ export async function rebuildReport(dir: string): Promise<string[]> {
     planText: fs.readFileSync(need('plan.txt'), 'utf8').replace(/\n$/, ''),
     ...(config ? { config: JSON.parse(config.toString('utf8')) } : {}),
     ...(opt('samples.png') ? { samplesPng: opt('samples.png')! } : {}),
+    ...(opt('teacher-samples.png') ? { teacherSamplesPng: opt('teacher-samples.png')! } : {}),
   });
   const folder = new RunFolder(dir);
   for (const [name, data] of Object.entries(files)) folder.write(name, data);

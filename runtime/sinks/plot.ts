@@ -3,6 +3,9 @@ import { PNG } from 'pngjs';
 import type { GmmSpec } from '../../dsl/ir/schema.ts';
 import { gmmLogDensity } from '../../ops/datasets.ts';
 
+/** the teacher's samples' colour (the student's are red) */
+export const TEACHER_COLOR = [25, 25, 25] as const;
+
 export function scatterOverDensity(
   target: GmmSpec,
   samples: Float32Array,

@@ -44,8 +44,12 @@ test('run a user pipeline file end to end; compile --emit ir|plan; the saved IR 
   for (const f of ['summary.json', 'metrics.arrow', 'samples.arrow', 'samples.png', 'ir.json', 'plan.txt', 'weights/student.safetensors'])
     assert.ok(fs.existsSync(path.join(d, 'a', f)), f);
   const s = JSON.parse(fs.readFileSync(path.join(d, 'a', 'summary.json'), 'utf8'));
-  for (const k of ['energyDistance', 'teacherEnergyDistanceByNfe', 'equivalentTeacherNfe', 'gaussianBaselineEnergyDistance', 'modesCovered', 'modesTotal', 'offModeFraction'])
+  for (const k of ['headline', 'energyDistance', 'studentSteps', 'beatsTeacherEulerSteps', 'beatsTeacherHeunSteps', 'teacherEnergyDistanceByNfe', 'gaussianBaselineEnergyDistance', 'modesCovered', 'modesTotal', 'offModeFraction', 'minModeMassRatio', 'maxModeMassRatio', 'modesWithinFactor2', 'modeShares', 'modeWeights', 'teacherPicture'])
     assert.ok(k in s.metrics, k);
+  assert.equal(s.metrics.studentSteps, 1);
+  assert.equal(s.metrics.modeShares.length, s.metrics.modesTotal);
+  assert.ok(a.stdout.includes(s.metrics.headline), 'run prints the headline');
+  assert.ok(fs.existsSync(path.join(d, 'a', 'teacher-samples.png')));
   const b = cli('run', path.join(d, 'a', 'ir.json'), '--out', path.join(d, 'b'), '--quiet');
   assert.equal(b.status, 0, b.stderr);
   const s2 = JSON.parse(fs.readFileSync(path.join(d, 'b', 'summary.json'), 'utf8'));

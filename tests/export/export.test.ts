@@ -153,7 +153,9 @@ test('an exported run, resumed from its checkpoint, lands in a run folder distil
   // evaluated along the way, as a native run is: the weights saved at step 3, and the final ones
   assert.deepEqual(s.energyDistanceByStep.map((x: { step: number }) => x.step), [3, 6]);
   assert.ok(s.metrics.teacherEnergyDistanceByNfe);
-  for (const f of ['report.html', 'metrics.arrow', 'samples.png']) assert.ok(fs.existsSync(path.join(full, f)), f);
+  assert.equal(typeof s.metrics.headline, 'string');
+  assert.ok('beatsTeacherEulerSteps' in s.metrics && Array.isArray(s.metrics.modeShares));
+  for (const f of ['report.html', 'metrics.arrow', 'samples.png', 'teacher-samples.png', 'plots/mode-mass.png']) assert.ok(fs.existsSync(path.join(full, f)), f);
 });
 
 test('--data replaces the datasets: a denoiser trained on the user’s points learns them', (t) => {

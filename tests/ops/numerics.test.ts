@@ -153,9 +153,36 @@ test('mode stats: the emptiest mode’s mass ratio is measured on the on-mode sa
   const s = modeStats(g, Float32Array.from(pts), 2);
   assert.equal(s.offModeFraction, 0.2);
   assert.equal(s.minModeMassRatio, 0.5); // (10 / 40) / (1 / 2)
+  assert.equal(s.maxModeMassRatio, 1.5); // (30 / 40) / (1 / 2)
   assert.deepEqual(s.counts, [30, 10]);
+  assert.deepEqual(s.modeShares, [0.75, 0.25]);
+  assert.deepEqual(s.modeWeights, [0.5, 0.5]);
   const none = modeStats(g, Float32Array.from(Array(10).fill([0, 5]).flat()), 2);
   assert.equal(none.minModeMassRatio, 0);
+  assert.equal(none.modesCovered, 0);
+  assert.equal(none.modesWithinFactor2, 0);
+});
+
+test('mode coverage: a mode is covered when it holds at least half its weight’s share of the on-mode samples', async () => {
+  const { modeStats } = await import('../../ops/metrics/modes.ts');
+  const g = { kind: 'gmm' as const, means: [[-3, 0], [0, 0], [3, 0]], stds: [0.2, 0.2, 0.2], weights: [1, 1, 1] };
+  const at = (counts: number[], off: number) => Float32Array.from([...counts.flatMap((c, k) => Array(c).fill([3 * (k - 1), 0.1])), ...Array(off).fill([0, 5])].flat());
+  // 30/10/10 on the modes, 50 off: on-mode shares 0.6/0.2/0.2 against 1/3 each, ratios 1.8/0.6/0.6: all covered, all
+  // within a factor 2, however much lies off-mode
+  const a = modeStats(g, at([30, 10, 10], 50), 2);
+  assert.deepEqual([a.modesCovered, a.modesWithinFactor2, a.offModeFraction], [3, 3, 0.5]);
+  assert.ok(Math.abs(a.minModeMassRatio - 0.6) < 1e-12 && Math.abs(a.maxModeMassRatio - 1.8) < 1e-12);
+  // the same on-mode samples beside 80 off-mode ones: still 3 (the old rule, ≥ ¼ of a mode's share of all samples, read 1)
+  assert.equal(modeStats(g, at([12, 4, 4], 80), 2).modesCovered, 3);
+  // 40/8/2, nothing off-mode: ratios 2.4/0.48/0.12, so only mode 0 is covered (the old rule counted mode 1 too, with
+  // 8 ≥ ¼·50/3) and none is within a factor 2
+  const c = modeStats(g, at([40, 8, 2], 0), 2);
+  assert.deepEqual([c.modesCovered, c.modesWithinFactor2, c.offModeFraction], [1, 0, 0]);
+  assert.ok(Math.abs(c.minModeMassRatio - 0.12) < 1e-12 && Math.abs(c.maxModeMassRatio - 2.4) < 1e-12);
+  // exactly half and exactly twice its share are inside the rule: 2 modes of weights 1 and 2 (shares 1/3, 2/3),
+  // samples 1/6 and 5/6 on-mode: ratios 0.5 and 1.25
+  const h = modeStats({ ...g, means: g.means.slice(0, 2), stds: [0.2, 0.2], weights: [1, 2] }, at([10, 50], 0), 2);
+  assert.deepEqual([h.modesCovered, h.modesWithinFactor2, h.minModeMassRatio], [2, 2, 0.5]);
 });
 
 test("a model's named output: the MLP's 'features' are its last hidden activations; an unknown output is one issue", async () => {

@@ -88,10 +88,12 @@ test('report.html: self-contained, with config, loss curves per role, samples, m
   assert.equal(r.status, 0, r.stderr);
   const html = fs.readFileSync(path.join(out, 'report.html'), 'utf8');
   assert.doesNotMatch(html, /<(script|link|img)[^>]+(src|href)="(?!data:)/, 'nothing loaded from outside the file');
-  for (const s of ['Config', 'Loss per role', 'Gradient norm per role', 'Energy distance', 'Samples over the target density', 'Summary metrics', 'Plan', 'lrStudent'])
+  const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
+  for (const s of ['Config', 'Loss per role', 'Gradient norm per role', 'Energy distance', 'Mass per mode', 'Samples over the target density', 'teacher, 8-step Euler', 'Summary metrics', 'Plan', 'lrStudent', summary.metrics.headline])
     assert.ok(html.includes(s), `report has ${s}`);
-  assert.ok((html.match(/<svg/g) ?? []).length >= 3, 'charts inlined as SVG');
-  for (const f of ['losses', 'grad-norms', 'energy-distance']) {
+  assert.equal((html.match(/<img /g) ?? []).length, 2, "the student's samples and the teacher's");
+  assert.ok((html.match(/<svg/g) ?? []).length >= 4, 'charts inlined as SVG');
+  for (const f of ['losses', 'grad-norms', 'energy-distance', 'mode-mass']) {
     const png = fs.readFileSync(path.join(out, `plots/${f}.png`));
     assert.deepEqual([...png.subarray(1, 4)], [...Buffer.from('PNG')]);
     assert.match(fs.readFileSync(path.join(out, `plots/${f}.svg`), 'utf8'), /^<svg/);
