@@ -14,6 +14,7 @@ import { BACKENDS } from '../gpu/backend.ts';
 import { benchForbiddenZone } from '../bench/sweeps/forbidden-zone.ts';
 import { benchCopying, DEFAULT_DIMS } from '../bench/sweeps/copying.ts';
 import { benchDmmd } from '../bench/sweeps/dmmd.ts';
+import { benchDmd2, DMD2_ARMS } from '../bench/sweeps/dmd2.ts';
 import { exportPipeline, TARGETS } from './export.ts';
 import { parity, printParity } from './parity.ts';
 import { evaluateImported } from '../runtime/imported.ts';
@@ -34,6 +35,8 @@ const dimList = (v: string) => {
   if (!dims.length || dims.some((d) => !Number.isSafeInteger(d) || d < 1)) throw new InvalidArgumentError(`--dims must be positive integers separated by commas, got '${v}'`);
   return dims;
 };
+
+const list = (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean);
 
 const DIAGNOSES = ['copying'];
 const diagnosis = (v: string) => {
@@ -215,21 +218,27 @@ export function program(): Command {
       console.log(`${file}: ok`);
     });
   p.command('bench')
-    .description('benchmarks: forbidden-zone (AMD vs DMD / DMD2, docs/methods/amd.md), copying (docs/methods/copying.md), dmmd (docs/methods/dmmd.md)')
-    .argument('<name>', 'forbidden-zone | copying | dmmd')
+    .description('benchmarks: dmd2 (its parts one at a time, docs/methods/dmd.md), forbidden-zone (AMD vs DMD / DMD2, docs/methods/amd.md), copying (docs/methods/copying.md), dmmd (docs/methods/dmmd.md)')
+    .argument('<name>', 'dmd2 | forbidden-zone | copying | dmmd')
     .option('--seeds <n>', 'seeds per configuration', int('--seeds', 1), 3)
     .option('--quick', 'a small budget (one seed unless --seeds), for a first look')
     .option('--dims <list>', `copying: dimensions, comma-separated (default ${DEFAULT_DIMS.join(',')})`, dimList)
     .option('--backend <name>', `${BACKENDS.join(' | ')}`, backend, 'wasm')
+    .option('--arms <list>', `dmd2: arms, comma-separated (default all: ${Object.keys(DMD2_ARMS).join(',')})`, list)
+    .option('--toys <list>', 'dmd2: ring, grid or both, comma-separated (default both)', list)
+    .option('--parallel <n>', 'runs at once (default: one per core; 1 for wall times a single run would have)', int('--parallel', 1))
     .option('--out <dir>', 'results folder (default: runs/bench-<name>)')
-    .action(async (name: string, o: { seeds: number; quick?: boolean; dims?: number[]; backend: string; out?: string }, cmd: Command) => {
-      if (!['forbidden-zone', 'copying', 'dmmd'].includes(name)) throw new UserError(`unknown bench '${name}'; choose forbidden-zone, copying or dmmd`);
+    .action(async (name: string, o: { seeds: number; quick?: boolean; dims?: number[]; arms?: string[]; toys?: string[]; parallel?: number; backend: string; out?: string }, cmd: Command) => {
+      if (!['dmd2', 'forbidden-zone', 'copying', 'dmmd'].includes(name)) throw new UserError(`unknown bench '${name}'; choose dmd2, forbidden-zone, copying or dmmd`);
       if (o.dims && name !== 'copying') throw new UserError(`--dims applies to the copying bench, not '${name}'`);
+      if ((o.arms || o.toys || o.parallel) && name !== 'dmd2') throw new UserError(`--arms, --toys and --parallel apply to the dmd2 bench, not '${name}'`);
       const seeds = o.quick && cmd.getOptionValueSource('seeds') === 'default' ? 1 : o.seeds;
       const out = o.out ?? `runs/bench-${name}`;
       const common = { seeds, quick: o.quick ?? false, out, backend: o.backend, log: (l: string) => console.log(l) };
       const files =
-        name === 'copying' ? await benchCopying({ ...common, dims: o.dims ?? (o.quick ? [2, 8, 32] : DEFAULT_DIMS) }) : name === 'dmmd' ? await benchDmmd(common) : await benchForbiddenZone(common);
+        name === 'dmd2'
+          ? await benchDmd2({ ...common, ...(o.arms ? { arms: o.arms } : {}), ...(o.toys ? { toys: o.toys } : {}), ...(o.parallel ? { parallel: o.parallel } : {}) })
+          : name === 'copying' ? await benchCopying({ ...common, dims: o.dims ?? (o.quick ? [2, 8, 32] : DEFAULT_DIMS) }) : name === 'dmmd' ? await benchDmmd(common) : await benchForbiddenZone(common);
       console.log(`→ ${files.filter((f) => f.endsWith('.md') || f.endsWith('.json')).join(', ')}`);
     });
   p.command('list')

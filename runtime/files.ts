@@ -32,11 +32,20 @@ export class RunFolder {
     this.written.push(name);
   }
 
+  /** a folder in the staging area that another writer fills (a bench's run folders); it moves in with `commit` */
+  subfolder(name: string): string {
+    const p = path.join(this.staging, name);
+    fs.mkdirSync(path.dirname(p), { recursive: true });
+    this.written.push(name);
+    return p;
+  }
+
   /** move every staged file into the folder (each rename is atomic) */
   commit(): string[] {
     for (const name of this.written) {
       const to = path.join(this.dir, name);
       fs.mkdirSync(path.dirname(to), { recursive: true });
+      if (fs.statSync(path.join(this.staging, name), { throwIfNoEntry: false })?.isDirectory()) fs.rmSync(to, { recursive: true, force: true });
       fs.renameSync(path.join(this.staging, name), to);
     }
     this.discard();
