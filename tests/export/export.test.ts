@@ -16,6 +16,7 @@ import { TORCH_LOWERINGS } from '../../export/torch/lowerings.ts';
 import { UserError } from '../../dsl/errors.ts';
 import { parity } from '../../cli/parity.ts';
 import { NO_TORCH, runTrain, torchPython } from '../../cli/python.ts';
+import { decodeSafetensors } from '../../runtime/safetensors.ts';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-export-'));
 
@@ -70,6 +71,17 @@ test('parity dmd2-ring: 30 updates within tolerance, and 2 DDP ranks equal one p
   }
   assert.ok(r.ddp && r.ddp.worstLoss <= 1e-5 && r.ddp.worstWeights <= 1e-5, JSON.stringify(r.ddp));
   assert.equal(r.pass, true);
+});
+
+test('parity dmd2-ring with the student’s EMA on: the EMA weights agree too, and 2 DDP ranks equal one process', async (t) => {
+  if (!needsTorch(t)) return;
+  // the first 20 updates of the test above (the EMA changes no loss): 3 of them the student's
+  const r = await parity(buildIR(PIPELINES['dmd2-ring']!, { ema: 0.9 }), { updates: 20, ranks: 2, seed: 1, warmup: 2 });
+  const student = r.roles.find((x) => x.role === 'student')!;
+  assert.equal(student.updates, 3);
+  assert.ok(student.ema !== undefined && student.ema <= 1e-4, `student EMA ${student.ema}`);
+  assert.equal(r.roles.find((x) => x.role === 'fake')!.ema, undefined, 'the fake score keeps no EMA');
+  assert.equal(r.pass, true, JSON.stringify({ roles: r.roles, ddp: r.ddp }));
 });
 
 test('parity forbidden-zone (its group advantage mixes batch rows): 2 DDP ranks equal one process', async (t) => {
@@ -156,6 +168,35 @@ test('an exported run, resumed from its checkpoint, lands in a run folder distil
   for (const f of ['report.html', 'metrics.arrow', 'samples.png']) assert.ok(fs.existsSync(path.join(full, f)), f);
 });
 
+test('an exported run with the student’s EMA: checkpoints carry it, resume is exact, and evaluation reads the EMA', (t) => {
+  if (!needsTorch(t)) return;
+  const dir = tmp();
+  const pkg = path.join(dir, 'pkg');
+  assert.equal(cli('export', 'dmd2-ring', '--out', pkg, '--batch', '64', '--set', 'fakeWarmup=4', '--set', 'evalEvery=3', '--set', 'ratio=1', '--set', 'ema=0.9').status, 0);
+  assert.match(fs.readFileSync(path.join(pkg, 'graph.py'), 'utf8'), /^EMA = \{"student": 0\.9\}$/m);
+  const full = path.join(dir, 'full');
+  const part = path.join(dir, 'part');
+  assert.equal(runTrain(pkg, ['--out', full, '--steps', '6', '--quiet']).status, 0);
+  // 4 warm-up updates and 2 per step: --updates 11 stops inside step 4; resume from the step-3 checkpoint
+  assert.equal(runTrain(pkg, ['--out', part, '--steps', '6', '--checkpoint-every', '3', '--updates', '11', '--quiet']).status, 0);
+  const cp = path.join(part, 'checkpoints', 'step-00000003');
+  const read = (f: string) => decodeSafetensors(fs.readFileSync(f)).tensors;
+  const ema3 = read(path.join(cp, 'ema.safetensors'));
+  assert.deepEqual(Object.keys(ema3).sort(), Object.keys(read(path.join(cp, 'weights.safetensors'))).filter((k) => k.startsWith('student/')).sort());
+  // the weights saved for evaluation at step 3 are the EMA
+  assert.deepEqual(read(path.join(full, 'evals', 'step-00000003.safetensors'))['student/l0.weight'], ema3['student/l0.weight']);
+  const resumed = runTrain(pkg, ['--out', part, '--steps', '6', '--resume', part, '--quiet']);
+  assert.equal(resumed.status, 0, resumed.output);
+  for (const f of ['student.safetensors', 'student.raw.safetensors', 'fake.safetensors'])
+    assert.deepEqual(fs.readFileSync(path.join(part, 'weights', f)), fs.readFileSync(path.join(full, 'weights', f)), `${f}: resume is exact`);
+  assert.equal(fs.existsSync(path.join(full, 'weights', 'fake.raw.safetensors')), false);
+  assert.notDeepEqual(read(path.join(full, 'weights', 'student.safetensors')), read(path.join(full, 'weights', 'student.raw.safetensors')));
+  const r = cli('evaluate', full);
+  assert.equal(r.status, 0, r.stderr);
+  const s = JSON.parse(fs.readFileSync(path.join(full, 'summary.json'), 'utf8'));
+  assert.deepEqual(s.energyDistanceByStep.map((x: { step: number }) => x.step), [3, 6]);
+});
+
 test('--data replaces the datasets: a denoiser trained on the user’s points learns them', (t) => {
   if (!needsTorch(t)) return;
   const dir = tmp();
@@ -192,7 +233,6 @@ test("parity on DMD2's GAN head: a classifier on the fake score's 'features' out
 test('a parameter the loss does not reach stays put in both targets (a net trained through its features only)', async (t) => {
   if (!needsTorch(t)) return;
   const { loadPipelineFile } = await import('../../cli/load.ts');
-  const { decodeSafetensors } = await import('../../runtime/safetensors.ts');
   const dir = tmp();
   const r = await parity(buildIR(await loadPipelineFile('tests/fixtures/features-only.ts')), { updates: 3, ranks: 1, seed: 1, warmup: 2, keepDir: dir });
   assert.equal(r.pass, true, JSON.stringify(r.roles));
