@@ -21,6 +21,7 @@ export const dmd2Options = (o: { fourier?: number } = {}) =>
       tMax: z.number().min(0).max(1).default(0.98).describe('the DMD loss draws t ~ U[tMin, tMax]'),
       normFloor: z.number().min(0).default(0).describe("a floor under DMD's per-sample normaliser mean|x − x0_real| (0: none)"),
       fakeWeighting: z.enum(['none', 'snr']).default('none').describe("the fake score's x0 errors weighted by 1 + α²/σ² ('snr', DMD2's ε-loss in x0 form) or not ('none')"),
+      ema: z.number().min(0).lt(1).default(0).describe("EMA decay of the student's weights used for evaluation and export (0: off)"),
     },
     { batch: 256, steps: 6000, evalEvery: 500 },
   );
@@ -39,7 +40,7 @@ export function dmd2Toy(name: string, target: Toy, schema = dmd2Options()): Pipe
       const z = g.noise([g.B, D]);
       const x = g.named('x', student(z));
       const { loss, grad } = dmd(g, { x, teacher, fake, schedule: 'rf', t: [c.tMin, c.tMax], normFloor: c.normFloor });
-      g.minimize(student, loss, { optimizer: adam(c.lrStudent) });
+      g.minimize(student, loss, { optimizer: adam(c.lrStudent), ema: c.ema });
       g.minimize(fake, denoisingLoss(g, fake, g.stopGradient(x), { schedule: 'rf', weighting: c.fakeWeighting }), { optimizer: adam(c.lrFake), ratio: c.ratio, warmup: c.fakeWarmup });
 
       g.output('dmdGradNorm', grad.square().sum([1]).sqrt().mean());
