@@ -76,6 +76,17 @@ test('the plan steps the EMA after the role’s apply, in every update of the ro
   assert.doesNotMatch(printPlan(off), /\n\s*ema |EMA/);
 });
 
+test('the plan’s resident bytes count the EMA (exact against tf.memory())', async () => {
+  const { tf } = await loadBackend('cpu');
+  const before = tf.memory().numBytes;
+  const { exe } = await executor(buildIR(small({ ema: 0.9 })));
+  exe.update(main(exe));
+  const off = compile(buildIR(small()));
+  assert.ok(exe.plan.residentBytes > off.residentBytes);
+  assert.equal(tf.memory().numBytes - before, exe.plan.residentBytes);
+  exe.dispose();
+});
+
 test('emaApply: decay·e + (1 − decay)·w on the keys given, the others untouched', async () => {
   const { tf } = await loadBackend('cpu');
   const p = { a: tf.variable(tf.tensor([1, 2, -4])), b: tf.variable(tf.tensor([8])) };
