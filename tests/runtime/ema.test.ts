@@ -154,6 +154,7 @@ test('a skipped (non-finite) update leaves the EMA untouched; a warm-up phase of
   assert.equal(be.memory().tensors, tensors, 'no tensor leaks on the skip path');
   assert.equal(exe.update(main(exe)).skipped, false);
   assert.notDeepEqual(exe.exportState().ema, before.ema);
+  assert.equal(be.memory().tensors, tensors, 'nor on the applied path');
   exe.dispose();
 
   // the EMA belongs to the role: a pre-training phase (ratio 0) of the student moves it too
