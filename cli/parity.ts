@@ -1,5 +1,6 @@
 /** @file `distillery parity`: the same updates natively (cpu backend) and in the exported PyTorch package, from the same
- * initial weights and the same draws (replayed by value), compared loss by loss and weight by weight; with ranks > 1
+ * initial weights and the same draws (replayed by value), compared loss by loss and weight by weight (the EMA of a role
+ * that keeps one too); with ranks > 1
  * also a DDP run against the single-process one on the same global draws. */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -33,6 +34,8 @@ export interface RoleReport {
   lossTolerance: number;
   /** ‖Δw‖/‖w‖ of the final weights */
   weights: number;
+  /** the same for the role's EMA of its weights, where it keeps one */
+  ema?: number;
   updates: number;
 }
 
@@ -42,7 +45,7 @@ export interface ParityReport {
   roles: RoleReport[];
   /** torch per update: [update, role, native loss, torch loss, relative difference] */
   perUpdate: { update: number; role: string; native: number; torch: number; rel: number; tolerance: number }[];
-  /** with ranks > 1: DDP vs one process, worst relative difference of losses and weights */
+  /** with ranks > 1: DDP vs one process, worst relative difference of losses and weights (EMAs included) */
   ddp?: { ranks: number; worstLoss: number; worstWeights: number; tolerance: number };
   pass: boolean;
 }
@@ -71,9 +74,16 @@ function relNorm(a: Weights, b: Weights): number {
   return Math.sqrt(d) / Math.max(Math.sqrt(n), 1e-30);
 }
 
-interface Native {
-  losses: { role: string; update: number; loss: number }[];
+/** a run's final weights per role: as trained, and as evaluated (the EMA, for the roles that keep one) */
+interface Final {
   weights: Map<string, Weights>;
+  ema: Map<string, Weights>;
+}
+
+const roleOk = (x: RoleReport) => x.worstLoss <= x.lossTolerance && x.weights <= WEIGHT_TOL && (x.ema ?? 0) <= WEIGHT_TOL;
+
+interface Native extends Final {
+  losses: { role: string; update: number; loss: number }[];
   draws: Record<string, StoredTensor>;
   evaluations: string[];
   steps: number;
@@ -109,17 +119,24 @@ async function runNative(ir: GraphIR, seed: number, updates: number): Promise<Na
         exe.outputs();
       }
     }
-    const weights = new Map(ir.models.filter((m) => m.trainable).map((m) => [m.role, Object.fromEntries(Object.entries(exe.hostWeights(m.role)).map(([k, t]) => [k, t.data]))]));
-    return { losses, weights, draws, evaluations, steps };
+    const host = (role: string, which: 'raw' | 'eval') => Object.fromEntries(Object.entries(exe.hostWeights(role, which)).map(([k, t]) => [k, t.data]));
+    const trained = ir.models.filter((m) => m.trainable).map((m) => m.role);
+    const weights = new Map(trained.map((r) => [r, host(r, 'raw')]));
+    const ema = new Map(trained.filter((r) => exe.hasEma(r)).map((r) => [r, host(r, 'eval')]));
+    return { losses, weights, ema, draws, evaluations, steps };
   } finally {
     exe.dispose();
   }
 }
 
-function readTorch(run: string, roles: string[]): { losses: number[]; weights: Map<string, Weights> } {
+/** the torch run's losses and final weights: weights/<role>.safetensors is the EMA where a role keeps one, and its
+ * trained weights are then <role>.raw.safetensors */
+function readTorch(run: string, roles: string[], emaRoles: Set<string>): Final & { losses: number[] } {
   const lines = fs.readFileSync(path.join(run, 'updates.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { loss: number });
-  const weights = new Map(roles.map((r) => [r, Object.fromEntries(Object.entries(decodeSafetensors(fs.readFileSync(path.join(run, 'weights', `${r}.safetensors`))).tensors).map(([k, t]) => [k, t.data]))]));
-  return { losses: lines.map((l) => l.loss), weights };
+  const read = (f: string) => Object.fromEntries(Object.entries(decodeSafetensors(fs.readFileSync(path.join(run, 'weights', f))).tensors).map(([k, t]) => [k, t.data]));
+  const weights = new Map(roles.map((r) => [r, read(emaRoles.has(r) ? `${r}.raw.safetensors` : `${r}.safetensors`)]));
+  const ema = new Map(roles.filter((r) => emaRoles.has(r)).map((r) => [r, read(`${r}.safetensors`)]));
+  return { losses: lines.map((l) => l.loss), weights, ema };
 }
 
 export async function parity(ir0: GraphIR, o: ParityOptions): Promise<ParityReport> {
@@ -136,16 +153,17 @@ export async function parity(ir0: GraphIR, o: ParityOptions): Promise<ParityRepo
     const replay = path.join(dir, 'draws.safetensors');
     fs.writeFileSync(replay, encodeSafetensors(native.draws, { evaluations: JSON.stringify(native.evaluations) }));
     const trainable = ir.models.filter((m) => m.trainable).map((m) => m.role);
+    const plan = compile(ir);
+    const emaRoles = new Set(Object.keys(plan.ema));
     const torchRun = (ranks: number) => {
       const out = path.join(dir, `torch-${ranks}`);
       log(`torch: the same ${o.updates} updates on ${ranks} process${ranks > 1 ? 'es (torchrun, DDP)' : ''}…`);
       const r = runTrain(pkg, ['--out', out, '--replay', replay, '--updates', String(o.updates), '--steps', String(native.steps), '--seed', String(o.seed), '--quiet'], { ranks, threads: ranks > 1 ? 1 : 2 });
       if (r.status !== 0) throw new UserError(`the exported package failed (${ranks} process${ranks > 1 ? 'es' : ''}):\n${r.output.trim().split('\n').slice(-15).join('\n')}`);
-      return readTorch(out, trainable);
+      return readTorch(out, trainable, emaRoles);
     };
     const one = torchRun(1);
     if (one.losses.length !== native.losses.length) throw new UserError(`the torch run made ${one.losses.length} updates, the native one ${native.losses.length}`);
-    const plan = compile(ir);
     const tol = plan.updates.map((u) => lossTolerance(plan.ir, u.loss));
     const perUpdate = native.losses.map((x, i) => ({ update: i + 1, role: x.role, native: x.loss, torch: one.losses[i]!, rel: rel(one.losses[i]!, x.loss), tolerance: tol[x.update]! }));
     const roles: RoleReport[] = trainable
@@ -154,14 +172,15 @@ export async function parity(ir0: GraphIR, o: ParityOptions): Promise<ParityRepo
         const mine = perUpdate.filter((u) => u.role === role);
         // the update of this role closest to its tolerance decides
         const worst = mine.reduce((a, u) => (u.rel / u.tolerance > a.rel / a.tolerance ? u : a));
-        return { role, worstLoss: worst.rel, lossTolerance: worst.tolerance, weights: relNorm(one.weights.get(role)!, native.weights.get(role)!), updates: mine.length };
+        const ema = emaRoles.has(role) ? { ema: relNorm(one.ema.get(role)!, native.ema.get(role)!) } : {};
+        return { role, worstLoss: worst.rel, lossTolerance: worst.tolerance, weights: relNorm(one.weights.get(role)!, native.weights.get(role)!), ...ema, updates: mine.length };
       });
-    let pass = roles.every((r) => r.worstLoss <= r.lossTolerance && r.weights <= WEIGHT_TOL);
+    let pass = roles.every(roleOk);
     const report: ParityReport = { pipeline: ir.name, updates: perUpdate.length, roles, perUpdate, pass };
     if (o.ranks > 1) {
       const many = torchRun(o.ranks);
       const worstLoss = Math.max(...many.losses.map((l, i) => rel(l, one.losses[i]!)));
-      const worstWeights = Math.max(...trainable.map((r) => relNorm(many.weights.get(r)!, one.weights.get(r)!)));
+      const worstWeights = Math.max(...trainable.map((r) => relNorm(many.weights.get(r)!, one.weights.get(r)!)), ...[...emaRoles].map((r) => relNorm(many.ema.get(r)!, one.ema.get(r)!)));
       report.ddp = { ranks: o.ranks, worstLoss, worstWeights, tolerance: DDP_TOL };
       pass &&= worstLoss <= DDP_TOL && worstWeights <= DDP_TOL;
       report.pass = pass;
@@ -176,7 +195,7 @@ export function printParity(r: ParityReport): string {
   const e = (x: number) => x.toExponential(2);
   const lines = [`parity ${r.pipeline}: ${r.updates} updates, cpu backend vs PyTorch float32 (same initial weights, same draws)`];
   for (const x of r.roles)
-    lines.push(`  ${x.role.padEnd(10)} ${String(x.updates).padStart(4)} updates  worst loss rel diff ${e(x.worstLoss)} (tol ${e(x.lossTolerance)})  final weights ‖Δw‖/‖w‖ ${e(x.weights)} (tol ${e(WEIGHT_TOL)})  ${x.worstLoss <= x.lossTolerance && x.weights <= WEIGHT_TOL ? 'ok' : 'FAIL'}`);
+    lines.push(`  ${x.role.padEnd(10)} ${String(x.updates).padStart(4)} updates  worst loss rel diff ${e(x.worstLoss)} (tol ${e(x.lossTolerance)})  final weights ‖Δw‖/‖w‖ ${e(x.weights)}${x.ema !== undefined ? `, EMA ${e(x.ema)}` : ''} (tol ${e(WEIGHT_TOL)})  ${roleOk(x) ? 'ok' : 'FAIL'}`);
   if (r.ddp) lines.push(`  DDP ${r.ddp.ranks} ranks vs 1 process: worst loss rel diff ${e(r.ddp.worstLoss)}, weights ${e(r.ddp.worstWeights)} (tol ${e(r.ddp.tolerance)})  ${r.ddp.worstLoss <= r.ddp.tolerance && r.ddp.worstWeights <= r.ddp.tolerance ? 'ok' : 'FAIL'}`);
   lines.push(r.pass ? 'parity: pass' : 'parity: FAIL');
   return lines.join('\n');

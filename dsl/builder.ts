@@ -34,6 +34,10 @@ export interface MinimizeOptions {
   ratio?: number;
   /** updates of this role alone before the first step; default 0 */
   warmup?: number;
+  /** EMA decay of this role's weights (0 or absent: off): after every applied update of the role, from this or any
+   * other of its `minimize` calls, ema ← decay·ema + (1 − decay)·w, starting from the initial weights. Evaluation,
+   * samples and the exported weights read the EMA; training reads the raw weights. At most one per role. */
+  ema?: number;
 }
 
 export class GraphBuilder implements NodeSink {
@@ -253,6 +257,8 @@ export class GraphBuilder implements NodeSink {
   minimize(model: Model<string, 'trainable'>, loss: Scalar, o: MinimizeOptions): void {
     const opt: AdamConfig = { kind: 'adam', lr: o.optimizer.lr, beta1: o.optimizer.beta1 ?? 0.9, beta2: o.optimizer.beta2 ?? 0.999, eps: o.optimizer.eps ?? 1e-8 };
     const u: UpdateDecl = { role: model.role, loss: loss.id, optimizer: opt, ratio: o.ratio ?? 1, warmup: o.warmup ?? 0 };
+    // 0 is off, so a pipeline can pass its option through; any other value outside (0, 1) is recorded for verify
+    if (o.ema !== undefined && o.ema !== 0) u.ema = o.ema;
     const at = callsite();
     if (at) u.at = at;
     this.updates.push(u);

@@ -98,6 +98,12 @@ export function adamStep(p: Tensor[], g: Tensor[], m: Tensor[], v: Tensor[], a: 
   return [...ps, ...ms, ...vs];
 }
 
+/** one EMA step of n tensors: decay·e_i + (1 − decay)·w_i, both products rounded to float32 before the sum (the
+ * exported package computes it in this order too) */
+export function emaStep(e: Tensor[], w: Tensor[], decay: number): Tensor[] {
+  return e.map((ei, i) => tf.add(tf.mul(ei, decay), tf.mul(w[i]!, 1 - decay)));
+}
+
 /** Tensors a custom gradient reads, kept for one backward pass. tfjs's `save` clones what it keeps, and on wasm a
  * clone copies the buffer; inside `backwardScope` a dense layer keeps its intermediates by reference instead. */
 let scope: Tensor[] | undefined;

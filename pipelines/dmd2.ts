@@ -29,6 +29,7 @@ export const dmd2Options = (o: { fourier?: number } = {}) =>
       ganDiscriminator: z.number().min(0).default(1).describe("weight of the discriminator term in the fake score's (and head's) loss"),
       studentPrefit: z.int().min(0).default(0).describe("warm-up updates fitting a k-step student to the teacher's denoiser at its rungs (k > 1; its init from the teacher)"),
       ganHidden: z.int().min(1).default(64).describe("width of the GAN head's hidden layer"),
+      ema: z.number().min(0).lt(1).default(0).describe("EMA decay of the student's weights used for evaluation and export (0: off)"),
     },
     { batch: 256, steps: 6000, evalEvery: 500 },
   );
@@ -71,7 +72,7 @@ export function dmd2Toy(name: string, target: Toy, schema = dmd2Options()): Pipe
         fakeLoss = fakeLoss.add(disc);
         g.output('ganGenerator', gen);
       }
-      g.minimize(student, studentLoss, { optimizer: adam(c.lrStudent) });
+      g.minimize(student, studentLoss, { optimizer: adam(c.lrStudent), ema: c.ema });
       g.minimize(fake, fakeLoss, { optimizer: adam(c.lrFake), ratio: c.ratio, warmup: c.fakeWarmup });
       // DMD2 steps the head with the fake score's optimiser; here it is its own role on the same schedule, after it
       if (head && disc) g.minimize(head, disc, { optimizer: adam(c.lrFake), ratio: c.ratio, warmup: c.fakeWarmup });

@@ -2,7 +2,8 @@
  * @file Checkpoints: the full training state every N steps, written atomically (a temporary folder renamed into
  * place, so a crash leaves either a whole checkpoint or none), keeping the last K. Layout of
  * `<run>/checkpoints/step-00000500/`: state.json (step, RNG counter, update counters, run options, metric rows so
- * far), ir.json, weights.safetensors (`role/param`), optimizer.safetensors (`u<i>/m|v/param`).
+ * far), ir.json, weights.safetensors (`role/param`), optimizer.safetensors (`u<i>/m|v/param`), and ema.safetensors
+ * (`role/param`) when a role keeps a moving average of its weights.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -76,6 +77,7 @@ export function writeCheckpoint(runDir: string, state: Omit<CheckpointState, 'co
   put('ir.json', JSON.stringify(ir));
   put('weights.safetensors', encodeSafetensors(exec.weights, { format: CHECKPOINT_FORMAT }));
   put('optimizer.safetensors', encodeSafetensors(exec.optimizer, { format: CHECKPOINT_FORMAT }));
+  if (Object.keys(exec.ema).length) put('ema.safetensors', encodeSafetensors(exec.ema, { format: CHECKPOINT_FORMAT }));
   put('state.json', JSON.stringify({ ...state, counters: exec.counters }, null, 1));
   const final = path.join(root, stepDir(state.step));
   fs.rmSync(final, { recursive: true, force: true });
@@ -135,5 +137,8 @@ export function loadCheckpoint(dir: string): Checkpoint {
   if (!parsed.ir) throw new UserError(`checkpoint ${cdir}: ir.json does not parse: ${new GraphError(parsed.issues).message.split('\n')[0]}`);
   const weights = decodeSafetensors(read('weights.safetensors'), path.join(cdir, 'weights.safetensors')).tensors;
   const optimizer = decodeSafetensors(read('optimizer.safetensors'), path.join(cdir, 'optimizer.safetensors')).tensors;
-  return { dir: cdir, state: st.data, ir: parsed.ir, exec: { weights, optimizer, counters: st.data.counters } };
+  // only a run whose IR has an EMA writes (and needs) one
+  const hasEma = parsed.ir.updates.some((u) => u.ema !== undefined);
+  const ema = hasEma ? decodeSafetensors(read('ema.safetensors'), path.join(cdir, 'ema.safetensors')).tensors : {};
+  return { dir: cdir, state: st.data, ir: parsed.ir, exec: { weights, optimizer, ema, counters: st.data.counters } };
 }

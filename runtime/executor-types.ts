@@ -47,6 +47,8 @@ export interface ExecutorState {
   weights: Record<string, HostTensor>;
   /** Adam moments as `u<update index>/m|v/param` */
   optimizer: Record<string, HostTensor>;
+  /** the moving averages of the roles that have one, as `role/param` (empty when none has) */
+  ema: Record<string, HostTensor>;
   counters: {
     evaluations: number;
     adamSteps: number[];

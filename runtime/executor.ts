@@ -9,6 +9,7 @@ import { TFJS_LOWERINGS, type LowerCtx, type Tensor, type TfjsLowering } from '.
 import { TFJS_MODELS, type TfjsModel } from '../gpu/models/index.ts';
 import { Rng } from '../ops/rng.ts';
 import { adamApply, adamInit, type AdamState } from './optim.ts';
+import { emaApply, emaInit, type EmaState } from './ema.ts';
 import { backwardScope, elementwise, sumSquares } from '../gpu/fused.ts';
 import { resolveShape } from '../dsl/types.ts';
 import { nodeLabel } from '../dsl/ir/print.ts';
@@ -42,6 +43,8 @@ export class Executor {
   /** counts graph evaluations; with the seed it fixes every random draw */
   evaluations = 0;
   private adam = new Map<UpdatePlan, AdamState>();
+  /** the moving average of each role that has one (plan.ema): evaluation and exported weights read it */
+  private ema = new Map<string, EmaState>();
   /** per update, the nodes its tape records */
   private readonly tapes: Map<UpdatePlan, Set<string>>;
   /** skipped updates per role, and each role's skips in a row */
@@ -75,14 +78,16 @@ export class Executor {
     this.tapes = new Map(plan.updates.map((u) => [u, new Set(u.tape.flatMap((x) => (x.kind === 'run' ? [x.node] : [])))]));
     // one optimizer state per update: a pre-training phase does not hand its moments to the main phase
     for (const u of plan.updates) this.adam.set(u, adamInit(tf, this.roles.get(u.role)!.weights));
+    for (const role of Object.keys(plan.ema)) this.ema.set(role, emaInit(tf, this.roles.get(role)!.weights));
   }
 
   get ir(): GraphIR {
     return this.plan.ir;
   }
 
-  /** `key` fixes the draws (evaluation noise); without it each call advances the training stream */
-  private ctx(dims: Record<string, number>, key?: string): EvalCtx {
+  /** `key` fixes the draws (evaluation noise); without it each call advances the training stream. `ema`: the roles
+   * that have a moving average run with it (evaluation); training always runs the raw weights. */
+  private ctx(dims: Record<string, number>, key?: string, ema = false): EvalCtx {
     const { tf } = this.backend;
     const ir = this.plan.ir;
     const evaluation = key ?? this.evaluations++;
@@ -104,7 +109,8 @@ export class Executor {
         const r = this.roles.get(role)!;
         const body = TFJS_MODELS[r.decl.kind] as TfjsModel<unknown>;
         const cfg = this.configs.get(role);
-        return (ins, grad, output) => body.apply(tf, r.weights, ins, cfg, { ...env, ...(grad ? { grad } : {}), ...(output ? { output } : {}) });
+        const weights = (ema && this.ema.get(role)) || r.weights;
+        return (ins, grad, output) => body.apply(tf, weights, ins, cfg, { ...env, ...(grad ? { grad } : {}), ...(output ? { output } : {}) });
       },
     };
   }
@@ -207,7 +213,12 @@ export class Executor {
       const [loss, sumSq] = [v[0]!, v[1]!];
       const outputs = Object.fromEntries(Object.keys(u.outputs).map((k, i) => [k, v[2 + i]!]));
       const skipped = !Number.isFinite(loss) || !Number.isFinite(sumSq);
-      if (!skipped) adamApply(tf, u.finish.find((s) => s.kind === 'apply')!.optimizer, this.adam.get(u)!, this.roles.get(u.role)!.weights, p.grads);
+      if (!skipped) {
+        const weights = this.roles.get(u.role)!.weights;
+        adamApply(tf, u.finish.find((s) => s.kind === 'apply')!.optimizer, this.adam.get(u)!, weights, p.grads);
+        const ema = u.finish.find((s) => s.kind === 'ema');
+        if (ema) emaApply(tf, ema.decay, this.ema.get(u.role)!, weights, Object.keys(p.grads));
+      }
       res = { role: u.role, loss, gradNorm: Math.sqrt(sumSq), skipped, outputs };
     } finally {
       this.release(p);
@@ -240,24 +251,33 @@ export class Executor {
     return this.sampleOf(await fetchAsync(this.backend.tf, () => this.sampleTensors(n, key)));
   }
 
-  /** Run a forward function with this executor's models (teacher samplers for the metrics). */
+  /** Run a forward function with this executor's models, as evaluated (teacher samplers for the metrics). */
   withModels<T>(dims: Record<string, number>, key: string, f: (ctx: LowerCtx) => T): T {
-    return this.backend.tf.tidy(() => f(this.ctx(dims, key)) as never) as T;
+    return this.backend.tf.tidy(() => f(this.ctx(dims, key, true)) as never) as T;
   }
 
   /** The values of a forward function with this executor's models, read to the host (asynchronously). */
   async withModelsRead(dims: Record<string, number>, key: string, f: (ctx: LowerCtx) => Tensor): Promise<Float32Array> {
-    return (await fetchAsync(this.backend.tf, () => [f(this.ctx(dims, key))]))[0]!.data;
+    return (await fetchAsync(this.backend.tf, () => [f(this.ctx(dims, key, true))]))[0]!.data;
+  }
+
+  /** whether `role` keeps a moving average of its weights */
+  hasEma(role: string): boolean {
+    return this.ema.has(role);
+  }
+
+  /** a role's weights as trained (`raw`), or as evaluated and exported (`eval`: its EMA where it has one) */
+  private weightsOf(role: string, which: 'raw' | 'eval'): Record<string, tfns.Variable> {
+    return (which === 'eval' && this.ema.get(role)) || this.roles.get(role)!.weights;
   }
 
   /** `hostWeights` on backends that read back only asynchronously */
-  async hostWeightsAsync(role: string): Promise<Record<string, HostTensor>> {
-    return readAsync(Object.entries(this.roles.get(role)!.weights));
+  async hostWeightsAsync(role: string, which: 'raw' | 'eval' = 'raw'): Promise<Record<string, HostTensor>> {
+    return readAsync(Object.entries(this.weightsOf(role, which)));
   }
 
-  hostWeights(role: string): Record<string, HostTensor> {
-    const r = this.roles.get(role)!;
-    return Object.fromEntries(Object.entries(r.weights).map(([k, v]) => [k, toHost(v)]));
+  hostWeights(role: string, which: 'raw' | 'eval' = 'raw'): Record<string, HostTensor> {
+    return Object.fromEntries(Object.entries(this.weightsOf(role, which)).map(([k, v]) => [k, toHost(v)]));
   }
 
   /** updates of a role run so far, skipped ones included: every applied one advanced an Adam step count */
@@ -267,17 +287,17 @@ export class Executor {
 
   /** Everything training changes — trainable weights, optimizer moments, the RNG counter, update counters — on the host. */
   exportState(): ExecutorState {
-    const { weights, optimizer, counters } = this.stateVariables();
+    const { weights, optimizer, ema, counters } = this.stateVariables();
     const host = (vs: [string, tfns.Variable][]) => Object.fromEntries(vs.map(([k, v]) => [k, toHost(v)]));
-    return { weights: host(weights), optimizer: host(optimizer), counters };
+    return { weights: host(weights), optimizer: host(optimizer), ema: host(ema), counters };
   }
 
   async exportStateAsync(): Promise<ExecutorState> {
-    const { weights, optimizer, counters } = this.stateVariables();
-    return { weights: await readAsync(weights), optimizer: await readAsync(optimizer), counters };
+    const { weights, optimizer, ema, counters } = this.stateVariables();
+    return { weights: await readAsync(weights), optimizer: await readAsync(optimizer), ema: await readAsync(ema), counters };
   }
 
-  private stateVariables(): { weights: [string, tfns.Variable][]; optimizer: [string, tfns.Variable][]; counters: ExecutorState['counters'] } {
+  private stateVariables(): { weights: [string, tfns.Variable][]; optimizer: [string, tfns.Variable][]; ema: [string, tfns.Variable][]; counters: ExecutorState['counters'] } {
     const optimizer: [string, tfns.Variable][] = [];
     const adamSteps: number[] = [];
     this.plan.updates.forEach((u, i) => {
@@ -288,13 +308,14 @@ export class Executor {
     });
     const weights: [string, tfns.Variable][] = [];
     for (const d of this.plan.ir.models.filter((m) => m.trainable)) for (const [k, v] of Object.entries(this.roles.get(d.role)!.weights)) weights.push([`${d.role}/${k}`, v]);
+    const ema = [...this.ema].flatMap(([role, e]) => Object.entries(e).map(([k, v]): [string, tfns.Variable] => [`${role}/${k}`, v]));
     const counters = { evaluations: this.evaluations, adamSteps, nonFinite: Object.fromEntries(this.nonFinite), nonFiniteInARow: Object.fromEntries(this.nonFiniteInARow) };
-    return { weights, optimizer, counters };
+    return { weights, optimizer, ema, counters };
   }
 
   /** forward-only steps; returns the values of `ids` (kept past the tidy, for `fetch`) */
-  private forward(steps: PlanStep[], dims: Record<string, number>, key: string | undefined, ids: string[]): Tensor[] {
-    const ctx = this.ctx(dims, key);
+  private forward(steps: PlanStep[], dims: Record<string, number>, key: string | undefined, ids: string[], ema = false): Tensor[] {
+    const ctx = this.ctx(dims, key, ema);
     const env = new Map<string, Tensor>();
     this.runSteps(steps, env, ctx);
     return ids.map((id) => env.get(id)!);
@@ -303,7 +324,7 @@ export class Executor {
   private sampleTensors(n: number, key: string): Tensor[] {
     const p = this.plan.sample;
     if (!p) throw new UserError(`pipeline '${this.plan.ir.name}' declares no samples to evaluate (g.evaluate)`);
-    return this.forward(p.steps, { ...this.plan.ir.dims, B: n }, key, [p.node, ...Object.values(p.extras)]);
+    return this.forward(p.steps, { ...this.plan.ir.dims, B: n }, key, [p.node, ...Object.values(p.extras)], true);
   }
 
   private sampleOf([x, ...extras]: Fetched[]): Sample {
@@ -320,9 +341,11 @@ export class Executor {
     return Object.fromEntries(Object.keys(this.plan.outputs!.names).map((k, i) => [k, vals[i]!.data[0]!]));
   }
 
-  /** Replace a trainable role's weights (every tensor checked first): an evaluation of weights trained elsewhere. */
+  /** Replace a trainable role's weights (every tensor checked first): an evaluation of weights trained elsewhere, so
+   * its EMA, if it has one, is set to them too (an exported run's weights are its EMA already). */
   loadWeights(role: string, host: Record<string, HostTensor>, what = 'weights'): void {
-    this.assignChecked(Object.entries(this.roles.get(role)!.weights).map(([k, v]) => [v, k, host[k]]), what);
+    const vars = [...Object.entries(this.roles.get(role)!.weights), ...Object.entries(this.ema.get(role) ?? {})];
+    this.assignChecked(vars.map(([k, v]) => [v, k, host[k]]), what);
   }
 
   /** Every tensor's presence and shape is checked before any is written, so a bad file changes nothing. */
@@ -338,8 +361,9 @@ export class Executor {
   /** Restore what `exportState` wrote; nothing changes unless every tensor is there with its shape. */
   importState(s: ExecutorState, what = 'checkpoint'): void {
     if (s.counters.adamSteps.length !== this.plan.updates.length) throw new UserError(`${what}: it holds ${s.counters.adamSteps.length} optimizer states, the plan has ${this.plan.updates.length} updates`);
-    const { weights, optimizer } = this.stateVariables();
-    this.assignChecked([...weights.map(([k, v]): Write => [v, k, s.weights[k]]), ...optimizer.map(([k, v]): Write => [v, k, s.optimizer[k]])], what);
+    const { weights, optimizer, ema } = this.stateVariables();
+    const writes = (vs: [string, tfns.Variable][], from: Record<string, HostTensor>, label = (k: string) => k) => vs.map(([k, v]): Write => [v, label(k), from[k]]);
+    this.assignChecked([...writes(weights, s.weights), ...writes(optimizer, s.optimizer), ...writes(ema, s.ema, (k) => `EMA of ${k}`)], what);
     this.plan.updates.forEach((u, i) => (this.adam.get(u)!.step = s.counters.adamSteps[i]!));
     this.evaluations = s.counters.evaluations;
     const fill = (m: Map<string, number>, from: Record<string, number>) => (m.clear(), Object.entries(from).forEach(([k, n]) => m.set(k, n)));
@@ -352,7 +376,9 @@ export class Executor {
       Object.values(r.weights).forEach((w) => w.dispose());
     }
     for (const a of this.adam.values()) [...Object.values(a.m), ...Object.values(a.v)].forEach((w) => w.dispose());
+    for (const e of this.ema.values()) Object.values(e).forEach((w) => w.dispose());
     this.roles.clear();
     this.adam.clear();
+    this.ema.clear();
   }
 }

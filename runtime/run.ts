@@ -216,8 +216,14 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
         if (teacherSamples) folder.write('teacher-samples.png', (teacherSamplesPng = scatterOverDensity(setup.target, teacherSamples, { colors: () => TEACHER_COLOR })));
       }
     }
-    for (const d of ir.models.filter((x) => x.trainable))
-      folder.write(`weights/${d.role}.safetensors`, encodeSafetensors(await exe.hostWeightsAsync(d.role), { role: d.role, kind: d.kind, config: JSON.stringify(d.config) }));
+    // weights/<role>.safetensors: what was evaluated (the EMA where a role has one); <role>.raw.safetensors beside it
+    // then holds the trained weights themselves, to continue training from
+    for (const d of ir.models.filter((x) => x.trainable)) {
+      const meta = { role: d.role, kind: d.kind, config: JSON.stringify(d.config) };
+      const ema = plan.ema[d.role];
+      folder.write(`weights/${d.role}.safetensors`, encodeSafetensors(await exe.hostWeightsAsync(d.role, 'eval'), ema === undefined ? meta : { ...meta, ema: String(ema) }));
+      if (ema !== undefined) folder.write(`weights/${d.role}.raw.safetensors`, encodeSafetensors(await exe.hostWeightsAsync(d.role, 'raw'), meta));
+    }
     const finalLosses = lastLosses(rows);
     const summary: Summary = {
       pipeline: ir.name,

@@ -1,4 +1,4 @@
-/** @file The execution plan: per role, a flat list of steps — outside the tape, on the tape, grads, apply, free —
+/** @file The execution plan: per role, a flat list of steps — outside the tape, on the tape, grads, apply, ema, free —
  * with buffer lifetimes computed once and the peak bytes they imply. */
 import type { AdamConfig, GraphIR, IRNode } from '../ir/schema.ts';
 import { bytesOf, resolveShape, showType } from '../types.ts';
@@ -16,7 +16,9 @@ export type PlanStep =
   | { kind: 'fused'; node: string; inputs: string[]; members: string[]; expr: Expr }
   | { kind: 'free'; bufs: string[] }
   | { kind: 'grads'; role: string; loss: string }
-  | { kind: 'apply'; role: string; optimizer: AdamConfig };
+  | { kind: 'apply'; role: string; optimizer: AdamConfig }
+  /** after an applied update: the role's moving average ema ← decay·ema + (1 − decay)·w (not after a skipped one) */
+  | { kind: 'ema'; role: string; decay: number };
 
 export interface UpdatePlan {
   role: string;
@@ -29,7 +31,7 @@ export interface UpdatePlan {
   pre: PlanStep[];
   /** work recorded on the gradient tape; its buffers live until the optimizer has applied the update */
   tape: PlanStep[];
-  /** grads, apply, then free what the tape held */
+  /** grads, apply, the role's EMA if it has one, then free what the tape held */
   finish: PlanStep[];
   /** scalar outputs computable from this update's values */
   outputs: Record<string, string>;
@@ -50,7 +52,9 @@ export interface Plan {
   outputs?: ForwardPlan & { names: Record<string, string> };
   /** the evaluated samples, and per-sample values read beside them (name → node) */
   sample?: ForwardPlan & { extras: Record<string, string> };
-  /** bytes alive through the whole run: weights of every role, Adam moments of every update */
+  /** roles with an EMA of their weights → its decay: evaluation, samples and exported weights read the EMA */
+  ema: Record<string, number>;
+  /** bytes alive through the whole run: weights of every role, Adam moments of every update, each EMA */
   residentBytes: number;
   /** resident bytes + the largest update's working set */
   peakBytes: number;
@@ -114,6 +118,8 @@ export function buildPlan(ir: GraphIR, paramCount: (role: string) => number = ()
   const order = ir.updates.map((u, declared) => ({ ...u, declared })).sort((a, b) => Number(b.ratio > 1) - Number(a.ratio > 1));
   const covered = new Set<string>();
   const byId = new Map(ir.nodes.map((n) => [n.id, n]));
+  // an EMA belongs to its role: declared on one of its updates, it follows all of them
+  const ema = Object.fromEntries(ir.updates.flatMap((u) => (u.ema !== undefined ? [[u.role, u.ema] as const] : [])));
   const isRandom = (id: string) => opDef(byId.get(id)!.op)?.random !== undefined;
   // an output is logged by the first update that already draws every random value it depends on
   // (warm-up-only updates, ratio 0, log nothing: they do not run every step)
@@ -154,7 +160,12 @@ export function buildPlan(ir: GraphIR, paramCount: (role: string) => number = ()
       declared: u.declared,
       pre: pre.steps,
       tape: tapeNodes.map((n) => ({ kind: 'run', node: n.id })),
-      finish: [{ kind: 'grads', role: u.role, loss: u.loss }, { kind: 'apply', role: u.role, optimizer: u.optimizer }, { kind: 'free', bufs: held }],
+      finish: [
+        { kind: 'grads', role: u.role, loss: u.loss },
+        { kind: 'apply', role: u.role, optimizer: u.optimizer },
+        ...(ema[u.role] !== undefined ? [{ kind: 'ema', role: u.role, decay: ema[u.role]! } as const] : []),
+        { kind: 'free', bufs: held },
+      ],
       outputs,
       peakBytes: pre.peakBytes + tapeBytes + tapeTransient + paramCount(u.role) * 4,
     };
@@ -165,9 +176,10 @@ export function buildPlan(ir: GraphIR, paramCount: (role: string) => number = ()
     return { node: ids[0]!, ...f };
   };
   const rest = Object.fromEntries(Object.entries(ir.outputs).filter(([k]) => !covered.has(k)));
-  // every model's weights and every update's Adam moments stay resident for the whole run
-  const residentBytes = ir.models.reduce((a, m) => a + paramCount(m.role) * 4, 0) + updates.reduce((a, u) => a + paramCount(u.role) * 8, 0);
-  const plan: Plan = { ir, updates, residentBytes, peakBytes: residentBytes + Math.max(0, ...updates.map((u) => u.peakBytes)) };
+  // every model's weights, every update's Adam moments and every EMA stay resident for the whole run
+  const residentBytes =
+    ir.models.reduce((a, m) => a + paramCount(m.role) * 4, 0) + updates.reduce((a, u) => a + paramCount(u.role) * 8, 0) + Object.keys(ema).reduce((a, r) => a + paramCount(r) * 4, 0);
+  const plan: Plan = { ir, updates, ema, residentBytes, peakBytes: residentBytes + Math.max(0, ...updates.map((u) => u.peakBytes)) };
   if (Object.keys(rest).length) plan.outputs = { ...forward(Object.values(rest)), names: rest };
   if (ir.eval) plan.sample = { ...forward([ir.eval.samples, ...Object.values(ir.eval.extras ?? {})]), extras: { ...ir.eval.extras } };
   return plan;
@@ -195,6 +207,8 @@ function showSteps(ir: GraphIR, steps: PlanStep[], indent: string): string[] {
         return `${indent}grads d%${s.loss}/d(${s.role})`;
       case 'apply':
         return `${indent}apply adam(lr=${s.optimizer.lr}, b1=${s.optimizer.beta1}, b2=${s.optimizer.beta2}) → ${s.role}`;
+      case 'ema':
+        return `${indent}ema ${s.role} ← ${s.decay}·ema + ${+(1 - s.decay).toPrecision(12)}·${s.role}`;
       default:
         return s satisfies never;
     }
@@ -204,7 +218,7 @@ function showSteps(ir: GraphIR, steps: PlanStep[], indent: string): string[] {
 export function printPlan(plan: Plan): string {
   const ir = plan.ir;
   const lines = [
-    `plan ${ir.name}: per step ${plan.updates.map((u) => `${u.role}×${u.ratio}`).join(', ')}; peak ${mb(plan.peakBytes)} = resident ${mb(plan.residentBytes)} (weights, Adam moments) + largest update (B=${ir.dims.B ?? '?'})`,
+    `plan ${ir.name}: per step ${plan.updates.map((u) => `${u.role}×${u.ratio}`).join(', ')}; peak ${mb(plan.peakBytes)} = resident ${mb(plan.residentBytes)} (weights, Adam moments${Object.keys(plan.ema).length ? ', EMA' : ''}) + largest update (B=${ir.dims.B ?? '?'})`,
   ];
   for (const u of plan.updates) {
     lines.push(`update ${u.role} ×${u.ratio}${u.warmup ? ` (warm-up ${u.warmup})` : ''}: working set ${mb(u.peakBytes)} (values, saved activations, gradients)`);

@@ -93,6 +93,9 @@ export const UpdateSchema = z.object({
   ratio: z.number().int().nonnegative(),
   /** updates of this role alone before the first step */
   warmup: z.number().int().nonnegative(),
+  /** decay of an exponential moving average of the role's weights, stepped after every applied update of the role
+   * (by any of its updates); evaluation, samples and exported weights read it. Absent: off. One per role. */
+  ema: z.number().gt(0).lt(1).optional(),
   at: z.string().optional(),
 });
 export type UpdateDecl = z.infer<typeof UpdateSchema>;

@@ -95,6 +95,10 @@ export function verify(ir: GraphIR): GraphIssue[] {
     // one per-step update per role; warm-up-only phases (ratio 0) may come beside it
     if (u.ratio > 0 && ir.updates.filter((x) => x.role === u.role && x.ratio > 0).length > 1)
       issues.push({ code: 'duplicate_role', message: `'${u.role}' is minimised twice at every step; add the losses instead`, ...base });
+    if (u.ema !== undefined && !(u.ema > 0 && u.ema < 1)) issues.push({ code: 'bad_params', message: `ema: the decay must lie in (0, 1) (0 turns it off), got ${u.ema}`, ...base });
+    const firstEma = ir.updates.find((x) => x.role === u.role && x.ema !== undefined);
+    if (u.ema !== undefined && firstEma !== u)
+      issues.push({ code: 'duplicate_role', message: `'${u.role}' has an EMA already${firstEma!.at ? ` (${firstEma!.at})` : ''}; give it on one minimize call (it follows every update of the role)`, ...base });
     if (u.ratio === 0 && u.warmup === 0) issues.push({ code: 'duplicate_role', message: `'${u.role}': an update with ratio 0 runs only in the warm-up, and its warmup is 0`, ...base });
     const loss = defined.get(u.loss);
     if (!loss) {

@@ -1,6 +1,6 @@
 /** @file graph.py from a plan: per update one straight-line PyTorch function (what cannot carry gradient to the
  * updated role under `torch.no_grad()`, stop-gradients as `.detach()`), the forward-only outputs, and the constants
- * train.py needs (roles, datasets, the schedule, Adam's hyperparameters). */
+ * train.py needs (roles, datasets, the schedule, Adam's hyperparameters, the EMA decays). */
 import type { GraphIR, IRNode } from '../../dsl/ir/schema.ts';
 import type { Plan, PlanStep, UpdatePlan } from '../../dsl/compile/plan.ts';
 import { gradientReach } from '../../dsl/ir/verify.ts';
@@ -144,6 +144,9 @@ export function emitGraph(plan: Plan, o: { table?: TorchTable } = {}): string {
     `SIGNATURES = ${pyLiteral(signatures(ir))}`,
     '#: nodes a run split over ranks cannot split (train.py refuses torchrun with these)',
     `SHARDING_REFUSALS = ${pyLiteral(shardingRefusals(ir))}`,
+    "#: roles that keep an EMA of their weights → its decay: stepped after each applied update of the role; evaluation",
+    '#: and the exported weights read it',
+    `EMA = ${pyLiteral(plan.ema)}`,
     '',
     '',
     updates.join('\n\n\n'),

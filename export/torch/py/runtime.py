@@ -1,5 +1,5 @@
 """What the generated update functions call besides torch: random draws (fresh, or replayed from distillery's own),
-the batch split across ranks (gather / shard), and the Adam step in distillery's form.
+the batch split across ranks (gather / shard), and the Adam and EMA steps in distillery's form.
 
 One `Runtime` per process. Under torchrun every rank holds B / world rows of each batch tensor (the named dim 'B');
 an op that mixes rows gathers its inputs from every rank (with autograd), computes on the whole batch and keeps its
@@ -118,6 +118,23 @@ class Adam:
             v = self.v[k].mul_(self.b2).addcmul_(g, g, value=1 - self.b2)
             # √(v/c2) as √v/√c2: the same value to rounding, one temporary fewer
             p.addcdiv_(m, v.sqrt().div_(c2 ** 0.5).add_(self.eps), value=-self.lr / c1)
+
+
+class Ema:
+    """distillery's moving average of a role's weights: e ← decay·e + (1−decay)·w after each applied update of the role,
+    for the parameters that update changed (those with a gradient), started at the initial weights; saved as
+    `<role>/<param>`."""
+
+    def __init__(self, params, decay):
+        self.params = params  # name -> Parameter
+        self.decay = decay
+        self.e = {k: p.detach().clone() for k, p in params.items()}
+
+    @torch.no_grad()
+    def apply(self, keys):
+        for k in keys:
+            # both products rounded to float32 before the sum, in distillery's order
+            self.e[k].mul_(self.decay).add_(self.params[k] * (1 - self.decay))
 
 
 def sum_of_squares(tensors):

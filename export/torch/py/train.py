@@ -2,10 +2,12 @@
 `torchrun --nproc_per_node N train.py --out DIR` with DistributedDataParallel (gloo on CPU, nccl on CUDA).
 
 The schedule is distillery's: the warm-ups first, in declaration order, then per step every update `ratio` times in
-graph.UPDATES order. Adam has the IR's hyperparameters. An update whose loss or gradient is NaN/Inf is skipped (weights
-and moments untouched, counted per role; all ranks skip together). The run folder gets metrics.jsonl (one row per
-step, the columns of distillery's metrics.arrow), weights/<role>.safetensors, and checkpoints in distillery's layout;
-`distillery evaluate DIR` turns it into distillery's summary.json and report.
+graph.UPDATES order. Adam has the IR's hyperparameters. An update whose loss or gradient is NaN/Inf is skipped (weights,
+moments and EMA untouched, counted per role; all ranks skip together). A role in graph.EMA keeps a moving average of its
+weights, stepped after each of its applied updates. The run folder gets metrics.jsonl (one row per step, the columns of
+distillery's metrics.arrow), weights/<role>.safetensors (the EMA where a role has one, and then the trained weights
+beside it as weights/<role>.raw.safetensors), and checkpoints in distillery's layout; `distillery evaluate DIR` turns it
+into distillery's summary.json and report.
 """
 import argparse
 import importlib
@@ -22,7 +24,7 @@ import torch.distributed as dist
 import graph
 import ops
 from models import build_model
-from runtime import Adam, Runtime, sum_of_squares
+from runtime import Adam, Ema, Runtime, sum_of_squares
 from safetensors_io import load_file, save_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -157,6 +159,8 @@ class Trainer:
                 p.requires_grad_(False)
         # one optimizer state per update, as distillery keeps (a pre-training phase does not hand its moments on)
         self.adam = [Adam(self.params[u['role']], **u['adam']) for u in graph.UPDATES]
+        # from the initial weights (a user's model: rank 0's, broadcast above)
+        self.ema = {role: Ema(self.params[role], decay) for role, decay in graph.EMA.items()}
         self.non_finite = {}
         self.in_a_row = {}
         self.events = []
@@ -185,6 +189,8 @@ class Trainer:
         skipped = self.rt.agree(not (math.isfinite(loss_v) and math.isfinite(sumsq)))
         if not skipped:
             self.adam[i].apply(grads)
+            if role in self.ema:
+                self.ema[role].apply(grads.keys())
             self.in_a_row.pop(role, None)
         else:
             self.non_finite[role] = self.non_finite.get(role, 0) + 1
@@ -261,7 +267,7 @@ class Trainer:
                 # distillery's evaluation every evalEvery steps, as a native run does: `distillery evaluate` measures
                 # these weights afterwards
                 os.makedirs(os.path.join(self.out, 'evals'), exist_ok=True)
-                save_file(self.trainable_weights(), os.path.join(self.out, 'evals', f'step-{self.step:08d}.safetensors'))
+                save_file(self.trainable_weights(evaluated=True), os.path.join(self.out, 'evals', f'step-{self.step:08d}.safetensors'))
             if a.checkpoint_every and self.step % a.checkpoint_every == 0 and self.step < a.steps:
                 self.train_seconds += time.perf_counter() - t0
                 t0 = time.perf_counter()
@@ -273,15 +279,23 @@ class Trainer:
             dist.barrier()
             dist.destroy_process_group()
 
-    def trainable_weights(self):
-        return {f'{r}/{k}': p.detach().cpu() for r, ps in self.params.items() if graph.ROLES[r]['trainable'] for k, p in ps.items()}
+    def role_weights(self, role, evaluated=False):
+        """a role's weights as trained, or as evaluated (its EMA where it has one)"""
+        ps = self.ema[role].e if evaluated and role in self.ema else self.params[role]
+        return {k: p.detach().cpu() for k, p in ps.items()}
+
+    def trainable_weights(self, evaluated=False):
+        return {f'{r}/{k}': t for r in self.params if graph.ROLES[r]['trainable'] for k, t in self.role_weights(r, evaluated).items()}
 
     def write_final(self):
         os.makedirs(os.path.join(self.out, 'weights'), exist_ok=True)
         for role, r in graph.ROLES.items():
             if r['trainable']:
-                state = {k: p.detach().cpu() for k, p in self.params[role].items()}
-                save_file(state, os.path.join(self.out, 'weights', f'{role}.safetensors'), {'role': role, 'kind': r['kind'], 'config': json.dumps(r['config'])})
+                meta = {'role': role, 'kind': r['kind'], 'config': json.dumps(r['config'])}
+                ema = {'ema': str(self.ema[role].decay)} if role in self.ema else {}
+                save_file(self.role_weights(role, evaluated=True), os.path.join(self.out, 'weights', f'{role}.safetensors'), {**meta, **ema})
+                if role in self.ema:  # the trained weights themselves, to continue from
+                    save_file(self.role_weights(role), os.path.join(self.out, 'weights', f'{role}.raw.safetensors'), meta)
         shutil.copyfile(os.path.join(HERE, 'ir.json'), os.path.join(self.out, 'ir.json'))
         run = {'format': 'distillery-torch-run', 'pipeline': graph.PIPELINE, 'seed': self.args.seed, 'steps': self.step, 'updates': self.updates_run,
                'ranks': self.world, 'device': str(self.device), 'torch': torch.__version__, 'trainSeconds': self.train_seconds,
@@ -291,8 +305,9 @@ class Trainer:
 
     # --------------------------------------------------------------------------------------------- checkpoints
     def checkpoint(self):
-        """distillery's checkpoint layout (state.json, ir.json, weights.safetensors, optimizer.safetensors), written
-        to a temporary folder and renamed into place; plus each rank's random stream"""
+        """distillery's checkpoint layout (state.json, ir.json, weights.safetensors, optimizer.safetensors, and
+        ema.safetensors when a role has an EMA), written to a temporary folder and renamed into place; plus each
+        rank's random stream"""
         final = os.path.join(self.out, 'checkpoints', f'step-{self.step:08d}')
         tmp = final + '.tmp'
         if self.rank == 0:
@@ -309,6 +324,8 @@ class Trainer:
                     opt[f'u{i}/m/{k}'], opt[f'u{i}/v/{k}'] = a.m[k].cpu(), a.v[k].cpu()
             save_file(self.trainable_weights(), os.path.join(tmp, 'weights.safetensors'))
             save_file(opt, os.path.join(tmp, 'optimizer.safetensors'))
+            if self.ema:
+                save_file({f'{r}/{k}': t.cpu() for r, e in self.ema.items() for k, t in e.e.items()}, os.path.join(tmp, 'ema.safetensors'))
             shutil.copyfile(os.path.join(HERE, 'ir.json'), os.path.join(tmp, 'ir.json'))
             state = {'format': FORMAT, 'version': VERSION, 'pipeline': graph.PIPELINE, 'step': self.step,
                      'counters': {'evaluations': self.updates_run, 'adamSteps': [a.step for a in self.adam], 'nonFinite': self.non_finite, 'nonFiniteInARow': self.in_a_row},
@@ -342,6 +359,11 @@ class Trainer:
                     a.m[k].copy_(o[f'u{i}/m/{k}'])
                     a.v[k].copy_(o[f'u{i}/v/{k}'])
                 a.step = s['counters']['adamSteps'][i]
+            if self.ema:
+                e = load_file(os.path.join(d, 'ema.safetensors'))
+                for role, ema in self.ema.items():
+                    for k in ema.e:
+                        ema.e[k].copy_(e[f'{role}/{k}'])
         self.rt.gen.set_state(torch.load(os.path.join(d, f'rng-rank{self.rank}.pt')))
         self.step, self.rows, self.events = s['step'], s['rows'], s['nonFiniteEvents']
         self.non_finite, self.in_a_row = s['counters']['nonFinite'], s['counters']['nonFiniteInARow']
