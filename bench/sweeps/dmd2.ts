@@ -36,6 +36,8 @@ export interface Dmd2BenchOptions {
   arms?: string[];
   toys?: string[];
   parallel?: number;
+  /** steps and evaluation interval of every run (default: the pipelines' own; --quick: 1000 and 250) */
+  budget?: { steps: number; evalEvery: number };
   log?: (l: string) => void;
 }
 
@@ -51,7 +53,7 @@ export async function benchDmd2(o: Dmd2BenchOptions): Promise<string[]> {
   const folder = new RunFolder(o.out);
   const t0 = performance.now();
   try {
-    const budget = o.quick ? { steps: 1000, evalEvery: 250 } : {};
+    const budget = o.budget ?? (o.quick ? { steps: 1000, evalEvery: 250 } : {});
     const jobs: Dmd2RunSpec[] = [];
     for (let seed = 1; seed <= o.seeds; seed++)
       for (const toy of toys)
