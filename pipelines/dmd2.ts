@@ -9,29 +9,33 @@ import { dmd, denoisingLoss } from '../dsl/objectives/dmd.ts';
 import { discriminatorLoss, generatorLoss, type GanHead } from '../dsl/objectives/gan.ts';
 import { backwardSimulation, multistepSample, prefitOnLadder, studentLadder } from '../dsl/objectives/multistep.ts';
 
-/** DMD2's options; `fourier` is the one knob the grid changes (its default there is 4). */
-export const dmd2Options = (o: { fourier?: number } = {}) =>
+/** DMD2's options. The defaults are the recipe `distillery bench dmd2` found best within about five minutes on two
+ * cores (docs/methods/dmd.md): a one-step student with 3 hidden layers and 8 Fourier features of its noise, and a floor
+ * of 0.05 under DMD's normaliser; the GAN head, EMA, SNR weighting and k-step students are options. */
+export const dmd2Options = () =>
   options(
     {
       hidden: z.int().min(1).default(128).describe('width of each MLP'),
-      layers: z.int().min(1).default(2).describe('hidden layers of each MLP'),
-      fourier: z.int().min(0).default(o.fourier ?? 0).describe("Fourier features of the student's noise input (0: off)"),
+      layers: z.int().min(1).default(3).describe('hidden layers of each MLP'),
+      fourier: z.int().min(0).default(8).describe("Fourier features of the student's noise input (0: off)"),
       lrStudent: z.number().positive().default(3e-4).describe('Adam learning rate of the student'),
       lrFake: z.number().positive().default(1e-3).describe('Adam learning rate of the fake score'),
       ratio: z.int().min(1).default(5).describe('fake-score updates per student update'),
       fakeWarmup: z.int().min(0).default(200).describe('fake-score updates before the first student update'),
       tMin: z.number().min(0).max(1).default(0.02).describe('the DMD loss draws t ~ U[tMin, tMax]'),
       tMax: z.number().min(0).max(1).default(0.98).describe('the DMD loss draws t ~ U[tMin, tMax]'),
-      normFloor: z.number().min(0).default(0).describe("a floor under DMD's per-sample normaliser mean|x − x0_real| (0: none)"),
+      normFloor: z.number().min(0).default(0.05).describe("a floor under DMD's per-sample normaliser mean|x − x0_real| (0: none)"),
       fakeWeighting: z.enum(['none', 'snr']).default('none').describe("the fake score's x0 errors weighted by 1 + α²/σ² ('snr', DMD2's ε-loss in x0 form) or not ('none')"),
       studentSteps: z.int().min(1).max(16).default(1).describe('steps of the student on the ladder t = 1, 1 − 1/k, …, 1/k; k > 1 trains by backward simulation'),
       ganGenerator: z.number().min(0).default(0).describe("weight of the non-saturating GAN term in the student's loss (0: no GAN head)"),
       ganDiscriminator: z.number().min(0).default(1).describe("weight of the discriminator term in the fake score's (and head's) loss"),
+      studentRenoise: z.enum(['fresh', 'ddim']).default('fresh').describe("how a k-step student's sampler reaches its next rung: fresh noise (DMD2) or DDIM's implied noise (deterministic)"),
+      fakeReadsRung: z.boolean().default(true).describe("a k-step student's fake score reads the rung of each sample (false: one fake score for the mixture of rungs, as DMD2)"),
       studentPrefit: z.int().min(0).default(0).describe("warm-up updates fitting a k-step student to the teacher's denoiser at its rungs (k > 1; its init from the teacher)"),
       ganHidden: z.int().min(1).default(64).describe("width of the GAN head's hidden layer"),
       ema: z.number().min(0).lt(1).default(0).describe("EMA decay of the student's weights used for evaluation and export (0: off)"),
     },
-    { batch: 256, steps: 6000, evalEvery: 500 },
+    { batch: 256, steps: 5000, evalEvery: 500 },
   );
 export type Dmd2Config = z.output<ReturnType<typeof dmd2Options>>;
 
@@ -47,8 +51,9 @@ export function dmd2Toy(name: string, target: Toy, schema = dmd2Options()): Pipe
       const student = g.trainable('student', mlp({ in: D, out: D, hidden: c.hidden, layers: c.layers, fourier: c.fourier, ...(k > 1 ? { time: true } : {}) }));
       // a k-step student's fake score also reads the rung (one-hot): it models each rung's samples apart, so that DMD
       // matches every rung to the data, not only their mixture (docs/methods/dmd.md)
-      const fake = g.trainable('fake', mlp({ in: D, out: D, hidden: c.hidden, layers: c.layers, time: true, ...(k > 1 ? { classes: k } : {}) }));
-      const sampler = { student, ladder: studentLadder(k), schedule: 'rf' as const };
+      const byRung = k > 1 && c.fakeReadsRung;
+      const fake = g.trainable('fake', mlp({ in: D, out: D, hidden: c.hidden, layers: c.layers, time: true, ...(byRung ? { classes: k } : {}) }));
+      const sampler = { student, ladder: studentLadder(k), schedule: 'rf' as const, renoise: c.studentRenoise };
 
       // first in the warm-up: the student's fit to the teacher precedes the fake score's fit to the student
       if (k > 1 && c.studentPrefit > 0) prefitOnLadder(g, { ...sampler, student, teacher, data: () => g.data(target), steps: c.studentPrefit, lr: 1e-3 });
@@ -56,7 +61,7 @@ export function dmd2Toy(name: string, target: Toy, schema = dmd2Options()): Pipe
       // k > 1: the x0 the student predicts at a random rung, its input built by its own sampler without gradient
       const sim = k > 1 ? backwardSimulation(g, z, sampler) : undefined;
       const x = g.named('x', sim ? sim.x : student(z));
-      const cond = sim ? [sim.rung] : [];
+      const cond = sim && byRung ? [sim.rung] : [];
       const { loss, grad } = dmd(g, { x, teacher, fake, schedule: 'rf', t: [c.tMin, c.tMax], normFloor: c.normFloor, fakeCond: cond });
       const xs = g.stopGradient(x);
       let fakeLoss = denoisingLoss(g, fake, xs, { schedule: 'rf', weighting: c.fakeWeighting, cond });

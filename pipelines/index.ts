@@ -1,7 +1,7 @@
 /** @file The ready-made pipelines, by name. */
 import type { PipelineDef } from '../dsl/pipeline.ts';
 import { toy } from '../dsl/models.ts';
-import { dmd2Options, dmd2Toy } from './dmd2.ts';
+import { dmd2Toy } from './dmd2.ts';
 import { dmdRing } from './dmd.ts';
 import { dsmRing } from './dsm.ts';
 import { forbiddenZone } from './forbidden-zone.ts';
@@ -12,7 +12,7 @@ import { mmdRing } from './mmd.ts';
 export const PIPELINES: Record<string, PipelineDef<any>> = {
   'dmd2-ring': dmd2Toy('dmd2-ring', toy.ring()),
   // Fourier features on the student's noise: without them the student spreads over the square (docs/methods/dmd.md)
-  'dmd2-grid': dmd2Toy('dmd2-grid', toy.grid(), dmd2Options({ fourier: 4 })),
+  'dmd2-grid': dmd2Toy('dmd2-grid', toy.grid()),
   'dmd-ring': dmdRing,
   'dsm-ring': dsmRing,
   'forbidden-zone': forbiddenZone,

@@ -1,7 +1,8 @@
 /**
  * @file `distillery bench dmd2` (docs/methods/dmd.md): DMD2's parts one at a time on the ring and the grid — the
- * recipe before them (base), the SNR-weighted fake loss, the GAN head, EMA, a student that can form sharp maps
- * (capacity), all of them, and a 4-step student trained by backward simulation — each over seeds.
+ * recipe before them (base), a floor under DMD's normaliser, the SNR-weighted fake loss, the GAN head, EMA, a student
+ * that can form sharp maps (capacity), the defaults, all of them, and a 4-step student trained by backward
+ * simulation — each over seeds.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -18,14 +19,20 @@ const TOYS = ['ring', 'grid'] as const;
 /** every arm sets each option it depends on, so that changing a pipeline default changes no arm */
 const BASE = { layers: 2, normFloor: 0, fakeWeighting: 'none', ganGenerator: 0, ema: 0, studentSteps: 1, studentPrefit: 0 };
 const CAPACITY = { layers: 3, fourier: 8 };
+/** the pipelines' defaults since this bench: capacity and the normaliser's floor */
+const DEFAULT = { ...BASE, ...CAPACITY, normFloor: 0.05 };
+/** the ring's student had no Fourier features before, the grid's 4 */
+const both = (o: object) => ({ ring: { fourier: 0, ...o }, grid: { fourier: 4, ...o } });
 export const DMD2_ARMS: Record<string, { describe: string; ring: object; grid: object }> = {
-  base: { describe: 'the recipe before this bench: 2 hidden layers, no SNR weighting, no GAN, no EMA', ring: { ...BASE, fourier: 0 }, grid: { ...BASE, fourier: 4 } },
-  snr: { describe: "+ the fake score's x0 errors weighted by 1 + α²/σ²", ring: { ...BASE, fourier: 0, fakeWeighting: 'snr' }, grid: { ...BASE, fourier: 4, fakeWeighting: 'snr' } },
-  gan: { describe: '+ the GAN head (generator weight 0.1, discriminator 1)', ring: { ...BASE, fourier: 0, ganGenerator: 0.1 }, grid: { ...BASE, fourier: 4, ganGenerator: 0.1 } },
-  ema: { describe: "+ EMA 0.999 of the student's weights", ring: { ...BASE, fourier: 0, ema: 0.999 }, grid: { ...BASE, fourier: 4, ema: 0.999 } },
-  capacity: { describe: "+ 3 hidden layers and 8 Fourier features of the student's noise input", ring: { ...BASE, ...CAPACITY }, grid: { ...BASE, ...CAPACITY } },
-  all: { describe: 'capacity + SNR weighting + GAN + EMA', ring: { ...BASE, ...CAPACITY, fakeWeighting: 'snr', ganGenerator: 0.1, ema: 0.999 }, grid: { ...BASE, ...CAPACITY, fakeWeighting: 'snr', ganGenerator: 0.1, ema: 0.999 } },
-  k4: { describe: '4-step student, backward simulation, prefit to the teacher on its ladder', ring: { ...BASE, fourier: 0, studentSteps: 4, studentPrefit: 1000 }, grid: { ...BASE, fourier: 4, studentSteps: 4, studentPrefit: 1000 } },
+  base: { describe: 'the recipe before this bench: 2 hidden layers, no floor, no SNR weighting, no GAN, no EMA', ...both(BASE) },
+  floor: { describe: "+ a floor of 0.05 under DMD's per-sample normaliser", ...both({ ...BASE, normFloor: 0.05 }) },
+  snr: { describe: "+ the fake score's x0 errors weighted by 1 + α²/σ²", ...both({ ...BASE, fakeWeighting: 'snr' }) },
+  gan: { describe: '+ the GAN head (generator weight 0.1, discriminator 1)', ...both({ ...BASE, ganGenerator: 0.1 }) },
+  ema: { describe: "+ EMA 0.999 of the student's weights", ...both({ ...BASE, ema: 0.999 }) },
+  capacity: { describe: "+ 3 hidden layers and 8 Fourier features of the student's noise input", ...both({ ...BASE, ...CAPACITY }) },
+  default: { describe: 'capacity + floor: the defaults of dmd2-ring and dmd2-grid', ...both(DEFAULT) },
+  all: { describe: 'capacity + floor + SNR weighting + GAN + EMA', ...both({ ...DEFAULT, fakeWeighting: 'snr', ganGenerator: 0.1, ema: 0.999 }) },
+  k4: { describe: "4-step student, backward simulation (DDIM steps), prefit to the teacher on its ladder, floor", ...both({ ...BASE, normFloor: 0.05, studentSteps: 4, studentPrefit: 1000, studentRenoise: 'ddim' }) },
 };
 
 export interface Dmd2BenchOptions {

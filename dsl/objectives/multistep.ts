@@ -1,5 +1,6 @@
 /** @file Multi-step students (DMD2's "denoising" generator): a time-conditioned x0-predictor run on a fixed ladder of
- * noise levels, each step predicting x0 and re-noising it to the next rung with fresh noise; and backward simulation,
+ * noise levels, each step predicting x0 and re-noising it to the next rung (with fresh noise as DMD2 does, or with the
+ * noise the step implies, DDIM's deterministic update); and backward simulation,
  * which builds the student's training input at a random rung by running its own sampler, without gradient. */
 import type { Port, Scalar } from '../port.ts';
 import { adam, type GraphBuilder, type Model } from '../builder.ts';
@@ -18,12 +19,23 @@ interface Sampler {
   /** the rungs (`studentLadder(k)`); the first is pure noise under the schedule (σ = 1, α = 0 for rectified flow) */
   ladder: readonly number[];
   schedule: ScheduleName | Schedule;
+  /** how a step reaches the next rung: 'fresh' noise (DMD2's sampler, the default) or 'ddim', the noise the step
+   * implies, ε̂ = (x_t − α(t)·x0)/σ(t) — deterministic; with the teacher's denoiser it is the teacher's k-step
+   * DDIM sampler (Euler under rectified flow) */
+  renoise?: 'fresh' | 'ddim';
 }
 
-/** x_t = α(t)·x0 + σ(t)·ε at a constant t, with fresh ε */
-function renoise(g: GraphBuilder, x0: X, t: number, schedule: ScheduleName | Schedule): X {
-  const tt = g.fill([x0.type.shape[0]!, 1], t);
-  return g.alpha(tt, schedule).mul(x0).add(g.sigma(tt, schedule).mul(g.noise(x0.type.shape))) as X;
+/** x_s = α(s)·x0 + σ(s)·ε at a constant s, ε fresh or DDIM's ε̂ from (x_t, t) */
+function renoise(g: GraphBuilder, o: Sampler, x0: X, from: { x: X; t: number }, s: number): X {
+  const rows = x0.type.shape[0]!;
+  const at = (t: number) => g.fill([rows, 1], t);
+  let eps: X;
+  if (o.renoise === 'ddim') {
+    const t = at(from.t);
+    eps = from.x.sub(g.alpha(t, o.schedule).mul(x0)).div(g.sigma(t, o.schedule));
+  } else eps = g.noise(x0.type.shape);
+  const ss = at(s);
+  return g.alpha(ss, o.schedule).mul(x0).add(g.sigma(ss, o.schedule).mul(eps)) as X;
 }
 
 /**
@@ -35,7 +47,7 @@ export function rungInputs(g: GraphBuilder, z: X, o: Sampler): X[] {
   const inputs: X[] = [z];
   for (let j = 0; j + 1 < o.ladder.length; j++) {
     const x0 = o.student(inputs[j]!, g.fill([rows, 1], o.ladder[j]!)) as X;
-    inputs.push(renoise(g, x0, o.ladder[j + 1]!, o.schedule));
+    inputs.push(renoise(g, o, x0, { x: inputs[j]!, t: o.ladder[j]! }, o.ladder[j + 1]!));
   }
   return inputs;
 }
