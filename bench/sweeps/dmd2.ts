@@ -32,7 +32,7 @@ export const DMD2_ARMS: Record<string, { describe: string; ring: object; grid: o
   capacity: { describe: "+ 3 hidden layers and 8 Fourier features of the student's noise input", ...both({ ...BASE, ...CAPACITY }) },
   default: { describe: 'capacity + floor: the defaults of dmd2-ring and dmd2-grid', ...both(DEFAULT) },
   all: { describe: 'capacity + floor + SNR weighting + GAN + EMA', ...both({ ...DEFAULT, fakeWeighting: 'snr', ganGenerator: 0.1, ema: 0.999 }) },
-  k4: { describe: "4-step student, backward simulation (DDIM steps), prefit to the teacher on its ladder, floor", ...both({ ...BASE, normFloor: 0.05, studentSteps: 4, studentPrefit: 1000, studentRenoise: 'ddim' }) },
+  k4: { describe: '4-step student, backward simulation with DDIM steps, prefit to the teacher on its ladder, and the defaults', ...both({ ...DEFAULT, studentSteps: 4, studentPrefit: 1000, studentRenoise: 'ddim' }) },
 };
 
 export interface Dmd2BenchOptions {

@@ -168,7 +168,7 @@ test('a corrupted checkpoint — truncated file, wrong shapes, wrong dtype, bad 
     for (const m of ir.models) if (m.config.hidden) m.config.hidden = 64;
     fs.writeFileSync(path.join(d, 'ir.json'), JSON.stringify(ir));
   });
-  assert.match(await resume(shapes), /tensor 'student\/l0\.weight' has shape \[2,128\], the run needs \[2,64\]/);
+  assert.match(await resume(shapes), /tensor 'student\/l0\.weight' has shape \[(\d+),128\], the run needs \[\1,64\]/);
   const state = variant('state', (d) => fs.writeFileSync(path.join(d, 'state.json'), '{"format": "distillery-checkpoint", "version": 1, "step": -4'));
   assert.match(await resume(state), /state\.json is not valid JSON \(truncated\?\)/);
   const wrongKind = variant('kind', (d) => {
