@@ -41,6 +41,8 @@ export function evalSetup(exe: Executor, n = 4096): EvalSetup {
 export interface StudentMetrics {
   /** mixtures: energyDistance and the ModeStats numbers (ops/metrics/modes.ts); token sets: the DiscreteMetrics */
   metrics: Record<string, number>;
+  /** mixtures: the whole mode statistics (per-mode shares too), so that the summary need not count again */
+  modes?: ModeStats;
   samples: Float32Array;
   extras: Record<string, Float32Array>;
 }
@@ -57,7 +59,8 @@ export async function studentMetricsAsync(exe: Executor, s: EvalSetup): Promise<
 function metricsOf(exe: Executor, s: EvalSetup, { data, extras }: Sample): StudentMetrics {
   const samples = Float32Array.from(data);
   if (s.kind === 'tokens') return { metrics: { ...discreteMetrics(s.target, data, s.n, exe.seed) }, samples, extras };
-  return { metrics: { energyDistance: energyDistance(samples, s.targetSamples, s.d), ...modeNumbers(modeStats(s.target, samples, s.d)) }, samples, extras };
+  const modes = modeStats(s.target, samples, s.d);
+  return { metrics: { energyDistance: energyDistance(samples, s.targetSamples, s.d), ...modeNumbers(modes) }, modes, samples, extras };
 }
 
 /** the scalar mode statistics (the per-mode arrays left out) */

@@ -109,7 +109,7 @@ export class Executor {
         const r = this.roles.get(role)!;
         const body = TFJS_MODELS[r.decl.kind] as TfjsModel<unknown>;
         const cfg = this.configs.get(role);
-        const weights = (ema && this.ema.get(role)) || r.weights;
+        const weights = this.weightsOf(role, ema ? 'eval' : 'raw');
         return (ins, grad, output) => body.apply(tf, weights, ins, cfg, { ...env, ...(grad ? { grad } : {}), ...(output ? { output } : {}) });
       },
     };

@@ -11,12 +11,11 @@ import { loadBackend } from '../gpu/backend.ts';
 import { Executor } from './executor.ts';
 import { initialWeights } from '../ops/models/init.ts';
 import { loadSafetensors } from './safetensors.ts';
-import { evalSetup, studentMetricsAsync, tokenTeacherLadder } from './evaluate.ts';
-import { evalColumns, gmmSummary, lastLosses } from './run.ts';
+import { evalSetup, studentMetricsAsync } from './evaluate.ts';
+import { evalColumns, finalEvaluation, lastLosses } from './run.ts';
 import type { Summary } from './summary.ts';
 import { RunFolder } from './files.ts';
-import { metricsToArrow, samplesToArrow } from './sinks/arrow.ts';
-import { scatterOverDensity, TEACHER_COLOR } from './sinks/plot.ts';
+import { metricsToArrow } from './sinks/arrow.ts';
 import { reportFiles } from './report/report.ts';
 
 const RunJson = z.object({
@@ -69,19 +68,11 @@ export async function evaluateImported(dir: string, o: { backend?: string; evalS
       }
       for (const role of trained) exe.loadWeights(role, loadSafetensors(file(`weights/${role}.safetensors`)));
       const m = await studentMetricsAsync(exe, setup);
-      let teacherSamples: Float32Array | undefined;
-      if (setup.kind === 'gmm') {
-        const g = await gmmSummary(exe, setup, m);
-        Object.assign(metrics, g.metrics);
-        teacherSamples = g.teacherSamples;
-      } else Object.assign(metrics, { ...m.metrics, teacherBySteps: tokenTeacherLadder(exe, setup) });
+      const final = await finalEvaluation(exe, setup, m, folder);
+      Object.assign(metrics, final.metrics);
+      ({ samplesPng, teacherSamplesPng } = final);
       // the last row carries the final evaluation, as a native run's does
       if (rows.length) Object.assign(rows[rows.length - 1]!, evalColumns(setup, m.metrics));
-      folder.write('samples.arrow', samplesToArrow(m.samples, setup.d));
-      if (setup.kind === 'gmm' && setup.d === 2) {
-        folder.write('samples.png', (samplesPng = scatterOverDensity(setup.target, m.samples)));
-        if (teacherSamples) folder.write('teacher-samples.png', (teacherSamplesPng = scatterOverDensity(setup.target, teacherSamples, { colors: () => TEACHER_COLOR })));
-      }
     }
     const planText = printPlan(plan);
     const summary: Summary = {

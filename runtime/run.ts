@@ -72,9 +72,9 @@ export const lastLosses = (rows: Row[]): Record<string, number> =>
 
 /** a mixture run's summary: the student's metrics beside the teacher's sampler ladders and the Gaussian baseline;
  * also the kept samples of the teacher's TEACHER_PICTURE sampler (same noise as the ladder), for teacher-samples.png */
-export async function gmmSummary(exe: Executor, setup: GmmEvalSetup, student: Pick<StudentMetrics, 'metrics' | 'samples'>): Promise<{ metrics: Record<string, unknown>; teacherSamples?: Float32Array }> {
+async function gmmSummary(exe: Executor, setup: GmmEvalSetup, student: Pick<StudentMetrics, 'metrics' | 'samples' | 'modes'>): Promise<{ metrics: Record<string, unknown>; teacherSamples?: Float32Array }> {
   const m = student.metrics;
-  const modes = modeStats(setup.target, student.samples, setup.d);
+  const modes = student.modes ?? modeStats(setup.target, student.samples, setup.d);
   const euler = await teacherLadder(exe, setup, 'euler', undefined, TEACHER_PICTURE.steps);
   const heun = await teacherLadder(exe, setup, 'heun', [1, 2, 4, 8, 16]);
   const steps = studentSteps(exe.ir);
@@ -113,6 +113,24 @@ export async function gmmSummary(exe: Executor, setup: GmmEvalSetup, student: Pi
   return { metrics, ...(euler.kept ? { teacherSamples: euler.kept } : {}) };
 }
 
+/** The final evaluation of a run (native or imported): the summary's metrics — for a mixture the teacher's ladders and
+ * the modes, for tokens the teacher's k-step ladder — and samples.arrow, plus samples.png and teacher-samples.png for
+ * a 2-D mixture. */
+export async function finalEvaluation(exe: Executor, setup: EvalSetup, m: StudentMetrics, folder: RunFolder): Promise<{ metrics: Record<string, unknown>; samplesPng?: Uint8Array; teacherSamplesPng?: Uint8Array }> {
+  let metrics: Record<string, unknown>;
+  let teacherSamples: Float32Array | undefined;
+  if (setup.kind === 'gmm') ({ metrics, teacherSamples } = await gmmSummary(exe, setup, m));
+  // the teacher's k-step sampler beside the student: does the student at k steps beat the teacher at k?
+  else metrics = { ...m.metrics, teacherBySteps: tokenTeacherLadder(exe, setup) };
+  folder.write('samples.arrow', samplesToArrow(m.samples, setup.d));
+  if (setup.kind !== 'gmm' || setup.d !== 2) return { metrics };
+  const samplesPng = scatterOverDensity(setup.target, m.samples);
+  folder.write('samples.png', samplesPng);
+  if (!teacherSamples) return { metrics, samplesPng };
+  const teacherSamplesPng = scatterOverDensity(setup.target, teacherSamples, { colors: () => TEACHER_COLOR });
+  folder.write('teacher-samples.png', teacherSamplesPng);
+  return { metrics, samplesPng, teacherSamplesPng };
+}
 
 export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
   const t0 = performance.now();
@@ -199,22 +217,10 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
     let teacherSamplesPng: Uint8Array | undefined;
     if (setup) {
       // a run resumed from its last step has no event left: evaluate the restored student (same draws)
-      const m = last?.eval ?? (await studentMetricsAsync(exe, setup));
-      let teacherSamples: Float32Array | undefined;
-      if (setup.kind === 'gmm') {
-        const g = await gmmSummary(exe, setup, m);
-        Object.assign(metrics, g.metrics);
-        teacherSamples = g.teacherSamples;
-      } else {
-        // the teacher's k-step sampler beside the student: does the student at k steps beat the teacher at k?
-        Object.assign(metrics, { ...m.metrics, teacherBySteps: tokenTeacherLadder(exe, setup) });
-      }
+      const final = await finalEvaluation(exe, setup, last?.eval ?? (await studentMetricsAsync(exe, setup)), folder);
+      Object.assign(metrics, final.metrics);
       if (copying) metrics.copying = copyingAt.get(steps);
-      folder.write('samples.arrow', samplesToArrow(m.samples, setup.d));
-      if (setup.kind === 'gmm' && setup.d === 2) {
-        folder.write('samples.png', (samplesPng = scatterOverDensity(setup.target, m.samples)));
-        if (teacherSamples) folder.write('teacher-samples.png', (teacherSamplesPng = scatterOverDensity(setup.target, teacherSamples, { colors: () => TEACHER_COLOR })));
-      }
+      ({ samplesPng, teacherSamplesPng } = final);
     }
     // weights/<role>.safetensors: what was evaluated (the EMA where a role has one); <role>.raw.safetensors beside it
     // then holds the trained weights themselves, to continue training from
