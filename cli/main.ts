@@ -12,7 +12,7 @@ import { checkFile, formatDiagnostic } from '../runtime/check.ts';
 import { PIPELINES } from '../pipelines/index.ts';
 import { BACKENDS } from '../gpu/backend.ts';
 import { benchForbiddenZone } from '../bench/sweeps/forbidden-zone.ts';
-import { benchCopying, DEFAULT_DIMS } from '../bench/sweeps/copying.ts';
+import { benchCopying, COPYING_ARMS, DEFAULT_COPYING_ARMS, DEFAULT_DIMS } from '../bench/sweeps/copying.ts';
 import { benchDmmd } from '../bench/sweeps/dmmd.ts';
 import { benchDmd2, DMD2_ARMS } from '../bench/sweeps/dmd2.ts';
 import { exportPipeline, TARGETS } from './export.ts';
@@ -224,21 +224,26 @@ export function program(): Command {
     .option('--quick', 'a small budget (one seed unless --seeds), for a first look')
     .option('--dims <list>', `copying: dimensions, comma-separated (default ${DEFAULT_DIMS.join(',')})`, dimList)
     .option('--backend <name>', `${BACKENDS.join(' | ')}`, backend, 'wasm')
-    .option('--arms <list>', `dmd2: arms, comma-separated (default all: ${Object.keys(DMD2_ARMS).join(',')})`, list)
+    .option('--arms <list>', `dmd2: arms, comma-separated (default all: ${Object.keys(DMD2_ARMS).join(',')}); copying: from ${COPYING_ARMS.map((a) => a.arm).join(',')} (default ${DEFAULT_COPYING_ARMS.join(',')})`, list)
+    .option('--steps <n>', 'copying: the cap on student steps (default 2000; a run stops earlier once its energy distance is within 2× the floor)', int('--steps', 1))
     .option('--toys <list>', 'dmd2: ring, grid or both, comma-separated (default both)', list)
     .option('--parallel <n>', 'runs at once (default: one per core; 1 for wall times a single run would have)', int('--parallel', 1))
     .option('--out <dir>', 'results folder (default: runs/bench-<name>)')
-    .action(async (name: string, o: { seeds: number; quick?: boolean; dims?: number[]; arms?: string[]; toys?: string[]; parallel?: number; backend: string; out?: string }, cmd: Command) => {
+    .action(async (name: string, o: { seeds: number; quick?: boolean; dims?: number[]; arms?: string[]; toys?: string[]; parallel?: number; steps?: number; backend: string; out?: string }, cmd: Command) => {
       if (!['dmd2', 'forbidden-zone', 'copying', 'dmmd'].includes(name)) throw new UserError(`unknown bench '${name}'; choose dmd2, forbidden-zone, copying or dmmd`);
       if (o.dims && name !== 'copying') throw new UserError(`--dims applies to the copying bench, not '${name}'`);
-      if ((o.arms || o.toys || o.parallel) && name !== 'dmd2') throw new UserError(`--arms, --toys and --parallel apply to the dmd2 bench, not '${name}'`);
+      if (o.toys && name !== 'dmd2') throw new UserError(`--toys applies to the dmd2 bench, not '${name}'`);
+      if ((o.arms || o.parallel) && name !== 'dmd2' && name !== 'copying') throw new UserError(`--arms and --parallel apply to the dmd2 and copying benches, not '${name}'`);
+      if (o.steps && name !== 'copying') throw new UserError(`--steps applies to the copying bench, not '${name}'`);
       const seeds = o.quick && cmd.getOptionValueSource('seeds') === 'default' ? 1 : o.seeds;
       const out = o.out ?? `runs/bench-${name}`;
       const common = { seeds, quick: o.quick ?? false, out, backend: o.backend, log: (l: string) => console.log(l) };
       const files =
         name === 'dmd2'
           ? await benchDmd2({ ...common, ...(o.arms ? { arms: o.arms } : {}), ...(o.toys ? { toys: o.toys } : {}), ...(o.parallel ? { parallel: o.parallel } : {}) })
-          : name === 'copying' ? await benchCopying({ ...common, dims: o.dims ?? (o.quick ? [2, 8, 32] : DEFAULT_DIMS) }) : name === 'dmmd' ? await benchDmmd(common) : await benchForbiddenZone(common);
+          : name === 'copying'
+            ? await benchCopying({ ...common, dims: o.dims ?? (o.quick ? [2, 8, 32] : DEFAULT_DIMS), ...(o.arms ? { arms: o.arms } : {}), ...(o.steps ? { steps: o.steps } : {}), ...(o.parallel ? { parallel: o.parallel } : {}) })
+            : name === 'dmmd' ? await benchDmmd(common) : await benchForbiddenZone(common);
       console.log(`→ ${files.filter((f) => f.endsWith('.md') || f.endsWith('.json')).join(', ')}`);
     });
   p.command('list')

@@ -106,6 +106,31 @@ export const toy = {
     return gmmToy(`gaussians${modes}d${dim}`, { kind: 'gmm', means, stds: means.map(() => std), weights: means.map(() => 1) });
   },
   /**
+   * docs/methods/copying.md: 8 isotropic Gaussians whose nearest means lie `separation` component stds apart at every
+   * d, so that telling the modes apart is equally hard at every d (with random means, modes nearly merge at d = 2 and
+   * drift apart like √d). The constellation: 8 points on a line (d = 1), an octagon (d = 2), a cube's corners (d = 3),
+   * the cross-polytope ±e₁…±e₄ in a random 4-D frame (d ≥ 4). The std s is set so that the per-coordinate variance,
+   * s² + E‖μ‖²/d, is σ_data² = 0.25.
+   */
+  separatedGaussians({ dim, separation, seed = 0 }: { dim: number; separation: number; seed?: number }): Toy {
+    const rng = new Rng([seed, 'separated-gaussians', dim]);
+    // the constellation at unit nearest distance
+    const unit: number[][] =
+      dim === 1
+        ? [...Array(8).keys()].map((k) => [k - 3.5])
+        : dim === 2
+          ? [...Array(8).keys()].map((k) => [Math.cos((k * Math.PI) / 4), Math.sin((k * Math.PI) / 4)].map((v) => v / (2 * Math.sin(Math.PI / 8))))
+          : dim === 3
+            ? [...Array(8).keys()].map((k) => [k & 1, (k >> 1) & 1, (k >> 2) & 1].map((b) => b - 0.5))
+            : [0, 1, 2, 3].flatMap((i) => [1, -1].map((sgn) => [0, 1, 2, 3].map((j) => (i === j ? sgn / Math.SQRT2 : 0))));
+    const r = unit[0]!.length;
+    const frame = r === dim ? [...Array(dim).keys()].map((i) => [...Array(dim).keys()].map((j) => (i === j ? 1 : 0))) : randomBasis(r, dim, (n) => rng.normals(n));
+    const spread = unit.reduce((a, m) => a + m.reduce((b, v) => b + v * v, 0), 0) / unit.length; // E‖μ‖² at unit distance (centred)
+    const std = Math.sqrt(0.25 / (1 + (separation ** 2 * spread) / dim));
+    const means = unit.map((m) => frame[0]!.map((_, j) => separation * std * m.reduce((a, v, i) => a + v * frame[i]![j]!, 0)));
+    return gmmToy(`gaussians8d${dim}sep${separation}s${seed}`, { kind: 'gmm', means, stds: means.map(() => std), weights: means.map(() => 1) });
+  },
+  /**
    * docs/methods/copying.md: the 2-D ring of `modes` Gaussians (radius 1, std 0.1) embedded in R^d by a random
    * orthonormal frame U (drawn from `seed`), with std `eta` off the plane: intrinsic dimension 2 at any d.
    */

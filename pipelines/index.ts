@@ -5,7 +5,7 @@ import { dmd2Toy } from './dmd2.ts';
 import { dmdRing } from './dmd.ts';
 import { dsmRing } from './dsm.ts';
 import { forbiddenZone } from './forbidden-zone.ts';
-import { copying } from './copying.ts';
+import { copying, copyingTeacher } from './copying.ts';
 import { dmmdPipeline } from './dmmd.ts';
 import { mmdRing } from './mmd.ts';
 
@@ -17,6 +17,7 @@ export const PIPELINES: Record<string, PipelineDef<any>> = {
   'dsm-ring': dsmRing,
   'forbidden-zone': forbiddenZone,
   copying,
+  'copying-teacher': copyingTeacher,
   dmmd: dmmdPipeline,
   'mmd-ring': mmdRing,
 };

@@ -21,6 +21,17 @@ export interface CopyingMetrics {
   /** fraction of z whose G(z) and Φ(z) fall in the same mixture component; chance is Σπ_k² */
   modeAgreement: number | null;
   modeAgreementChance: number | null;
+  /**
+   * Pooled cosine between G(z) − μ_k and Φ(z) − μ_k over the z whose samples share component k: 1 when the student
+   * also reproduces the teacher's position inside the mode, 0 when only the mode is shared. Scale-free.
+   */
+  withinModeCorrelation: number | null;
+  /**
+   * For data on a subspace (F2): dCopy and the within-mode correlation of the in-plane and off-plane parts apart.
+   * Off the plane both G and Φ carry noise of scale η that no pairing predicts; over d − r dimensions it gives the
+   * total dCopy a floor that grows with d, so the in-plane part is the one that says whether the map is copied.
+   */
+  planes: { inPlane: PlaneMetrics; offPlane: PlaneMetrics } | null;
   /** transport energies E(M) = E‖M(z) − a·z‖² (a = σ_data) and the three ΔE candidates of A.4 */
   energy: {
     student: number;
@@ -37,6 +48,11 @@ export interface CopyingMetrics {
     /** (E_S − E_T) / (d · Var x) */
     e3: number;
   };
+}
+
+export interface PlaneMetrics {
+  dCopy: number;
+  withinModeCorrelation: number | null;
 }
 
 const row = (x: Float32Array, d: number, i: number) => x.subarray(i * d, (i + 1) * d);
@@ -99,6 +115,57 @@ function procrustes(z: Float32Array, zr: Float32Array, d: number) {
   return { rotationDistance: R.clone().sub(Matrix.eye(d)).norm('frobenius') / Math.sqrt(2 * d), residual };
 }
 
+/** v ↦ (P v, v − P v) with P the projection on the orthonormal rows of `basis` */
+function splitPlane(v: ArrayLike<number>, basis: number[][]): [Float64Array, Float64Array] {
+  const d = v.length;
+  const inP = new Float64Array(d);
+  for (const u of basis) {
+    let c = 0;
+    for (let j = 0; j < d; j++) c += u[j]! * v[j]!;
+    for (let j = 0; j < d; j++) inP[j]! += c * u[j]!;
+  }
+  const off = new Float64Array(d);
+  for (let j = 0; j < d; j++) off[j] = v[j]! - inP[j]!;
+  return [inP, off];
+}
+
+const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let s = 0;
+  for (let j = 0; j < a.length; j++) s += a[j]! * b[j]!;
+  return s;
+};
+
+/**
+ * dCopy and the within-mode correlation for each part of a split (the whole space when `parts` returns one part):
+ * near/far pair errors and, over the rows whose components agree, the pooled cosine of the offsets from the mean.
+ */
+function pairingParts(o: { G: Float32Array; T: Float32Array; d: number; perm: number[]; comps?: [number[], number[]]; gmm?: GmmSpec; parts: (v: ArrayLike<number>) => ArrayLike<number>[] }): PlaneMetrics[] {
+  const { G, T, d, perm } = o;
+  const n = G.length / d;
+  let acc: { near: number; far: number; gt: number; gg: number; tt: number }[] | undefined;
+  const diff = (a: ArrayLike<number>, b: ArrayLike<number>) => Float64Array.from({ length: d }, (_, j) => a[j]! - b[j]!);
+  for (let i = 0; i < n; i++) {
+    const near = o.parts(diff(row(G, d, i), row(T, d, i)));
+    const far = o.parts(diff(row(G, d, i), row(T, d, perm[i]!)));
+    acc ??= near.map(() => ({ near: 0, far: 0, gt: 0, gg: 0, tt: 0 }));
+    near.forEach((p, k) => {
+      acc![k]!.near += dot(p, p);
+      acc![k]!.far += dot(far[k]!, far[k]!);
+    });
+    if (o.comps && o.gmm && o.comps[0][i] === o.comps[1][i]) {
+      const mu = o.gmm.means[o.comps[0][i]!]!;
+      const g = o.parts(diff(row(G, d, i), mu));
+      const t = o.parts(diff(row(T, d, i), mu));
+      g.forEach((p, k) => {
+        acc![k]!.gt += dot(p, t[k]!);
+        acc![k]!.gg += dot(p, p);
+        acc![k]!.tt += dot(t[k]!, t[k]!);
+      });
+    }
+  }
+  return (acc ?? []).map((a) => ({ dCopy: a.near / a.far, withinModeCorrelation: o.comps && a.gg > 0 && a.tt > 0 ? a.gt / Math.sqrt(a.gg * a.tt) : null }));
+}
+
 export function copyingMetrics(o: {
   z: Float32Array;
   student: Float32Array;
@@ -143,13 +210,17 @@ export function copyingMetrics(o: {
   const varX = sq / (n * d) - (mean / (n * d)) ** 2;
   let modeAgreement: number | null = null;
   let chance: number | null = null;
+  let comps: [number[], number[]] | undefined;
   if (o.gmm) {
-    let same = 0;
-    for (let i = 0; i < n; i++) if (component(o.gmm, row(G, d, i)) === component(o.gmm, row(T, d, i))) same++;
-    modeAgreement = same / n;
-    const tot = o.gmm.weights.reduce((x, y) => x + y, 0);
-    chance = o.gmm.weights.reduce((x, w) => x + (w / tot) ** 2, 0);
+    const gmm = o.gmm;
+    comps = [0, 1].map((which) => [...Array(n).keys()].map((i) => component(gmm, row(which ? T : G, d, i)))) as [number[], number[]];
+    modeAgreement = comps[0].filter((k, i) => k === comps![1][i]).length / n;
+    const tot = gmm.weights.reduce((x, y) => x + y, 0);
+    chance = gmm.weights.reduce((x, w) => x + (w / tot) ** 2, 0);
   }
+  const whole = pairingParts({ G, T, d, perm, ...(comps ? { comps, gmm: o.gmm } : {}), parts: (v) => [v] })[0]!;
+  const basis = o.gmm?.subspace?.basis;
+  const planes = basis ? pairingParts({ G, T, d, perm, comps, gmm: o.gmm, parts: (v) => splitPlane(v, basis) }) : null;
   return {
     dCopy,
     dNoise,
@@ -157,6 +228,8 @@ export function copyingMetrics(o: {
     procrustes: o.recovered ? procrustes(z, o.recovered, d) : null,
     modeAgreement,
     modeAgreementChance: chance,
+    withinModeCorrelation: whole.withinModeCorrelation,
+    planes: planes ? { inPlane: planes[0]!, offPlane: planes[1]! } : null,
     energy: {
       student: eS,
       teacher: eT,

@@ -44,10 +44,11 @@ export class CopyingDiagnostic {
     this.sigmaData = Math.sqrt(cov.filter((_, i) => i % (d + 1) === 0).reduce((a, b) => a + b, 0) / d);
   }
 
-  private flow(x: Float32Array, n: number, d: number, invert: boolean): Float32Array {
+  /** the flow map of `role` (default the teacher) read as a denoiser under the teacher's schedule, or its inverse */
+  flow(x: Float32Array, n: number, d: number, invert: boolean, role?: string): Float32Array {
     const t = this.exe.ir.eval!.teacher!;
     return this.exe.withModels({ ...this.exe.ir.dims, B: n }, 'copying', (ctx) =>
-      pfOde(ctx, ctx.tf.tensor(x, [n, d]), { model: t.role, schedule: t.schedule, solver: 'heun', steps: this.o.steps, tMax: 1, tMin: this.o.tMin, invert }).dataSync(),
+      pfOde(ctx, ctx.tf.tensor(x, [n, d]), { model: role ?? t.role, schedule: t.schedule, solver: 'heun', steps: this.o.steps, tMax: 1, tMin: this.o.tMin, invert }).dataSync(),
     ) as Float32Array;
   }
 

@@ -7,6 +7,7 @@ import { toy } from '../../dsl/models.ts';
 import { gmmMoments, sampleGmm, gmmLogDensity } from '../../ops/datasets.ts';
 import { gmmDenoise } from '../../gpu/models/gmm.ts';
 import { modeStats } from '../../ops/metrics/modes.ts';
+import { component } from '../../ops/metrics/copying.ts';
 import { Rng } from '../../ops/rng.ts';
 import { GraphBuilder } from '../../dsl/builder.ts';
 import { evalNodes } from '../helpers.ts';
@@ -100,4 +101,40 @@ test('pairing ops: identity coupling → 0, a fixed shuffle of an independent dr
   assert.ok(Math.abs(v.indep! - 1) < 0.1, `independent ${v.indep}`);
   assert.ok(Math.abs(v.gauss! - 1) < 0.1, `gaussian baseline ${v.gauss}`);
   assert.ok(v.ot! < v.paired!, `OT ${v.ot} < paired ${v.paired}`);
+});
+
+test('copying metrics split by plane: in-plane copy with independent off-plane noise; a reflection inside each mode', async () => {
+  const { copyingMetrics } = await import('../../ops/metrics/copying.ts');
+  const d = 16;
+  const g = toy.embeddedRing({ dim: d, seed: 2 }).spec;
+  const n = 2048;
+  const teacher = sampleGmm(g, n, new Rng(['split-teacher']));
+  const P = (v: number[]) => g.subspace!.basis.reduce((acc, u) => { const c = u.reduce((s, uj, j) => s + uj * v[j]!, 0); return acc.map((a, j) => a + c * u[j]!); }, new Array(d).fill(0));
+  // the student keeps the teacher's in-plane point and draws its own off-plane noise (η)
+  const noise = new Rng(['split-noise']);
+  const student = new Float32Array(n * d);
+  for (let i = 0; i < n; i++) {
+    const t = Array.from(teacher.subarray(i * d, (i + 1) * d));
+    const e = Array.from(noise.normals(d), (v) => 0.05 * v);
+    const pe = P(e);
+    const pt = P(t);
+    for (let j = 0; j < d; j++) student[i * d + j] = pt[j]! + e[j]! - pe[j]!;
+  }
+  const z = new Rng(['split-z']).normals(n * d);
+  const m = copyingMetrics({ z, student, teacher, d, gmm: g, sigmaData: 0.5 });
+  assert.ok(m.planes, 'a subspace mixture gets the split');
+  assert.ok(m.planes.inPlane.dCopy < 1e-6, `in-plane dCopy ${m.planes.inPlane.dCopy}`);
+  assert.ok(Math.abs(m.planes.offPlane.dCopy - 1) < 0.1, `off-plane dCopy ${m.planes.offPlane.dCopy}`);
+  assert.ok(m.planes.inPlane.withinModeCorrelation! > 0.999);
+  assert.ok(Math.abs(m.planes.offPlane.withinModeCorrelation!) < 0.05);
+  assert.equal(m.modeAgreement, 1);
+  // the whole-space dCopy mixes both: here the off-plane share 14·η² of the far error sets it
+  assert.ok(m.dCopy > 0.01 && m.dCopy < m.planes.offPlane.dCopy);
+
+  // the student reflects every point through its component's mean: same mode, position anti-correlated
+  const comps = [...Array(n).keys()].map((i) => component(g, teacher.subarray(i * d, (i + 1) * d)));
+  const mirror = teacher.map((v, k) => 2 * g.means[comps[Math.floor(k / d)]!]![k % d]! - v);
+  const r = copyingMetrics({ z, student: mirror, teacher, d, gmm: g, sigmaData: 0.5 });
+  assert.ok(r.modeAgreement! > 0.99);
+  assert.ok(r.withinModeCorrelation! < -0.99, `within-mode correlation ${r.withinModeCorrelation}`);
 });
