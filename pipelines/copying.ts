@@ -3,9 +3,10 @@
  * in R^d. Arms by option: initialised from the teacher or at random, update ratio 5 or 1, and DMD's regression on
  * teacher noise→data pairs as the positive control. The copying diagnostic compares G(z) with the teacher's Φ(z).
  *
- * Deviation from the spec's EDM/VE setting: the rectified-flow schedule (x₁ = z), so Φ starts from z itself. The
- * one-step generator is G(z) = D_θ(t*·z, t*) at t* = 0.98 — the rf counterpart of DMD2's D_θ(σ_max·z; σ_max): the
- * same low signal-to-noise input (α/σ ≈ 0.02 vs 1/80), which the teacher-initialised network maps nearly affinely.
+ * Deviation from the EDM/VE setting of the paper (arXiv 2606.02237) and of DMD2: the rectified-flow schedule (x₁ = z),
+ * so Φ starts from z itself. The one-step generator is G(z) = D_θ(t*·z, t*) at t* = 0.98 — the rf counterpart of
+ * DMD2's D_θ(σ_max·z; σ_max): the same low signal-to-noise input (α/σ ≈ 0.02 vs 1/80), which the
+ * teacher-initialised network maps nearly affinely.
  */
 import { z } from 'zod';
 import { pipeline } from '../dsl/pipeline.ts';
@@ -25,7 +26,7 @@ export const copyingOptions = options(
     odeSteps: z.int().min(1).default(16).describe("Heun steps of the teacher's ODE for the regression pairs"),
     width: z.int().min(0).default(0).describe('MLP width (0: clamp(2d, 128, 256))'),
     layers: z.int().min(1).default(3).describe('hidden layers of each MLP'),
-    // 1e-3, not the spec's 1e-4: the budget here is ~50× shorter than its 20k generator updates (at d = 64,
+    // 1e-3, not 1e-4: the budget here is ~50× shorter than the 20k generator updates of a full run (at d = 64,
     // 400 steps: energy distance 0.025 at 1e-3 vs 0.076 at 1e-4)
     lrStudent: z.number().positive().default(1e-3).describe('Adam learning rate of the student'),
     lrFake: z.number().positive().default(1e-3).describe('Adam learning rate of the fake score'),

@@ -21,7 +21,7 @@ export interface CopyingMetrics {
   /** fraction of z whose G(z) and Φ(z) fall in the same mixture component; chance is Σπ_k² */
   modeAgreement: number | null;
   modeAgreementChance: number | null;
-  /** transport energies E(M) = E‖M(z) − a·z‖² (a = σ_data) and the three ΔE candidates of A.4 */
+  /** transport energies E(M) = E‖M(z) − a·z‖² (a = σ_data) and the three ΔE candidates of docs/methods/copying.md */
   energy: {
     student: number;
     teacher: number;
