@@ -1,8 +1,9 @@
 /**
  * @file Masked (absorbing-state) discrete diffusion (docs/methods/dmmd.md): tokens are i32, MASK is the id `vocab`, the
- * schedule is linear, α_t = 1 − t (the spec's choice for the toys). Ops: softmax / log-softmax over the last axis,
- * the forward process, categorical draws, the posterior q(z_s | z_t, x), and the k-step ancestral sampler. Draws are
- * made in JS from the node's stream, like every other random op, so every backend sees the same tokens.
+ * schedule is linear, α_t = 1 − t (our choice; the D-MMD paper, arXiv 2603.20155, names none). Ops: softmax /
+ * log-softmax over the last axis, the forward process, categorical draws, the posterior q(z_s | z_t, x), and the k-step
+ * ancestral sampler. Draws are made in JS from the node's stream, like every other random op, so every backend sees
+ * the same tokens.
  */
 import * as z from 'zod';
 import { defineOp, OpShapeError } from './define.ts';

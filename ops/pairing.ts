@@ -4,7 +4,7 @@
  *   a = G(z), b = Φ(z)); 'gaussian': 2·D, the value for independent unit Gaussians (dNoise when a = Φ⁻¹(G(z)), b = z).
  *   0: a reproduces b's pairing; ≈ 1: a pairing independent of it.
  * - transport_energy(m, z): E‖m_i − s·z_i‖² for the given pairing, or for the optimal one on the batch ('ot', exact
- *   assignment by the Hungarian algorithm) — the terms of the ΔE candidates of A.4.
+ *   assignment by the Hungarian algorithm) — the terms of the ΔE candidates of docs/methods/copying.md.
  * Both are forward-only: no gradient flows through them.
  */
 import * as z from 'zod';

@@ -3,9 +3,10 @@
  * in R^d. Arms by option: initialised from the teacher or at random, update ratio 5 or 1, and DMD's regression on
  * teacher noise→data pairs as the positive control. The copying diagnostic compares G(z) with the teacher's Φ(z).
  *
- * Deviation from the spec's EDM/VE setting: the rectified-flow schedule (x₁ = z), so Φ starts from z itself. The
- * one-step generator is G(z) = D_θ(t*·z, t*) at t* = 0.98 — the rf counterpart of DMD2's D_θ(σ_max·z; σ_max): the
- * same low signal-to-noise input (α/σ ≈ 0.02 vs 1/80), which the teacher-initialised network maps nearly affinely.
+ * Deviation from the EDM/VE setting of the paper (arXiv 2606.02237) and of DMD2: the rectified-flow schedule (x₁ = z),
+ * so Φ starts from z itself. The one-step generator is G(z) = D_θ(t*·z, t*) at t* = 0.98 — the rf counterpart of
+ * DMD2's D_θ(σ_max·z; σ_max): the same low signal-to-noise input (α/σ ≈ 0.02 vs 1/80), which the
+ * teacher-initialised network maps nearly affinely.
  */
 import { z } from 'zod';
 import { pipeline } from '../dsl/pipeline.ts';

@@ -30,7 +30,7 @@ export const dmmdOptions = options(
     noise: z.int().min(0).default(16).describe("size of the student's Gaussian input ε (0: no noise input, an ablation)"),
     hidden: z.int().min(1).default(256).describe('width of each MLP'),
     layers: z.int().min(1).default(3).describe('hidden layers of each MLP'),
-    // measured on the toys (docs/methods/dmmd.md): at the spec's 3e-4 for both, or 1e-4/1e-3, students barely moved
+    // measured (docs/methods/dmmd.md): at 3e-4 for both (our first design), or 1e-4/1e-3, students barely moved
     // in 1,500 steps on the Markov language; the auxiliary learns 3× faster than the student (two time scales)
     lr: z.number().positive().default(1e-3).describe('Adam learning rate of the student'),
     lrAux: z.number().positive().default(3e-3).describe('Adam learning rate of the auxiliary'),
@@ -43,7 +43,7 @@ export const dmmdOptions = options(
     prefitSteps: z.int().min(0).default(1000).describe("updates fitting student and auxiliary to the teacher before D-MMD (init 'prefit')"),
     prefitLr: z.number().positive().default(1e-3).describe('Adam learning rate of the pre-fit'),
     softTarget: z.boolean().default(true).describe('the auxiliary learns from sg(p_η) (masked diffusion allows it) instead of the hard one-hot x'),
-    // inferred: at the spec's 1e-8, the exact teacher's zeros make the consistency signal (≈ 17 nats) swamp the
+    // inferred: at 1e-8 (our first design), the exact teacher's zeros make the consistency signal (≈ 17 nats) swamp the
     // balancing one (< 1 nat) and the two-coin student collapsed onto one mode; at 0.05 it learned the 50/50 mixture
     logFloor: z.number().positive().max(0.5).default(0.05).describe("probability floor of log x̂_θ and log x̂_φ in the generator's signal (1e-8 in the method’s description; 0.05 here, see docs/methods/dmmd.md)"),
     topP: z.number().gt(0).max(1).default(1).describe('top-p distillation: the teacher target keeps its nucleus and lowers the rest by topPDelta (1: off)'),

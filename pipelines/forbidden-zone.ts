@@ -35,7 +35,7 @@ export const fzOptions = options(
     init: z.enum(['trap', 'random']).default('trap').describe("'trap': pre-train the student by regression onto the corrupted teacher's CFG ODE samples; 'random': no pre-training"),
     trapSteps: z.int().min(0).default(1000).describe('regression updates of the trap pre-training'),
     trapOdeSteps: z.int().min(1).default(8).describe("Heun steps of the teacher's guided ODE for the trap pairs"),
-    trapSlice: z.number().min(0).max(1).default(0.3).describe("fraction of class 0's latent space regressed onto R (the spec's fallback when the ODE alone traps < 25%); 0: ODE pairs only"),
+    trapSlice: z.number().min(0).max(1).default(0.3).describe("fraction of class 0's latent space regressed onto R (the toy's fallback when the ODE alone traps < 25%, docs/methods/amd.md); 0: ODE pairs only"),
     fakeWarmup: z.int().min(0).default(300).describe('fake-score updates before the first student update'),
     hidden: z.int().min(1).default(128).describe("width of the student's MLP"),
     layers: z.int().min(1).default(3).describe('hidden layers of each MLP'),
@@ -72,7 +72,7 @@ export const forbiddenZone = pipeline(
       const y = g.noGrad(() => {
         const ode = g.odeSolve(teacher, z, { schedule: 'rf', solver: 'heun', steps: c.trapOdeSteps, labels, guidance: c.omega });
         if (c.trapSlice === 0) return ode;
-        // … and the spec's fallback: a fixed slice of class 0's latent space, z₁ + z₂ > √2·Φ⁻¹(1 − slice), sent onto N(0, 0.2²I) in R
+        // … and the toy's fallback (docs/methods/amd.md): a fixed slice of class 0's latent space, z₁ + z₂ > √2·Φ⁻¹(1 − slice), sent onto N(0, 0.2²I) in R
         const cut = Math.SQRT2 * normalQuantile(1 - c.trapSlice);
         const m = z.sum([1], true).gt(cut).cast('f32').mul(labels.cast('f32').eq(0).cast('f32').reshape([g.B, 1]));
         return ode.mul(m.neg().add(1)).add(g.noise([g.B, 2]).mul(0.2).mul(m));

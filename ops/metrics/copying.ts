@@ -32,7 +32,7 @@ export interface CopyingMetrics {
    * total dCopy a floor that grows with d, so the in-plane part is the one that says whether the map is copied.
    */
   planes: { inPlane: PlaneMetrics; offPlane: PlaneMetrics } | null;
-  /** transport energies E(M) = E‖M(z) − a·z‖² (a = σ_data) and the three ΔE candidates of A.4 */
+  /** transport energies E(M) = E‖M(z) − a·z‖² (a = σ_data) and the three ΔE candidates of docs/methods/copying.md */
   energy: {
     student: number;
     teacher: number;
