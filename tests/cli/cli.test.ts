@@ -72,6 +72,9 @@ test('bad input: diagnostics and benches name what is wrong', () => {
   oneCleanError(cli('bench', 'nope'), /unknown bench 'nope'/);
   oneCleanError(cli('bench', 'forbidden-zone', '--dims', '2,4'), /--dims applies to the copying bench/);
   oneCleanError(cli('bench', 'copying', '--dims', '2,x'), /--dims must be positive integers/);
+  oneCleanError(cli('bench', 'copying', '--arms', 'f2-teacher-init,nope', '--out', out), /unknown copying arm\(s\) nope; choose from .*f2-mlp-teacher/);
+  oneCleanError(cli('bench', 'dmmd', '--steps', '10'), /--steps applies to the copying bench/);
+  oneCleanError(cli('run', 'copying', '--set', 'teacher=mlp', '--steps', '1', '--out', out), /teacher 'mlp' needs teacherWeights/);
   assert.equal(fs.existsSync(out), false);
 });
 

@@ -138,3 +138,22 @@ test('copying metrics split by plane: in-plane copy with independent off-plane n
   assert.ok(r.modeAgreement! > 0.99);
   assert.ok(r.withinModeCorrelation! < -0.99, `within-mode correlation ${r.withinModeCorrelation}`);
 });
+
+test('F1 at a fixed separation: nearest means Δ component stds apart and per-coordinate variance 0.25 at every d', () => {
+  for (const dim of [1, 2, 3, 4, 16, 128]) {
+    const g = toy.separatedGaussians({ dim, separation: 6 }).spec;
+    const s = g.stds[0]!;
+    let nearest = Infinity;
+    for (let a = 0; a < 8; a++) for (let b = a + 1; b < 8; b++) nearest = Math.min(nearest, Math.hypot(...g.means[a]!.map((v, j) => v - g.means[b]![j]!)));
+    assert.ok(Math.abs(nearest / s - 6) < 1e-9, `d ${dim}: nearest means ${nearest / s} stds apart`);
+    const { cov } = gmmMoments(g);
+    const trace = [...Array(dim).keys()].reduce((a, i) => a + cov[i * dim + i]!, 0);
+    assert.ok(Math.abs(trace / dim - 0.25) < 1e-9, `d ${dim}: variance per coordinate ${trace / dim}`);
+    // every sample's nearest component is its own one almost always: the Bayes error of 6σ apart is Φ(−3) per neighbour
+    const x = sampleGmm(g, 4000, new Rng(['sep', dim]));
+    const comps = [...Array(4000).keys()].map((i) => component(g, x.subarray(i * dim, (i + 1) * dim)));
+    const counts = new Array(8).fill(0);
+    for (const c of comps) counts[c]++;
+    assert.ok(counts.every((c) => Math.abs(c / 4000 - 1 / 8) < 0.03), `d ${dim}: mode masses ${counts}`);
+  }
+});
