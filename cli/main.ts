@@ -176,9 +176,10 @@ export function program(): Command {
     .description("turn a finished run of an exported package (train.py) into distillery's summary.json, metrics.arrow and report, from its final weights")
     .argument('<dir>', 'the run folder train.py wrote (--out)')
     .option('--backend <name>', `${BACKENDS.join(' | ')}`, backend, 'wasm')
-    .action(async (dir: string, o: { backend: string }) => {
+    .option('--diagnose <what>', 'extra diagnostics at each saved evaluation: copying', diagnosis)
+    .action(async (dir: string, o: { backend: string; diagnose?: string[] }) => {
       if (!fs.existsSync(dir)) throw new UserError(`no such run folder: ${dir}`);
-      const s = await evaluateImported(dir, { backend: o.backend });
+      const s = await evaluateImported(dir, { backend: o.backend, ...(o.diagnose ? { diagnose: o.diagnose } : {}) });
       console.log(`${summaryLine(s)}\n→ ${dir}/summary.json, ${dir}/report.html`);
     });
   p.command('schema')

@@ -30,7 +30,7 @@ export const copyingOptions = options(
     ratio: z.int().min(1).default(5).describe('fake-score updates per student update'),
     regression: z.number().min(0).default(0).describe("λ_reg of DMD's regression on (z, Φ(z)) pairs (0: off; 0.25 is DMD's)"),
     odeSteps: z.int().min(1).default(16).describe("Heun steps of the teacher's ODE for the regression pairs"),
-    width: z.int().min(0).default(0).describe('MLP width (0: clamp(2d, 128, 256))'),
+    width: z.int().min(0).default(0).describe('MLP width (0: clamp(2d, 128, 1024))'),
     layers: z.int().min(1).default(3).describe('hidden layers of each MLP'),
     // 1e-4 for both networks, as the copying paper's setting (DMD2's two time-scale rule at a CPU-sized network).
     // 1e-3 fits a short budget but makes a teacher-initialised student drift off the teacher's map fastest at high d:
@@ -45,7 +45,7 @@ export const copyingOptions = options(
 );
 export type CopyingConfig = z.output<typeof copyingOptions>;
 
-const widthFor = (c: Pick<CopyingConfig, 'width' | 'dim'>) => c.width || Math.min(256, Math.max(128, 2 * c.dim));
+const widthFor = (c: Pick<CopyingConfig, 'width' | 'dim'>) => c.width || Math.min(1024, Math.max(128, 2 * c.dim));
 
 /** F1 (with fixed separation, or random means) or F2, from the options both copying pipelines share */
 const targetOf = (c: Pick<CopyingConfig, 'data' | 'dim' | 'separation'>) =>

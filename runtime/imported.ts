@@ -11,8 +11,9 @@ import { loadBackend } from '../gpu/backend.ts';
 import { Executor } from './executor.ts';
 import { initialWeights } from '../ops/models/init.ts';
 import { loadSafetensors } from './safetensors.ts';
-import { evalSetup, studentMetricsAsync } from './evaluate.ts';
-import { evalColumns, finalEvaluation, lastLosses } from './run.ts';
+import { evalSetup, studentMetricsAsync, type StudentMetrics } from './evaluate.ts';
+import { copyingColumns, evalColumns, finalEvaluation, lastLosses } from './run.ts';
+import { CopyingDiagnostic } from './diagnose/copying.ts';
 import type { Summary } from './summary.ts';
 import { RunFolder } from './files.ts';
 import { metricsToArrow } from './sinks/arrow.ts';
@@ -30,7 +31,7 @@ const RunJson = z.object({
 });
 
 /** Evaluate the exported run in `dir` and write distillery's files beside it; returns its summary. */
-export async function evaluateImported(dir: string, o: { backend?: string; evalSamples?: number } = {}): Promise<Summary> {
+export async function evaluateImported(dir: string, o: { backend?: string; evalSamples?: number; diagnose?: string[] } = {}): Promise<Summary> {
   const file = (f: string) => {
     const p = path.join(dir, f);
     if (!fs.existsSync(p)) throw new UserError(`'${dir}' is not a finished run of an exported package: ${f} is missing`);
@@ -54,6 +55,9 @@ export async function evaluateImported(dir: string, o: { backend?: string; evalS
     let teacherSamplesPng: Uint8Array | undefined;
     if (ir.eval) {
       const setup = evalSetup(exe, o.evalSamples ?? 4096);
+      if (o.diagnose?.includes('copying') && !backend.syncReads) throw new UserError(`--diagnose copying reads the teacher's samples back synchronously, which backend '${backend.name}' cannot do here; run it on wasm or cpu`);
+      const copying = o.diagnose?.includes('copying') ? new CopyingDiagnostic(exe) : undefined;
+      const diagnose = (at: StudentMetrics) => (copying ? copying.measure(at.samples, at.extras.noise!, setup.d) : undefined);
       // the weights train.py saved every evalEvery steps, measured as a native run measures them along the way
       const evals = path.join(dir, 'evals');
       const snapshots = fs.existsSync(evals) ? fs.readdirSync(evals).filter((f) => /^step-\d{8}\.safetensors$/.test(f)).sort() : [];
@@ -64,15 +68,16 @@ export async function evaluateImported(dir: string, o: { backend?: string; evalS
         for (const role of trained) exe.loadWeights(role, Object.fromEntries(Object.entries(w).filter(([k]) => k.startsWith(`${role}/`)).map(([k, t]) => [k.slice(role.length + 1), t])), path.join(evals, f));
         const at = await studentMetricsAsync(exe, setup);
         const row = rows.find((x) => x.step === step);
-        if (row) Object.assign(row, evalColumns(setup, at.metrics));
+        if (row) Object.assign(row, evalColumns(setup, at.metrics), copying ? copyingColumns(diagnose(at)) : {});
       }
       for (const role of trained) exe.loadWeights(role, loadSafetensors(file(`weights/${role}.safetensors`)));
       const m = await studentMetricsAsync(exe, setup);
+      const finalCopying = diagnose(m);
       const final = await finalEvaluation(exe, setup, m, folder);
-      Object.assign(metrics, final.metrics);
+      Object.assign(metrics, final.metrics, finalCopying ? { copying: finalCopying } : {});
       ({ samplesPng, teacherSamplesPng } = final);
       // the last row carries the final evaluation, as a native run's does
-      if (rows.length) Object.assign(rows[rows.length - 1]!, evalColumns(setup, m.metrics));
+      if (rows.length) Object.assign(rows[rows.length - 1]!, evalColumns(setup, m.metrics), copying ? copyingColumns(finalCopying) : {});
     }
     const planText = printPlan(plan);
     const summary: Summary = {

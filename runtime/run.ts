@@ -24,11 +24,13 @@ export type { Summary } from './summary.ts';
 import type { CopyingMetrics } from '../ops/metrics/copying.ts';
 
 /** the copying metrics as flat metric columns (null between evaluations) */
-const copyingColumns = (m: CopyingMetrics | undefined) => ({
+export const copyingColumns = (m: CopyingMetrics | undefined) => ({
   copyingScore: m?.copyingScore ?? null,
   dCopy: m?.dCopy ?? null,
   dNoise: m?.dNoise ?? null,
   modeAgreement: m?.modeAgreement ?? null,
+  withinModeCorrelation: m?.withinModeCorrelation ?? null,
+  ...(m?.planes ? { dCopyInPlane: m.planes.inPlane.dCopy, dCopyOffPlane: m.planes.offPlane.dCopy } : {}),
   deltaE1: m?.energy.e1 ?? null,
   deltaE2: m?.energy.e2Student ?? null,
 });
