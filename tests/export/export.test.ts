@@ -168,10 +168,13 @@ test('an exported run, resumed from its checkpoint, lands in a run folder distil
   assert.equal(resumed.status, 0, resumed.output);
   for (const role of ['student', 'fake'])
     assert.deepEqual(fs.readFileSync(path.join(part, 'weights', `${role}.safetensors`)), fs.readFileSync(path.join(full, 'weights', `${role}.safetensors`)), `${role}: resume is exact`);
-  const r = cli('evaluate', full);
+  const r = cli('evaluate', full, '--diagnose', 'copying');
   assert.equal(r.status, 0, r.stderr);
   const s = JSON.parse(fs.readFileSync(path.join(full, 'summary.json'), 'utf8'));
   assert.equal(typeof s.metrics.energyDistance, 'number');
+  // the copying diagnostic on an exported run's weights, as `distillery run --diagnose copying` measures a native run
+  assert.equal(typeof s.metrics.copying.dCopy, 'number');
+  assert.equal(typeof s.metrics.copying.modeAgreement, 'number');
   // evaluated along the way, as a native run is: the weights saved at step 3, and the final ones
   assert.deepEqual(s.energyDistanceByStep.map((x: { step: number }) => x.step), [3, 6]);
   assert.ok(s.metrics.teacherEnergyDistanceByNfe);
