@@ -39,11 +39,11 @@ export const DEFAULT_DIMS = [2, 4, 8, 16, 32, 64, 128];
 /** the decisive check: F2 at low and high d, both learning rates */
 export const DEFAULT_COPYING_ARMS = ['f2-teacher-init', 'f2-teacher-init-lr1e-3', 'f2-random-init', 'f2-regression-5', 'teacher-init', 'random-init'];
 
-export function copyingBudget(quick: boolean, steps?: number): Partial<CopyingConfig> & { evalSamples: number; untilFloor?: number } {
-  if (quick) return { steps: steps ?? 100, evalEvery: 50, prefitSteps: 200, fakeWarmup: 100, evalSamples: 512 };
+export function copyingBudget(quick: boolean, steps?: number): Partial<CopyingConfig> & { evalSamples: number; teacherSteps: number; untilFloor?: number } {
+  if (quick) return { steps: steps ?? 100, evalEvery: 50, prefitSteps: 200, fakeWarmup: 100, evalSamples: 512, teacherSteps: 300 };
   const cap = steps ?? 2000;
   // every 100 steps up to 1000, then every 250 (the first steps decide whether a student copies or drifts)
-  return { steps: cap, evalEvery: cap <= 1000 ? 100 : 250, prefitSteps: 1000, fakeWarmup: 1000, evalSamples: 1024, untilFloor: 2 };
+  return { steps: cap, evalEvery: cap <= 1000 ? 100 : 250, prefitSteps: 1000, fakeWarmup: 1000, evalSamples: 1024, teacherSteps: 4000, untilFloor: 2 };
 }
 
 const KEYS: (keyof CopyingPoint)[] = ['copyingScore', 'dNoise', 'dCopy', 'dCopyInPlane', 'dCopyOffPlane', 'modeAgreement', 'withinModeCorrelation', 'withinModeCorrelationInPlane', 'e1', 'e2Student', 'e2Teacher', 'procrustesResidual', 'energyDistance', 'modeTV', 'spreadRatio', 'modesHalfShare'];
@@ -58,12 +58,12 @@ export async function benchCopying(o: { dims: number[]; seeds: number; quick: bo
   const folder = new RunFolder(o.out);
   const t0 = performance.now();
   try {
-    const { evalSamples, untilFloor, ...budget } = copyingBudget(o.quick, o.steps);
+    const { evalSamples, untilFloor, teacherSteps, ...budget } = copyingBudget(o.quick, o.steps);
     const jobs: CopyingRunSpec[] = [];
     // the largest dimensions first, so the slowest runs do not finish last on one core
     for (const dim of [...o.dims].sort((a, b) => b - a))
       for (let seed = 1; seed <= o.seeds; seed++)
-        for (const a of arms) jobs.push({ arm: a.arm, dim, seed, overrides: { ...budget, ...a.overrides }, evalSamples, backend: o.backend, ...(untilFloor ? { untilFloor } : {}) });
+        for (const a of arms) jobs.push({ arm: a.arm, dim, seed, overrides: { ...budget, ...a.overrides }, evalSamples, backend: o.backend, teacherSteps, ...(untilFloor ? { untilFloor } : {}) });
     const results = await runPool<CopyingRunSpec, CopyingRunResult>(fileURLToPath(new URL('./copying-run.ts', import.meta.url)), 'runCopyingArm', jobs, {
       ...(o.parallel ? { parallel: o.parallel } : {}),
       onResult: (r) =>
@@ -90,6 +90,8 @@ export async function benchCopying(o: { dims: number[]; seeds: number; quick: bo
               ...stats,
               initial,
               verdicts: runs.map((r) => r.verdict),
+              initialFlowMap: runs.map((r) => r.initialFlowMap),
+              trainedTeacher: runs.map((r) => r.trainedTeacher ?? null),
               stoppedAt: runs.map((r) => r.stoppedAt),
               floor: runs.map((r) => r.floor),
               wallSeconds: runs.map((r) => r.wallSeconds),
@@ -102,7 +104,7 @@ export async function benchCopying(o: { dims: number[]; seeds: number; quick: bo
       ),
     }));
     const wallSeconds = (performance.now() - t0) / 1000;
-    const json = { bench: 'copying', quick: o.quick, seeds: o.seeds, dims: o.dims, backend: o.backend, parallel: o.parallel ?? null, budget: { ...budget, evalSamples, untilFloor: untilFloor ?? null }, wallSeconds, arms: table };
+    const json = { bench: 'copying', quick: o.quick, seeds: o.seeds, dims: o.dims, backend: o.backend, parallel: o.parallel ?? null, budget: { ...budget, evalSamples, teacherSteps, untilFloor: untilFloor ?? null }, wallSeconds, arms: table };
     folder.write('results.json', JSON.stringify(json, null, 1));
     folder.write('results.md', markdown(json, arms));
     // one line per arm: the mean of `key` over seeds against log₂ d
@@ -140,18 +142,28 @@ function markdown(r: { quick: boolean; seeds: number; dims: number[]; wallSecond
     '- **within-mode correlation**: pooled cosine of G(z) − μ and Φ(z) − μ where both fall in mode μ (1: same place inside the mode; 0: only the mode is shared).',
     '- **dCopy**: E‖G(z) − Φ(z)‖² / E‖G(z) − Φ(πz)‖² (0 copies, ≈ 1 independent); on F2 also its in-plane and off-plane parts (off the plane both carry noise of scale η that no pairing predicts).',
     '- **energy distance** to exact samples, and the floor: max(the teacher’s own samples’, two exact draws’).',
+    '- **the initial network’s own flow map**: the student network at step 0 read as a denoiser, its flow map against Φ on the same noises — the pre-fit’s error for an exact teacher, exactly 0 for a copied MLP teacher.',
     '',
   ];
   for (const a of r.arms) {
     const plane = a.overrides.data === 'ring';
-    lines.push(`## ${a.label} (\`${a.arm}\`)`, '', `| d | verdict | stopped at | mode agreement, step 0 → last | within-mode correlation${plane ? ' (in-plane)' : ''}, step 0 → last | dCopy${plane ? ' | in-plane | off-plane' : ''} | energy distance (floor) | modes ≥ ½ share |`, `|---|---|---|---|---|---${plane ? '|---|---' : ''}|---|---|`);
+    lines.push(
+      `## ${a.label} (\`${a.arm}\`)`,
+      '',
+      `| d | verdict | stopped at | mode agreement, step 0 → last | within-mode correlation${plane ? ' (in-plane)' : ''}, step 0 → last | dCopy${plane ? ' | in-plane | off-plane' : ''} | energy distance (floor) | modes ≥ ½ share | the initial network's own flow map vs Φ: mode agreement, dCopy |`,
+      `|---|---|---|---|---|---${plane ? '|---|---' : ''}|---|---|---|`,
+    );
     for (const d of r.dims) {
       const m = a.byDim[d];
       const wm = plane ? 'withinModeCorrelationInPlane' : 'withinModeCorrelation';
       const fl = (m.floor as number[]).reduce((x, y) => x + y, 0) / m.floor.length;
       lines.push(
-        `| ${d} | ${(m.verdicts as string[]).join(' / ')} | ${(m.stoppedAt as number[]).join(' / ')} | ${seeds(m.initial.modeAgreement)} → ${seeds(m.perSeed.modeAgreement)} | ${seeds(m.initial[wm])} → ${seeds(m.perSeed[wm])} | ${f(m.dCopy)}${plane ? ` | ${f(m.dCopyInPlane)} | ${f(m.dCopyOffPlane)}` : ''} | ${f(m.energyDistance, 4)} (${fl.toFixed(4)}) | ${seeds(m.perSeed.modesHalfShare, 0)} |`,
+        `| ${d} | ${(m.verdicts as string[]).join(' / ')} | ${(m.stoppedAt as number[]).join(' / ')} | ${seeds(m.initial.modeAgreement)} → ${seeds(m.perSeed.modeAgreement)} | ${seeds(m.initial[wm])} → ${seeds(m.perSeed[wm])} | ${f(m.dCopy)}${plane ? ` | ${f(m.dCopyInPlane)} | ${f(m.dCopyOffPlane)}` : ''} | ${f(m.energyDistance, 4)} (${fl.toFixed(4)}) | ${seeds(m.perSeed.modesHalfShare, 0)} | ${(m.initialFlowMap as { modeAgreement: number | null; dCopy: number }[]).map((x) => `${f3(x.modeAgreement, 2)}, ${f3(x.dCopy)}`).join(' / ')} |`,
       );
+    }
+    for (const d of r.dims) {
+      const t = (a.byDim[d].trainedTeacher as ({ teacherError: number; steps: number } | null)[]).filter((x) => x);
+      if (t.length) lines.push(`Trained teacher at d = ${d}: E‖D_θ − D*‖² / E‖D* − x₀‖² after ${t[0]!.steps} updates, per seed ${t.map((x) => x!.teacherError.toFixed(3)).join(' / ')}.`, '');
     }
     lines.push('');
   }
