@@ -11,7 +11,7 @@ import { rebuildReport } from '../runtime/report/report.ts';
 import { checkFile, formatDiagnostic } from '../runtime/check.ts';
 import { PIPELINES } from '../pipelines/index.ts';
 import { BACKENDS } from '../gpu/backend.ts';
-import { benchForbiddenZone } from '../bench/sweeps/forbidden-zone.ts';
+import { benchForbiddenZone, FZ_ARMS, FZ_DEFAULT_ARMS } from '../bench/sweeps/forbidden-zone.ts';
 import { benchCopying, DEFAULT_DIMS } from '../bench/sweeps/copying.ts';
 import { benchDmmd } from '../bench/sweeps/dmmd.ts';
 import { benchDmd2, DMD2_ARMS } from '../bench/sweeps/dmd2.ts';
@@ -224,21 +224,27 @@ export function program(): Command {
     .option('--quick', 'a small budget (one seed unless --seeds), for a first look')
     .option('--dims <list>', `copying: dimensions, comma-separated (default ${DEFAULT_DIMS.join(',')})`, dimList)
     .option('--backend <name>', `${BACKENDS.join(' | ')}`, backend, 'wasm')
-    .option('--arms <list>', `dmd2: arms, comma-separated (default all: ${Object.keys(DMD2_ARMS).join(',')})`, list)
+    .option('--arms <list>', `dmd2: arms, comma-separated (default all: ${Object.keys(DMD2_ARMS).join(',')}); forbidden-zone: arms (default ${FZ_DEFAULT_ARMS.join(',')}; also ${FZ_ARMS.map((a) => a.arm).filter((a) => !FZ_DEFAULT_ARMS.includes(a)).join(',')})`, list)
+    .option('--steps <n>', 'forbidden-zone: student steps per run (default 5000; 150 with --quick)', int('--steps', 1))
+    .option('--first-seed <k>', 'forbidden-zone: seeds are k … k + seeds − 1 (default 1), to split a long sweep over invocations', int('--first-seed', 1))
     .option('--toys <list>', 'dmd2: ring, grid or both, comma-separated (default both)', list)
     .option('--parallel <n>', 'runs at once (default: one per core; 1 for wall times a single run would have)', int('--parallel', 1))
     .option('--out <dir>', 'results folder (default: runs/bench-<name>)')
-    .action(async (name: string, o: { seeds: number; quick?: boolean; dims?: number[]; arms?: string[]; toys?: string[]; parallel?: number; backend: string; out?: string }, cmd: Command) => {
+    .action(async (name: string, o: { seeds: number; quick?: boolean; dims?: number[]; arms?: string[]; toys?: string[]; parallel?: number; steps?: number; firstSeed?: number; backend: string; out?: string }, cmd: Command) => {
       if (!['dmd2', 'forbidden-zone', 'copying', 'dmmd'].includes(name)) throw new UserError(`unknown bench '${name}'; choose dmd2, forbidden-zone, copying or dmmd`);
       if (o.dims && name !== 'copying') throw new UserError(`--dims applies to the copying bench, not '${name}'`);
-      if ((o.arms || o.toys || o.parallel) && name !== 'dmd2') throw new UserError(`--arms, --toys and --parallel apply to the dmd2 bench, not '${name}'`);
+      if (o.toys && name !== 'dmd2') throw new UserError(`--toys applies to the dmd2 bench, not '${name}'`);
+      if ((o.arms || o.parallel) && name !== 'dmd2' && name !== 'forbidden-zone') throw new UserError(`--arms and --parallel apply to the dmd2 and forbidden-zone benches, not '${name}'`);
+      if ((o.steps || o.firstSeed) && name !== 'forbidden-zone') throw new UserError(`--steps and --first-seed apply to the forbidden-zone bench, not '${name}'`);
       const seeds = o.quick && cmd.getOptionValueSource('seeds') === 'default' ? 1 : o.seeds;
       const out = o.out ?? `runs/bench-${name}`;
       const common = { seeds, quick: o.quick ?? false, out, backend: o.backend, log: (l: string) => console.log(l) };
       const files =
         name === 'dmd2'
           ? await benchDmd2({ ...common, ...(o.arms ? { arms: o.arms } : {}), ...(o.toys ? { toys: o.toys } : {}), ...(o.parallel ? { parallel: o.parallel } : {}) })
-          : name === 'copying' ? await benchCopying({ ...common, dims: o.dims ?? (o.quick ? [2, 8, 32] : DEFAULT_DIMS) }) : name === 'dmmd' ? await benchDmmd(common) : await benchForbiddenZone(common);
+          : name === 'copying' ? await benchCopying({ ...common, dims: o.dims ?? (o.quick ? [2, 8, 32] : DEFAULT_DIMS) }) : name === 'dmmd'
+              ? await benchDmmd(common)
+              : await benchForbiddenZone({ ...common, ...(o.arms ? { arms: o.arms } : {}), ...(o.parallel ? { parallel: o.parallel } : {}), ...(o.steps ? { steps: o.steps } : {}), ...(o.firstSeed ? { firstSeed: o.firstSeed } : {}) });
       console.log(`→ ${files.filter((f) => f.endsWith('.md') || f.endsWith('.json')).join(', ')}`);
     });
   p.command('list')

@@ -72,6 +72,10 @@ test('bad input: diagnostics and benches name what is wrong', () => {
   oneCleanError(cli('bench', 'nope'), /unknown bench 'nope'/);
   oneCleanError(cli('bench', 'forbidden-zone', '--dims', '2,4'), /--dims applies to the copying bench/);
   oneCleanError(cli('bench', 'copying', '--dims', '2,x'), /--dims must be positive integers/);
+  oneCleanError(cli('bench', 'dmmd', '--steps', '5'), /--steps and --first-seed apply to the forbidden-zone bench/);
+  oneCleanError(cli('bench', 'copying', '--arms', 'dmd2'), /--arms and --parallel apply to the dmd2 and forbidden-zone benches/);
+  oneCleanError(cli('bench', 'forbidden-zone', '--toys', 'ring'), /--toys applies to the dmd2 bench/);
+  oneCleanError(cli('bench', 'forbidden-zone', '--arms', 'dmd2,nope', '--out', out), /unknown forbidden-zone arm 'nope'; choose from dmd, dmd2/);
   assert.equal(fs.existsSync(out), false);
 });
 
