@@ -39,6 +39,12 @@ export const FZ_ARMS: FzArm[] = [
     overrides: { method: 'amd', s: 0, lambdaRls: l, ...SOFT },
     color: [255, 200 - 45 * i, 0],
   })),
+  ...([2, 5] as const).map((l): FzArm => ({
+    arm: `rls-clipped-${l}`,
+    label: `RLS (s 0, λ_rls ${l}), clipped reward (control: ρ flat in R)`,
+    overrides: { method: 'amd', s: 0, lambdaRls: l },
+    color: [120, 60, 0],
+  })),
   { arm: 'rls-soft-beta', label: 'RLS ρ = β (s 0.5, DSA off), soft reward', overrides: { method: 'amd', dsa: 'off', s: 0.5, rls: 'beta', ...SOFT }, color: [150, 80, 0] },
   { arm: 'dsa-alpha', label: 'DSA α only (s 0.5, β = 1, λ_rls 0), soft reward', overrides: { method: 'amd', dsa: 'alpha', lambdaRls: 0, ...SOFT }, color: [80, 160, 255] },
   { arm: 'dsa-beta', label: 'DSA β only (s 0.5, α = 1, λ_rls 0), soft reward', overrides: { method: 'amd', dsa: 'beta', lambdaRls: 0, ...SOFT }, color: [0, 40, 140] },
