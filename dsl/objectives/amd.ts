@@ -87,9 +87,11 @@ export function normalisedAdvantage(g: GraphBuilder, reward: F, o: { labels?: La
 
 /** α (conditional-alignment weight) and β (matching / repulsion weight) from ã; `dsa` pins one of them to 1. */
 export function adaptiveCoefficients(adv: F, o: { s: number; tau?: number; dsa?: AmdOptions['dsa'] }): { alpha: F; beta: F } {
-  const [up, down] = o.tau === undefined ? [adv.mul(o.s), adv.mul(-o.s)] : [adv.lt(-o.tau).cast('f32').mul(-o.s), adv.lt(-o.tau).cast('f32').mul(o.s)];
-  const pinned = (k: 'alpha' | 'beta') => o.dsa === 'off' || o.dsa === (k === 'alpha' ? 'beta' : 'alpha');
-  return { alpha: (pinned('alpha') ? adv.mul(0) : up).add(1) as F, beta: (pinned('beta') ? adv.mul(0) : down).add(1) as F };
+  // α's shift (β's is its negative): sã, or −s·1[ã < −τ] under the hard rule
+  const shift = (sign: 1 | -1) => (o.tau === undefined ? adv.mul(sign * o.s) : adv.lt(-o.tau).cast('f32').mul(-sign * o.s));
+  const alphaMoves = o.dsa !== 'beta' && o.dsa !== 'off';
+  const betaMoves = o.dsa !== 'alpha' && o.dsa !== 'off';
+  return { alpha: (alphaMoves ? shift(1) : adv.mul(0)).add(1) as F, beta: (betaMoves ? shift(-1) : adv.mul(0)).add(1) as F };
 }
 
 /**
