@@ -11,7 +11,7 @@ import { rebuildReport } from '../runtime/report/report.ts';
 import { checkFile, formatDiagnostic } from '../runtime/check.ts';
 import { PIPELINES } from '../pipelines/index.ts';
 import { BACKENDS } from '../gpu/backend.ts';
-import { benchForbiddenZone } from '../bench/sweeps/forbidden-zone.ts';
+import { benchForbiddenZone, FZ_ARMS, FZ_DEFAULT_ARMS } from '../bench/sweeps/forbidden-zone.ts';
 import { benchCopying, COPYING_ARMS, DEFAULT_COPYING_ARMS, DEFAULT_DIMS } from '../bench/sweeps/copying.ts';
 import { benchDmmd } from '../bench/sweeps/dmmd.ts';
 import { benchDmd2, DMD2_ARMS } from '../bench/sweeps/dmd2.ts';
@@ -225,17 +225,23 @@ export function program(): Command {
     .option('--quick', 'a small budget (one seed unless --seeds), for a first look')
     .option('--dims <list>', `copying: dimensions, comma-separated (default ${DEFAULT_DIMS.join(',')})`, dimList)
     .option('--backend <name>', `${BACKENDS.join(' | ')}`, backend, 'wasm')
-    .option('--arms <list>', `dmd2: arms, comma-separated (default all: ${Object.keys(DMD2_ARMS).join(',')}); copying: from ${COPYING_ARMS.map((a) => a.arm).join(',')} (default ${DEFAULT_COPYING_ARMS.join(',')})`, list)
-    .option('--steps <n>', 'copying: the cap on student steps (default 2000; a run stops earlier once its energy distance is within 2× the floor)', int('--steps', 1))
+    .option(
+      '--arms <list>',
+      `dmd2: arms, comma-separated (default all: ${Object.keys(DMD2_ARMS).join(',')}); copying: from ${COPYING_ARMS.map((a) => a.arm).join(',')} (default ${DEFAULT_COPYING_ARMS.join(',')}); forbidden-zone: default ${FZ_DEFAULT_ARMS.join(',')}, also ${FZ_ARMS.map((a) => a.arm).filter((a) => !FZ_DEFAULT_ARMS.includes(a)).join(',')}`,
+      list,
+    )
+    .option('--steps <n>', 'copying: the cap on student steps (default 2000; a run stops earlier once its energy distance is within 2× the floor); forbidden-zone: student steps per run (default 5000; 150 with --quick)', int('--steps', 1))
+    .option('--first-seed <k>', 'forbidden-zone: seeds are k … k + seeds − 1 (default 1), to split a long sweep over invocations', int('--first-seed', 1))
     .option('--toys <list>', 'dmd2: ring, grid or both, comma-separated (default both)', list)
     .option('--parallel <n>', 'runs at once (default: one per core; 1 for wall times a single run would have)', int('--parallel', 1))
     .option('--out <dir>', 'results folder (default: runs/bench-<name>)')
-    .action(async (name: string, o: { seeds: number; quick?: boolean; dims?: number[]; arms?: string[]; toys?: string[]; parallel?: number; steps?: number; backend: string; out?: string }, cmd: Command) => {
+    .action(async (name: string, o: { seeds: number; quick?: boolean; dims?: number[]; arms?: string[]; toys?: string[]; parallel?: number; steps?: number; firstSeed?: number; backend: string; out?: string }, cmd: Command) => {
       if (!['dmd2', 'forbidden-zone', 'copying', 'dmmd'].includes(name)) throw new UserError(`unknown bench '${name}'; choose dmd2, forbidden-zone, copying or dmmd`);
       if (o.dims && name !== 'copying') throw new UserError(`--dims applies to the copying bench, not '${name}'`);
       if (o.toys && name !== 'dmd2') throw new UserError(`--toys applies to the dmd2 bench, not '${name}'`);
-      if ((o.arms || o.parallel) && name !== 'dmd2' && name !== 'copying') throw new UserError(`--arms and --parallel apply to the dmd2 and copying benches, not '${name}'`);
-      if (o.steps && name !== 'copying') throw new UserError(`--steps applies to the copying bench, not '${name}'`);
+      if ((o.arms || o.parallel) && name === 'dmmd') throw new UserError(`--arms and --parallel apply to the dmd2, copying and forbidden-zone benches, not '${name}'`);
+      if (o.steps && name !== 'copying' && name !== 'forbidden-zone') throw new UserError(`--steps applies to the copying and forbidden-zone benches, not '${name}'`);
+      if (o.firstSeed && name !== 'forbidden-zone') throw new UserError(`--first-seed applies to the forbidden-zone bench, not '${name}'`);
       const seeds = o.quick && cmd.getOptionValueSource('seeds') === 'default' ? 1 : o.seeds;
       const out = o.out ?? `runs/bench-${name}`;
       const common = { seeds, quick: o.quick ?? false, out, backend: o.backend, log: (l: string) => console.log(l) };
@@ -244,7 +250,9 @@ export function program(): Command {
           ? await benchDmd2({ ...common, ...(o.arms ? { arms: o.arms } : {}), ...(o.toys ? { toys: o.toys } : {}), ...(o.parallel ? { parallel: o.parallel } : {}) })
           : name === 'copying'
             ? await benchCopying({ ...common, dims: o.dims ?? (o.quick ? [2, 8, 32] : DEFAULT_DIMS), ...(o.arms ? { arms: o.arms } : {}), ...(o.steps ? { steps: o.steps } : {}), ...(o.parallel ? { parallel: o.parallel } : {}) })
-            : name === 'dmmd' ? await benchDmmd(common) : await benchForbiddenZone(common);
+            : name === 'dmmd'
+              ? await benchDmmd(common)
+              : await benchForbiddenZone({ ...common, ...(o.arms ? { arms: o.arms } : {}), ...(o.parallel ? { parallel: o.parallel } : {}), ...(o.steps ? { steps: o.steps } : {}), ...(o.firstSeed ? { firstSeed: o.firstSeed } : {}) });
       console.log(`→ ${files.filter((f) => f.endsWith('.md') || f.endsWith('.json')).join(', ')}`);
     });
   p.command('list')

@@ -10,24 +10,31 @@ import { options } from '../dsl/options.ts';
 import { adam } from '../dsl/builder.ts';
 import { mlp, toy } from '../dsl/models.ts';
 import { dmdGradient, dmdLoss, regressionLoss } from '../dsl/objectives/dmd.ts';
-import { AMD_DEFAULTS, amd, cfg, groupAdvantage, rlsWeights, weightedDenoisingLoss } from '../dsl/objectives/amd.ts';
+import { AMD_DEFAULTS, amd, cfg, clipAdvantage, normalisedAdvantage, rlsWeights, softClipReward, weightedDenoisingLoss } from '../dsl/objectives/amd.ts';
 import type { Corruption } from '../ops/models/gmm.ts';
 
 export const fzRing = toy.classRing({ modes: 8, radius: 4, std: 0.15, classes: 2 });
 /** the region R where class 0's teacher is corrupted: a disc of radius 1 at the origin */
 export const FZ_REGION = { center: [0, 0], radius: 1 } as const;
+/** the teacher's default guidance scale (docs/methods/amd.md, calibration) */
+export const FZ_OMEGA = 4;
 
 export const fzOptions = options(
   {
     method: z.enum(['dmd', 'dmd2', 'amd']).default('amd').describe("'dmd': 1 fake update per student update; 'dmd2': `ratio` of them; 'amd': DMD2 + DSA (s) + RLS (lambdaRls)"),
     ratio: z.int().min(1).default(5).describe('fake-score updates per student update (dmd2, amd)'),
-    omega: z.number().min(1).default(4).describe('classifier-free guidance scale ω of the teacher'),
+    omega: z.number().min(1).default(FZ_OMEGA).describe('classifier-free guidance scale ω of the teacher'),
     s: z.number().min(0).max(1).default(AMD_DEFAULTS.s).describe('DSA strength: α = 1 + s·ã, β = 1 − s·ã'),
     eps: z.number().positive().default(AMD_DEFAULTS.eps).describe('ε in ã = (r − mean r)/(std r + ε)'),
     clip: z.number().positive().default(AMD_DEFAULTS.clip).describe('ã is clipped to [−clip, clip]'),
     lambdaRls: z.number().min(0).default(AMD_DEFAULTS.lambdaRls).describe('λ_rls of the repulsive landscape sharpening'),
     rls: z.enum(['relu', 'beta', 'mask']).default(AMD_DEFAULTS.rls).describe('RLS weight form'),
     tau: z.number().positive().optional().describe('hard forbidden-zone threshold on ã (unset: the soft rule)'),
+    dsa: z.enum(['both', 'alpha', 'beta', 'off']).default(AMD_DEFAULTS.dsa).describe("which DSA coefficient moves with ã: 'both', 'alpha' (β = 1), 'beta' (α = 1) or 'off' (s then only shapes ρ = β of rls 'beta')"),
+    rlsClip: z.number().positive().optional().describe('lower clip of the ã that ρ sees, −rlsClip (unset: −clip)'),
+    reward: z.enum(['clipped', 'soft']).default('clipped').describe("reward from log p(x|c): 'clipped' to [−15, 5] (constant over the corrupted disc), or 'soft' T·asinh(log p/T)"),
+    temperature: z.number().positive().default(15).describe("T of the 'soft' reward: log p is kept where |log p| ≪ T and compressed logarithmically beyond"),
+    lambdaReward: z.number().min(0).default(0).describe("reward-gradient baseline (DMDR-like): adds −λ·mean r(x) to the student's loss, differentiated through the sample"),
     permute: z.boolean().default(false).describe('control arm: ã shuffled across the batch, so the weights keep their distribution but lose the reward’s information'),
     teacher: z.enum(['attractor', 'dead', 'clean']).default('attractor').describe("'attractor' | 'dead' corrupt class 0 in R below t = tc; 'clean' is the uncorrupted control"),
     tc: z.number().min(0).max(1).default(0.5).describe('the corruption acts at t < tc'),
@@ -80,30 +87,38 @@ export const forbiddenZone = pipeline(
       g.minimize(student, regressionLoss(x, y), { optimizer: adam(c.lrTrap), ratio: 0, warmup: c.trapSteps });
     }
 
-    // reward → advantage ã, no gradient (AMD does not backpropagate through the reward)
-    const adv = g.noGrad(() => {
-      let r = reward(g.stopGradient(x), labels).maximum(-15).minimum(5);
+    // the reward proxy of a sample; `x` may carry a gradient (only the reward-gradient baseline differentiates it)
+    const rewardOf = (xs: typeof x) => {
+      const logp = reward(xs, labels);
+      let r = c.reward === 'soft' ? softClipReward(g, logp, c.temperature) : logp.maximum(-15).minimum(5);
       if (c.proxy === 'noisy') r = r.add(g.noise([g.B, 1]));
-      if (c.proxy === 'misaligned') r = r.sub(x.square().sum([1], true).mul(0.5));
-      const a = groupAdvantage(g, r, { labels, classes: 2, eps: c.eps, clip: c.clip });
-      return g.named('advantage', c.permute ? g.shuffle(a) : a);
+      if (c.proxy === 'misaligned') r = r.sub(xs.square().sum([1], true).mul(0.5));
+      return r;
+    };
+    // reward → advantage ã, no gradient (AMD does not backpropagate through the reward); ρ's ã may keep more of its low side
+    const { adv, advRls } = g.noGrad(() => {
+      const raw = normalisedAdvantage(g, rewardOf(g.stopGradient(x)), { labels, classes: 2, eps: c.eps });
+      const a = c.permute ? g.shuffle(raw) : raw;
+      return { adv: g.named('advantage', clipAdvantage(a, c.clip)), advRls: clipAdvantage(a, c.rlsClip ?? c.clip, c.clip) };
     });
 
+    let studentLoss;
     if (c.method === 'amd') {
-      const { loss } = amd(g, { x, labels, teacher, fake, advantage: adv, omega: c.omega, s: c.s, ...(c.tau === undefined ? {} : { tau: c.tau }), schedule: 'rf' });
-      g.minimize(student, loss, { optimizer: adam(c.lrStudent) });
+      studentLoss = amd(g, { x, labels, teacher, fake, advantage: adv, omega: c.omega, s: c.s, dsa: c.dsa, ...(c.tau === undefined ? {} : { tau: c.tau }), schedule: 'rf' }).loss;
     } else {
       const grad = g.noGrad(() => {
         const { t, xt } = g.diffuse(x, { schedule: 'rf', t: [0.02, 0.98] });
         return dmdGradient({ x, real: cfg(g, teacher, xt, t, labels, c.omega).guided, fake: fake(xt, t, labels) });
       });
-      g.minimize(student, dmdLoss(x, grad), { optimizer: adam(c.lrStudent) });
+      studentLoss = dmdLoss(x, grad);
     }
-    const weights = c.method === 'amd' ? g.noGrad(() => rlsWeights(adv, c)) : undefined;
+    if (c.lambdaReward > 0) studentLoss = studentLoss.sub(rewardOf(x).mean().mul(c.lambdaReward));
+    g.minimize(student, studentLoss, { optimizer: adam(c.lrStudent) });
+    const weights = c.method === 'amd' ? g.noGrad(() => g.named('rho', rlsWeights(advRls, c))) : undefined;
     const fakeLoss = weightedDenoisingLoss(g, fake, g.stopGradient(x), { labels, schedule: 'rf', ...(weights ? { weights } : {}) });
     g.minimize(fake, fakeLoss, { optimizer: adam(c.lrFake), ratio: c.method === 'dmd' ? 1 : c.ratio, warmup: c.fakeWarmup });
 
-    g.evaluate({ samples: x, target: fzRing, extras: { advantage: adv, label: labels.cast('f32') } });
+    g.evaluate({ samples: x, target: fzRing, extras: { advantage: adv, label: labels.cast('f32'), ...(weights ? { rho: weights } : {}) } });
   },
   'AMD forbidden-zone toy: 2-class ring, class 0 teacher corrupted in a disc; DMD / DMD2 / AMD arms by option',
 );

@@ -25,6 +25,11 @@ export interface FzMetrics {
   withinModeSpread: number;
   /** AUROC of −ã for predicting x ∈ R among class-0 samples (null when one side is empty) */
   auroc: number | null;
+  /** mean ã over the batch: DSA's mean α is 1 + s·meanAdvantage, its average guidance 1 + ᾱ(ω − 1) */
+  meanAdvantage: number | null;
+  /** std / mean of the RLS weight ρ over class-0 samples in R: 0 when ρ is constant there, i.e. when RLS cannot tell a
+   * deep sample from a shallow one (null without ρ or with < 2 such samples) */
+  zoneRhoSpread: number | null;
 }
 
 /** the mixture restricted to class c */
@@ -68,8 +73,22 @@ function classModes(spec: GmmSpec, rows: Float32Array) {
   return { covered, entropy, spreads };
 }
 
-/** `samples` [n,2] with `labels` per row and the advantage ã per row */
-export function fzMetrics(g: GmmSpec, region: Region, samples: Float32Array, labels: Float32Array, advantage: Float32Array | undefined, targets: Float32Array[]): FzMetrics {
+/** std / mean (population std) */
+const relativeSpread = (v: number[]) => {
+  const m = v.reduce((a, b) => a + b, 0) / v.length;
+  return Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / v.length) / m;
+};
+
+/** `samples` [n,2] with `labels` per row, the advantage ã and the RLS weight ρ per row */
+export function fzMetrics(
+  g: GmmSpec,
+  region: Region,
+  samples: Float32Array,
+  labels: Float32Array,
+  advantage: Float32Array | undefined,
+  targets: Float32Array[],
+  rho?: Float32Array,
+): FzMetrics {
   const n = labels.length;
   const classes = targets.length;
   let covered = 0;
@@ -99,5 +118,7 @@ export function fzMetrics(g: GmmSpec, region: Region, samples: Float32Array, lab
     modeEntropy: entropy,
     withinModeSpread: spreads.length ? spreads.reduce((a, b) => a + b, 0) / spreads.length : NaN,
     auroc: advantage ? auroc(zero.map((i) => -advantage[i]!), trapped) : null,
+    meanAdvantage: advantage ? advantage.reduce((a, b) => a + b, 0) / n : null,
+    zoneRhoSpread: rho && trapped.filter(Boolean).length >= 2 ? relativeSpread(zero.filter((_, j) => trapped[j]).map((i) => rho[i]!)) : null,
   };
 }

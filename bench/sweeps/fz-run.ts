@@ -1,9 +1,16 @@
-/** @file One arm × seed of the forbidden-zone benchmark: train, and measure every `evalEvery` steps (step 0 = after the warm-up). */
+/**
+ * @file One arm × seed of the forbidden-zone benchmark: train, and measure every `evalEvery` steps (step 0 = after the
+ * warm-up). The trap pre-training does not depend on the arm, so the bench runs it once per seed (`runFzTrap`) and every
+ * arm of that seed starts from the same trapped student.
+ */
+import fs from 'node:fs';
 import { openExecutor } from '../../runtime/open.ts';
 import { buildIR } from '../../dsl/pipeline.ts';
+import { warmup } from '../../runtime/train.ts';
 import { measureAlong } from './measure.ts';
 import { FZ_REGION, forbiddenZone, fzRing, type FzConfig } from '../../pipelines/forbidden-zone.ts';
 import { fzMetrics, fzTargets, type FzMetrics } from './fz-metrics.ts';
+import type { HostTensor } from '../../ops/models/index.ts';
 
 export interface FzRunSpec {
   arm: string;
@@ -11,6 +18,8 @@ export interface FzRunSpec {
   overrides: Partial<FzConfig>;
   evalSamples: number;
   backend: string;
+  /** a JSON file of the student's weights after the trap pre-training (from `runFzTrap`); the run then skips its own */
+  studentInit?: string;
 }
 
 export interface FzRunResult {
@@ -26,17 +35,36 @@ export interface FzRunResult {
   labels: number[];
 }
 
-export async function runFzArm(spec: FzRunSpec): Promise<FzRunResult> {
+/** The trap pre-training alone (no fake warm-up, no training): writes the student's weights to `spec.out`. */
+export async function runFzTrap(spec: { seed: number; overrides: Partial<FzConfig>; backend: string; out: string }): Promise<{ seed: number; wallSeconds: number }> {
   const t0 = performance.now();
-  const ir = buildIR(forbiddenZone, spec.overrides);
+  const ir = buildIR(forbiddenZone, { ...spec.overrides, init: 'trap', fakeWarmup: 0 });
   const exe = await openExecutor(ir, spec.seed, spec.backend);
   try {
+    warmup(exe);
+    const w = exe.hostWeights('student');
+    fs.writeFileSync(spec.out, JSON.stringify(Object.fromEntries(Object.entries(w).map(([k, t]) => [k, { shape: t.shape, data: Array.from(t.data) }]))));
+    return { seed: spec.seed, wallSeconds: (performance.now() - t0) / 1000 };
+  } finally {
+    exe.dispose();
+  }
+}
+
+export async function runFzArm(spec: FzRunSpec): Promise<FzRunResult> {
+  const t0 = performance.now();
+  const ir = buildIR(forbiddenZone, spec.studentInit ? { ...spec.overrides, init: 'random' } : spec.overrides);
+  const exe = await openExecutor(ir, spec.seed, spec.backend);
+  try {
+    if (spec.studentInit) {
+      const saved = JSON.parse(fs.readFileSync(spec.studentInit, 'utf8')) as Record<string, { shape: number[]; data: number[] }>;
+      exe.loadWeights('student', Object.fromEntries(Object.entries(saved).map(([k, t]) => [k, { shape: t.shape, data: Float32Array.from(t.data) } as HostTensor])), 'trapped student');
+    }
     const targets = fzTargets(fzRing.spec, 2, spec.evalSamples / 2, spec.seed);
     let last: { samples: Float32Array; labels: Float32Array } | undefined;
     const measure = (step: number) => {
       const s = exe.sample(spec.evalSamples);
       last = { samples: s.data, labels: s.extras.label! };
-      return { step, ...fzMetrics(fzRing.spec, FZ_REGION, s.data, s.extras.label!, s.extras.advantage, targets) };
+      return { step, ...fzMetrics(fzRing.spec, FZ_REGION, s.data, s.extras.label!, s.extras.advantage, targets, s.extras.rho) };
     };
     const curve = await measureAlong(exe, ir.run.steps, ir.run.evalEvery, measure);
     const final = curve[curve.length - 1]!;

@@ -27,9 +27,27 @@ export interface AmdOptions {
   lambdaRls: number;
   /** RLS weight form: 'relu' 1 + λ·relu(−ã) (default); 'beta' ρ = β; 'mask' 1 + λ·1[ã < 0] (ablation (a)) */
   rls: 'relu' | 'beta' | 'mask';
+  /** ρ's advantage is clipped below at −rlsClip instead of −clip (the upper clip stays): ρ is positive for any ã ≤ 0,
+   * so only β needs the symmetric clip, and a lower clip of 1 saturates every sample of a zone holding < half its group */
+  rlsClip?: number;
+  /** which DSA coefficient moves: 'both' (Eq. 13), 'alpha' (β = 1) or 'beta' (α = 1): the ablations; 'off' (α = β = 1)
+   * keeps s for the 'beta' form of ρ only */
+  dsa: 'both' | 'alpha' | 'beta' | 'off';
 }
 
-export const AMD_DEFAULTS: AmdOptions = { s: 0.5, eps: 1e-4, clip: 1, lambdaRls: 1, rls: 'relu' };
+export const AMD_DEFAULTS: AmdOptions = { s: 0.5, eps: 1e-4, clip: 1, lambdaRls: 1, rls: 'relu', dsa: 'both' };
+
+/**
+ * A soft lower clip of a log-density reward: T·asinh(r/T). It is r where |r| ≪ T and T·log(2|r|/T)·sign(r) beyond,
+ * so it compresses a far-off sample's reward like the hard clip at −T does, but its slope T/√(T² + r²) never
+ * vanishes: the advantage still ranks a deep sample of a low-density region below a shallow one. (A temperature
+ * alone, r/T, does nothing here: the group normalisation of ã removes any affine change of r.)
+ */
+export function softClipReward(g: GraphBuilder, r: F, temperature: number): F {
+  const y = r.div(temperature).abs();
+  const asinh = y.add(y.square().add(1).sqrt()).log(); // asinh|y|, cancellation-free for the negative side
+  return g.where(r.lt(0), asinh.neg(), asinh).mul(temperature) as F;
+}
 
 /** classifier-free guidance of a conditional denoiser: D∅ + ω(D_c − D∅), with both branches returned */
 export function cfg(g: GraphBuilder, model: Model, xt: F, t: F, labels: Labels, omega: number) {
@@ -44,6 +62,14 @@ export function cfg(g: GraphBuilder, model: Model, xt: F, t: F, labels: Labels, 
  * `reward`: f32[B,1]. Returns f32[B,1].
  */
 export function groupAdvantage(g: GraphBuilder, reward: F, o: { labels?: Labels; classes?: number; eps: number; clip: number }): F {
+  return clipAdvantage(normalisedAdvantage(g, reward, o), o.clip);
+}
+
+/** ã clipped to [−lower, upper] (upper defaults to lower) */
+export const clipAdvantage = (a: F, lower: number, upper = lower): F => a.maximum(-lower).minimum(upper) as F;
+
+/** `groupAdvantage` before its clip: (r − mean_g r)/(std_g r + ε) */
+export function normalisedAdvantage(g: GraphBuilder, reward: F, o: { labels?: Labels; classes?: number; eps: number }): F {
   let dev: F;
   let std: F;
   if (o.labels && o.classes) {
@@ -56,14 +82,16 @@ export function groupAdvantage(g: GraphBuilder, reward: F, o: { labels?: Labels;
     dev = reward.sub(reward.mean([0], true));
     std = dev.square().mean([0], true).sqrt();
   }
-  return dev.div(std.add(o.eps)).maximum(-o.clip).minimum(o.clip) as F;
+  return dev.div(std.add(o.eps)) as F;
 }
 
-/** α (conditional-alignment weight) and β (matching / repulsion weight) from ã. */
-export function adaptiveCoefficients(adv: F, o: { s: number; tau?: number }): { alpha: F; beta: F } {
-  if (o.tau === undefined) return { alpha: adv.mul(o.s).add(1) as F, beta: adv.mul(-o.s).add(1) as F };
-  const inZone = adv.lt(-o.tau).cast('f32');
-  return { alpha: inZone.mul(-o.s).add(1) as F, beta: inZone.mul(o.s).add(1) as F };
+/** α (conditional-alignment weight) and β (matching / repulsion weight) from ã; `dsa` pins one of them to 1. */
+export function adaptiveCoefficients(adv: F, o: { s: number; tau?: number; dsa?: AmdOptions['dsa'] }): { alpha: F; beta: F } {
+  // α's shift (β's is its negative): sã, or −s·1[ã < −τ] under the hard rule
+  const shift = (sign: 1 | -1) => (o.tau === undefined ? adv.mul(sign * o.s) : adv.lt(-o.tau).cast('f32').mul(-sign * o.s));
+  const alphaMoves = o.dsa !== 'beta' && o.dsa !== 'off';
+  const betaMoves = o.dsa !== 'alpha' && o.dsa !== 'off';
+  return { alpha: (alphaMoves ? shift(1) : adv.mul(0)).add(1) as F, beta: (betaMoves ? shift(-1) : adv.mul(0)).add(1) as F };
 }
 
 /**
@@ -110,13 +138,13 @@ export function weightedDenoisingLoss(
  */
 export function amd(
   g: GraphBuilder,
-  o: { x: F; labels: Labels; teacher: Model; fake: Model; advantage: F; omega: number; s: number; tau?: number; schedule: ScheduleName | Schedule; t?: readonly [number, number] },
+  o: { x: F; labels: Labels; teacher: Model; fake: Model; advantage: F; omega: number; s: number; tau?: number; dsa?: AmdOptions['dsa']; schedule: ScheduleName | Schedule; t?: readonly [number, number] },
 ) {
   const grad = g.noGrad(() => {
     const { t, xt } = g.diffuse(o.x, { schedule: o.schedule, t: o.t ?? [0.02, 0.98] });
     const { cond, uncond, guided } = cfg(g, o.teacher, xt, t, o.labels, o.omega);
     const fake = o.fake(xt, t, o.labels);
-    const { alpha, beta } = adaptiveCoefficients(o.advantage, { s: o.s, ...(o.tau === undefined ? {} : { tau: o.tau }) });
+    const { alpha, beta } = adaptiveCoefficients(o.advantage, { s: o.s, ...(o.tau === undefined ? {} : { tau: o.tau }), ...(o.dsa ? { dsa: o.dsa } : {}) });
     return amdGradient({ x: o.x, cond, uncond, guided, fake, omega: o.omega, alpha, beta });
   });
   return { loss: dmdLoss(o.x, grad), grad };

@@ -8,13 +8,13 @@ import { Executor } from '../../runtime/executor.ts';
 import { initialWeights } from '../../runtime/init.ts';
 import { lastValueFrom, of } from 'rxjs';
 import { trainStep } from '../../runtime/train.ts';
-import { adaptiveCoefficients, amdGradient, groupAdvantage, rlsWeights } from '../../dsl/objectives/amd.ts';
+import { adaptiveCoefficients, amdGradient, clipAdvantage, groupAdvantage, normalisedAdvantage, rlsWeights, softClipReward } from '../../dsl/objectives/amd.ts';
 import { forbiddenZone, fzCorruption, fzRing } from '../../pipelines/forbidden-zone.ts';
 import { gmmDenoise, gmmDenoiserBody as gmmDenoiser, gmmLogDensityBody as logDensityModel } from '../../gpu/models/gmm.ts';
 import { gmmLogDensity as logDensityDef, gmmDenoiser as denoiserDef } from '../../ops/models/gmm.ts';
 import { gmmLogDensity } from '../../ops/datasets.ts';
 import { classSpec, auroc } from '../../bench/sweeps/fz-metrics.ts';
-import { evalNodes, maxAbsDiff } from '../helpers.ts';
+import { evalNodes, finiteDiff, maxAbsDiff } from '../helpers.ts';
 import type { Port } from '../../dsl/port.ts';
 import type { Shape } from '../../dsl/types.ts';
 
@@ -63,6 +63,61 @@ test('adaptive coefficients: α = 1 + sã, β = 1 − sã; the hard rule switche
   close(run(adv, (_g, i) => adaptiveCoefficients(i.a!, { s: 0.5, tau: 0.1 }).beta), [1.5, 1.5, 1, 1]);
 });
 
+test('adaptive coefficients, ablations: dsa alpha pins β to 1, dsa beta pins α to 1, off pins both', () => {
+  const adv = { a: { data: [-1, 0.6], shape: [2, 1] } };
+  close(run(adv, (_g, i) => adaptiveCoefficients(i.a!, { s: 0.5, dsa: 'alpha' }).alpha), [0.5, 1.3]);
+  close(run(adv, (_g, i) => adaptiveCoefficients(i.a!, { s: 0.5, dsa: 'alpha' }).beta), [1, 1]);
+  close(run(adv, (_g, i) => adaptiveCoefficients(i.a!, { s: 0.5, dsa: 'beta' }).alpha), [1, 1]);
+  close(run(adv, (_g, i) => adaptiveCoefficients(i.a!, { s: 0.5, dsa: 'beta' }).beta), [1.5, 0.7]);
+  close(run(adv, (_g, i) => adaptiveCoefficients(i.a!, { s: 0.5, dsa: 'off' }).alpha), [1, 1]);
+  close(run(adv, (_g, i) => adaptiveCoefficients(i.a!, { s: 0.5, dsa: 'off' }).beta), [1, 1]);
+});
+
+test('soft reward T·asinh(r/T): closed form, odd, identity near 0; its gradient through log p(x|c) matches finite differences', () => {
+  const r = [-350, -200, -15, -1, 0, 0.5, 20];
+  close(run({ r: { data: r, shape: [r.length, 1] } }, (g, i) => softClipReward(g, i.r!, 15)), r.map((v) => 15 * Math.asinh(v / 15)), 1e-4);
+  // the reward-gradient baseline differentiates r(x) = T·asinh(log p(x | c)/T) through the sample: class-0 points in the disc, between, on a mode
+  const xs = Float32Array.from([0.1, 0.05, -0.6, 0.3, 2.0, 0.5, 3.9, 0.1]);
+  const reward = (x: ReturnType<typeof tf.tensor>) => {
+    const g = new GraphBuilder('t', { B: 4 });
+    const xin = g.noise([4, 2]);
+    const model = g.frozen('reward', fzRing.logDensity({ conditional: true }));
+    const out = softClipReward(g, model(xin, g.nullLabel(4).mul(0)), 15).sum();
+    const ir = g.toIR({ steps: 1, evalEvery: 0 });
+    const env = { dataset: () => fzRing.spec };
+    const cfg = logDensityDef.config.parse({ dataset: 'r', conditional: true });
+    return evalNodes(be, ir, { [xin.id]: x }, out.id, { reward: (ins) => logDensityModel.apply(tf, {}, ins, cfg, env) });
+  };
+  const analytic = tf.grad((x) => reward(x) as never)(tf.tensor(xs, [4, 2])).dataSync();
+  const numeric = finiteDiff(tf, reward, xs, [4, 2], 1e-3);
+  for (let k = 0; k < xs.length; k++) assert.ok(Math.abs(analytic[k]! - numeric[k]!) < 2e-2 * Math.max(1, Math.abs(numeric[k]!)), `∂r/∂x[${k}]: ${analytic[k]} vs ${numeric[k]}`);
+  // the slope does not vanish inside the disc (the clipped reward's is exactly 0 there)
+  assert.ok(Math.hypot(analytic[0]!, analytic[1]!) > 1);
+});
+
+test('inside the corrupted disc: the clipped reward gives every sample the same ã and ρ; the soft one ranks deep below shallow', () => {
+  // a class-0 group: 6 samples on the modes, 4 in the disc at radius 0.05, 0.3, 0.6, 0.95
+  const pts = [[4, 0], [0, 4], [-4, 0], [0, -4], [3.9, 0.1], [0.1, 3.9], [0.05, 0], [0.3, 0], [0.6, 0], [0.95, 0]];
+  const logp = pts.map((x) => gmmLogDensity(classSpec(fzRing.spec, 0), x));
+  const zone = [6, 7, 8, 9];
+  const weigh = (reward: (g: GraphBuilder, r: Port<'f32', Shape>) => Port<'f32', Shape>, lower: number) => {
+    const adv = run({ r: { data: logp, shape: [pts.length, 1] } }, (g, i) => clipAdvantage(normalisedAdvantage(g, reward(g, i.r!) as never, { eps: 1e-4 }), lower, 1));
+    const rho = run({ a: { data: adv, shape: [pts.length, 1] } }, (_g, i) => rlsWeights(i.a!, { lambdaRls: 2, rls: 'relu', s: 0 }));
+    return { adv: zone.map((k) => adv[k]!), rho: zone.map((k) => rho[k]!) };
+  };
+  const clipped = weigh((_g, r) => r.maximum(-15).minimum(5), 1);
+  assert.ok(clipped.adv.every((a) => a === clipped.adv[0]) && clipped.rho.every((p) => p === clipped.rho[0]), `${clipped.adv}`);
+  // even with the clip of ã widened, the clipped reward leaves them tied
+  const clippedWide = weigh((_g, r) => r.maximum(-15).minimum(5), 10);
+  assert.ok(clippedWide.adv.every((a) => a === clippedWide.adv[0]));
+  // the soft reward with ρ's lower clip widened: ã rises and ρ falls from the centre outwards
+  const soft = weigh((g, r) => softClipReward(g, r, 15), 10);
+  for (let k = 1; k < zone.length; k++) {
+    assert.ok(soft.adv[k]! > soft.adv[k - 1]!, `ã ${soft.adv}`);
+    assert.ok(soft.rho[k]! < soft.rho[k - 1]!, `ρ ${soft.rho}`);
+  }
+});
+
 test('decomposed matching vector: −(β(d_c − d_f) + α(ω − 1)(d_c − d_u)) / mean|x − D^ω|, hand-computed', () => {
   // one row, D = 2: x = (1, 1), d_c = (2, 0), d_u = (1, 0), d_f = (0, 1), ω = 3 → D^ω = (4, 0), n = (3 + 1)/2 = 2
   // α = 1.5, β = 0.5: H = 0.5·(2, −1) + 1.5·2·(1, 0) = (4, −0.5) → grad = (−2, 0.25)
@@ -100,6 +155,22 @@ test('AMD with α = β = 1 and λ_rls = 0 equals DMD2 bit for bit on one step', 
     for (const [k, t] of Object.entries(dmd2[role])) assert.deepEqual(Array.from(amd[role][k]!.data), Array.from(t.data), `${role}/${k}`);
   // and the comparison can fail: s > 0 changes the student
   assert.ok(maxAbsDiff(changed.student['l0.weight']!.data, dmd2.student['l0.weight']!.data) > 0);
+});
+
+test('reward-gradient baseline: the reward gradient reaches the student through the frozen reward model, and only there', async () => {
+  const afterOneStep = async (o: object) => {
+    const ir = buildIR(forbiddenZone, { batch: 64, init: 'random', fakeWarmup: 0, method: 'dmd2', reward: 'soft', ...o } as never);
+    const exe = new Executor(be, compile(ir), 5, initialWeights(ir, 5, () => ({})));
+    await lastValueFrom(of(1).pipe(trainStep(exe)));
+    const w = { student: exe.hostWeights('student'), fake: exe.hostWeights('fake') };
+    exe.dispose();
+    return w;
+  };
+  const plain = await afterOneStep({});
+  const pushed = await afterOneStep({ lambdaReward: 0.05 });
+  assert.ok(maxAbsDiff(pushed.student['l0.weight']!.data, plain.student['l0.weight']!.data) > 0, 'the reward term moved nothing');
+  // the fake score trains on the same samples before the student moves: untouched by the student's extra term
+  for (const [k, t] of Object.entries(plain.fake)) assert.deepEqual(Array.from(pushed.fake[k]!.data), Array.from(t.data), `fake/${k}`);
 });
 
 test('conditional GMM teacher: a label restricts it to its class, the null label is the full mixture', () => {

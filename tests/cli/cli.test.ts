@@ -73,8 +73,12 @@ test('bad input: diagnostics and benches name what is wrong', () => {
   oneCleanError(cli('bench', 'forbidden-zone', '--dims', '2,4'), /--dims applies to the copying bench/);
   oneCleanError(cli('bench', 'copying', '--dims', '2,x'), /--dims must be positive integers/);
   oneCleanError(cli('bench', 'copying', '--arms', 'f2-teacher-init,nope', '--out', out), /unknown copying arm\(s\) nope; choose from .*f2-mlp-teacher/);
-  oneCleanError(cli('bench', 'dmmd', '--steps', '10'), /--steps applies to the copying bench/);
+  oneCleanError(cli('bench', 'dmmd', '--steps', '10'), /--steps applies to the copying and forbidden-zone benches/);
+  oneCleanError(cli('bench', 'copying', '--first-seed', '2'), /--first-seed applies to the forbidden-zone bench/);
+  oneCleanError(cli('bench', 'dmmd', '--arms', 'x'), /--arms and --parallel apply to the dmd2, copying and forbidden-zone benches/);
   oneCleanError(cli('run', 'copying', '--set', 'teacher=mlp', '--steps', '1', '--out', out), /teacher 'mlp' needs teacherWeights/);
+  oneCleanError(cli('bench', 'forbidden-zone', '--toys', 'ring'), /--toys applies to the dmd2 bench/);
+  oneCleanError(cli('bench', 'forbidden-zone', '--arms', 'dmd2,nope', '--out', out), /unknown forbidden-zone arm 'nope'; choose from dmd, dmd2/);
   assert.equal(fs.existsSync(out), false);
 });
 
