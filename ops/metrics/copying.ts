@@ -22,8 +22,15 @@ export interface CopyingMetrics {
   modeAgreement: number | null;
   modeAgreementChance: number | null;
   /**
+   * Mode agreement after the best relabelling of the student's modes (an exact assignment on the K × K table of
+   * (student mode, teacher mode) counts): ≈ 1 with modeAgreement ≈ 0 is a consistent remap of whole modes (a
+   * symmetry of the data, e.g. the ring turned by 45°); at chance both, an independent pairing.
+   */
+  modeAgreementRelabelled: number | null;
+  /**
    * Pooled cosine between G(z) − μ_k and Φ(z) − μ_k over the z whose samples share component k: 1 when the student
-   * also reproduces the teacher's position inside the mode, 0 when only the mode is shared. Scale-free.
+   * also reproduces the teacher's position inside the mode, 0 when only the mode is shared. Scale-free; null when
+   * fewer than 32 rows agree.
    */
   withinModeCorrelation: number | null;
   /**
@@ -143,6 +150,7 @@ function pairingParts(o: { G: Float32Array; T: Float32Array; d: number; perm: nu
   const { G, T, d, perm } = o;
   const n = G.length / d;
   let acc: { near: number; far: number; gt: number; gg: number; tt: number }[] | undefined;
+  let agreeing = 0;
   const diff = (a: ArrayLike<number>, b: ArrayLike<number>) => Float64Array.from({ length: d }, (_, j) => a[j]! - b[j]!);
   for (let i = 0; i < n; i++) {
     const near = o.parts(diff(row(G, d, i), row(T, d, i)));
@@ -153,6 +161,7 @@ function pairingParts(o: { G: Float32Array; T: Float32Array; d: number; perm: nu
       acc![k]!.far += dot(far[k]!, far[k]!);
     });
     if (o.comps && o.gmm && o.comps[0][i] === o.comps[1][i]) {
+      agreeing++;
       const mu = o.gmm.means[o.comps[0][i]!]!;
       const g = o.parts(diff(row(G, d, i), mu));
       const t = o.parts(diff(row(T, d, i), mu));
@@ -163,7 +172,9 @@ function pairingParts(o: { G: Float32Array; T: Float32Array; d: number; perm: nu
       });
     }
   }
-  return (acc ?? []).map((a) => ({ dCopy: a.near / a.far, withinModeCorrelation: o.comps && a.gg > 0 && a.tt > 0 ? a.gt / Math.sqrt(a.gg * a.tt) : null }));
+  // a correlation over a handful of agreeing rows says nothing: at least 32 of them, or none reported
+  const enough = o.comps && agreeing >= Math.min(32, n);
+  return (acc ?? []).map((a) => ({ dCopy: a.near / a.far, withinModeCorrelation: enough && a.gg > 0 && a.tt > 0 ? a.gt / Math.sqrt(a.gg * a.tt) : null }));
 }
 
 export function copyingMetrics(o: {
@@ -211,10 +222,16 @@ export function copyingMetrics(o: {
   let modeAgreement: number | null = null;
   let chance: number | null = null;
   let comps: [number[], number[]] | undefined;
+  let relabelled: number | null = null;
   if (o.gmm) {
     const gmm = o.gmm;
     comps = [0, 1].map((which) => [...Array(n).keys()].map((i) => component(gmm, row(which ? T : G, d, i)))) as [number[], number[]];
     modeAgreement = comps[0].filter((k, i) => k === comps![1][i]).length / n;
+    const K = gmm.means.length;
+    const table = [...Array(K)].map(() => new Array<number>(K).fill(0));
+    comps[0].forEach((k, i) => table[k]![comps![1][i]!]!++);
+    const best = munkres(table.map((r) => r.map((c) => n - c)));
+    relabelled = best.reduce((a, [k, j]) => a + table[k]![j]!, 0) / n;
     const tot = gmm.weights.reduce((x, y) => x + y, 0);
     chance = gmm.weights.reduce((x, w) => x + (w / tot) ** 2, 0);
   }
@@ -228,6 +245,7 @@ export function copyingMetrics(o: {
     procrustes: o.recovered ? procrustes(z, o.recovered, d) : null,
     modeAgreement,
     modeAgreementChance: chance,
+    modeAgreementRelabelled: relabelled,
     withinModeCorrelation: whole.withinModeCorrelation,
     planes: planes ? { inPlane: planes[0]!, offPlane: planes[1]! } : null,
     energy: {

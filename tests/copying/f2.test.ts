@@ -137,6 +137,28 @@ test('copying metrics split by plane: in-plane copy with independent off-plane n
   const r = copyingMetrics({ z, student: mirror, teacher, d, gmm: g, sigmaData: 0.5 });
   assert.ok(r.modeAgreement! > 0.99);
   assert.ok(r.withinModeCorrelation! < -0.99, `within-mode correlation ${r.withinModeCorrelation}`);
+
+  // the student turns the ring by 45° (in the plane): every sample lands in the next mode, a consistent remap
+  const [u, v] = g.subspace!.basis;
+  const c = Math.SQRT1_2;
+  const turned = new Float32Array(n * d);
+  for (let i = 0; i < n; i++) {
+    const x = Array.from(teacher.subarray(i * d, (i + 1) * d));
+    const a = x.reduce((s, xj, j) => s + xj * u![j]!, 0);
+    const b = x.reduce((s, xj, j) => s + xj * v![j]!, 0);
+    const [a2, b2] = [c * a - c * b, c * a + c * b];
+    for (let j = 0; j < d; j++) turned[i * d + j] = x[j]! + (a2 - a) * u![j]! + (b2 - b) * v![j]!;
+  }
+  const t = copyingMetrics({ z, student: turned, teacher, d, gmm: g, sigmaData: 0.5 });
+  assert.ok(t.modeAgreement! < 0.05, `mode agreement ${t.modeAgreement}`);
+  assert.ok(t.modeAgreementRelabelled! > 0.95, `after relabelling ${t.modeAgreementRelabelled}`);
+  assert.equal(t.withinModeCorrelation, null, 'too few rows agree for a within-mode correlation');
+  // an independent pairing: both at chance level
+  const perm = [...Array(n).keys()].map((i) => (i * 7 + 3) % n);
+  const shuffled = new Float32Array(n * d);
+  perm.forEach((p, i) => shuffled.set(teacher.subarray(p * d, (p + 1) * d), i * d));
+  const sh = copyingMetrics({ z, student: shuffled, teacher, d, gmm: g, sigmaData: 0.5 });
+  assert.ok(sh.modeAgreementRelabelled! < 0.3, `independent: ${sh.modeAgreementRelabelled}`);
 });
 
 test('F1 at a fixed separation: nearest means Δ component stds apart and per-coordinate variance 0.25 at every d', () => {
