@@ -13,7 +13,7 @@ import { PIPELINES } from '../pipelines/index.ts';
 import { BACKENDS } from '../gpu/backend.ts';
 import { benchForbiddenZone } from '../bench/sweeps/forbidden-zone.ts';
 import { benchCopying, DEFAULT_DIMS } from '../bench/sweeps/copying.ts';
-import { benchDmmd } from '../bench/sweeps/dmmd.ts';
+import { benchDmmd, DMMD_ARMS, STUDENT_STEPS, type DmmdArm } from '../bench/sweeps/dmmd.ts';
 import { benchDmd2, DMD2_ARMS } from '../bench/sweeps/dmd2.ts';
 import { exportPipeline, TARGETS } from './export.ts';
 import { parity, printParity } from './parity.ts';
@@ -37,6 +37,12 @@ const dimList = (v: string) => {
 };
 
 const list = (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean);
+
+const stepList = (v: string) => {
+  const ks = v.split(',').map((x) => Number(x.trim()));
+  if (!ks.length || ks.some((k) => !Number.isSafeInteger(k) || k < 1 || k > 64)) throw new InvalidArgumentError(`--ks must be step counts from 1 to 64 separated by commas, got '${v}'`);
+  return ks;
+};
 
 const DIAGNOSES = ['copying'];
 const diagnosis = (v: string) => {
@@ -224,21 +230,26 @@ export function program(): Command {
     .option('--quick', 'a small budget (one seed unless --seeds), for a first look')
     .option('--dims <list>', `copying: dimensions, comma-separated (default ${DEFAULT_DIMS.join(',')})`, dimList)
     .option('--backend <name>', `${BACKENDS.join(' | ')}`, backend, 'wasm')
-    .option('--arms <list>', `dmd2: arms, comma-separated (default all: ${Object.keys(DMD2_ARMS).join(',')})`, list)
+    .option('--arms <list>', `dmd2: arms, comma-separated (default all: ${Object.keys(DMD2_ARMS).join(',')}); dmmd: ${DMMD_ARMS.join(' and/or ')} (default both)`, list)
+    .option('--ks <list>', `dmmd: the students' step counts, comma-separated (default ${STUDENT_STEPS.join(',')})`, stepList)
     .option('--toys <list>', 'dmd2: ring, grid or both, comma-separated (default both)', list)
     .option('--parallel <n>', 'runs at once (default: one per core; 1 for wall times a single run would have)', int('--parallel', 1))
     .option('--out <dir>', 'results folder (default: runs/bench-<name>)')
-    .action(async (name: string, o: { seeds: number; quick?: boolean; dims?: number[]; arms?: string[]; toys?: string[]; parallel?: number; backend: string; out?: string }, cmd: Command) => {
+    .action(async (name: string, o: { seeds: number; quick?: boolean; dims?: number[]; arms?: string[]; ks?: number[]; toys?: string[]; parallel?: number; backend: string; out?: string }, cmd: Command) => {
       if (!['dmd2', 'forbidden-zone', 'copying', 'dmmd'].includes(name)) throw new UserError(`unknown bench '${name}'; choose dmd2, forbidden-zone, copying or dmmd`);
       if (o.dims && name !== 'copying') throw new UserError(`--dims applies to the copying bench, not '${name}'`);
-      if ((o.arms || o.toys || o.parallel) && name !== 'dmd2') throw new UserError(`--arms, --toys and --parallel apply to the dmd2 bench, not '${name}'`);
+      if (o.toys && name !== 'dmd2') throw new UserError(`--toys applies to the dmd2 bench, not '${name}'`);
+      if ((o.arms || o.parallel) && !['dmd2', 'dmmd'].includes(name)) throw new UserError(`--arms and --parallel apply to the dmd2 and dmmd benches, not '${name}'`);
+      if (o.ks && name !== 'dmmd') throw new UserError(`--ks applies to the dmmd bench, not '${name}'`);
+      const badArm = name === 'dmmd' && o.arms?.find((a) => !(DMMD_ARMS as readonly string[]).includes(a));
+      if (badArm) throw new UserError(`unknown dmmd arm '${badArm}'; choose ${DMMD_ARMS.join(', ')}`);
       const seeds = o.quick && cmd.getOptionValueSource('seeds') === 'default' ? 1 : o.seeds;
       const out = o.out ?? `runs/bench-${name}`;
       const common = { seeds, quick: o.quick ?? false, out, backend: o.backend, log: (l: string) => console.log(l) };
       const files =
         name === 'dmd2'
           ? await benchDmd2({ ...common, ...(o.arms ? { arms: o.arms } : {}), ...(o.toys ? { toys: o.toys } : {}), ...(o.parallel ? { parallel: o.parallel } : {}) })
-          : name === 'copying' ? await benchCopying({ ...common, dims: o.dims ?? (o.quick ? [2, 8, 32] : DEFAULT_DIMS) }) : name === 'dmmd' ? await benchDmmd(common) : await benchForbiddenZone(common);
+          : name === 'copying' ? await benchCopying({ ...common, dims: o.dims ?? (o.quick ? [2, 8, 32] : DEFAULT_DIMS) }) : name === 'dmmd' ? await benchDmmd({ ...common, ...(o.ks ? { ks: o.ks } : {}), ...(o.arms ? { arms: o.arms as DmmdArm[] } : {}), ...(o.parallel ? { parallel: o.parallel } : {}) }) : await benchForbiddenZone(common);
       console.log(`→ ${files.filter((f) => f.endsWith('.md') || f.endsWith('.json')).join(', ')}`);
     });
   p.command('list')

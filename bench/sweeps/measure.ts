@@ -1,14 +1,15 @@
 /** @file Train after the warm-up and measure at step 0, every `every` steps and at the last step. */
-import { filter, lastValueFrom, map, toArray } from 'rxjs';
+import { filter, lastValueFrom, map, tap, toArray } from 'rxjs';
 import type { Executor } from '../../runtime/executor.ts';
 import { train, warmup, type StepEvent } from '../../runtime/train.ts';
 
-/** `measure` also gets the step's event (losses, logged outputs), except at step 0 */
-export async function measureAlong<P>(exe: Executor, steps: number, every: number, measure: (step: number, e?: StepEvent) => P): Promise<P[]> {
+/** `measure` also gets the step's event (losses, logged outputs), except at step 0; `onStep` sees every step's */
+export async function measureAlong<P>(exe: Executor, steps: number, every: number, measure: (step: number, e?: StepEvent) => P, onStep?: (e: StepEvent) => void): Promise<P[]> {
   warmup(exe);
   const first = measure(0);
   const rest = await lastValueFrom(
     train(exe, steps, undefined, 0, { warmup: false }).pipe(
+      tap((e) => onStep?.(e)),
       filter((e) => (every > 0 && e.step % every === 0) || e.step === steps),
       map((e) => measure(e.step, e)),
       toArray(),
