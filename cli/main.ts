@@ -231,16 +231,17 @@ export function program(): Command {
     .option('--dims <list>', `copying: dimensions, comma-separated (default ${DEFAULT_DIMS.join(',')})`, dimList)
     .option('--backend <name>', `${BACKENDS.join(' | ')}`, backend, 'wasm')
     .option('--arms <list>', `dmd2: arms, comma-separated (default all: ${Object.keys(DMD2_ARMS).join(',')}); dmmd: ${DMMD_ARMS.join(' and/or ')} (default both)`, list)
+    .option('--teachers-from <results.json>', 'dmmd: reuse the teacher tables of an earlier run of this bench (no student option reaches them) instead of running them again')
     .option('--ks <list>', `dmmd: the students' step counts, comma-separated (default ${STUDENT_STEPS.join(',')})`, stepList)
     .option('--toys <list>', 'dmd2: ring, grid or both, comma-separated (default both)', list)
     .option('--parallel <n>', 'runs at once (default: one per core; 1 for wall times a single run would have)', int('--parallel', 1))
     .option('--out <dir>', 'results folder (default: runs/bench-<name>)')
-    .action(async (name: string, o: { seeds: number; quick?: boolean; dims?: number[]; arms?: string[]; ks?: number[]; toys?: string[]; parallel?: number; backend: string; out?: string }, cmd: Command) => {
+    .action(async (name: string, o: { seeds: number; quick?: boolean; dims?: number[]; arms?: string[]; ks?: number[]; teachersFrom?: string; toys?: string[]; parallel?: number; backend: string; out?: string }, cmd: Command) => {
       if (!['dmd2', 'forbidden-zone', 'copying', 'dmmd'].includes(name)) throw new UserError(`unknown bench '${name}'; choose dmd2, forbidden-zone, copying or dmmd`);
       if (o.dims && name !== 'copying') throw new UserError(`--dims applies to the copying bench, not '${name}'`);
       if (o.toys && name !== 'dmd2') throw new UserError(`--toys applies to the dmd2 bench, not '${name}'`);
       if ((o.arms || o.parallel) && !['dmd2', 'dmmd'].includes(name)) throw new UserError(`--arms and --parallel apply to the dmd2 and dmmd benches, not '${name}'`);
-      if (o.ks && name !== 'dmmd') throw new UserError(`--ks applies to the dmmd bench, not '${name}'`);
+      if ((o.ks || o.teachersFrom) && name !== 'dmmd') throw new UserError(`--ks and --teachers-from apply to the dmmd bench, not '${name}'`);
       const badArm = name === 'dmmd' && o.arms?.find((a) => !(DMMD_ARMS as readonly string[]).includes(a));
       if (badArm) throw new UserError(`unknown dmmd arm '${badArm}'; choose ${DMMD_ARMS.join(', ')}`);
       const seeds = o.quick && cmd.getOptionValueSource('seeds') === 'default' ? 1 : o.seeds;
@@ -249,7 +250,7 @@ export function program(): Command {
       const files =
         name === 'dmd2'
           ? await benchDmd2({ ...common, ...(o.arms ? { arms: o.arms } : {}), ...(o.toys ? { toys: o.toys } : {}), ...(o.parallel ? { parallel: o.parallel } : {}) })
-          : name === 'copying' ? await benchCopying({ ...common, dims: o.dims ?? (o.quick ? [2, 8, 32] : DEFAULT_DIMS) }) : name === 'dmmd' ? await benchDmmd({ ...common, ...(o.ks ? { ks: o.ks } : {}), ...(o.arms ? { arms: o.arms as DmmdArm[] } : {}), ...(o.parallel ? { parallel: o.parallel } : {}) }) : await benchForbiddenZone(common);
+          : name === 'copying' ? await benchCopying({ ...common, dims: o.dims ?? (o.quick ? [2, 8, 32] : DEFAULT_DIMS) }) : name === 'dmmd' ? await benchDmmd({ ...common, ...(o.ks ? { ks: o.ks } : {}), ...(o.teachersFrom ? { teachersFrom: o.teachersFrom } : {}), ...(o.arms ? { arms: o.arms as DmmdArm[] } : {}), ...(o.parallel ? { parallel: o.parallel } : {}) }) : await benchForbiddenZone(common);
       console.log(`→ ${files.filter((f) => f.endsWith('.md') || f.endsWith('.json')).join(', ')}`);
     });
   p.command('list')

@@ -3,7 +3,9 @@
  * at N ∈ {1, 2, 4, 8, 16, 32, 64, 256} sampling steps (and the oracle at a low temperature), against D-MMD students
  * of the oracle at k ∈ {1, 2, 4, 8} steps with and without input noise. Every figure is exact against q.
  */
+import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { UserError } from '../../dsl/errors.ts';
 import { RunFolder } from '../../runtime/files.ts';
 import { runPool } from './pool.ts';
 import { meanStd } from './measure.ts';
@@ -33,8 +35,40 @@ const stats = (ms: DiscreteMetrics[]): Stats => {
   return Object.assign(s, { gradientMoment: s.gm });
 };
 
-/** `ks`, `arms`: a subset of the students (default all); `parallel`: runs at once (default one per core) */
-export async function benchDmmd(o: { seeds: number; quick: boolean; out: string; backend: string; ks?: number[]; arms?: DmmdArm[]; parallel?: number; log?: (l: string) => void }): Promise<string[]> {
+/**
+ * The teacher tables of an earlier results.json of this bench, instead of running the teacher jobs again: no
+ * student option reaches them (the oracle's samplers, the learned teacher's CE training). Its budget must match and
+ * it must hold at least `seeds` seeds; the statistics are recomputed over the first `seeds`.
+ */
+function priorTeachers(file: string, seeds: number, ladder: number[], budget: object): { table: Record<string, Record<string, Stats>>; dataTvFloor: number[] } {
+  let r: { bench?: string; seeds?: number; budget?: Record<string, unknown>; teachers?: Record<string, Record<string, Stats>>; dataTvFloor?: number[] };
+  try {
+    r = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new UserError(`--teachers-from ${file}: cannot read it as JSON (${(e as Error).message})`);
+  }
+  if (r.bench !== 'dmmd' || !r.teachers || !r.dataTvFloor) throw new UserError(`--teachers-from ${file}: not a results.json of the dmmd bench`);
+  if ((r.seeds ?? 0) < seeds) throw new UserError(`--teachers-from ${file}: holds ${r.seeds} seed(s), ${seeds} asked`);
+  for (const [key, want] of Object.entries(budget))
+    if (key !== 'steps' && key !== 'evalEvery' && r.budget?.[key] !== want) throw new UserError(`--teachers-from ${file}: its ${key} is ${r.budget?.[key]}, this bench's ${want}`);
+  const table = Object.fromEntries(
+    Object.entries(r.teachers).map(([sampler, byN]) => [
+      sampler,
+      Object.fromEntries(
+        ladder.map((n) => {
+          const m = byN[String(n)];
+          if (!m) throw new UserError(`--teachers-from ${file}: no ${sampler} teacher at N = ${n}`);
+          return [n, stats(m.invalidRate.perSeed.slice(0, seeds).map((_, i) => Object.fromEntries(KEYS.map((k) => [k, m[k].perSeed[i]!])) as unknown as DiscreteMetrics))];
+        }),
+      ),
+    ]),
+  );
+  return { table, dataTvFloor: r.dataTvFloor.slice(0, seeds) };
+}
+
+/** `ks`, `arms`: a subset of the students (default all); `parallel`: runs at once (default one per core);
+ * `teachersFrom`: an earlier results.json whose teacher tables are reused (priorTeachers) */
+export async function benchDmmd(o: { seeds: number; quick: boolean; out: string; backend: string; ks?: number[]; arms?: DmmdArm[]; parallel?: number; teachersFrom?: string; log?: (l: string) => void }): Promise<string[]> {
   const folder = new RunFolder(o.out);
   const t0 = performance.now();
   try {
@@ -43,12 +77,13 @@ export async function benchDmmd(o: { seeds: number; quick: boolean; out: string;
     const ks = o.ks ?? budget.ks;
     const noises = (o.arms ?? DMMD_ARMS).map((a) => (a === 'noise' ? 16 : 0));
     const ladder = o.quick ? [1, 2, 4, 8, 16, 64] : TEACHER_STEPS;
+    const prior = o.teachersFrom ? priorTeachers(o.teachersFrom, o.seeds, ladder, { ...overrides, evalSamples }) : undefined;
     const jobs: DmmdRunSpec[] = [];
     for (let seed = 1; seed <= o.seeds; seed++) {
       // the long jobs first: students at the largest k, and the teachers (their ladder reaches 256 steps)
       for (const k of [...ks].sort((a, b) => b - a))
         for (const noise of noises) jobs.push({ job: 'student', arm: `k${k}${noise ? '' : '-no-noise'}`, seed, overrides: { ...overrides, k, noise }, evalSamples, backend: o.backend });
-      jobs.splice(seed === 1 ? 1 : jobs.length, 0, { job: 'teachers', arm: 'teachers', seed, overrides, evalSamples, backend: o.backend, ladder, lowTemperature: LOW_TEMPERATURE });
+      if (!prior) jobs.splice(seed === 1 ? 1 : jobs.length, 0, { job: 'teachers', arm: 'teachers', seed, overrides, evalSamples, backend: o.backend, ladder, lowTemperature: LOW_TEMPERATURE });
     }
     const results = await runPool<DmmdRunSpec, DmmdRunResult>(fileURLToPath(new URL('./dmmd-run.ts', import.meta.url)), 'runDmmdArm', jobs, {
       ...(o.parallel ? { parallel: o.parallel } : {}),
@@ -60,15 +95,15 @@ export async function benchDmmd(o: { seeds: number; quick: boolean; out: string;
         ),
     });
     const teachers = results.filter((r) => r.job === 'teachers');
-    const samplers = Object.keys(teachers[0]!.ladders!);
-    const teacherTable = Object.fromEntries(samplers.map((s) => [s, Object.fromEntries(ladder.map((n) => [n, stats(teachers.map((r) => r.ladders![s]![String(n)]!))]))]));
+    const samplers = prior ? Object.keys(prior.table) : Object.keys(teachers[0]!.ladders!);
+    const teacherTable = prior?.table ?? Object.fromEntries(samplers.map((s) => [s, Object.fromEntries(ladder.map((n) => [n, stats(teachers.map((r) => r.ladders![s]![String(n)]!))]))]));
     const students = [...new Set(results.filter((r) => r.job === 'student').map((r) => r.arm))].map((arm) => {
       const runs = results.filter((r) => r.arm === arm).sort((a, b) => a.seed - b.seed);
       return { arm, k: Number(arm.match(/^k(\d+)/)![1]), noise: !arm.endsWith('no-noise'), ...stats(runs.map((r) => r.final!)), start: stats(runs.map((r) => r.curve![0]!)), outputs: runs.map((r) => r.outputs), curves: runs.map((r) => r.curve) };
     });
     const wallSeconds = (performance.now() - t0) / 1000;
     const { signalLog, logSmoothing, logFloor } = dmmdOptions.parse({});
-    const json = { bench: 'dmmd', quick: o.quick, seeds: o.seeds, backend: o.backend, budget: { ...overrides, evalSamples }, signal: signalLog === 'smooth' ? { signalLog, logSmoothing } : { signalLog, logFloor }, wallSeconds, teachers: teacherTable, students, dataTvFloor: teachers.map((r) => r.ladders!.oracle!['1']!.tvFloor) };
+    const json = { bench: 'dmmd', quick: o.quick, seeds: o.seeds, backend: o.backend, budget: { ...overrides, evalSamples }, signal: signalLog === 'smooth' ? { signalLog, logSmoothing } : { signalLog, logFloor }, wallSeconds, teachers: teacherTable, students, dataTvFloor: prior?.dataTvFloor ?? teachers.map((r) => r.ladders!.oracle!['1']!.tvFloor), ...(o.teachersFrom ? { teachersFrom: o.teachersFrom } : {}) };
     folder.write('results.json', JSON.stringify(json, null, 1));
     folder.write('results.md', markdown(json, ladder, ks));
     for (const [key, title, log] of [['invalidRate', 'invalid rate vs sampling steps', false], ['gm', 'exact GM (tabular reference) vs sampling steps', true]] as const) {
@@ -91,7 +126,7 @@ export async function benchDmmd(o: { seeds: number; quick: boolean; out: string;
 
 const TEACHER_N = (r: DmmdRunResult, s: string, n: number) => r.ladders![s]?.[String(n)]?.invalidRate.toFixed(3);
 
-function markdown(r: { quick: boolean; seeds: number; wallSeconds: number; budget: object; teachers: Record<string, Record<string, Stats>>; students: ({ arm: string; k: unknown; noise: boolean; start: Stats; curves: DmmdRunResult['curve'][] } & Stats)[] }, ladder: number[], ks: number[]): string {
+function markdown(r: { teachersFrom?: string; quick: boolean; seeds: number; wallSeconds: number; budget: object; teachers: Record<string, Record<string, Stats>>; students: ({ arm: string; k: unknown; noise: boolean; start: Stats; curves: DmmdRunResult['curve'][] } & Stats)[] }, ladder: number[], ks: number[]): string {
   const f = (m: { mean: number; std: number }, dp = 3) => `${m.mean.toFixed(dp)} ± ${m.std.toFixed(dp)}`;
   const row = (name: string, m: Stats) =>
     `| ${name} | ${f(m.invalidRate)} | ${f(m.tv)} | ${f(m.gm, 4)} | ${f(m.gmAR, 3)} | ${f(m.gmBigram, 3)} | ${f(m.ppl, 2)} | ${f(m.sampleEntropy)} | ${f(m.entropy)} | ${f(m.supportRecall)} | ${f(m.forwardKL, 2)} |`;
@@ -99,7 +134,7 @@ function markdown(r: { quick: boolean; seeds: number; wallSeconds: number; budge
   const lines = [
     `# D-MMD bench${r.quick ? ' (--quick)' : ''}`,
     '',
-    `Closed Markov language (V 6, L 8, x₈ = x₁), exact q. ${r.seeds} seed(s); budget ${JSON.stringify(r.budget)}; wall time ${r.wallSeconds.toFixed(0)} s. Mean ± std over seeds.`,
+    `Closed Markov language (V 6, L 8, x₈ = x₁), exact q. ${r.seeds} seed(s); budget ${JSON.stringify(r.budget)}; wall time ${r.wallSeconds.toFixed(0)} s. Mean ± std over seeds.${r.teachersFrom ? ` Teacher tables reused from ${r.teachersFrom} (not run again).` : ''}`,
     '',
     '## Teachers by sampling steps N',
     '',

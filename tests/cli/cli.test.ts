@@ -72,7 +72,7 @@ test('bad input: diagnostics and benches name what is wrong', () => {
   oneCleanError(cli('bench', 'nope'), /unknown bench 'nope'/);
   oneCleanError(cli('bench', 'forbidden-zone', '--dims', '2,4'), /--dims applies to the copying bench/);
   oneCleanError(cli('bench', 'copying', '--dims', '2,x'), /--dims must be positive integers/);
-  oneCleanError(cli('bench', 'copying', '--ks', '4'), /--ks applies to the dmmd bench/);
+  oneCleanError(cli('bench', 'copying', '--ks', '4'), /--ks and --teachers-from apply to the dmmd bench/);
   oneCleanError(cli('bench', 'dmmd', '--ks', '0,4'), /--ks must be step counts from 1 to 64/);
   oneCleanError(cli('bench', 'dmmd', '--arms', 'noise,loud'), /unknown dmmd arm 'loud'; choose noise, no-noise/);
   assert.equal(fs.existsSync(out), false);
