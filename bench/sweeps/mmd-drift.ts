@@ -9,6 +9,7 @@
  * estimate. Two disjoint halves of the pool give the Monte Carlo error.
  *
  *   npx tsx bench/sweeps/mmd-drift.ts [--steps 600] [--every 50] [--seed 1] [--set key=value …] [--out DIR]
+ *   npx tsx bench/sweeps/mmd-drift.ts --plot name=DIR/drift.json,… --out DIR     (the charts of earlier runs)
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -64,7 +65,8 @@ function apply(exe: Executor, role: string, z: Float32Array, t: Float32Array): F
 }
 
 /** the drift figures at one s, with the weights as they are now */
-export function driftAt(exe: Executor, o: { s: number; k: number; pool: number; queries: number; seed: number; step: number }): DriftAtS {
+/** `residualAux`: the auxiliary role holds a correction on top of the teacher (mmd-ring's aux 'residual') */
+export function driftAt(exe: Executor, o: { s: number; k: number; pool: number; queries: number; seed: number; step: number; residualAux?: boolean }): DriftAtS {
   const target = exe.ir.datasets[exe.ir.eval!.target] as GmmSpec;
   const rng = new Rng([o.seed, 'mmd-drift', o.step, o.s]);
   const M = o.pool;
@@ -92,6 +94,7 @@ export function driftAt(exe: Executor, o: { s: number; k: number; pool: number; 
   const sArr = new Float32Array(Q).fill(o.s);
   const teacher = apply(exe, 'teacher', zs, sArr);
   const aux = apply(exe, 'aux', zs, sArr);
+  if (o.residualAux) aux.forEach((v, i) => (aux[i] = v + teacher[i]!));
   let signal = 0, ideal = 0, err = 0, mc = 0;
   const ess: number[] = [];
   for (let j = 0; j < Q; j++) {
@@ -123,7 +126,7 @@ export async function mmdDrift(o: { seed: number; steps: number; every: number; 
     const setup = evalSetup(exe, o.evalSamples ?? 4096);
     const sGrid = o.sGrid ?? [0.1, 0.3, 0.5, 0.7, 0.9];
     const measure = (step: number): DriftPoint => {
-      const perS = sGrid.map((s) => driftAt(exe, { s, k, pool: o.pool ?? 16384, queries: o.queries ?? 512, seed: o.seed, step }));
+      const perS = sGrid.map((s) => driftAt(exe, { s, k, pool: o.pool ?? 16384, queries: o.queries ?? 512, seed: o.seed, step, residualAux: o.overrides.aux === 'residual' }));
       const avg = (key: 'signal' | 'idealSignal' | 'auxError' | 'mcError') => perS.reduce((a, p) => a + p[key], 0) / perS.length;
       const point = { step, energyDistance: studentMetrics(exe, setup).metrics.energyDistance!, perS, signal: avg('signal'), idealSignal: avg('idealSignal'), auxError: avg('auxError'), mcError: avg('mcError') };
       o.log?.(`step ${step}: energy ${point.energyDistance.toFixed(4)}, signal ${point.signal.toFixed(4)}, ideal signal ${point.idealSignal.toFixed(4)}, aux error ${point.auxError.toFixed(4)} (MC ${point.mcError.toFixed(4)}; ESS ${perS.map((p) => p.ess.toFixed(0)).join('/')})`);
@@ -149,11 +152,11 @@ export async function driftCharts(runs: { name: string; points: DriftPoint[] }[]
   await write('energy', overlay('mmd-ring: energy distance to the target', runs.map((r) => ({ name: r.name, points: r.points.map((p) => ({ x: p.step, y: p.energyDistance })) })), { x: 'step', y: 'energy distance', log: true, points: true }));
   const lines = runs.flatMap((r) =>
     (['signal', 'idealSignal', 'auxError'] as const).map((key) => ({
-      name: `${r.name}: ${{ signal: '‖x̂_φ − x̂_θ‖ (signal)', idealSignal: '½‖E_g − x̂_θ‖ (ideal signal)', auxError: 'aux error ‖x̂_φ − ½(E_g + x̂_θ)‖' }[key]}`,
+      name: `${r.name}: ${{ signal: 'signal', idealSignal: 'ideal signal', auxError: 'aux error' }[key]}`,
       points: r.points.map((p) => ({ x: p.step, y: p[key] })),
     })),
   );
-  await write('signal', overlay('mmd-ring: generator signal vs the auxiliary error (RMS over z_s, mean over s)', lines, { x: 'step', y: 'RMS', log: true, points: true }));
+  await write('signal', overlay('signal ‖x̂_φ − x̂_θ‖, ideal ½‖E_g − x̂_θ‖, aux error ‖x̂_φ − ½(E_g + x̂_θ)‖', lines, { x: 'step', y: 'RMS', log: true, points: true }));
   return files;
 }
 
@@ -171,6 +174,16 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
   });
   const out = flag('out', 'runs/mmd-drift');
   fs.mkdirSync(out, { recursive: true });
+  const plot = flag('plot', '');
+  if (plot) {
+    const runs = plot.split(',').map((entry) => {
+      const [name, file] = entry.split('=');
+      if (!name || !file) throw new Error(`--plot wants name=drift.json entries separated by commas, got '${entry}'`);
+      return { name, points: (JSON.parse(fs.readFileSync(file, 'utf8')) as { points: DriftPoint[] }).points };
+    });
+    console.log((await driftCharts(runs, out)).join('\n'));
+    process.exit(0);
+  }
   const t0 = performance.now();
   const points = await mmdDrift({ seed: Number(flag('seed', '1')), steps: Number(flag('steps', '600')), every: Number(flag('every', '50')), overrides, log: console.log });
   fs.writeFileSync(path.join(out, 'drift.json'), JSON.stringify({ overrides, wallSeconds: (performance.now() - t0) / 1000, points }, null, 1));

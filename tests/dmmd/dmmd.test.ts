@@ -269,11 +269,25 @@ test('Gaussian posterior q(z_s | z_t, x): its coefficients equal the regression 
 });
 
 test('mmd-ring (continuous MMD) compiles and trains a few steps; its ancestral sampler reports energy distance', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-mmd-'));
-  const ir = buildIR(PIPELINES['mmd-ring']!, { batch: 32, steps: 4, evalEvery: 2, prefitSteps: 3 });
-  const sm = await runIR(ir, { seed: 1, backend: 'cpu', out: dir, quiet: true, evalSamples: 256 });
-  assert.ok(Number.isFinite((sm.metrics as { energyDistance: number }).energyDistance));
-  assert.equal(sm.energyDistanceByStep.length, 2);
+  for (const aux of ['prefit', 'residual']) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-mmd-'));
+    const ir = buildIR(PIPELINES['mmd-ring']!, { batch: 32, steps: 4, evalEvery: 2, prefitSteps: 3, aux, ema: 0.9 });
+    const sm = await runIR(ir, { seed: 1, backend: 'cpu', out: dir, quiet: true, evalSamples: 256 });
+    assert.ok(Number.isFinite((sm.metrics as { energyDistance: number }).energyDistance), aux);
+    assert.equal(sm.energyDistanceByStep.length, 2);
+  }
+});
+
+test("mmd-ring's residual auxiliary is exactly the teacher before training: its MLP's last layer starts at 0", async () => {
+  const ir = buildIR(PIPELINES['mmd-ring']!, { batch: 16, aux: 'residual', prefitSteps: 0 });
+  const w = initialWeights(ir, 3, () => ({}));
+  const aux = w.get('aux')!;
+  const last = Object.entries(aux).filter(([k]) => k.startsWith('l3.'));
+  assert.equal(last.length, 2);
+  for (const [k, t] of last) assert.ok(Array.from(t.data).every((v) => v === 0), k);
+  // the other layers keep the usual init, and the student's last layer is not scaled
+  assert.ok(Array.from(aux['l2.weight']!.data).some((v) => v !== 0));
+  assert.ok(Array.from(w.get('student')!['l3.weight']!.data).some((v) => v !== 0));
 });
 
 test('top-p distillation: the nucleus mask, and the teacher target lowered by Δ outside it, not set to −∞', async () => {
