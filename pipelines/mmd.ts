@@ -1,7 +1,8 @@
 /**
  * @file Continuous MMD (Salimans et al. 2024; docs/methods/dmmd.md), the alternating auxiliary-model variant, on the
  * ring: a k-step generator x̂_η(z_t) whose samples z_s ~ q(z_s | z_t, x̂_η) are judged by the teacher and an
- * auxiliary fitted to them. Student and auxiliary start as fits to the exact teacher (a warm-up phase each).
+ * auxiliary fitted to them. Student and auxiliary start as fits to the exact teacher (a warm-up phase each), or the
+ * auxiliary as the exact teacher plus a zero-initialised correction (option aux 'residual').
  */
 import { z } from 'zod';
 import { pipeline } from '../dsl/pipeline.ts';
@@ -25,8 +26,9 @@ export const mmdOptions = options(
     lr: z.number().positive().default(3e-5).describe('Adam learning rate of the generator'),
     lrAux: z.number().positive().default(1e-3).describe('Adam learning rate of the auxiliary'),
     prefitSteps: z.int().min(0).default(1500).describe('updates fitting generator and auxiliary to the teacher first'),
-    // measured (docs/methods/dmmd.md): a pre-fitted auxiliary keeps its fit error against the teacher (0.07–0.1 at
-    // s ≤ 0.3) for the whole run, as large as the true signal ½(E_g − x̂_θ) once the generator is close
+    // measured (docs/methods/dmmd.md): the auxiliary's error against ½(E_g[x|z_s] + x̂_θ) stays at a floor (largest at
+    // small s, where the pre-fit is off the teacher) while the true signal ½(E_g − x̂_θ) falls; 'residual' removes the
+    // pre-fit's part; it did not stop the drift in energy distance (one seed), so it is not the default
     aux: z.enum(['prefit', 'residual']).default('prefit').describe("'prefit': an MLP fitted to the teacher first; 'residual': x̂_θ + MLP with its last layer at zero, exactly the teacher at the start"),
     ema: z.number().min(0).lt(1).default(0).describe("EMA decay of the generator's weights, read by evaluation and samples (0: off); see docs/methods/dmmd.md on the drift"),
   },
