@@ -13,7 +13,7 @@ import { PIPELINES } from '../pipelines/index.ts';
 import { BACKENDS } from '../gpu/backend.ts';
 import { benchForbiddenZone, FZ_ARMS, FZ_DEFAULT_ARMS } from '../bench/sweeps/forbidden-zone.ts';
 import { benchCopying, COPYING_ARMS, DEFAULT_COPYING_ARMS, DEFAULT_DIMS } from '../bench/sweeps/copying.ts';
-import { benchDmmd } from '../bench/sweeps/dmmd.ts';
+import { benchDmmd, DMMD_ARMS, STUDENT_STEPS, type DmmdArm } from '../bench/sweeps/dmmd.ts';
 import { benchDmd2, DMD2_ARMS } from '../bench/sweeps/dmd2.ts';
 import { exportPipeline, TARGETS } from './export.ts';
 import { parity, printParity } from './parity.ts';
@@ -37,6 +37,12 @@ const dimList = (v: string) => {
 };
 
 const list = (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean);
+
+const stepList = (v: string) => {
+  const ks = v.split(',').map((x) => Number(x.trim()));
+  if (!ks.length || ks.some((k) => !Number.isSafeInteger(k) || k < 1 || k > 64)) throw new InvalidArgumentError(`--ks must be step counts from 1 to 64 separated by commas, got '${v}'`);
+  return ks;
+};
 
 const DIAGNOSES = ['copying'];
 const diagnosis = (v: string) => {
@@ -227,21 +233,25 @@ export function program(): Command {
     .option('--backend <name>', `${BACKENDS.join(' | ')}`, backend, 'wasm')
     .option(
       '--arms <list>',
-      `dmd2: arms, comma-separated (default all: ${Object.keys(DMD2_ARMS).join(',')}); copying: from ${COPYING_ARMS.map((a) => a.arm).join(',')} (default ${DEFAULT_COPYING_ARMS.join(',')}); forbidden-zone: default ${FZ_DEFAULT_ARMS.join(',')}, also ${FZ_ARMS.map((a) => a.arm).filter((a) => !FZ_DEFAULT_ARMS.includes(a)).join(',')}`,
+      `dmd2: arms, comma-separated (default all: ${Object.keys(DMD2_ARMS).join(',')}); copying: from ${COPYING_ARMS.map((a) => a.arm).join(',')} (default ${DEFAULT_COPYING_ARMS.join(',')}); forbidden-zone: default ${FZ_DEFAULT_ARMS.join(',')}, also ${FZ_ARMS.map((a) => a.arm).filter((a) => !FZ_DEFAULT_ARMS.includes(a)).join(',')}; dmmd: ${DMMD_ARMS.join(' and/or ')} (default both)`,
       list,
     )
     .option('--steps <n>', 'copying: the cap on student steps (default 2000; a run stops earlier once its energy distance is within 2× the floor); forbidden-zone: student steps per run (default 5000; 150 with --quick)', int('--steps', 1))
     .option('--first-seed <k>', 'forbidden-zone: seeds are k … k + seeds − 1 (default 1), to split a long sweep over invocations', int('--first-seed', 1))
+    .option('--teachers-from <results.json>', 'dmmd: reuse the teacher tables of an earlier run of this bench (no student option reaches them) instead of running them again')
+    .option('--ks <list>', `dmmd: the students' step counts, comma-separated (default ${STUDENT_STEPS.join(',')})`, stepList)
     .option('--toys <list>', 'dmd2: ring, grid or both, comma-separated (default both)', list)
     .option('--parallel <n>', 'runs at once (default: one per core; 1 for wall times a single run would have)', int('--parallel', 1))
     .option('--out <dir>', 'results folder (default: runs/bench-<name>)')
-    .action(async (name: string, o: { seeds: number; quick?: boolean; dims?: number[]; arms?: string[]; toys?: string[]; parallel?: number; steps?: number; firstSeed?: number; backend: string; out?: string }, cmd: Command) => {
+    .action(async (name: string, o: { seeds: number; quick?: boolean; dims?: number[]; arms?: string[]; ks?: number[]; teachersFrom?: string; toys?: string[]; parallel?: number; steps?: number; firstSeed?: number; backend: string; out?: string }, cmd: Command) => {
       if (!['dmd2', 'forbidden-zone', 'copying', 'dmmd'].includes(name)) throw new UserError(`unknown bench '${name}'; choose dmd2, forbidden-zone, copying or dmmd`);
       if (o.dims && name !== 'copying') throw new UserError(`--dims applies to the copying bench, not '${name}'`);
       if (o.toys && name !== 'dmd2') throw new UserError(`--toys applies to the dmd2 bench, not '${name}'`);
-      if ((o.arms || o.parallel) && name === 'dmmd') throw new UserError(`--arms and --parallel apply to the dmd2, copying and forbidden-zone benches, not '${name}'`);
       if (o.steps && name !== 'copying' && name !== 'forbidden-zone') throw new UserError(`--steps applies to the copying and forbidden-zone benches, not '${name}'`);
       if (o.firstSeed && name !== 'forbidden-zone') throw new UserError(`--first-seed applies to the forbidden-zone bench, not '${name}'`);
+      if ((o.ks || o.teachersFrom) && name !== 'dmmd') throw new UserError(`--ks and --teachers-from apply to the dmmd bench, not '${name}'`);
+      const badArm = name === 'dmmd' && o.arms?.find((a) => !(DMMD_ARMS as readonly string[]).includes(a));
+      if (badArm) throw new UserError(`unknown dmmd arm '${badArm}'; choose ${DMMD_ARMS.join(', ')}`);
       const seeds = o.quick && cmd.getOptionValueSource('seeds') === 'default' ? 1 : o.seeds;
       const out = o.out ?? `runs/bench-${name}`;
       const common = { seeds, quick: o.quick ?? false, out, backend: o.backend, log: (l: string) => console.log(l) };
@@ -251,7 +261,7 @@ export function program(): Command {
           : name === 'copying'
             ? await benchCopying({ ...common, dims: o.dims ?? (o.quick ? [2, 8, 32] : DEFAULT_DIMS), ...(o.arms ? { arms: o.arms } : {}), ...(o.steps ? { steps: o.steps } : {}), ...(o.parallel ? { parallel: o.parallel } : {}) })
             : name === 'dmmd'
-              ? await benchDmmd(common)
+              ? await benchDmmd({ ...common, ...(o.ks ? { ks: o.ks } : {}), ...(o.teachersFrom ? { teachersFrom: o.teachersFrom } : {}), ...(o.arms ? { arms: o.arms as DmmdArm[] } : {}), ...(o.parallel ? { parallel: o.parallel } : {}) })
               : await benchForbiddenZone({ ...common, ...(o.arms ? { arms: o.arms } : {}), ...(o.parallel ? { parallel: o.parallel } : {}), ...(o.steps ? { steps: o.steps } : {}), ...(o.firstSeed ? { firstSeed: o.firstSeed } : {}) });
       console.log(`→ ${files.filter((f) => f.endsWith('.md') || f.endsWith('.json')).join(', ')}`);
     });

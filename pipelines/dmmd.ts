@@ -17,7 +17,7 @@ import { adam } from '../dsl/builder.ts';
 import { toy, tokenMlp } from '../dsl/models.ts';
 import type { Port } from '../dsl/port.ts';
 import type { Shape } from '../dsl/types.ts';
-import { dmmd, maskedPositions, safeLog } from '../dsl/objectives/dmmd.ts';
+import { dmmd, dmmdDiagnostics, maskedMean, maskedPositions, positionTV, safeLog } from '../dsl/objectives/dmmd.ts';
 
 type F = Port<'f32', Shape>;
 
@@ -43,9 +43,12 @@ export const dmmdOptions = options(
     prefitSteps: z.int().min(0).default(1000).describe("updates fitting student and auxiliary to the teacher before D-MMD (init 'prefit')"),
     prefitLr: z.number().positive().default(1e-3).describe('Adam learning rate of the pre-fit'),
     softTarget: z.boolean().default(true).describe('the auxiliary learns from sg(p_η) (masked diffusion allows it) instead of the hard one-hot x'),
-    // inferred: at 1e-8 (our first design), the exact teacher's zeros make the consistency signal (≈ 17 nats) swamp the
-    // balancing one (< 1 nat) and the two-coin student collapsed onto one mode; at 0.05 it learned the 50/50 mixture
-    logFloor: z.number().positive().max(0.5).default(0.05).describe("probability floor of log x̂_θ and log x̂_φ in the generator's signal (1e-8 in the method’s description; 0.05 here, see docs/methods/dmmd.md)"),
+    // inferred (docs/methods/dmmd.md, "the dead zone"): raw logs of the exact teacher's zeros (≈ 17 nats at 1e-8)
+    // swamp the balancing signal; a floor caps them but gives forbidden tokens no signal at all below it; smoothing
+    // both sides keeps the cap (log(V/λ)) and a signal proportional to the auxiliary's mass on forbidden tokens
+    signalLog: z.enum(['smooth', 'floor']).default('smooth').describe("the generator's signal: 'smooth' log S(x̂_φ) − log S(x̂_θ) with S(p) = (1 − λ)p + λ/V; 'floor' log max(·, logFloor) (a dead zone below the floor)"),
+    logSmoothing: z.number().gt(0).max(1).default(0.3).describe("λ of signalLog 'smooth'"),
+    logFloor: z.number().positive().max(0.5).default(0.05).describe("probability floor of signalLog 'floor' (1e-8 in the method’s description)"),
     topP: z.number().gt(0).max(1).default(1).describe('top-p distillation: the teacher target keeps its nucleus and lowers the rest by topPDelta (1: off)'),
     topPDelta: z.number().positive().default(2).describe('Δ of the top-p lowering (2)'),
     teacherWeight: z.enum(['uniform', 'elbo']).default('uniform').describe("learned teacher's CE weight w(t): 1, or the ELBO's 1/t clipped at 20"),
@@ -98,13 +101,19 @@ export const dmmdPipeline = pipeline(
     }
 
     const eps = c.noise > 0 ? g.noise([g.B, c.noise]) : undefined;
-    const d = dmmd(g, { x0: g.tokens(data), toy: data, student, teacher, aux, steps: c.k, softTarget: c.softTarget, temperature: c.temperature, logFloor: c.logFloor, residual, ...(c.topP < 1 ? { topP: { p: c.topP, delta: c.topPDelta } } : {}), ...(eps ? { eps } : {}) });
+    const d = dmmd(g, { x0: g.tokens(data), toy: data, student, teacher, aux, steps: c.k, softTarget: c.softTarget, temperature: c.temperature, signalLog: c.signalLog === 'smooth' ? { kind: 'smooth', lambda: c.logSmoothing } : { kind: 'floor', floor: c.logFloor }, residual, ...(c.topP < 1 ? { topP: { p: c.topP, delta: c.topPDelta } } : {}), ...(eps ? { eps } : {}) });
     g.minimize(aux, d.aux, { optimizer: adam(c.lrAux) });
     g.minimize(student, d.gen, { optimizer: adam(c.lr) });
 
     // diagnostics: KL(x̂_θ ‖ x̂_φ) at the masked positions of z_s (should fall toward 0) and the student's output entropy
     g.output('klTeacherAux', g.noGrad(() => d.pTeacher.mul(safeLog(d.pTeacher).sub(safeLog(d.pAux))).mul(d.masked).sum([1, 2]).mean()));
     g.output('studentEntropy', g.noGrad(() => d.p.mul(safeLog(d.p)).neg().sum([2], true).mul(maskedOf(d.zt)).sum().div(maskedOf(d.zt).sum().maximum(1))));
+    for (const [name, v] of Object.entries(g.noGrad(() => dmmdDiagnostics(d)))) g.output(name, v);
+    // the student's use of ε: TV between its outputs at two independent ε for the same z_t, at z_t's masked positions
+    if (eps) {
+      const other = g.noGrad(() => student(d.zt, d.t, g.noise([g.B, c.noise]), ...(d.base ? [d.base] : [])) as F);
+      g.output('epsSensitivity', g.noGrad(() => maskedMean(positionTV(d.p.stopGradient() as F, other), maskedOf(d.zt))));
+    }
 
     g.evaluate({ samples: g.maskedSample(student, data, { steps: c.k, noise: c.noise, ...(residual ? { base: teacher } : {}) }), target: data, teacher });
   },

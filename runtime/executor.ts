@@ -252,8 +252,8 @@ export class Executor {
   }
 
   /** Run a forward function with this executor's models, as evaluated (teacher samplers for the metrics). */
-  withModels<T>(dims: Record<string, number>, key: string, f: (ctx: LowerCtx) => T): T {
-    return this.backend.tf.tidy(() => f(this.ctx(dims, key, true)) as never) as T;
+  withModels<T>(dims: Record<string, number>, key: string, f: (ctx: LowerCtx) => T, weights: 'eval' | 'raw' = 'eval'): T {
+    return this.backend.tf.tidy(() => f(this.ctx(dims, key, weights === 'eval')) as never) as T;
   }
 
   /** The values of a forward function with this executor's models, read to the host (asynchronously). */

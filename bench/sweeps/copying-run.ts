@@ -178,7 +178,7 @@ async function runStudent(spec: CopyingRunSpec, t0: number, trained?: { file: st
     };
     const K = target.means.length;
     const reached = (p: CopyingPoint) => spec.untilFloor !== undefined && p.step > 0 && verdictOf(p, floor, K, spec.untilFloor) === 'converged';
-    const curve = await measureAlong(exe, ir.run.steps, ir.run.evalEvery, measure, reached);
+    const curve = await measureAlong(exe, ir.run.steps, ir.run.evalEvery, measure, { done: reached });
     const phi = diag.teacherSamples!;
     const final = curve[curve.length - 1]!;
     return {

@@ -29,8 +29,9 @@ export interface DmmdRunResult {
   arm: string;
   seed: number;
   wallSeconds: number;
-  /** students: metrics along training, and the last */
-  curve?: ({ step: number } & DiscreteMetrics)[];
+  /** students: metrics along training, and the last; `logged`: the pipeline's logged outputs (dead zone, ε
+   * sensitivity, auxiliary fit) averaged over the steps since the previous measurement */
+  curve?: ({ step: number; logged?: Record<string, number> } & DiscreteMetrics)[];
   final?: DiscreteMetrics;
   /** students: the last logged KL(x̂_θ ‖ x̂_φ) and output entropy */
   outputs?: Record<string, number>;
@@ -71,13 +72,19 @@ export async function runDmmdArm(spec: DmmdRunSpec): Promise<DmmdRunResult> {
     const target = ir.datasets[ir.eval!.target]!;
     if (target.kind !== 'tokens') throw new Error('internal: the dmmd pipeline evaluates on tokens');
     let outputs: Record<string, number> = {};
+    let sums: Record<string, { sum: number; n: number }> = {};
+    const onStep = (e: StepEvent) => {
+      for (const [k, v] of Object.entries(e.outputs)) if (Number.isFinite(v)) ((sums[k] ??= { sum: 0, n: 0 }).sum += v), sums[k].n++;
+    };
     const measure = (step: number, e?: StepEvent) => {
       const s = exe.sample(spec.evalSamples);
       if (e) outputs = e.outputs;
-      return { step, ...discreteMetrics(target, s.data, spec.evalSamples, spec.seed) };
+      const logged = Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, v.sum / v.n]));
+      sums = {};
+      return { step, ...discreteMetrics(target, s.data, spec.evalSamples, spec.seed), ...(step > 0 ? { logged } : {}) };
     };
-    const curve = await measureAlong(exe, ir.run.steps, ir.run.evalEvery, measure);
-    const { step: _s, ...final } = curve[curve.length - 1]!;
+    const curve = await measureAlong(exe, ir.run.steps, ir.run.evalEvery, measure, { onStep });
+    const { step: _s, logged: _l, ...final } = curve[curve.length - 1]!;
     return { ...base, wallSeconds: (performance.now() - t0) / 1000, curve, final, outputs };
   } finally {
     exe.dispose();

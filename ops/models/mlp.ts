@@ -21,6 +21,9 @@ export const MlpConfig = z
     fourier: z.number().int().nonnegative().default(0),
     /** take a class label c: i32[B] as the last input, fed as a one-hot code (the null label −1 is all zeros) */
     classes: z.number().int().nonnegative().default(0),
+    /** scale of the last linear map's initial weights and bias (0: the output starts at exactly 0, as a residual
+     * correction that starts at nothing) */
+    lastScale: z.number().min(0).default(1),
   })
   .strict();
 export type MlpConfig = z.infer<typeof MlpConfig>;
@@ -52,7 +55,7 @@ export const mlp = defineModel<MlpConfig>({
     const w = mlpWidths(c);
     const out: Record<string, HostTensor> = {};
     for (let i = 0; i + 1 < w.length; i++) {
-      const bound = 1 / Math.sqrt(w[i]!);
+      const bound = (i + 2 === w.length ? c.lastScale : 1) / Math.sqrt(w[i]!);
       out[`l${i}.weight`] = { shape: [w[i]!, w[i + 1]!], data: rng.uniforms(w[i]! * w[i + 1]!, -bound, bound) };
       out[`l${i}.bias`] = { shape: [w[i + 1]!], data: rng.uniforms(w[i + 1]!, -bound, bound) };
     }

@@ -75,10 +75,12 @@ test('bad input: diagnostics and benches name what is wrong', () => {
   oneCleanError(cli('bench', 'copying', '--arms', 'f2-teacher-init,nope', '--out', out), /unknown copying arm\(s\) nope; choose from .*f2-mlp-teacher/);
   oneCleanError(cli('bench', 'dmmd', '--steps', '10'), /--steps applies to the copying and forbidden-zone benches/);
   oneCleanError(cli('bench', 'copying', '--first-seed', '2'), /--first-seed applies to the forbidden-zone bench/);
-  oneCleanError(cli('bench', 'dmmd', '--arms', 'x'), /--arms and --parallel apply to the dmd2, copying and forbidden-zone benches/);
   oneCleanError(cli('run', 'copying', '--set', 'teacher=mlp', '--steps', '1', '--out', out), /teacher 'mlp' needs teacherWeights/);
   oneCleanError(cli('bench', 'forbidden-zone', '--toys', 'ring'), /--toys applies to the dmd2 bench/);
   oneCleanError(cli('bench', 'forbidden-zone', '--arms', 'dmd2,nope', '--out', out), /unknown forbidden-zone arm 'nope'; choose from dmd, dmd2/);
+  oneCleanError(cli('bench', 'copying', '--ks', '4'), /--ks and --teachers-from apply to the dmmd bench/);
+  oneCleanError(cli('bench', 'dmmd', '--ks', '0,4'), /--ks must be step counts from 1 to 64/);
+  oneCleanError(cli('bench', 'dmmd', '--arms', 'noise,loud'), /unknown dmmd arm 'loud'; choose noise, no-noise/);
   assert.equal(fs.existsSync(out), false);
 });
 

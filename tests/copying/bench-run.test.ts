@@ -30,7 +30,7 @@ test('measureAlong stops at the first measurement that meets `done`; `steps` is 
   const ir = buildIR(copying, { dim: 2, data: 'ring', init: 'random', fakeWarmup: 0, steps: 10, evalEvery: 2, batch: 16 });
   const exe = await openExecutor(ir, 1, 'cpu');
   try {
-    const seen = await measureAlong(exe, 10, 2, (step) => step, (step) => step >= 4);
+    const seen = await measureAlong(exe, 10, 2, (step) => step, { done: (step) => step >= 4 });
     assert.deepEqual(seen, [0, 2, 4]);
   } finally {
     exe.dispose();

@@ -20,7 +20,12 @@ import { posterior, alphaMasked, nucleusMask } from '../../ops/discrete.ts';
 import { maskedSample } from '../../gpu/lower/samplers.ts';
 import { markovLanguage, oracleMarginals, twoCoins, encode, sampleTokens } from '../../ops/tokens.ts';
 import { discreteMetrics, splitHalfGm } from '../../ops/metrics/discrete.ts';
-import { dmmdAuxLoss, dmmdGeneratorLoss, mmdLosses, squaredErrorDmmd, teacherLogits } from '../../dsl/objectives/dmmd.ts';
+import { dmmd, dmmdAuxLoss, dmmdDiagnostics, dmmdGeneratorLoss, generatorSignal, mmdLosses, squaredErrorDmmd, teacherLogits, teacherTarget } from '../../dsl/objectives/dmmd.ts';
+import { pipeline } from '../../dsl/pipeline.ts';
+import { adam } from '../../dsl/builder.ts';
+import { toy, tokenMlp } from '../../dsl/models.ts';
+import { Executor } from '../../runtime/executor.ts';
+import { initialWeights } from '../../runtime/init.ts';
 import { tokenOracleBody as tokenOracle } from '../../gpu/models/token.ts';
 import { PIPELINES } from '../../pipelines/index.ts';
 import type { LowerCtx, Tensor } from '../../gpu/lower/index.ts';
@@ -129,7 +134,7 @@ test('D-MMD losses and the generator gradient against hand-computed values', () 
   const auxP = [0.4, 0.6, 0.1, 0.9];
   const masked = [1, 0];
   const feeds = { p: { data: p, shape: [2, 1, 2] }, t: { data: teacher, shape: [2, 1, 2] }, a: { data: auxP, shape: [2, 1, 2] }, m: { data: masked, shape: [2, 1, 1] } };
-  const gen = run(feeds, (i) => dmmdGeneratorLoss({ p: i.p!, teacherLogits: i.t!.log(), aux: i.a!, masked: i.m! }), 'p');
+  const gen = run(feeds, (i) => dmmdGeneratorLoss({ p: i.p!, signal: generatorSignal({ teacher: i.t!, aux: i.a!, log: { kind: 'floor', floor: 1e-8 } }), masked: i.m! }), 'p');
   const want = (0.3 * (Math.log(0.4) - Math.log(0.8)) + 0.7 * (Math.log(0.6) - Math.log(0.2))) / 2;
   close(gen.value, [want]);
   // ∂L/∂p = (log x̂_φ − log x̂_θ)·masked / B: mass moves to tokens the teacher likes more than the auxiliary does
@@ -264,11 +269,25 @@ test('Gaussian posterior q(z_s | z_t, x): its coefficients equal the regression 
 });
 
 test('mmd-ring (continuous MMD) compiles and trains a few steps; its ancestral sampler reports energy distance', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-mmd-'));
-  const ir = buildIR(PIPELINES['mmd-ring']!, { batch: 32, steps: 4, evalEvery: 2, prefitSteps: 3 });
-  const sm = await runIR(ir, { seed: 1, backend: 'cpu', out: dir, quiet: true, evalSamples: 256 });
-  assert.ok(Number.isFinite((sm.metrics as { energyDistance: number }).energyDistance));
-  assert.equal(sm.energyDistanceByStep.length, 2);
+  for (const aux of ['prefit', 'residual']) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-mmd-'));
+    const ir = buildIR(PIPELINES['mmd-ring']!, { batch: 32, steps: 4, evalEvery: 2, prefitSteps: 3, aux, ema: 0.9 });
+    const sm = await runIR(ir, { seed: 1, backend: 'cpu', out: dir, quiet: true, evalSamples: 256 });
+    assert.ok(Number.isFinite((sm.metrics as { energyDistance: number }).energyDistance), aux);
+    assert.equal(sm.energyDistanceByStep.length, 2);
+  }
+});
+
+test("mmd-ring's residual auxiliary is exactly the teacher before training: its MLP's last layer starts at 0", async () => {
+  const ir = buildIR(PIPELINES['mmd-ring']!, { batch: 16, aux: 'residual', prefitSteps: 0 });
+  const w = initialWeights(ir, 3, () => ({}));
+  const aux = w.get('aux')!;
+  const last = Object.entries(aux).filter(([k]) => k.startsWith('l3.'));
+  assert.equal(last.length, 2);
+  for (const [k, t] of last) assert.ok(Array.from(t.data).every((v) => v === 0), k);
+  // the other layers keep the usual init, and the student's last layer is not scaled
+  assert.ok(Array.from(aux['l2.weight']!.data).some((v) => v !== 0));
+  assert.ok(Array.from(w.get('student')!['l3.weight']!.data).some((v) => v !== 0));
 });
 
 test('top-p distillation: the nucleus mask, and the teacher target lowered by Δ outside it, not set to −∞', async () => {
@@ -276,4 +295,93 @@ test('top-p distillation: the nucleus mask, and the teacher target lowered by Δ
   close(nucleusMask([0.1, 0.6, 0.3, 0.0], 4, 0.5), [0, 1, 0, 0]);
   const got = run({ p: { data: [0.5, 0.3, 0.15, 0.05, 0.25, 0.25, 0.25, 0.25], shape: [2, 1, 4] } }, (i) => teacherLogits(i.p!, 1, 1e-8, { p: 0.85, delta: 2 }));
   close(got.value, [Math.log(0.5), Math.log(0.3), Math.log(0.15), Math.log(0.05) - 2, ...Array(4).fill(Math.log(0.25))], 1e-5);
+});
+
+test('smoothed signal: log S(x̂_φ) − log S(x̂_θ) with S(p) = (1 − λ)p + λ/V, and its gradient, by hand (V 2, λ 0.3)', () => {
+  const p = [0.3, 0.7, 0.6, 0.4];
+  const teacher = [0.8, 0.2, 0.5, 0.5];
+  const auxP = [0.4, 0.6, 0.1, 0.9];
+  const feeds = { p: { data: p, shape: [2, 1, 2] }, t: { data: teacher, shape: [2, 1, 2] }, a: { data: auxP, shape: [2, 1, 2] }, m: { data: [1, 0], shape: [2, 1, 1] } };
+  const S = (q: number) => 0.7 * q + 0.15;
+  const sig = [Math.log(S(0.4) / S(0.8)), Math.log(S(0.6) / S(0.2))];
+  const gen = run(feeds, (i) => dmmdGeneratorLoss({ p: i.p!, signal: generatorSignal({ teacher: i.t!, aux: i.a!, log: { kind: 'smooth', lambda: 0.3 } }), masked: i.m! }), 'p');
+  close(gen.value, [(0.3 * sig[0]! + 0.7 * sig[1]!) / 2]);
+  close(gen.grad!, [sig[0]! / 2, sig[1]! / 2, 0, 0]);
+});
+
+test('the dead zone: 0.2 of student mass on forbidden tokens gets exactly 0 gradient under the 0.05 floor, and a push down when smoothed', () => {
+  // V 6, one position: the teacher allows tokens 0 and 1; the student puts 0.05 on each of the four others; the
+  // auxiliary sits at its optimum ½(p + x̂_θ), so 0.025 on each forbidden token — under the floor
+  const teacher = [0.75, 0.25, 0, 0, 0, 0];
+  const p = [0.6, 0.2, 0.05, 0.05, 0.05, 0.05];
+  const auxP = p.map((q, c) => (q + teacher[c]!) / 2);
+  const feeds = { p: { data: [...p, ...p], shape: [2, 1, 6] }, t: { data: [...teacher, ...teacher], shape: [2, 1, 6] }, a: { data: [...auxP, ...auxP], shape: [2, 1, 6] }, m: { data: [1, 0], shape: [2, 1, 1] } };
+  const grad = (log: { kind: 'smooth'; lambda: number } | { kind: 'floor'; floor: number }) =>
+    run(feeds, (i) => dmmdGeneratorLoss({ p: i.p!, signal: generatorSignal({ teacher: i.t!, aux: i.a!, log }), masked: i.m! }), 'p').grad!.slice(0, 6);
+  const floored = grad({ kind: 'floor', floor: 0.05 });
+  for (const c of [2, 3, 4, 5]) assert.equal(floored[c], 0, `floor: token ${c} gets no signal`);
+  const smooth = grad({ kind: 'smooth', lambda: 0.3 });
+  // by hand: S(q) = 0.7q + 0.05 (λ/V = 0.05); forbidden: log(S(0.025)/0.05) = log 1.35; allowed: log(S(0.675)/S(0.75)), log(S(0.225)/S(0.25))
+  const want = [Math.log((0.7 * 0.675 + 0.05) / (0.7 * 0.75 + 0.05)), Math.log((0.7 * 0.225 + 0.05) / (0.7 * 0.25 + 0.05)), ...Array(4).fill(Math.log(1.35))].map((v) => v / 2);
+  close(smooth, want);
+  // a descent step on p moves mass off the forbidden tokens: their gradient exceeds every allowed token's
+  for (const c of [2, 3, 4, 5]) assert.ok(smooth[c]! > Math.max(smooth[0]!, smooth[1]!));
+  // the diagnostics see the same: 0.2 forbidden, all of it dead under the floor, none when smoothed
+  const diag = (log: { kind: 'smooth'; lambda: number } | { kind: 'floor'; floor: number }) =>
+    ['forbiddenMass', 'deadMass'].map((k) =>
+      run(feeds, (i) => dmmdDiagnostics({ p: i.p!, pTarget: i.t!, pAux: i.a!, signal: generatorSignal({ teacher: i.t!, aux: i.a!, log }), target: i.p!, masked: i.m! })[k as 'deadMass']).value[0]!,
+    );
+  close(diag({ kind: 'floor', floor: 0.05 }), [0.2, 0.2]);
+  close(diag({ kind: 'smooth', lambda: 0.3 }), [0.2, 0]);
+});
+
+test('tempered / top-p teacher target: x̂_θ^{1/τ} with e^{−Δ} outside the nucleus, renormalised; zeros stay exactly 0', () => {
+  const pT = [0.5, 0.3, 0.2, 0, 0.25, 0.25, 0.25, 0.25];
+  const feeds = { p: { data: pT, shape: [2, 1, 4] } };
+  const norm = (v: number[]) => v.map((x) => x / v.reduce((a, b) => a + b, 0));
+  const tau = 0.7;
+  const got = run(feeds, (i) => teacherTarget(i.p!, tau)).value;
+  close(got, [...norm([0.5, 0.3, 0.2, 0].map((x) => x ** (1 / tau))), 0.25, 0.25, 0.25, 0.25]);
+  assert.equal(got[3], 0, 'a forbidden token keeps exactly 0 at τ 0.7');
+  // top-p 0.7 keeps tokens 0 and 1 of the first row (0.5 + 0.3 ≥ 0.7): token 2 scaled by e^{−2}, token 3 stays 0
+  const both = run(feeds, (i) => teacherTarget(i.p!, tau, { p: 0.7, delta: 2 })).value;
+  close(both.slice(0, 4), norm([0.5 ** (1 / tau), 0.3 ** (1 / tau), 0.2 ** (1 / tau) * Math.exp(-2), 0]));
+  assert.equal(both[3], 0);
+  // the old target, softmax((1/τ) log max(p, 0.05)), put mass on the impossible token
+  const old = run(feeds, (i) => teacherLogits(i.p!, tau, 0.05).softmax()).value;
+  assert.ok(old[3]! > 0.02, `old target's forbidden mass ${old[3]}`);
+});
+
+test('inside dmmd(): at τ 0.7 and top-p, the auxiliary regresses toward the exact tempered teacher, not softmax of floored logs', async () => {
+  const data = toy.markov({ seed: 0 });
+  const tau = 0.7;
+  const pipe = pipeline('dmmd-target', { batch: 64, steps: 1, evalEvery: 0 }, (g) => {
+    const net = { length: data.length, vocab: data.vocab, hidden: 16, layers: 1 };
+    const teacher = g.frozen('teacher', data.oracle());
+    // residual models start at the (smoothed) teacher: log x̂_φ is far lower on forbidden tokens, so the target's
+    // mass there shows in the loss
+    const student = g.trainable('student', tokenMlp({ ...net, residual: true, smoothing: 0.01 }));
+    const aux = g.trainable('aux', tokenMlp({ ...net, residual: true, smoothing: 0.01 }));
+    const d = dmmd(g, { x0: g.tokens(data), toy: data, student, teacher, aux, steps: 2, temperature: tau, topP: { p: 0.9, delta: 2 }, residual: true });
+    g.minimize(aux, d.aux, { optimizer: adam(1e-3) });
+    g.minimize(student, d.gen, { optimizer: adam(1e-3) });
+    // the closed form built with other ops: exp(log(p)/τ) (0 for p = 0), e^{−Δ} outside the nucleus, renormalised
+    const q = g.noGrad(() => {
+      const powed = d.pTeacher.maximum(1e-30).log().div(tau).exp().mul(d.pTeacher.gt(0).cast('f32'));
+      const scaled = powed.mul((g.op('nucleus', [d.pTeacher], { p: 0.9 }) as typeof d.p).sub(1).mul(2).exp());
+      return scaled.div(scaled.sum([2], true));
+    });
+    g.output('auxLoss', d.aux);
+    g.output('auxLossClosedForm', dmmdAuxLoss({ target: d.target, teacher: q as typeof d.p, aux: aux(d.zs, d.s, d.pTeacher) as typeof d.p, masked: d.masked }));
+    g.output('targetMassOnForbidden', d.pTarget.mul(d.pTeacher.eq(0).cast('f32')).mul(d.masked).sum());
+    g.output('teacherForbiddenCount', d.pTeacher.eq(0).cast('f32').mul(d.masked).sum());
+    g.evaluate({ samples: g.maskedSample(student, data, { steps: 2, base: teacher }), target: data, teacher });
+  });
+  const ir = buildIR(pipe, {});
+  const exe = new Executor(be, compile(ir), 5, initialWeights(ir, 5, () => ({})));
+  const out = exe.update(exe.plan.updates.find((u) => u.role === 'aux')!).outputs;
+  exe.dispose();
+  assert.ok(out.teacherForbiddenCount! > 0, 'the batch has masked positions with forbidden tokens');
+  assert.equal(out.targetMassOnForbidden, 0);
+  assert.ok(Math.abs(out.auxLoss! - out.auxLossClosedForm!) < 1e-5 * Math.abs(out.auxLoss!), `${out.auxLoss} vs ${out.auxLossClosedForm}`);
 });
