@@ -67,7 +67,8 @@ export interface CopyingRunResult {
   final: CopyingPoint;
   /** the teacher's own sampler Φ on the same noises: the floor of the quality metrics */
   teacher: { energyDistance: number; modeTV: number };
-  /** the energy distance a student needs to count as converged: max(the teacher's, two exact draws'), floored at 1e-4 */
+  /** the energy distance a student needs to count as converged: max(the teacher's, two exact draws'), floored at 1e-4.
+   * With a trained teacher, every energy distance is to the teacher's own samples, not to the data. */
   floor: number;
   /** `collapsed`: fewer than half the modes hold half their share, or spreadRatio < 0.25; `unconverged`: energy
    * distance above 2× the floor at the last step */
@@ -140,11 +141,15 @@ async function runStudent(spec: CopyingRunSpec, t0: number, trained?: { file: st
   try {
     const target = gmmOf(ir.datasets[ir.eval!.target], 'the copying bench');
     const d = spec.dim;
-    const truth = sampleGmm(target, spec.evalSamples, new Rng([spec.seed, 'copying-target']));
     const diag = new CopyingDiagnostic(exe);
     const perm = derangement(spec.evalSamples, spec.seed);
-    // the floor: the teacher's own samples, or two exact draws where estimator noise is larger
-    const exact2 = sampleGmm(target, spec.evalSamples, new Rng([spec.seed, 'copying-target-2']));
+    // the distribution a student distils: the data for an exact teacher; a trained teacher's own samples (its flow
+    // on other noises) for an MLP teacher, whose samples may be far from the data
+    const reference = (key: string) =>
+      trained ? diag.flow(new Rng([spec.seed, key]).normals(spec.evalSamples * d), spec.evalSamples, d, false) : sampleGmm(target, spec.evalSamples, new Rng([spec.seed, key]));
+    const truth = reference('copying-target');
+    // the floor: the teacher's own samples, or two reference draws where estimator noise is larger
+    const exact2 = reference('copying-target-2');
     let floor = Math.max(1e-4, Math.abs(energyDistance(exact2, truth, d)));
     let initialFlowMap = { dCopy: NaN, modeAgreement: null as number | null };
     const measure = (step: number): CopyingPoint => {
