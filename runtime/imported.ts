@@ -13,7 +13,7 @@ import { initialWeights } from '../ops/models/init.ts';
 import { loadSafetensors } from './safetensors.ts';
 import { evalSetup, studentMetricsAsync, type StudentMetrics } from './evaluate.ts';
 import { copyingColumns, evalColumns, finalEvaluation, lastLosses } from './run.ts';
-import { CopyingDiagnostic } from './diagnose/copying.ts';
+import { copyingDiagnosticFor } from './diagnose/copying.ts';
 import type { Summary } from './summary.ts';
 import { RunFolder } from './files.ts';
 import { metricsToArrow } from './sinks/arrow.ts';
@@ -55,8 +55,7 @@ export async function evaluateImported(dir: string, o: { backend?: string; evalS
     let teacherSamplesPng: Uint8Array | undefined;
     if (ir.eval) {
       const setup = evalSetup(exe, o.evalSamples ?? 4096);
-      if (o.diagnose?.includes('copying') && !backend.syncReads) throw new UserError(`--diagnose copying reads the teacher's samples back synchronously, which backend '${backend.name}' cannot do here; run it on wasm or cpu`);
-      const copying = o.diagnose?.includes('copying') ? new CopyingDiagnostic(exe) : undefined;
+      const copying = copyingDiagnosticFor(exe, o.diagnose);
       const diagnose = (at: StudentMetrics) => (copying ? copying.measure(at.samples, at.extras.noise!, setup.d) : undefined);
       // the weights train.py saved every evalEvery steps, measured as a native run measures them along the way
       const evals = path.join(dir, 'evals');

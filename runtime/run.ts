@@ -19,7 +19,7 @@ import { encodeSafetensors, loadSafetensors } from './safetensors.ts';
 import { metricsToArrow, samplesToArrow } from './sinks/arrow.ts';
 import { scatterOverDensity, TEACHER_COLOR } from './sinks/plot.ts';
 import { progress } from './sinks/progress.ts';
-import { CopyingDiagnostic } from './diagnose/copying.ts';
+import { copyingDiagnosticFor } from './diagnose/copying.ts';
 export type { Summary } from './summary.ts';
 import type { CopyingMetrics } from '../ops/metrics/copying.ts';
 
@@ -156,9 +156,7 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
     const setup = ir.eval ? evalSetup(exe, o.evalSamples ?? 4096) : undefined;
     const steps = ir.run.steps;
     const from = (o.resume?.state.step ?? 0) + 1;
-    if (o.diagnose?.includes('copying') && !backend.syncReads)
-      throw new UserError(`--diagnose copying reads the teacher's samples back synchronously, which backend '${backend.name}' cannot do here; run it on wasm or cpu`);
-    const copying = o.diagnose?.includes('copying') ? new CopyingDiagnostic(exe) : undefined;
+    const copying = copyingDiagnosticFor(exe, o.diagnose);
     const copyingAt = new Map<number, CopyingMetrics>();
     const rows: Row[] = (o.resume?.state.rows as Row[] | undefined) ?? [];
     const nonFiniteEvents = o.resume?.state.nonFiniteEvents ?? [];

@@ -81,7 +81,13 @@ export interface CopyingRunResult {
    */
   initialFlowMap: { dCopy: number; modeAgreement: number | null };
   /** the trained teacher (teacher 'mlp'): E‖D_θ − D*‖² / E‖D* − x₀‖² at the end of its training, and its training time */
-  trainedTeacher?: { teacherError: number; steps: number; wallSeconds: number };
+  trainedTeacher?: TrainedTeacher;
+}
+
+export interface TrainedTeacher {
+  teacherError: number;
+  steps: number;
+  wallSeconds: number;
 }
 
 /** the mode masses of x (most likely component) against the mixture weights: their total variation, and how many
@@ -108,7 +114,7 @@ export const verdictOf = (p: CopyingPoint, floor: number, K: number, factor = 2)
   p.modesHalfShare < K / 2 || p.spreadRatio < 0.25 ? 'collapsed' : p.energyDistance > factor * floor ? 'unconverged' : 'converged';
 
 /** F4: train the MLP teacher on the run's data (same seed), write its weights beside the job, return where */
-async function trainTeacher(spec: CopyingRunSpec, dir: string): Promise<{ file: string; teacherError: number; steps: number; wallSeconds: number }> {
+async function trainTeacher(spec: CopyingRunSpec, dir: string): Promise<TrainedTeacher & { file: string }> {
   const t0 = performance.now();
   const o = spec.overrides;
   const steps = spec.teacherSteps ?? 4000;
@@ -135,7 +141,7 @@ export async function runCopyingArm(spec: CopyingRunSpec): Promise<CopyingRunRes
   }
 }
 
-async function runStudent(spec: CopyingRunSpec, t0: number, trained?: { file: string; teacherError: number; steps: number; wallSeconds: number }): Promise<CopyingRunResult> {
+async function runStudent(spec: CopyingRunSpec, t0: number, trained?: TrainedTeacher & { file: string }): Promise<CopyingRunResult> {
   const ir = buildIR(copying, { ...spec.overrides, dim: spec.dim, ...(trained ? { teacherWeights: trained.file } : {}) });
   const exe = await openExecutor(ir, spec.seed, spec.backend);
   try {
@@ -198,7 +204,7 @@ async function runStudent(spec: CopyingRunSpec, t0: number, trained?: { file: st
       verdict: verdictOf(final, floor, K),
       stoppedAt: final.step,
       initialFlowMap,
-      ...(trained ? { trainedTeacher: { teacherError: trained.teacherError, steps: trained.steps, wallSeconds: trained.wallSeconds } } : {}),
+      ...(trained ? { trainedTeacher: { teacherError: trained.teacherError, steps: trained.steps, wallSeconds: trained.wallSeconds } satisfies TrainedTeacher } : {}),
     };
   } finally {
     exe.dispose();

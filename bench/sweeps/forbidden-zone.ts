@@ -109,13 +109,13 @@ export async function benchForbiddenZone(o: FzBenchOptions): Promise<string[]> {
       const traps = await runPool<Parameters<typeof runFzTrap>[0], Awaited<ReturnType<typeof runFzTrap>>>(
         module,
         'runFzTrap',
-        seeds.map((seed) => ({ seed, overrides: budget, backend: o.backend, out: path.join(tmp, `student-${seed}.json`) })),
+        seeds.map((seed) => ({ seed, overrides: budget, backend: o.backend, out: path.join(tmp, `student-${seed}.safetensors`) })),
         { ...pool, onResult: (r) => log(`trap pre-training, seed ${r.seed} (${r.wallSeconds.toFixed(0)} s)`) },
       );
       trapSeconds = traps.map((t) => t.wallSeconds);
       const jobs: FzRunSpec[] = [];
       for (const seed of seeds)
-        for (const a of arms) jobs.push({ arm: a.arm, seed, overrides: { ...budget, ...a.overrides }, evalSamples, backend: o.backend, studentInit: path.join(tmp, `student-${seed}.json`) });
+        for (const a of arms) jobs.push({ arm: a.arm, seed, overrides: { ...budget, ...a.overrides }, evalSamples, backend: o.backend, studentInit: path.join(tmp, `student-${seed}.safetensors`) });
       results = await runPool<FzRunSpec, FzRunResult>(module, 'runFzArm', jobs, {
         ...pool,
         onResult: (r) =>

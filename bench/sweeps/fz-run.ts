@@ -10,7 +10,7 @@ import { warmup } from '../../runtime/train.ts';
 import { measureAlong } from './measure.ts';
 import { FZ_REGION, forbiddenZone, fzRing, type FzConfig } from '../../pipelines/forbidden-zone.ts';
 import { fzMetrics, fzTargets, type FzMetrics } from './fz-metrics.ts';
-import type { HostTensor } from '../../ops/models/index.ts';
+import { encodeSafetensors, loadSafetensors } from '../../runtime/safetensors.ts';
 
 export interface FzRunSpec {
   arm: string;
@@ -18,7 +18,7 @@ export interface FzRunSpec {
   overrides: Partial<FzConfig>;
   evalSamples: number;
   backend: string;
-  /** a JSON file of the student's weights after the trap pre-training (from `runFzTrap`); the run then skips its own */
+  /** a safetensors file of the student's weights after the trap pre-training (from `runFzTrap`); the run then skips its own */
   studentInit?: string;
 }
 
@@ -42,8 +42,7 @@ export async function runFzTrap(spec: { seed: number; overrides: Partial<FzConfi
   const exe = await openExecutor(ir, spec.seed, spec.backend);
   try {
     warmup(exe);
-    const w = exe.hostWeights('student');
-    fs.writeFileSync(spec.out, JSON.stringify(Object.fromEntries(Object.entries(w).map(([k, t]) => [k, { shape: t.shape, data: Array.from(t.data) }]))));
+    fs.writeFileSync(spec.out, encodeSafetensors(exe.hostWeights('student')));
     return { seed: spec.seed, wallSeconds: (performance.now() - t0) / 1000 };
   } finally {
     exe.dispose();
@@ -55,10 +54,7 @@ export async function runFzArm(spec: FzRunSpec): Promise<FzRunResult> {
   const ir = buildIR(forbiddenZone, spec.studentInit ? { ...spec.overrides, init: 'random' } : spec.overrides);
   const exe = await openExecutor(ir, spec.seed, spec.backend);
   try {
-    if (spec.studentInit) {
-      const saved = JSON.parse(fs.readFileSync(spec.studentInit, 'utf8')) as Record<string, { shape: number[]; data: number[] }>;
-      exe.loadWeights('student', Object.fromEntries(Object.entries(saved).map(([k, t]) => [k, { shape: t.shape, data: Float32Array.from(t.data) } as HostTensor])), 'trapped student');
-    }
+    if (spec.studentInit) exe.loadWeights('student', loadSafetensors(spec.studentInit), 'trapped student');
     const targets = fzTargets(fzRing.spec, 2, spec.evalSamples / 2, spec.seed);
     let last: { samples: Float32Array; labels: Float32Array } | undefined;
     const measure = (step: number) => {

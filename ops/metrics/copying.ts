@@ -194,13 +194,6 @@ export function copyingMetrics(o: {
   const { z, student: G, teacher: T, d } = o;
   const n = z.length / d;
   const perm = derangement(n, o.seed ?? 0);
-  let near = 0;
-  let far = 0;
-  for (let i = 0; i < n; i++) {
-    near += sqDist(row(G, d, i), row(T, d, i));
-    far += sqDist(row(G, d, i), row(T, d, perm[i]!));
-  }
-  const dCopy = near / far;
   let dNoise: number | null = null;
   if (o.recovered) {
     let s = 0;
@@ -235,13 +228,15 @@ export function copyingMetrics(o: {
     const tot = gmm.weights.reduce((x, y) => x + y, 0);
     chance = gmm.weights.reduce((x, w) => x + (w / tot) ** 2, 0);
   }
-  const whole = pairingParts({ G, T, d, perm, ...(comps ? { comps, gmm: o.gmm } : {}), parts: (v) => [v] })[0]!;
+  // dCopy and the within-mode correlation over the whole space, and (data on a plane) in and off the plane
+  const pairing = { G, T, d, perm, comps, gmm: o.gmm };
+  const whole = pairingParts({ ...pairing, parts: (v) => [v] })[0]!;
   const basis = o.gmm?.subspace?.basis;
-  const planes = basis ? pairingParts({ G, T, d, perm, comps, gmm: o.gmm, parts: (v) => splitPlane(v, basis) }) : null;
+  const planes = basis ? pairingParts({ ...pairing, parts: (v) => splitPlane(v, basis) }) : null;
   return {
-    dCopy,
+    dCopy: whole.dCopy,
     dNoise,
-    copyingScore: Math.min(1, Math.max(0, 1 - (dNoise ?? dCopy))),
+    copyingScore: Math.min(1, Math.max(0, 1 - (dNoise ?? whole.dCopy))),
     procrustes: o.recovered ? procrustes(z, o.recovered, d) : null,
     modeAgreement,
     modeAgreementChance: chance,

@@ -28,6 +28,13 @@ function copyingReady(exe: Executor): void {
   if (!e.extras?.noise) throw new UserError(`--diagnose copying: pipeline '${exe.ir.name}' names no noise in g.evaluate({ noise }) (the student's input z)`);
 }
 
+/** The copying diagnostic when `diagnose` asks for it (a clear error on a backend that reads only asynchronously). */
+export function copyingDiagnosticFor(exe: Executor, diagnose: string[] | undefined): CopyingDiagnostic | undefined {
+  if (!diagnose?.includes('copying')) return undefined;
+  if (!exe.backend.syncReads) throw new UserError(`--diagnose copying reads the teacher's samples back synchronously, which backend '${exe.backend.name}' cannot do here; run it on wasm or cpu`);
+  return new CopyingDiagnostic(exe);
+}
+
 export class CopyingDiagnostic {
   private phi?: { z: Float32Array; x: Float32Array };
   private target: GmmSpec;
