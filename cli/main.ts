@@ -1,5 +1,6 @@
 /** @file The `distillery` command line: run, compile, check, list. User mistakes print one line and exit 1. */
 import fs from 'node:fs';
+import { spawn } from 'node:child_process';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { GraphError, UserError, isUserFacing } from '../dsl/errors.ts';
 import { compile, printPlan } from '../dsl/compile/index.ts';
@@ -265,6 +266,21 @@ export function program(): Command {
               : await benchForbiddenZone({ ...common, ...(o.arms ? { arms: o.arms } : {}), ...(o.parallel ? { parallel: o.parallel } : {}), ...(o.steps ? { steps: o.steps } : {}), ...(o.firstSeed ? { firstSeed: o.firstSeed } : {}) });
       console.log(`→ ${files.filter((f) => f.endsWith('.md') || f.endsWith('.json')).join(', ')}`);
     });
+  p.command('lab')
+    .description('a local page to edit, check, run and watch a pipeline in the browser (WebGPU, else wasm); 127.0.0.1 only, reads and writes only under this folder')
+    .option('--port <n>', 'the port (0: any free port)', int('--port', 0), 4317)
+    .option('--open', 'open the page in the system browser')
+    .action(async (o: { port: number; open?: boolean }) => {
+      const { startLab } = await import('../lab/server/server.ts');
+      const lab = await startLab({ port: o.port });
+      console.log(`distillery lab: ${lab.url} (serving ${lab.root}; runs go to lab-runs/; Ctrl-C stops it)`);
+      if (o.open) openInBrowser(lab.url);
+      await new Promise<void>((resolve) => {
+        const stop = () => void lab.close().then(resolve);
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+    });
   p.command('list')
     .description('the ready-made pipelines')
     .action(() => {
@@ -272,6 +288,14 @@ export function program(): Command {
       for (const [k, d] of Object.entries(PIPELINES)) console.log(`${k.padEnd(w)}  ${d.description ?? ''}`);
     });
   return p;
+}
+
+/** the system's way to open a URL; when there is none, the URL printed above is the way */
+function openInBrowser(url: string): void {
+  const [cmd, ...args] = process.platform === 'darwin' ? ['open', url] : process.platform === 'win32' ? ['cmd', '/c', 'start', '', url] : ['xdg-open', url];
+  const child = spawn(cmd!, args, { stdio: 'ignore', detached: true });
+  child.on('error', () => process.stderr.write(`distillery lab: could not open a browser (${cmd}); open ${url} yourself\n`));
+  child.unref();
 }
 
 export async function main(argv: string[]): Promise<number> {

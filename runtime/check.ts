@@ -12,7 +12,9 @@ export interface Diagnostic {
   message: string;
 }
 
-export function checkFile(file: string): Diagnostic[] {
+/** Type-check `file`; `text`, when given, stands in for its contents (the lab's editor: unsaved text, checked where
+ * the file lives so that its imports resolve as they will when it runs). */
+export function checkFile(file: string, o: { text?: string } = {}): Diagnostic[] {
   const abs = path.resolve(file);
   const project = new Project({
     compilerOptions: {
@@ -31,7 +33,8 @@ export function checkFile(file: string): Diagnostic[] {
     },
     skipAddingFilesFromTsConfig: true,
   });
-  project.addSourceFileAtPath(abs);
+  if (o.text !== undefined) project.createSourceFile(abs, o.text, { overwrite: true });
+  else project.addSourceFileAtPath(abs);
   project.resolveSourceFileDependencies();
   const program = project.getProgram().compilerObject;
   const src = program.getSourceFile(abs)!;

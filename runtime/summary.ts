@@ -13,4 +13,6 @@ export interface Summary {
   nonFinite: { skipped: Record<string, number>; events: { step: number; role: string }[] };
   /** the step this run was resumed from (absent: it ran from the start) */
   resumedFrom?: number;
+  /** the last step trained when the run was stopped before `steps` (the lab's Stop); absent: it ran to the end */
+  stoppedAt?: number;
 }
