@@ -77,7 +77,7 @@ export function graphSvg(ir: GraphIR, o: { plan?: Plan } = {}): string {
   const lay = layeredLayout(
     nodes.map((n) => ({ id: n.id, ...size(n) })),
     edges,
-    { nodeGap: 22, layerGap: 46, margin: PAD + 6 },
+    { nodeGap: 20, layerGap: 54, margin: PAD + 6 },
   );
   // ids local to this picture, so that several pictures can share a page
   const uid = `g${[...ir.name].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 7).toString(36)}`;
@@ -135,6 +135,12 @@ export function graphSvg(ir: GraphIR, o: { plan?: Plan } = {}): string {
   out.push('<g class="edges" fill="none">');
   const labels: string[] = [];
   const named = new Set<string>();
+  // where text may not go: the nodes, then each label placed
+  const taken = nodes.map((n) => {
+    const p = lay.nodes.get(n.id)!;
+    const c = at(p);
+    return { x0: c.x - p.width / 2, x1: c.x + p.width / 2, y0: c.y - p.height / 2, y1: c.y + p.height / 2 };
+  });
   for (const r of lay.routes) {
     const src = byId.get(r.from)!;
     const light = src.kind === 'noise' || src.kind === 'data';
@@ -153,6 +159,14 @@ export function graphSvg(ir: GraphIR, o: { plan?: Plan } = {}): string {
       const b = pts[pts.length - 1]!;
       const t = 0.62;
       const m = { x: a.x + (b.x - a.x) * (3 * t * t - 2 * t * t * t), y: a.y + (b.y - a.y) * t };
+      // a label that would overprint a node or another label moves a line up or down, or is left out
+      const w = textWidth(text, 10);
+      const box = (y: number) => ({ x0: m.x + 5, x1: m.x + 5 + w, y0: y - 9, y1: y + 3 });
+      const free = (y: number) => !taken.some((o) => box(y).x0 < o.x1 && o.x0 < box(y).x1 && box(y).y0 < o.y1 && o.y0 < box(y).y1);
+      const y = [m.y, m.y - 11, m.y + 11].find(free);
+      if (y === undefined) continue;
+      m.y = y;
+      taken.push(box(y));
       labels.push(`<text x="${f(m.x + 5)}" y="${f(m.y + 3)}" font-size="10" font-style="italic" fill="#555" stroke="#fff" stroke-width="3" paint-order="stroke">${esc(text)}</text>`);
     }
   }
