@@ -1,8 +1,9 @@
 /** The library core runs in a browser Web Worker unchanged: the DSL, the pipelines, the compiler, the backends, the
  * executor, training, evaluation, the safetensors bytes, the Arrow sink and the metrics bundle with esbuild for the
  * browser (where a Node builtin does not resolve); none of our modules in the bundle reaches Node or generates code
- * outside the elementwise kernel's guarded site; and the bundle trains a pipeline on the cpu backend in a worker
- * stripped of Node's globals (process, Buffer, setImmediate) that refuses `new Function`, as a strict CSP does. */
+ * outside the elementwise kernel's guarded site; and the bundle trains a pipeline on the cpu and wasm backends in a
+ * worker stripped of Node's globals (process, Buffer, setImmediate) that refuses `new Function`, as a strict CSP does,
+ * the wasm backend fetching its .wasm file from the URL given as `wasmPaths`. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -92,14 +93,29 @@ test('the core bundles for the browser, and none of our modules in it reaches No
   assert.match(bySource.get(CODEGEN_SITE) ?? '', /new Function\(/, 'the elementwise kernel (the guarded site) is found by its path');
 });
 
-/** runs in a worker_threads Worker (CommonJS, eval): strip Node's globals, refuse `new Function`, then import and train */
+/** runs in a worker_threads Worker (CommonJS, eval): strip Node's globals, refuse `new Function`, serve tfjs's .wasm
+ * files as a page would (over fetch from an https URL), then import the bundle and train on cpu, then on wasm */
 const WORKER = String.raw`
 const { parentPort, workerData } = require('node:worker_threads');
 const { pathToFileURL } = require('node:url');
+const fs = require('node:fs');
 const post = (m) => parentPort.postMessage(m);
-for (const k of ['process', 'Buffer', 'setImmediate', 'clearImmediate', 'global']) delete globalThis[k];
+// a page without cross-origin isolation (no SharedArrayBuffer: tfjs picks the unthreaded wasm) and without streaming
+// compilation (Node's Response needs Node's globals), in a worker at an https address
+for (const k of ['process', 'Buffer', 'setImmediate', 'clearImmediate', 'global', 'SharedArrayBuffer']) delete globalThis[k];
+delete WebAssembly.instantiateStreaming;
 globalThis.self = globalThis;
 globalThis.WorkerGlobalScope = class WorkerGlobalScope {};
+globalThis.importScripts = () => { throw new Error('importScripts: not in this test'); };
+globalThis.location = new URL('https://lab.invalid/worker/lab-worker.js'); // not where the .wasm files are
+const fetched = [];
+globalThis.fetch = async (url) => {
+  const u = String(url);
+  fetched.push(u);
+  if (!u.startsWith(workerData.site)) return { ok: false, status: 404 };
+  const b = fs.readFileSync(workerData.wasmDir + u.slice(workerData.site.length));
+  return { ok: true, status: 200, arrayBuffer: async () => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) };
+};
 const RealFunction = Function;
 let refused = 0;
 globalThis.Function = new Proxy(RealFunction, {
@@ -112,50 +128,63 @@ globalThis.Function = new Proxy(RealFunction, {
   const dsl = at('dsl/index.ts'), { PIPELINES } = at('pipelines/index.ts'), { loadBackend } = at('gpu/backend.ts');
   const { Executor } = at('runtime/executor.ts'), { initialWeights } = at('runtime/init.ts'), { train } = at('runtime/train.ts');
   const { evalSetup } = at('runtime/evaluate.ts'), st = at('runtime/safetensors-bytes.ts'), { metricsToArrow } = at('runtime/sinks/arrow.ts');
-  const ir = dsl.buildIR(PIPELINES['dmd2-ring'], { steps: 3, evalEvery: 3, batch: 64 });
   const noFiles = (f) => { throw new Error('a worker has no files: ' + f); };
-  const exe = new Executor(await loadBackend('cpu'), dsl.compile(ir), 1, initialWeights(ir, 1, noFiles));
-  const events = await new Promise((resolve, reject) => {
-    const seen = [];
-    train(exe, 3, evalSetup(exe, 256), 3).subscribe({ next: (e) => seen.push(e), error: reject, complete: () => resolve(seen) });
-  });
-  const weights = exe.hostWeights('student');
+  const run = async (backend, steps, evaluate) => {
+    const ir = dsl.buildIR(PIPELINES['dmd2-ring'], { steps, evalEvery: steps, batch: 64 });
+    const b = await loadBackend(backend, backend === 'wasm' ? { wasmPaths: workerData.site } : {});
+    const exe = new Executor(b, dsl.compile(ir), 1, initialWeights(ir, 1, noFiles));
+    const events = await new Promise((resolve, reject) => {
+      const seen = [];
+      train(exe, steps, evaluate ? evalSetup(exe, 256) : undefined, steps).subscribe({ next: (e) => seen.push(e), error: reject, complete: () => resolve(seen) });
+    });
+    return { ir, exe, events, summary: { backend: b.name, steps: events.map((e) => e.step), losses: events.flatMap((e) => Object.values(e.losses)), evaluated: events.filter((e) => e.eval).map((e) => e.step) } };
+  };
+  const cpu = await run('cpu', 3, true);
+  const weights = cpu.exe.hostWeights('student');
   const back = st.decodeSafetensors(st.encodeSafetensors(weights, { role: 'student' }));
   const same = Object.keys(weights).every((k) => weights[k].data.every((v, i) => Object.is(v, back.tensors[k].data[i])));
-  const arrow = metricsToArrow(events.map((e) => ({ step: e.step, ...e.losses, evaluated: e.eval ? 1 : null })));
+  const arrow = metricsToArrow(cpu.events.map((e) => ({ step: e.step, ...e.losses, evaluated: e.eval ? 1 : null })));
+  cpu.exe.backend.tf.disposeVariables(); // the next executor registers the same variable names
+  const wasm = await run('wasm', 2, false);
   post({
     stripped,
     refused,
-    callsite: ir.nodes.map((n) => n.at).filter((a) => a !== undefined).length,
-    steps: events.map((e) => e.step),
-    losses: events.flatMap((e) => Object.values(e.losses)),
-    evaluated: events.filter((e) => e.eval).map((e) => e.step),
+    callsite: cpu.ir.nodes.map((n) => n.at).filter((a) => a !== undefined).length,
+    cpu: cpu.summary,
+    wasm: wasm.summary,
+    fetched,
     roundTrip: same && back.metadata.role === 'student' && Object.keys(back.tensors).length === Object.keys(weights).length,
     arrowBytes: arrow.length,
   });
 })().catch((e) => post({ error: String(e && e.stack || e) }));
 `;
 
-test('the bundle trains dmd2-ring on cpu in a worker without process, Buffer, setImmediate or new Function', async () => {
+test('the bundle trains dmd2-ring in a worker without process, Buffer, setImmediate or new Function: cpu, and wasm from served .wasm files', async () => {
   const { text } = await once();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-browser-'));
   const file = path.join(dir, 'core.mjs');
   fs.writeFileSync(file, text);
+  const site = 'https://lab.invalid/tfjs/';
+  const wasmDir = path.join(root, 'node_modules/@tensorflow/tfjs-backend-wasm/dist/');
   try {
-    const r = await new Promise<Record<string, unknown>>((resolve, reject) => {
-      const w = new Worker(WORKER, { eval: true, workerData: { file, portable: PORTABLE } });
+    const r = await new Promise<Record<string, any>>((resolve, reject) => {
+      const w = new Worker(WORKER, { eval: true, workerData: { file, portable: PORTABLE, site, wasmDir } });
       w.once('message', (m) => (resolve(m), void w.terminate()));
       w.once('error', reject);
     });
     assert.equal(r.error, undefined, String(r.error));
     assert.deepEqual(r.stripped, [], 'the worker has none of Node’s globals');
     assert.equal(r.callsite, 0, 'no callsites without a cwd');
-    assert.ok((r.refused as number) >= 1, 'the fused elementwise kernels asked for `new Function` and ran as closures');
-    assert.deepEqual(r.steps, [1, 2, 3]);
-    assert.ok((r.losses as number[]).length >= 3 && (r.losses as number[]).every(Number.isFinite), `finite losses: ${r.losses}`);
-    assert.deepEqual(r.evaluated, [3]);
+    assert.ok(r.refused >= 1, 'the fused elementwise kernels asked for `new Function` and ran as closures');
+    for (const [run, steps, evaluated] of [['cpu', [1, 2, 3], [3]], ['wasm', [1, 2], []]] as const) {
+      assert.equal(r[run].backend, run);
+      assert.deepEqual(r[run].steps, steps, run);
+      assert.ok(r[run].losses.length >= steps.length && r[run].losses.every(Number.isFinite), `${run}: finite losses ${r[run].losses}`);
+      assert.deepEqual(r[run].evaluated, evaluated, run);
+    }
+    assert.ok(r.fetched.length > 0 && r.fetched.every((u: string) => u.startsWith(site) && u.endsWith('.wasm')), `wasm fetched its binary under wasmPaths: ${r.fetched}`);
     assert.equal(r.roundTrip, true, 'safetensors bytes round-trip');
-    assert.ok((r.arrowBytes as number) > 0);
+    assert.ok(r.arrowBytes > 0);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
