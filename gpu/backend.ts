@@ -4,7 +4,6 @@ import { UserError } from '../dsl/errors.ts';
 import type { Tensor, TF } from './lower/context.ts';
 import { registerHostKernels } from './kernels/host.ts';
 import { registerWebgpuKernels } from './kernels/webgpu.ts';
-import os from 'node:os';
 
 export const BACKENDS = ['wasm', 'cpu', 'webgpu', 'tensorflow'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -24,7 +23,11 @@ const TENSORFLOW_HELP =
   'run `npm install @tensorflow/tfjs-node` where it can download libtensorflow. It is not in the default install because its ' +
   'installer downloads that library from the internet at install time.';
 
+/** Node's `process`, or undefined in a browser or worker */
+const nodeProcess = (): NodeJS.Process | undefined => (typeof process !== 'undefined' && typeof process.listeners === 'function' ? process : undefined);
+
 async function loadTensorflow(): Promise<void> {
+  if (!nodeProcess()) throw new UserError("the 'tensorflow' backend runs only in Node (it binds libtensorflow); choose wasm, cpu or webgpu");
   for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
     try {
       await import(pkg);
@@ -38,8 +41,10 @@ async function loadTensorflow(): Promise<void> {
 }
 
 /** Emscripten modules install process handlers that rethrow with their whole minified source: remove what
- * `f` adds, so errors take the CLI's own path. */
+ * `f` adds, so errors take the CLI's own path. Outside Node there are none: just run `f`. */
 async function withoutProcessHandlers<T>(f: () => Promise<T>): Promise<T> {
+  const process = nodeProcess();
+  if (!process) return f();
   const events = ['uncaughtException', 'unhandledRejection'] as const;
   const before = events.map((e) => new Set(process.listeners(e as 'uncaughtException')));
   try {
@@ -66,7 +71,8 @@ async function loadWebgpu(): Promise<void> {
     } catch (e) {
       throw new UserError(`${WEBGPU_HELP} (loading it failed: ${(e as Error).message})`);
     }
-    process.env.XDG_RUNTIME_DIR ??= os.tmpdir(); // the Vulkan loader complains on every start without it
+    const env = nodeProcess()?.env;
+    if (env) env.XDG_RUNTIME_DIR ??= env.TMPDIR ?? '/tmp'; // the Vulkan loader complains on every start without it
     Object.assign(globalThis, dawn.globals);
     Object.defineProperty(globalThis, 'navigator', { value: { ...(g.navigator ?? {}), gpu: dawn.create([]) }, configurable: true, writable: true });
   }
@@ -75,11 +81,20 @@ async function loadWebgpu(): Promise<void> {
   await import('@tensorflow/tfjs-backend-webgpu');
 }
 
-export async function loadBackend(name: string): Promise<Backend> {
+export interface BackendOptions {
+  /** where the wasm backend fetches its .wasm files (a URL prefix ending in '/'; tfjs's setWasmPaths): a browser
+   * serves them itself, Node reads them beside the package */
+  wasmPaths?: string;
+}
+
+export async function loadBackend(name: string, o: BackendOptions = {}): Promise<Backend> {
   if (!(BACKENDS as readonly string[]).includes(name)) throw new UserError(`unknown backend '${name}'; choose one of ${BACKENDS.join(', ')}`);
   const n = name as BackendName;
   if (n === 'tensorflow') await loadTensorflow();
-  if (n === 'wasm') await withoutProcessHandlers(() => import('@tensorflow/tfjs-backend-wasm'));
+  if (n === 'wasm') {
+    const wasm = await withoutProcessHandlers(() => import('@tensorflow/tfjs-backend-wasm'));
+    if (o.wasmPaths !== undefined) wasm.setWasmPaths(o.wasmPaths); // before setBackend, which fetches them
+  }
   if (n === 'webgpu') await loadWebgpu();
   if (tf.getBackend() !== n) {
     const ok = await withoutProcessHandlers(() => tf.setBackend(n));

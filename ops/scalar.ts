@@ -14,7 +14,7 @@ export const F32_MAX = 3.4028234663852886e38;
 /** JavaScript for `e` over `x0…` (every operation rounded to float32, as tfjs computes it op by op) */
 export function toJs(e: Expr): string {
   if (e.k === 'in') return `x${e.i}`;
-  if (e.k === 'c') return `${Math.fround(e.v)}`;
+  if (e.k === 'c') return `(${Math.fround(e.v)})`; // parenthesised: `-(-1)`, not the syntax error `--1`
   const [a, b] = e.a.map(toJs);
   const r = (s: string) => `f(${s})`;
   switch (e.f) {

@@ -3,6 +3,7 @@ import { Observable, concatMap, defer, of, range, type OperatorFunction } from '
 import type { Executor, UpdateResult } from './executor.ts';
 import type { UpdatePlan } from '../dsl/compile/plan.ts';
 import { studentMetrics, studentMetricsAsync, type EvalSetup, type StudentMetrics } from './evaluate.ts';
+import { nextMacrotask } from './macrotask.ts';
 
 export interface StepEvent {
   step: number;
@@ -71,14 +72,15 @@ export const evaluateEvery = (exe: Executor, setup: EvalSetup | undefined, every
   });
 
 /** Steps `from`..n (default 1..n) as a stream of events, after the warm-up (unless `warmup: false`; a resumed run
- * has done it); yields to the event loop between steps so signals and timers run, and awaits `gate(step)` before each step (the lab's pause, live views). */
+ * has done it); yields to the event loop between steps so signals, timers and a worker's messages run, and awaits
+ * `gate(step)` before each step (the lab's pause, stop and live views). */
 export function train(exe: Executor, steps: number, setup: EvalSetup | undefined, evalEvery: number, o: { warmup?: boolean; from?: number; gate?: (step: number) => Promise<void> | void } = {}): Observable<StepEvent> {
   return defer(() => (o.warmup ?? true ? warmupAsync(exe) : Promise.resolve())).pipe(
     concatMap(() => {
       const start = performance.now();
       const from = o.from ?? 1;
       return range(from, Math.max(0, steps - from + 1)).pipe(
-        concatMap((i) => new Observable<number>((sub) => void setImmediate(() => (sub.next(i), sub.complete())))),
+        concatMap((i) => new Observable<number>((sub) => nextMacrotask(() => (sub.next(i), sub.complete())))),
         concatMap(async (i) => (await o.gate?.(i), i)),
         trainStep(exe, start, from),
         evaluateEvery(exe, setup, evalEvery, steps),

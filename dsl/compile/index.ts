@@ -17,7 +17,7 @@ export interface CompileOptions {
 }
 
 export function runPasses(ir: GraphIR, passes: readonly Pass[], o: CompileOptions = {}): GraphIR {
-  const check = o.verifyEachPass ?? process.env.DSL_VERIFY === '1';
+  const check = o.verifyEachPass ?? (typeof process !== 'undefined' && process.env?.DSL_VERIFY === '1');
   const done: string[] = [];
   for (const p of passes) {
     try {

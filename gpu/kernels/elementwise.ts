@@ -1,5 +1,6 @@
 /** @file The generated elementwise kernel: one fused group's scalar expression (ops/scalar.ts) over broadcast inputs,
- * compiled once per (expression, input layouts) — to a JS loop for the cpu and wasm backends, to WGSL for webgpu. */
+ * compiled once per (expression, input layouts) — to a JS loop for the cpu and wasm backends (generated source, or
+ * closures where a Content-Security-Policy refuses `new Function`), to WGSL for webgpu. */
 import { toJs, toWgsl, F32_MAX, type Expr } from '../../ops/scalar.ts';
 import { KERNELS } from './defs.ts';
 
@@ -16,7 +17,7 @@ export function modeOf(s: readonly number[], out: readonly number[]): Mode {
   throw new Error(`${KERNELS.elementwise}: an input of shape [${s}] does not broadcast to [${out}]`);
 }
 
-type HostFn = (ins: Float32Array[], out: Float32Array, cols: number) => void;
+export type HostFn = (ins: Float32Array[], out: Float32Array, cols: number) => void;
 
 /** One expression over inputs read in `modes`: its JS loop and its WGSL, each built on first use. */
 export interface CompiledElementwise {
@@ -54,7 +55,28 @@ function fnv1a(s: string): string {
 
 const hostIndex = (m: Mode) => (m === 'full' ? 'i' : m === 'scalar' ? '0' : m === 'row' ? '((i / cols) | 0)' : '(i % cols)');
 
+/** Test switch: build every host loop as closures, as where a Content-Security-Policy forbids `new Function`. */
+export const hostLoopOptions = { forceClosures: false };
+
+let functionAllowed = true;
+
+/** the expression's host loop: generated JS (fast), or closures over the expression where `new Function` is refused */
 function hostLoop(expr: Expr, modes: Mode[]): HostFn {
+  if (functionAllowed && !hostLoopOptions.forceClosures) {
+    try {
+      return hostLoopFunction(expr, modes);
+    } catch (e) {
+      if (!(e instanceof EvalError)) throw e;
+      functionAllowed = false; // a CSP without 'unsafe-eval': refused once, refused always
+    }
+  }
+  return hostLoopClosure(expr, modes);
+}
+
+const nan0 = (v: number) => (v !== v ? 0 : v > F32_MAX ? F32_MAX : v < -F32_MAX ? -F32_MAX : v);
+
+/** the loop as JS source, compiled with `new Function` */
+export function hostLoopFunction(expr: Expr, modes: Mode[]): HostFn {
   const reads = modes.map((m, k) => `const x${k} = in${k}[${hostIndex(m)}];`).join(' ');
   const body = `
       const f = Math.fround;
@@ -62,6 +84,77 @@ function hostLoop(expr: Expr, modes: Mode[]): HostFn {
       const [${modes.map((_, k) => `in${k}`).join(', ')}] = ins;
       for (let i = 0; i < out.length; i++) { ${reads} out[i] = ${toJs(expr)}; }`;
   return new Function('ins', 'out', 'cols', body) as HostFn;
+}
+
+type Eval = (x: Float64Array) => number;
+
+const MATH: Record<'abs' | 'sqrt' | 'exp' | 'log' | 'sin' | 'cos' | 'tanh', (v: number) => number> = {
+  abs: Math.abs,
+  sqrt: Math.sqrt,
+  exp: Math.exp,
+  log: Math.log,
+  sin: Math.sin,
+  cos: Math.cos,
+  tanh: Math.tanh,
+};
+
+/** `e` as nested closures over the element's input values, rounding exactly where toJs's source does */
+function closureOf(e: Expr): Eval {
+  const f = Math.fround;
+  if (e.k === 'in') {
+    const i = e.i;
+    return (x) => x[i]!;
+  }
+  if (e.k === 'c') {
+    const c = Math.fround(e.v);
+    const v = c === 0 ? 0 : c; // toJs prints -0 as 0
+    return () => v;
+  }
+  const [a, b] = e.a.map(closureOf) as [Eval, Eval];
+  switch (e.f) {
+    case 'add':
+      return (x) => f(a(x) + b(x));
+    case 'sub':
+      return (x) => f(a(x) - b(x));
+    case 'mul':
+      return (x) => f(a(x) * b(x));
+    case 'div':
+      return (x) => f(a(x) / b(x));
+    case 'neg':
+      return (x) => -a(x);
+    case 'square':
+      return (x) => {
+        const v = a(x);
+        return f(v * v);
+      };
+    case 'max':
+      return (x) => f(Math.max(a(x), b(x)));
+    case 'min':
+      return (x) => f(Math.min(a(x), b(x)));
+    case 'sigmoid':
+      return (x) => f(1 / (1 + Math.exp(-a(x))));
+    case 'nan0':
+      return (x) => nan0(a(x));
+    default: {
+      const m = MATH[e.f];
+      return (x) => f(m(a(x)));
+    }
+  }
+}
+
+/** the loop without generated code (slower): the same reads, the expression as closures */
+export function hostLoopClosure(expr: Expr, modes: Mode[]): HostFn {
+  const ev = closureOf(expr);
+  return (ins, out, cols) => {
+    const x = new Float64Array(modes.length);
+    for (let i = 0; i < out.length; i++) {
+      for (let k = 0; k < modes.length; k++) {
+        const m = modes[k];
+        x[k] = ins[k]![m === 'full' ? i : m === 'scalar' ? 0 : m === 'row' ? (i / cols) | 0 : i % cols]!;
+      }
+      out[i] = ev(x);
+    }
+  };
 }
 
 const wgslIndex = (m: Mode) => (m === 'full' ? 'i' : m === 'scalar' ? '0' : m === 'row' ? 'i / uniforms.cols' : 'i % uniforms.cols');

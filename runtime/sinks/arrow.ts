@@ -1,16 +1,28 @@
 /** @file Arrow IPC *file* format (readable by pyarrow, polars, DuckDB): metrics per step and sample tables. */
-import { tableFromArrays, tableToIPC } from 'apache-arrow';
+import { Float64, Int32, Table, makeData, makeVector, tableFromArrays, tableToIPC, type Vector } from 'apache-arrow';
+
+/** a nullable Float64 column, built directly: arrow's builders compile their null test with `new Function`, which a
+ * page's strict Content-Security-Policy refuses */
+function nullableFloat64(vals: (number | null)[]): Vector<Float64> {
+  const data = new Float64Array(vals.length);
+  const valid = new Uint8Array((vals.length + 7) >> 3);
+  let nulls = 0;
+  vals.forEach((v, i) => {
+    if (v === null) nulls++;
+    else (data[i] = v), (valid[i >> 3]! |= 1 << (i & 7));
+  });
+  return nulls ? makeVector(makeData({ type: new Float64(), length: vals.length, nullCount: nulls, nullBitmap: valid, data })) : makeVector(data);
+}
 
 /** rows of numbers (or null) → one Float64 column per key; `step` becomes Int32 */
 export function metricsToArrow(rows: Record<string, number | null>[]): Uint8Array {
   const keys = [...new Set(rows.flatMap((r) => Object.keys(r)))];
-  const cols: Record<string, Float64Array | Int32Array | (number | null)[]> = {};
+  const cols: Record<string, Vector<Float64> | Vector<Int32>> = {};
   for (const k of keys) {
     const vals = rows.map((r) => r[k] ?? null);
-    if (k === 'step') cols[k] = Int32Array.from(vals as number[]);
-    else cols[k] = vals.some((v) => v === null) ? vals : Float64Array.from(vals as number[]);
+    cols[k] = k === 'step' ? makeVector(Int32Array.from(vals as number[])) : nullableFloat64(vals);
   }
-  return tableToIPC(tableFromArrays(cols as Parameters<typeof tableFromArrays>[0]), 'file');
+  return tableToIPC(new Table(cols), 'file');
 }
 
 /** n×d samples → columns x0..x{d-1} (Float32) */
