@@ -13,7 +13,7 @@ import { beatsTeacherSteps, evalSetup, gaussianBaseline, modeNumbers, studentMet
 import { modeStats } from '../ops/metrics/modes.ts';
 import type { Summary } from './summary.ts';
 import { train, type StepEvent } from './train.ts';
-import { encodeSafetensors } from './safetensors.ts';
+import { encodeSafetensors } from './safetensors-bytes.ts';
 import { copyingDiagnosticFor, type CopyingDiagnostic } from './diagnose/copying.ts';
 import type { CopyingMetrics } from '../ops/metrics/copying.ts';
 import type { HostTensor } from '../ops/models/index.ts';

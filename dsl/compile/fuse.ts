@@ -17,6 +17,10 @@ export interface FusedGroup {
 
 export type Broadcast = 'full' | 'row' | 'col' | 'scalar';
 
+/** The most values one fused kernel reads: WebGPU guarantees 8 storage buffers per shader stage (a device may allow
+ * more only when asked), and the kernel's output takes one of them. */
+export const MAX_FUSED_INPUTS = 7;
+
 /** How a value of shape `s` is read at the elements of an output of shape `out`, or undefined if it cannot be. */
 function broadcastMode(s: Shape, out: Shape): Broadcast | undefined {
   const same = (a: Shape, b: Shape) => a.length === b.length && a.every((d, i) => d === b[i]);
@@ -42,6 +46,11 @@ export function elementwiseGroups(nodes: readonly IRNode[], keep: ReadonlySet<st
     n.type.dtype === 'f32' &&
     broadcastMode(n.type.shape, out) !== undefined &&
     n.inputs.every((i) => types.get(i)?.dtype === 'f32' && broadcastMode(types.get(i)!.shape, out) !== undefined);
+  /** the distinct values a set of members reads from outside it */
+  const externalInputs = (ids: string[]) => {
+    const set = new Set(ids);
+    return new Set(ids.flatMap((m) => byId.get(m)!.inputs.filter((i) => !set.has(i)))).size;
+  };
   const taken = new Set<string>();
   const groups: FusedGroup[] = [];
   for (let k = nodes.length - 1; k >= 0; k--) {
@@ -56,6 +65,7 @@ export function elementwiseGroups(nodes: readonly IRNode[], keep: ReadonlySet<st
           const n = byId.get(i);
           if (!n || members.has(i) || taken.has(i) || keep.has(i) || !fusible(n, out)) continue;
           if (!(consumers.get(i) ?? []).every((c) => members.has(c))) continue;
+          if (externalInputs([...members, i]) > MAX_FUSED_INPUTS) continue;
           members.add(i);
           grew = true;
         }

@@ -10,6 +10,7 @@ import { compileElementwise, modeOf } from './elementwise.ts';
 
 interface WebGPUBackendLike {
   runWebGPUProgram(p: WebGPUProgram, inputs: TensorInfo[], dtype: 'float32', uniforms?: { type: string; data: number[] }[]): TensorInfo;
+  disposeData(dataId: object): void;
 }
 
 const WG = 64;
@@ -64,11 +65,15 @@ function columnReduction(key: string, n: number, cols: number, term: string): We
   };
 }
 
-/** Σ of every input's squares in one workgroup: strided partial sums, then a tree in workgroup memory */
-function sumSquares(n: number, sizes: number[]): WebGPUProgram {
-  const loops = sizes.map((s, k) => `for (var j = lid; j < ${s}; j += ${WG}) { let v = x${k}[j]; acc += v * v; }`).join('\n          ');
+/** The most inputs one program binds: WebGPU guarantees 8 storage buffers per shader stage, one is the output. */
+const MAX_INPUTS = 7;
+
+/** Σ of every input's squares (or of the inputs themselves, `square` false) in one workgroup: strided partial sums,
+ * then a tree in workgroup memory */
+function sumSquares(n: number, sizes: number[], square = true): WebGPUProgram {
+  const loops = sizes.map((s, k) => `for (var j = lid; j < ${s}; j += ${WG}) { let v = x${k}[j]; acc += ${square ? 'v * v' : 'v'}; }`).join('\n          ');
   return {
-    shaderKey: `distillery_sumsq_${sizes.join('_')}`,
+    shaderKey: `distillery_${square ? 'sumsq' : 'sum'}_${sizes.join('_')}`,
     variableNames: names(n),
     outputShape: [],
     dispatchLayout: { x: [] },
@@ -92,6 +97,20 @@ function sumSquares(n: number, sizes: number[]): WebGPUProgram {
       }`,
   };
 }
+
+/** Σ‖x‖² over any number of inputs: programs of at most MAX_INPUTS inputs, then sums of their partial sums */
+function sumSquaresIn(b: WebGPUBackendLike, ins: TensorInfo[]): TensorInfo {
+  const run = (xs: TensorInfo[], square: boolean) => b.runWebGPUProgram(sumSquares(xs.length, xs.map((t) => size(t.shape)), square), xs, 'float32');
+  let parts = chunked(ins).map((c) => run(c, true));
+  while (parts.length > 1) {
+    const next = chunked(parts).map((c) => run(c, false));
+    parts.forEach((t) => b.disposeData(t.dataId));
+    parts = next;
+  }
+  return parts[0]!;
+}
+
+const chunked = <T>(xs: T[]) => Array.from({ length: Math.ceil(xs.length / MAX_INPUTS) }, (_, k) => xs.slice(k * MAX_INPUTS, (k + 1) * MAX_INPUTS));
 
 /** (sin 2πu, cos 2πu) to ~1e-7: WGSL's builtin sin/cos promise only 2⁻¹¹ absolute error. Quarter-turn reduction,
  * then Taylor polynomials on [−π/4, π/4], rotated back by the quadrant. */
@@ -167,7 +186,7 @@ const IMPLS: Record<KernelName, Impl> = {
     const { helpers, body } = c.wgsl();
     return [b.runWebGPUProgram(elementwise(`ew_${c.key}`, ins.length, [...shape], body, 'cols : i32,', helpers), ins, 'float32', [{ type: 'int32', data: [shape[shape.length - 1] ?? 1] }])];
   },
-  [KERNELS.sumSquares]: (b, ins) => [b.runWebGPUProgram(sumSquares(ins.length, ins.map((t) => size(t.shape))), ins, 'float32')],
+  [KERNELS.sumSquares]: (b, ins) => [sumSquaresIn(b, ins)],
   [KERNELS.adam]: (b, ins, attrs) => {
     const a = attrs as unknown as AdamAttrs;
     const n = a.count;

@@ -31,6 +31,9 @@ export function insideRoot(root: string, rel: string, must: 'exist' | 'maybe' = 
     if (!within(fs.realpathSync(abs))) throw new UserError(`'${rel}' links outside the lab's folder`);
     if (!fs.statSync(abs).isFile()) throw new UserError(`'${rel}' is not a file`);
   } else if (must === 'exist') throw new UserError(`no such file: ${rel}`);
-  else if (!within(fs.realpathSync(path.dirname(abs)))) throw new UserError(`'${rel}' is outside the lab's folder`);
+  else {
+    const dir = fs.existsSync(path.dirname(abs)) ? fs.realpathSync(path.dirname(abs)) : undefined;
+    if (!dir || (dir !== realRoot && !within(dir))) throw new UserError(`'${rel}': its folder is not inside the lab's folder`);
+  }
   return abs;
 }
