@@ -13,7 +13,7 @@ export interface Backend {
   readonly tf: TF;
   /** a new tensor on the same buffer that the gradient tape does not know: tfjs's missing stop-gradient */
   detach(t: Tensor): Tensor;
-  /** reads block until the data is on the host (dataSync works); webgpu in Node reads only asynchronously */
+  /** reads block until the data is on the host (dataSync works); webgpu reads only asynchronously */
   readonly syncReads: boolean;
   memory(): { tensors: number; bytes: number };
 }
@@ -112,8 +112,9 @@ export async function loadBackend(name: string, o: BackendOptions = {}): Promise
       engine.backend.incRef(t.dataId); // the new handle owns a reference, as engine.incRef does for variables
       return d;
     },
-    // tfjs-webgpu reads synchronously through an OffscreenCanvas, which browsers have and Node does not
-    syncReads: n !== 'webgpu' || typeof (globalThis as { OffscreenCanvas?: unknown }).OffscreenCanvas !== 'undefined',
+    // webgpu reads back asynchronously: in Node it has no other way, and in a browser tfjs's synchronous read goes
+    // through an OffscreenCanvas copy that stalls the GPU's queue (so the same code path runs in both)
+    syncReads: n !== 'webgpu',
     memory: () => {
       const m = tf.memory();
       return { tensors: m.numTensors, bytes: m.numBytes };

@@ -18,6 +18,8 @@ export type ToWorker =
       viewEvery: number;
       /** rows of the live sample view */
       viewSamples: number;
+      /** samples of each evaluation (the CLI's default: 4096) */
+      evalSamples: number;
     }
   | { type: 'validate'; sets: string[] }
   | { type: 'pause' }

@@ -62,7 +62,7 @@ export function drawSamples(ctx: CanvasRenderingContext2D, bg: ImageData | undef
     for (let r = 0; r + 1 < l.samples.length; r += l.d) {
       const x = ((l.samples[r]! - f.x0) / (f.x1 - f.x0)) * w;
       const y = ((f.y1 - l.samples[r + 1]!) / (f.y1 - f.y0)) * h;
-      if (x >= -2 && x <= w + 2 && y >= -2 && y <= h + 2) ctx.fillRect(x - 1.2, y - 1.2, 2.4, 2.4);
+      if (x >= -2 && x <= w + 2 && y >= -2 && y <= h + 2) ctx.fillRect(x - 1.5, y - 1.5, 3, 3);
     }
   }
   ctx.globalAlpha = 1;
@@ -77,9 +77,12 @@ export interface Line {
 /** line charts on a log y axis (non-positive values dropped), x from 0 to `xMax`; `levels` are dashed lines */
 export function drawLines(ctx: CanvasRenderingContext2D, lines: Line[], xMax: number, levels: { name: string; y: number }[] = []): void {
   const { width: w, height: h } = ctx.canvas;
-  const pad = { l: 46, r: 8, t: 8, b: 18 };
+  // canvases are drawn at twice their displayed size: fonts and lines scale with the width
+  const u = Math.max(1, w / 280);
+  const pad = { l: 40 * u, r: 6 * u, t: 16 * u, b: 14 * u };
   ctx.clearRect(0, 0, w, h);
-  ctx.font = '10px system-ui, sans-serif';
+  ctx.font = `${Math.round(10 * u)}px system-ui, sans-serif`;
+  ctx.lineWidth = u;
   const ys = [...lines.flatMap((l) => l.points.map((p) => p[1])), ...levels.map((l) => l.y)].filter((v) => v > 0 && Number.isFinite(v));
   if (!ys.length) {
     ctx.fillStyle = '#8a93a4';
@@ -98,18 +101,18 @@ export function drawLines(ctx: CanvasRenderingContext2D, lines: Line[], xMax: nu
     ctx.moveTo(pad.l, Y(10 ** e));
     ctx.lineTo(w - pad.r, Y(10 ** e));
     ctx.stroke();
-    ctx.fillText(`1e${e}`, 4, Y(10 ** e) + 3);
+    ctx.fillText(`1e${e}`, 4, Y(10 ** e) + 3 * u);
   }
-  ctx.fillText(String(xMax), w - pad.r - 24, h - 4);
-  ctx.fillText('0', pad.l, h - 4);
-  ctx.setLineDash([4, 3]);
+  ctx.fillText(String(xMax), w - pad.r - ctx.measureText(String(xMax)).width, h - 3 * u);
+  ctx.fillText('0', pad.l, h - 3 * u);
+  ctx.setLineDash([4 * u, 3 * u]);
   for (const l of levels) {
     ctx.strokeStyle = '#9aa3b3';
     ctx.beginPath();
     ctx.moveTo(pad.l, Y(l.y));
     ctx.lineTo(w - pad.r, Y(l.y));
     ctx.stroke();
-    ctx.fillText(l.name, w - pad.r - 70, Y(l.y) - 2);
+    ctx.fillText(l.name, w - pad.r - ctx.measureText(l.name).width, Y(l.y) - 2 * u);
   }
   ctx.setLineDash([]);
   lines.forEach((l, i) => {
@@ -123,7 +126,7 @@ export function drawLines(ctx: CanvasRenderingContext2D, lines: Line[], xMax: nu
       else ctx.moveTo(X(x), Y(y)), (started = true);
     }
     ctx.stroke();
-    if (l.points.length === 1 || lines.length === 1) for (const [x, y] of l.points) if (y > 0) ctx.fillRect(X(x) - 2, Y(y) - 2, 4, 4);
-    ctx.fillText(l.name, pad.l + 6 + i * 70, pad.t + 10);
+    if (l.points.length === 1 || lines.length === 1) for (const [x, y] of l.points) if (y > 0) ctx.fillRect(X(x) - 2 * u, Y(y) - 2 * u, 4 * u, 4 * u);
+    ctx.fillText(l.name, pad.l + i * 75 * u, pad.t - 4 * u);
   });
 }

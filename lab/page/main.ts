@@ -30,6 +30,7 @@ const ui = {
   sourceName: $('source-name'),
   backend: $<HTMLSelectElement>('backend'),
   seed: $<HTMLInputElement>('seed'),
+  evalSamples: $<HTMLInputElement>('eval-samples'),
   options: $<HTMLFormElement>('options'),
   optionError: $('option-error'),
   check: $<HTMLButtonElement>('check'),
@@ -346,14 +347,16 @@ async function run() {
   state.error = undefined;
   if (!(await prepare().catch(() => false))) return;
   const seed = Number(ui.seed.value);
-  if (!Number.isInteger(seed) || seed < 0) return showOptionError(`seed must be an integer ≥ 0, got '${ui.seed.value}'`);
+  if (!/^\d+$/.test(ui.seed.value.trim())) return showOptionError(`seed must be an integer ≥ 0, got '${ui.seed.value}'`);
+  const evalSamples = Number(ui.evalSamples.value);
+  if (!/^\d+$/.test(ui.evalSamples.value.trim()) || evalSamples < 16) return showOptionError(`eval samples must be an integer ≥ 16, got '${ui.evalSamples.value}'`);
   Object.assign(state, { step: 0, energy: [], levels: {}, samples: undefined, teacher: undefined, summary: undefined, runId: undefined, samplesUpdates: 0 });
   state.losses = new Map();
   state.gradNorms = new Map();
   ui.downloads.hidden = true;
   setPhase('running');
   status('compiling…');
-  send({ type: 'start', sets: form?.sets() ?? [], seed, backend: ui.backend.value as 'auto', wasmPaths: new URL('/assets/tfjs/', location.href).href, viewEvery: 10, viewSamples: 1024 });
+  send({ type: 'start', sets: form?.sets() ?? [], seed, backend: ui.backend.value as 'auto', wasmPaths: new URL('/assets/tfjs/', location.href).href, viewEvery: 10, viewSamples: 1024, evalSamples });
 }
 
 ui.run.onclick = () => void run();

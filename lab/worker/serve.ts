@@ -76,6 +76,7 @@ export function serveWorker(def: PipelineDef<any>, scope: Scope = globalThis as 
       };
       session = new RunSession(ir, backend, {
         seed: m.seed,
+        evalSamples: m.evalSamples,
         gate: async (step) => {
           await view(step);
           if (pause) {
