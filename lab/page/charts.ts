@@ -78,7 +78,7 @@ export interface Line {
 export function drawLines(ctx: CanvasRenderingContext2D, lines: Line[], xMax: number, levels: { name: string; y: number }[] = []): void {
   const { width: w, height: h } = ctx.canvas;
   // canvases are drawn at twice their displayed size: fonts and lines scale with the width
-  const u = Math.max(1, w / 280);
+  const u = Math.max(1, Math.min(w / 280, h / 165));
   const pad = { l: 40 * u, r: 6 * u, t: 16 * u, b: 14 * u };
   ctx.clearRect(0, 0, w, h);
   ctx.font = `${Math.round(10 * u)}px system-ui, sans-serif`;
