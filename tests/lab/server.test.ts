@@ -154,3 +154,25 @@ test('an uploaded run becomes a run folder, a zip of it and a PyTorch export; ga
   for (const f of ['graph.py', 'train.py', 'init.safetensors', 'trained.safetensors']) assert.ok(pkg[`${id}-torch/${f}`], f);
   assert.equal((await request('/api/runs/..%2F..%2Fetc.zip')).status, 400);
 });
+
+test('`distillery lab` prints its URL, serves the page, stops on SIGINT; a bad port is one clean error', async () => {
+  const { spawn } = await import('node:child_process');
+  const { cli, oneCleanError } = await import('../cli-helpers.ts');
+  oneCleanError(cli('lab', '--port', 'x'), /--port must be an integer ≥ 0, got 'x'/);
+  const child = spawn(process.execPath, [path.resolve(import.meta.dirname, '..', '..', 'bin', 'distillery.mjs'), 'lab', '--port', '0'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.on('exit', (code) => reject(new Error(`lab exited ${code}: ${out}`)));
+  });
+  assert.match(out, /runs go to lab-runs\//);
+  const page = await fetch(url);
+  assert.equal(page.status, 200);
+  assert.match(await page.text(), /<title>distillery lab<\/title>/);
+  const code = await new Promise<number | null>((resolve) => (child.on('exit', resolve), child.kill('SIGINT')));
+  assert.equal(code, 0);
+});
