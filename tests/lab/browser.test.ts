@@ -148,6 +148,10 @@ test('wasm: 200 steps of dmd2-ring in the page equal a Node run; live views, pau
   const saved = JSON.parse(strFromU8(files[`${id}/summary.json`]!)) as Summary;
   assert.equal(saved.metrics.energyDistance, summary.metrics.energyDistance);
   for (const f of ['metrics.arrow', 'ir.json', 'report.html', 'samples.png', 'weights/student.safetensors']) assert.ok(files[`${id}/${f}`], f);
+  // "Export to PyTorch": the package, with the trained weights in its layout
+  const torchHref = await page.getAttribute('#torch', 'href');
+  const pkg = unzipSync(new Uint8Array(await page.evaluate(async (u) => Array.from(new Uint8Array(await (await fetch(u!)).arrayBuffer())), torchHref)));
+  for (const f of ['graph.py', 'train.py', 'init.safetensors', 'trained.safetensors']) assert.ok(pkg[`${id}-torch/${f}`], f);
   // the graph, the IR and the plan are on their tabs
   await page.click('button[data-tab=graph]');
   assert.match(await page.innerHTML('#tab-graph'), /<svg[\s\S]*student[\s\S]*teacher/);
@@ -169,6 +173,22 @@ test('webgpu: 200 steps of dmd2-ring in the page equal a Node run on webgpu', { 
     return t.skip(`no WebGPU adapter in Node to compare with: ${(e as Error).message.split('\n')[0]}`);
   }
   assertSameMetrics(summary, node, 'webgpu');
+  await page.close();
+});
+
+test('Stop ends the run at a step boundary; what it trained is evaluated and saved', { skip, timeout: 300_000 }, async () => {
+  const page = await open();
+  await setOptions(page, ['steps=5000', 'evalEvery=0', 'fakeWarmup=0']);
+  await page.selectOption('#backend', 'wasm');
+  await page.click('#run');
+  await page.waitForFunction(() => (window as unknown as { lab: LabState }).lab.step >= 20, null, { timeout: 120_000, polling: 200 });
+  await page.click('#stop');
+  await until(page, ['done', 'error'], 120_000);
+  const s = (await state(page))!;
+  assert.equal(s.phase, 'done', s.error?.message);
+  assert.ok(s.summary!.stoppedAt! >= 20 && s.summary!.stoppedAt! < 5000, `stopped at ${s.summary!.stoppedAt}`);
+  assert.equal(typeof s.summary!.metrics.energyDistance, 'number');
+  assert.match((await page.textContent('#status')) ?? '', new RegExp(`stopped at step ${s.summary!.stoppedAt}`));
   await page.close();
 });
 
