@@ -45,6 +45,9 @@ export function serveWorker(def: PipelineDef<any>, scope: Scope = globalThis as 
   const configOf = (sets: string[]) => resolveConfig(def, parseSets(def.options, sets, def.name), '--set') as unknown as Record<string, unknown>;
 
   async function start(m: Extract<ToWorker, { type: 'start' }>): Promise<void> {
+    // a worker serves one run at a time, and may serve another after it: an earlier Stop or Pause is over
+    stop = false;
+    pause = undefined;
     let config: Record<string, unknown>;
     try {
       config = configOf(m.sets);
