@@ -189,6 +189,15 @@ test('Stop ends the run at a step boundary; what it trained is evaluated and sav
   assert.ok(s.summary!.stoppedAt! >= 20 && s.summary!.stoppedAt! < 5000, `stopped at ${s.summary!.stoppedAt}`);
   assert.equal(typeof s.summary!.metrics.energyDistance, 'number');
   assert.match((await page.textContent('#status')) ?? '', new RegExp(`stopped at step ${s.summary!.stoppedAt}`));
+  // the same worker runs again, to the end this time
+  await setOptions(page, ['steps=30']);
+  await page.click('#run');
+  await page.waitForFunction(() => (window as unknown as { lab: LabState }).lab.phase === 'running', null, { timeout: 60_000, polling: 100 });
+  await until(page, ['done', 'error'], 120_000);
+  const again = (await state(page))!;
+  assert.equal(again.phase, 'done', again.error?.message);
+  assert.equal(again.summary!.steps, 30);
+  assert.equal(again.summary!.stoppedAt, undefined);
   await page.close();
 });
 
