@@ -13,8 +13,9 @@ export interface Diagnostic {
 }
 
 /** Type-check `file`; `text`, when given, stands in for its contents (the lab's editor: unsaved text, checked where
- * the file lives so that its imports resolve as they will when it runs). */
-export function checkFile(file: string, o: { text?: string } = {}): Diagnostic[] {
+ * the file lives so that its imports resolve as they will when it runs). `distillery`: what `'distillery'` means —
+ * the whole package (the CLI) or its portable core (what a browser bundle gets). */
+export function checkFile(file: string, o: { text?: string; distillery?: 'index.ts' | 'core.ts' } = {}): Diagnostic[] {
   const abs = path.resolve(file);
   const project = new Project({
     compilerOptions: {
@@ -29,7 +30,7 @@ export function checkFile(file: string, o: { text?: string } = {}): Diagnostic[]
       typeRoots: [path.join(ROOT, 'node_modules', '@types')],
       baseUrl: ROOT,
       // `import … from 'distillery'` resolves to this package wherever the file lives
-      paths: { distillery: [path.join(ROOT, 'index.ts')], 'distillery/*': [path.join(ROOT, '*')] },
+      paths: { distillery: [path.join(ROOT, o.distillery ?? 'index.ts')], 'distillery/*': [path.join(ROOT, '*')] },
     },
     skipAddingFilesFromTsConfig: true,
   });

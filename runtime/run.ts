@@ -89,12 +89,15 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
   const folder = new RunFolder(o.out, { clean: !!o.resume });
   let lastCheckpoint: string | undefined = o.resume?.dir;
   let session: RunSession | undefined;
+  // a checkpoint being written holds the next step back (the gate), so that it holds exactly the steps it names
+  let writing: Promise<unknown> | undefined;
   try {
     const ir: GraphIR = { ...ir0, run: { ...ir0.run, steps: o.steps ?? ir0.run.steps } };
     const backend = await loadBackend(o.backend);
     const s = (session = new RunSession(ir, backend, {
       seed: o.seed,
       startedAt: t0,
+      gate: () => writing as Promise<void> | undefined,
       loadFile: loadSafetensors,
       ...(o.evalSamples ? { evalSamples: o.evalSamples } : {}),
       ...(o.diagnose ? { diagnose: o.diagnose } : {}),
@@ -110,7 +113,7 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
     const bar = progress(steps, { quiet: o.quiet ?? false });
     await lastValueFrom(
       s.train().pipe(
-        concatMap(async ({ event: e }) => {
+        concatMap(({ event: e }) => (writing = (async () => {
           if (!o.quiet) for (const role of e.nonFinite) process.stderr.write(`step ${e.step}: non-finite loss or gradient in role '${role}': update skipped (${s.exe.nonFinite.get(role)} so far)\n`);
           bar.update(e);
           // never at the last step: the run folder itself holds the final state
@@ -133,7 +136,7 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
               keep,
             );
           return e;
-        }),
+        })())),
       ),
       { defaultValue: undefined },
     ).finally(() => bar.stop());

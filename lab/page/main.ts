@@ -93,6 +93,8 @@ function setPhase(p: typeof state.phase) {
   ui.pause.disabled = p !== 'running';
   ui.resume.disabled = p !== 'paused';
   ui.stop.disabled = !(p === 'running' || p === 'paused');
+  // the source cannot change under a run
+  for (const el of [ui.pipeline, ui.openFile, ui.path, ...ui.openPath.querySelectorAll('button')]) el.disabled = busy;
 }
 
 async function api<T>(url: string, init?: RequestInit): Promise<T> {
@@ -158,9 +160,9 @@ async function prepare(): Promise<boolean> {
     return false;
   }
   worker?.terminate();
+  bundled = undefined;
   const keep = formValues(ui.options);
   worker = new Worker(r.worker, { type: 'module' });
-  bundled = { text: t, source: key, url: r.worker };
   await new Promise<void>((resolve, reject) => {
     worker!.onerror = (e) => reject(new Error(e.message || 'the worker failed to start'));
     worker!.onmessage = (ev: MessageEvent<FromWorker>) => {
@@ -168,9 +170,14 @@ async function prepare(): Promise<boolean> {
       if (m.type !== 'ready') return;
       form = buildForm(ui.options, m.schema, keep);
       worker!.onmessage = (e2: MessageEvent<FromWorker>) => onWorker(e2.data);
+      // a worker that dies mid-run (memory, a lost device) ends the run with its reason
+      worker!.onerror = (e) => onWorker({ type: 'error', stage: 'run', message: e.message || 'the worker stopped' });
+      bundled = { text: t, source: key, url: r.worker! };
       resolve();
     };
   }).catch((e: Error) => {
+    worker?.terminate();
+    worker = undefined;
     setPhase('error');
     status(e.message);
     throw e;
@@ -305,7 +312,7 @@ async function finished(run: Extract<FromWorker, { type: 'done' }>['run']) {
     ui.torch.href = r.torch;
     ui.downloads.hidden = false;
     setPhase('done');
-    status(`done on ${state.backend}: ${run.summary.stoppedAt ? `stopped at step ${run.summary.stoppedAt}` : `${run.summary.steps} steps`} in ${run.summary.wallSeconds.toFixed(1)} s\nrun folder: ${r.dir}`);
+    status(`done on ${state.backend}: ${run.summary.stoppedAt !== undefined ? `stopped at step ${run.summary.stoppedAt}` : `${run.summary.steps} steps`} in ${run.summary.wallSeconds.toFixed(1)} s\nrun folder: ${r.dir}`);
   } catch (e) {
     setPhase('error');
     status(`the run finished but could not be saved: ${(e as Error).message}`);

@@ -18,6 +18,8 @@ const distilleryAlias = (overlay?: { file: string; text: string }): esbuild.Plug
   name: 'distillery',
   setup(b) {
     b.onResolve({ filter: /^distillery(\/.*)?$/ }, (a) => ({ path: a.path === 'distillery' ? path.join(ROOT, 'core.ts') : path.join(ROOT, a.path.slice('distillery/'.length)) }));
+    // the editor's file need not exist on disk (a file opened from elsewhere): it resolves to its stand-in path
+    if (overlay) b.onResolve({ filter: /.*/ }, (a) => (a.resolveDir && path.resolve(a.resolveDir, a.path) === overlay.file ? { path: overlay.file } : undefined));
     if (overlay) b.onLoad({ filter: /\.[cm]?ts$/ }, (a) => (path.resolve(a.path) === overlay.file ? { contents: overlay.text, loader: 'ts', resolveDir: path.dirname(overlay.file) } : undefined));
   },
 });

@@ -29,9 +29,17 @@ export async function saveRun(root: string, upload: Uint8Array): Promise<string>
   const { ir, issues } = parseIR(run.ir);
   if (!ir) throw new GraphError(issues);
   for (const name of Object.keys(run.weights)) if (!/^[A-Za-z0-9_.-]+\.safetensors$/.test(name)) throw new UserError(`the run upload has a weights file named '${name}'`);
-  const base = `${ir.name.replace(/[^A-Za-z0-9_-]/g, '_')}-s${run.summary.seed}-${stamp(new Date())}`;
+  const seed = run.summary?.seed;
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new UserError(`the run upload's seed is not an integer ≥ 0`);
+  // a browser run has no files to load weights from; an IR that names some would make the export read them here
+  const named = ir.models.find((m) => m.initFrom !== undefined || m.load !== undefined);
+  if (named) throw new UserError(`the run upload's model '${named.role}' loads weights from a file, which a run in the page cannot do`);
+  const base = `${ir.name.replace(/[^A-Za-z0-9_-]/g, '_')}-s${seed}-${stamp(new Date())}`;
   let id = base;
   for (let i = 2; fs.existsSync(path.join(root, RUNS, id)); i++) id = `${base}-${i}`;
+  const runs = path.join(root, RUNS);
+  if (!ID.test(id) || path.dirname(path.join(runs, id)) !== runs) throw new UserError(`the run upload would be saved as '${id}'`);
+  if (fs.existsSync(runs) && fs.realpathSync(runs) !== runs) throw new UserError(`${RUNS} in the lab's folder links elsewhere: not writing there`);
   const folder = new RunFolder(path.join(root, RUNS, id));
   try {
     await writeRunOutputs(folder, { ir, planText: run.planText, config: run.config, result: run, ...(ir.eval ? { target: ir.datasets[ir.eval.target] } : {}) });

@@ -40,6 +40,15 @@ function builtinFile(name: string): string {
   return abs;
 }
 
+/** a built-in's declaring file relative to distillery, or null where it is not known */
+function shownBuiltin(name: string): string | null {
+  try {
+    return path.relative(ROOT, builtinFile(name)).split(path.sep).join('/');
+  } catch {
+    return null;
+  }
+}
+
 /** the file a source's text stands for, and how the worker bundle reaches the pipeline */
 function resolveSource(root: string, s: Source): { file: string; shown: string; worker: WorkerSource } {
   if (s?.kind === 'builtin') {
@@ -106,7 +115,7 @@ export async function startLab(o: { port?: number; root?: string } = {}): Promis
       return js ? send(res, 200, 'text/javascript; charset=utf-8', js) : send(res, 404, 'text/plain', 'not found');
     }
     if (m === 'GET' && p === '/api/pipelines')
-      return sendJson(res, 200, Object.entries(PIPELINES).map(([name, d]) => ({ name, description: d.description ?? '', file: path.relative(ROOT, builtinFile(name)).split(path.sep).join('/') })));
+      return sendJson(res, 200, Object.entries(PIPELINES).map(([name, d]) => ({ name, description: d.description ?? '', file: shownBuiltin(name) })));
     if (m === 'GET' && p === '/api/source') {
       const s: Source = url.searchParams.has('pipeline') ? { kind: 'builtin', name: url.searchParams.get('pipeline')! } : { kind: 'file', path: url.searchParams.get('path') ?? '' };
       const r = resolveSource(root, s);
@@ -116,7 +125,7 @@ export async function startLab(o: { port?: number; root?: string } = {}): Promis
       const q = await json<{ source: Source; text: string }>(req);
       if (typeof q.text !== 'string') throw new UserError('the request has no text');
       const r = resolveSource(root, q.source);
-      const diagnostics = checkFile(r.file, { text: q.text }).map((d) => ({ ...d, inEditor: path.resolve(d.file) === r.file }));
+      const diagnostics = checkFile(r.file, { text: q.text, distillery: 'core.ts' }).map((d) => ({ ...d, inEditor: path.resolve(d.file) === r.file }));
       if (p === '/api/check' || diagnostics.length) return sendJson(res, 200, { ok: diagnostics.length === 0, file: r.shown, diagnostics });
       const id = `${randomBytes(8).toString('hex')}.js`;
       workers.set(id, await bundleWorker(r.worker, { file: r.file, text: q.text }));

@@ -60,7 +60,9 @@ export function serveWorker(def: PipelineDef<any>, scope: Scope = globalThis as 
     } catch (e) {
       return post({ type: 'error', stage: 'graph', message: messageOf(e) });
     }
-    const hasGpu = !!scope.navigator?.gpu;
+    // 'auto': webgpu only where the browser hands out an adapter (navigator.gpu alone may have none)
+    const gpu = scope.navigator?.gpu as { requestAdapter?(): Promise<unknown> } | undefined;
+    const hasGpu = m.backend === 'auto' && !!(await gpu?.requestAdapter?.().catch(() => null));
     const name = m.backend === 'auto' ? (hasGpu ? 'webgpu' : 'wasm') : m.backend;
     let backend;
     try {

@@ -119,6 +119,18 @@ test('Check: type errors at their line and column; Run (bundle) refuses them and
   assert.doesNotMatch(js.body.toString(), /from\s*["']node:/, 'the worker bundle imports nothing from Node');
 });
 
+test('a file opened from elsewhere (not on disk here) type-checks and bundles from its text', async () => {
+  const text = fs.readFileSync(path.join(FIXTURES, 'tiny.ts'), 'utf8');
+  const r = json(await postJson('/api/bundle', { source: { kind: 'paste', name: 'from-elsewhere.ts' }, text }));
+  assert.equal(r.ok, true, JSON.stringify(r));
+  assert.match((await request(r.worker)).body.toString(), /pipeline\("tiny"|pipeline\('tiny'/);
+  assert.equal(fs.existsSync(path.join(root, 'from-elsewhere.ts')), false);
+  // 'distillery' in the lab is the portable core: a file that imports the Node runtime fails Check as it would Run
+  const nodeOnly = json(await postJson('/api/check', { source: { kind: 'paste', name: 'x.ts' }, text: "import { runIR } from 'distillery';\nconsole.log(runIR);\n" }));
+  assert.equal(nodeOnly.ok, false);
+  assert.match(nodeOnly.diagnostics[0].message, /runIR/);
+});
+
 test('a built-in pipeline: its source is the file that declares it; its edited text is what gets bundled', async () => {
   const list = json(await request('/api/pipelines')) as { name: string; file: string }[];
   assert.deepEqual(list.find((p) => p.name === 'dmd2-ring')?.file, 'pipelines/dmd2.ts');
@@ -153,6 +165,15 @@ test('an uploaded run becomes a run folder, a zip of it and a PyTorch export; ga
   const pkg = unzipSync(new Uint8Array((await request(torch)).body));
   for (const f of ['graph.py', 'train.py', 'init.safetensors', 'trained.safetensors']) assert.ok(pkg[`${id}-torch/${f}`], f);
   assert.equal((await request('/api/runs/..%2F..%2Fetc.zip')).status, 400);
+  // a forged seed cannot steer the folder out of lab-runs/, and an IR that loads files is refused
+  const forged = await request('/api/runs', { method: 'POST', body: packRun({ ir, config: {}, planText: '', ...r, summary: { ...r.summary, seed: 'x/../../../../escaped' as never } }), origin: `http://127.0.0.1:${lab.port}` });
+  assert.equal(forged.status, 400);
+  assert.match(json(forged).error, /seed is not an integer/);
+  const loads = { ...ir, models: ir.models.map((m) => (m.role === 'student' ? { ...m, initFrom: '/etc/some.safetensors' } : m)) };
+  const refused = await request('/api/runs', { method: 'POST', body: packRun({ ir: loads, config: {}, planText: '', ...r }), origin: `http://127.0.0.1:${lab.port}` });
+  assert.equal(refused.status, 400);
+  assert.match(json(refused).error, /loads weights from a file/);
+  assert.deepEqual(fs.readdirSync(path.join(root, 'lab-runs')), [id]);
 });
 
 test('`distillery lab` prints its URL, serves the page, stops on SIGINT; a bad port is one clean error', async () => {
