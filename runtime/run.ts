@@ -56,15 +56,7 @@ export async function writeRunOutputs(
   folder.write('plan.txt', r.planText + '\n');
   if (r.config) folder.write('config.json', JSON.stringify(r.config, null, 2) + '\n');
   folder.write('metrics.arrow', metricsToArrow(result.rows));
-  let samplesPng: Uint8Array | undefined;
-  let teacherSamplesPng: Uint8Array | undefined;
-  if (result.samples && result.d !== undefined) {
-    folder.write('samples.arrow', samplesToArrow(result.samples, result.d));
-    if (r.target?.kind === 'gmm' && result.d === 2) {
-      folder.write('samples.png', (samplesPng = scatterOverDensity(r.target, result.samples)));
-      if (result.teacherSamples) folder.write('teacher-samples.png', (teacherSamplesPng = scatterOverDensity(r.target, result.teacherSamples, { colors: () => TEACHER_COLOR })));
-    }
-  }
+  const { samplesPng, teacherSamplesPng } = result.samples && result.d !== undefined ? writeSamples(folder, r.target, result.d, result.samples, result.teacherSamples) : {};
   for (const [name, bytes] of Object.entries(result.weights)) folder.write(`weights/${name}`, bytes);
   folder.write('summary.json', JSON.stringify(result.summary, null, 2) + '\n');
   for (const [name, data] of Object.entries(await reportFiles({ summary: result.summary, rows: result.rows, planText: r.planText, config: r.config, samplesPng, teacherSamplesPng }))) folder.write(name, data);
@@ -73,14 +65,19 @@ export async function writeRunOutputs(
 /** The final evaluation of an imported run, written: finalMetrics, plus samples.arrow and the pictures of a 2-D mixture. */
 export async function finalEvaluation(exe: Executor, setup: EvalSetup, m: StudentMetrics, folder: RunFolder): Promise<{ metrics: Record<string, unknown>; samplesPng?: Uint8Array; teacherSamplesPng?: Uint8Array }> {
   const { metrics, teacherSamples } = await finalMetrics(exe, setup, m);
-  folder.write('samples.arrow', samplesToArrow(m.samples, setup.d));
-  if (setup.kind !== 'gmm' || setup.d !== 2) return { metrics };
-  const samplesPng = scatterOverDensity(setup.target, m.samples);
+  return { metrics, ...writeSamples(folder, setup.target, setup.d, m.samples, teacherSamples) };
+}
+
+/** samples.arrow, and for a 2-D mixture samples.png over its density and teacher-samples.png */
+function writeSamples(folder: RunFolder, target: DatasetSpec | undefined, d: number, samples: Float32Array, teacherSamples?: Float32Array): { samplesPng?: Uint8Array; teacherSamplesPng?: Uint8Array } {
+  folder.write('samples.arrow', samplesToArrow(samples, d));
+  if (target?.kind !== 'gmm' || d !== 2) return {};
+  const samplesPng = scatterOverDensity(target, samples);
   folder.write('samples.png', samplesPng);
-  if (!teacherSamples) return { metrics, samplesPng };
-  const teacherSamplesPng = scatterOverDensity(setup.target, teacherSamples, { colors: () => TEACHER_COLOR });
+  if (!teacherSamples) return { samplesPng };
+  const teacherSamplesPng = scatterOverDensity(target, teacherSamples, { colors: () => TEACHER_COLOR });
   folder.write('teacher-samples.png', teacherSamplesPng);
-  return { metrics, samplesPng, teacherSamplesPng };
+  return { samplesPng, teacherSamplesPng };
 }
 
 export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {

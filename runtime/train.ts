@@ -1,5 +1,5 @@
 /** @file Training as a stream: RxJS operator functions over step indices, one compute step at a time. */
-import { Observable, concatMap, defer, of, range, type OperatorFunction } from 'rxjs';
+import { Observable, concatMap, defer, identity, of, range, type OperatorFunction } from 'rxjs';
 import type { Executor, UpdateResult } from './executor.ts';
 import type { UpdatePlan } from '../dsl/compile/plan.ts';
 import { studentMetrics, studentMetricsAsync, type EvalSetup, type StudentMetrics } from './evaluate.ts';
@@ -81,7 +81,8 @@ export function train(exe: Executor, steps: number, setup: EvalSetup | undefined
       const from = o.from ?? 1;
       return range(from, Math.max(0, steps - from + 1)).pipe(
         concatMap((i) => new Observable<number>((sub) => nextMacrotask(() => (sub.next(i), sub.complete())))),
-        concatMap(async (i) => (await o.gate?.(i), i)),
+        // only a run with a gate awaits one: the plain step loop gains no promise per step
+        o.gate ? concatMap(async (i) => (await o.gate!(i), i)) : identity,
         trainStep(exe, start, from),
         evaluateEvery(exe, setup, evalEvery, steps),
       );
