@@ -6,7 +6,7 @@ import { GraphError, UserError, isUserFacing } from '../dsl/errors.ts';
 import { compile, printPlan } from '../dsl/compile/index.ts';
 import { printIR } from '../dsl/ir/print.ts';
 import { resolveIR, resolvePipeline, resolveTarget } from './load.ts';
-import { resumeRun, runIR, type Summary } from '../runtime/run.ts';
+import { Interrupted, resumeRun, runIR, type Summary } from '../runtime/run.ts';
 import { optionsJsonSchema } from '../dsl/options.ts';
 import { rebuildReport } from '../runtime/report/report.ts';
 import { checkFile, formatDiagnostic } from '../runtime/check.ts';
@@ -113,7 +113,7 @@ export function program(): Command {
       if (o.resume) {
         const given = ['seed', 'steps', 'batch', 'set', 'config', 'backend', 'diagnose', 'checkpointEvery', 'keep', 'maxNonFinite', 'dryRun'].filter((k) => cmd.getOptionValueSource(k) === 'cli');
         if (given.length) throw new UserError(`--resume continues the run as it was configured; drop ${given.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`);
-        const s = await resumeRun(o.resume, { quiet: o.quiet ?? false });
+        const s = await whileSignalsStop((stop) => resumeRun(o.resume!, { quiet: o.quiet ?? false, stop }));
         console.log(`${summaryLine(s)}\n→ resumed from step ${s.resumedFrom}; ${o.resume}`);
         return;
       }
@@ -129,7 +129,8 @@ export function program(): Command {
         return;
       }
       const out = o.out ?? `runs/${ir.name}-seed${o.seed}`;
-      const s = await runIR(ir, {
+      const s = await whileSignalsStop((stop) => runIR(ir, {
+        stop,
         seed: o.seed,
         backend: o.backend,
         out,
@@ -139,7 +140,7 @@ export function program(): Command {
         ...(o.checkpointEvery ? { checkpointEvery: o.checkpointEvery } : {}),
         ...(o.diagnose ? { diagnose: o.diagnose } : {}),
         ...(config ? { config } : {}),
-      });
+      }));
       console.log(`${summaryLine(s)}\n→ ${out}/summary.json, ${out}/report.html`);
     });
   p.command('export')
@@ -290,6 +291,25 @@ export function program(): Command {
   return p;
 }
 
+/** Run `f` with a signal that Ctrl-C (SIGINT) or SIGTERM aborts: training stops at the next step boundary and writes
+ * its metrics and a checkpoint. A second signal quits at once (checkpoints are written atomically, so none is torn). */
+async function whileSignalsStop<T>(f: (stop: AbortSignal) => Promise<T>): Promise<T> {
+  const ctl = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (ctl.signal.aborted) process.exit(130);
+    process.stderr.write(`\n${sig}: stopping after this step (again to quit now)\n`);
+    ctl.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await f(ctl.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
 /** the system's way to open a URL; when there is none, the URL printed above is the way */
 function openInBrowser(url: string): void {
   const [cmd, ...args] = process.platform === 'darwin' ? ['open', url] : process.platform === 'win32' ? ['cmd', '/c', 'start', '', url] : ['xdg-open', url];
@@ -307,6 +327,10 @@ export async function main(argv: string[]): Promise<number> {
       if (e.exitCode === 0) return 0; // --help, --version
       process.stderr.write(`distillery: error: ${e.message.replace(/^error: /, '')}\n`);
       return 1;
+    }
+    if (e instanceof Interrupted) {
+      process.stderr.write(`distillery: ${e.message}\n`);
+      return 130;
     }
     if (isUserFacing(e)) {
       const msg = e instanceof GraphError ? `the graph has ${e.issues.length} issue(s):\n${e.message}` : e.message;

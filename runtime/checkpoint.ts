@@ -57,7 +57,7 @@ export interface Checkpoint {
   exec: ExecutorState;
 }
 
-const stepDir = (step: number) => `step-${String(step).padStart(8, '0')}`;
+export const checkpointName = (step: number) => `step-${String(step).padStart(8, '0')}`;
 const STEP_RE = /^step-(\d{8})$/;
 
 /** Write a checkpoint into `<runDir>/checkpoints/` atomically and drop all but the newest `keep`. Returns its folder. */
@@ -79,7 +79,7 @@ export function writeCheckpoint(runDir: string, state: Omit<CheckpointState, 'co
   put('optimizer.safetensors', encodeSafetensors(exec.optimizer, { format: CHECKPOINT_FORMAT }));
   if (Object.keys(exec.ema).length) put('ema.safetensors', encodeSafetensors(exec.ema, { format: CHECKPOINT_FORMAT }));
   put('state.json', JSON.stringify({ ...state, counters: exec.counters }, null, 1));
-  const final = path.join(root, stepDir(state.step));
+  const final = path.join(root, checkpointName(state.step));
   fs.rmSync(final, { recursive: true, force: true });
   fs.renameSync(tmp, final);
   for (const old of listCheckpoints(runDir).slice(0, -keep)) fs.rmSync(old, { recursive: true, force: true });

@@ -7,7 +7,8 @@ import { printIR } from '../dsl/ir/print.ts';
 import { loadBackend } from '../gpu/backend.ts';
 import { NonFiniteError, type Executor, type ExecutorOptions } from './executor.ts';
 import type { EvalSetup, StudentMetrics } from './evaluate.ts';
-import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, loadCheckpoint, removeUnfinished, writeCheckpoint, type Checkpoint } from './checkpoint.ts';
+import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, checkpointName, loadCheckpoint, removeUnfinished, writeCheckpoint, type Checkpoint } from './checkpoint.ts';
+import { MetricsFile } from './sinks/metrics-file.ts';
 import { reportFiles } from './report/report.ts';
 import type { Summary } from './summary.ts';
 import { UserError } from '../dsl/errors.ts';
@@ -41,7 +42,26 @@ export interface RunOptions {
   resume?: Checkpoint;
   /** testing aid, passed to the executor */
   poisonGradient?: ExecutorOptions['poisonGradient'];
+  /** when it aborts (Ctrl-C), training stops at the next step boundary: the metrics so far and a checkpoint of that
+   * step are written, and runIR throws `Interrupted` */
+  stop?: AbortSignal;
+  /** the most seconds a metric row waits before it reaches metrics.arrows (default 1) */
+  flushSeconds?: number;
 }
+
+/** a run stopped by `RunOptions.stop`: where its metrics and its checkpoint are */
+export class Interrupted extends UserError {
+  constructor(
+    readonly step: number,
+    readonly checkpoint: string | undefined,
+    readonly metrics: string,
+  ) {
+    super(`interrupted after step ${step}: metrics so far in ${metrics}${checkpoint ? `, checkpoint ${checkpoint}; continue with \`distillery run --resume ${path.dirname(path.dirname(checkpoint))}\`` : ''}`);
+  }
+}
+
+/** thrown by the gate when `stop` has aborted */
+class StopRequested extends Error {}
 
 /** What a finished session leaves in its run folder besides checkpoints: the IR and plan, the options, metrics.arrow,
  * samples.arrow and the sample pictures, the weights, summary.json and the report. The lab writes a browser run with
@@ -86,6 +106,7 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
   const folder = new RunFolder(o.out, { clean: !!o.resume });
   let lastCheckpoint: string | undefined = o.resume?.dir;
   let session: RunSession | undefined;
+  let metrics: MetricsFile | undefined;
   // a checkpoint being written holds the next step back (the gate), so that it holds exactly the steps it names
   let writing: Promise<unknown> | undefined;
   try {
@@ -94,7 +115,10 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
     const s = (session = new RunSession(ir, backend, {
       seed: o.seed,
       startedAt: t0,
-      gate: () => writing as Promise<void> | undefined,
+      gate: async () => {
+        await writing;
+        if (o.stop?.aborted) throw new StopRequested();
+      },
       loadFile: loadSafetensors,
       ...(o.evalSamples ? { evalSamples: o.evalSamples } : {}),
       ...(o.diagnose ? { diagnose: o.diagnose } : {}),
@@ -107,43 +131,65 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
     const steps = ir.run.steps;
     const every = o.checkpointEvery ?? 0;
     const keep = o.keep ?? 3;
+    // the rows reach disk as they come; a resumed run's stream starts again from its checkpoint's rows
+    const m = (metrics = new MetricsFile(o.out, { pipeline: ir.name, seed: o.seed, backend: o.backend, steps, planText: s.planText, ...(o.config ? { config: o.config } : {}) }, s.rows, o.flushSeconds));
+    const checkpoint = async (step: number) =>
+      (lastCheckpoint = writeCheckpoint(
+        o.out,
+        {
+          format: CHECKPOINT_FORMAT,
+          version: CHECKPOINT_VERSION,
+          pipeline: ir.name,
+          step,
+          run: { seed: o.seed, backend: o.backend, steps, checkpointEvery: every, keep, ...(o.evalSamples ? { evalSamples: o.evalSamples } : {}), ...(o.diagnose ? { diagnose: o.diagnose } : {}), ...(o.maxNonFinite ? { maxNonFinite: o.maxNonFinite } : {}) },
+          ...(o.config ? { config: o.config } : {}),
+          rows: s.rows,
+          trainSeconds: s.trainSeconds(),
+          nonFiniteEvents: s.nonFiniteEvents,
+        },
+        ir,
+        await s.exe.exportStateAsync(),
+        keep,
+      ));
     const bar = progress(steps, { quiet: o.quiet ?? false });
-    await lastValueFrom(
-      s.train().pipe(
-        concatMap(({ event: e }) => (writing = (async () => {
-          if (!o.quiet) for (const role of e.nonFinite) process.stderr.write(`step ${e.step}: non-finite loss or gradient in role '${role}': update skipped (${s.exe.nonFinite.get(role)} so far)\n`);
-          bar.update(e);
-          // never at the last step: the run folder itself holds the final state
-          if (every > 0 && e.step % every === 0 && e.step < steps)
-            lastCheckpoint = writeCheckpoint(
-              o.out,
-              {
-                format: CHECKPOINT_FORMAT,
-                version: CHECKPOINT_VERSION,
-                pipeline: ir.name,
-                step: e.step,
-                run: { seed: o.seed, backend: o.backend, steps, checkpointEvery: every, keep, ...(o.evalSamples ? { evalSamples: o.evalSamples } : {}), ...(o.diagnose ? { diagnose: o.diagnose } : {}), ...(o.maxNonFinite ? { maxNonFinite: o.maxNonFinite } : {}) },
-                ...(o.config ? { config: o.config } : {}),
-                rows: s.rows,
-                trainSeconds: s.trainSeconds(),
-                nonFiniteEvents: s.nonFiniteEvents,
-              },
-              ir,
-              await s.exe.exportStateAsync(),
-              keep,
-            );
-          return e;
-        })())),
-      ),
-      { defaultValue: undefined },
-    ).finally(() => bar.stop());
+    let lastStep = s.from - 1;
+    try {
+      await lastValueFrom(
+        s.train().pipe(
+          concatMap(({ event: e, row }) => (writing = (async () => {
+            if (!o.quiet) for (const role of e.nonFinite) process.stderr.write(`step ${e.step}: non-finite loss or gradient in role '${role}': update skipped (${s.exe.nonFinite.get(role)} so far)\n`);
+            bar.update(e);
+            m.push(row);
+            lastStep = e.step;
+            // never at the last step: the run folder itself holds the final state
+            if (every > 0 && e.step % every === 0 && e.step < steps) {
+              m.flush();
+              await checkpoint(e.step);
+            }
+            return e;
+          })())),
+        ),
+        { defaultValue: undefined },
+      );
+    } catch (e) {
+      if (!(e instanceof StopRequested)) throw e;
+      m.close();
+      // a checkpoint of the step the run stopped after, unless the last one already is
+      const at = lastCheckpoint && path.basename(lastCheckpoint) === checkpointName(lastStep) ? lastCheckpoint : lastStep > 0 ? await checkpoint(lastStep) : undefined;
+      throw new Interrupted(lastStep, at, m.path);
+    } finally {
+      bar.stop();
+    }
+    m.flush();
     const result = await s.finish();
     await writeRunOutputs(folder, { ir, planText: s.planText, ...(o.config ? { config: o.config } : {}), result, ...(ir.eval ? { target: ir.datasets[ir.eval.target] } : {}) });
     s.dispose();
     folder.commit();
+    m.remove();
     return result.summary;
   } catch (e) {
     session?.dispose(); // a failed run must not leave its variables registered with the backend
+    metrics?.close(); // the rows so far stay on disk
     folder.discard();
     if (e instanceof NonFiniteError)
       throw new UserError(`training stopped: ${e.message}; ${lastCheckpoint ? `last good checkpoint: ${lastCheckpoint}` : 'no checkpoint was written (--checkpoint-every N)'}`);
@@ -152,7 +198,7 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
 }
 
 /** Continue the run whose folder (or checkpoint folder) is `dir`, as it was configured. */
-export async function resumeRun(dir: string, o: { quiet?: boolean; out?: string } = {}): Promise<Summary> {
+export async function resumeRun(dir: string, o: { quiet?: boolean; out?: string; stop?: AbortSignal } = {}): Promise<Summary> {
   const c = loadCheckpoint(dir);
   const r = c.state.run;
   const runDir = o.out ?? path.dirname(path.dirname(c.dir));
@@ -165,6 +211,7 @@ export async function resumeRun(dir: string, o: { quiet?: boolean; out?: string 
     checkpointEvery: r.checkpointEvery,
     keep: r.keep,
     resume: c,
+    ...(o.stop ? { stop: o.stop } : {}),
     ...(r.evalSamples ? { evalSamples: r.evalSamples } : {}),
     ...(r.diagnose ? { diagnose: r.diagnose } : {}),
     ...(r.maxNonFinite ? { maxNonFinite: r.maxNonFinite } : {}),

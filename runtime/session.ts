@@ -11,7 +11,8 @@ import { Executor, type ExecutorOptions, type ExecutorState } from './executor.t
 import { initialWeights } from './init.ts';
 import { beatsTeacherSteps, evalSetup, gaussianBaseline, modeNumbers, studentMetricsAsync, studentSteps, TEACHER_PICTURE, teacherHeadline, teacherLadder, tokenTeacherLadder, type EvalSetup, type GmmEvalSetup, type StudentMetrics } from './evaluate.ts';
 import { modeStats } from '../ops/metrics/modes.ts';
-import type { Summary } from './summary.ts';
+import { lastLosses, type Summary } from './summary.ts';
+export { lastLosses } from './summary.ts';
 import { train, type StepEvent } from './train.ts';
 import { encodeSafetensors } from './safetensors-bytes.ts';
 import { copyingDiagnosticFor, type CopyingDiagnostic } from './diagnose/copying.ts';
@@ -39,9 +40,6 @@ export function evalColumns(setup: EvalSetup | undefined, m: Record<string, numb
   return Object.fromEntries(keys.map((k) => [k, m?.[k] ?? null]));
 }
 
-/** each role's loss in the last metrics row */
-export const lastLosses = (rows: Row[]): Record<string, number> =>
-  Object.fromEntries(Object.entries(rows[rows.length - 1] ?? {}).filter(([k]) => k.startsWith('loss.')).map(([k, v]) => [k.slice(5), v as number]));
 
 /** a mixture run's summary: the student's metrics beside the teacher's sampler ladders and the Gaussian baseline;
  * also the kept samples of the teacher's TEACHER_PICTURE sampler (same noise as the ladder), for teacher-samples.png */

@@ -16,3 +16,7 @@ export interface Summary {
   /** the last step trained when the run was stopped before `steps` (the lab's Stop); absent: it ran to the end */
   stoppedAt?: number;
 }
+
+/** each role's loss in the last metrics row */
+export const lastLosses = (rows: Record<string, number | null>[]): Record<string, number> =>
+  Object.fromEntries(Object.entries(rows[rows.length - 1] ?? {}).filter(([k]) => k.startsWith('loss.')).map(([k, v]) => [k.slice(5), v as number]));

@@ -9,7 +9,9 @@ import path from 'node:path';
 import { tableFromIPC } from 'apache-arrow';
 import { UserError } from '../../dsl/errors.ts';
 import { RunFolder } from '../files.ts';
-import type { Summary } from '../summary.ts';
+import { lastLosses, type Summary } from '../summary.ts';
+import { readMetricsStream } from '../sinks/arrow.ts';
+import { METRICS_STREAM, type StreamedRun } from '../sinks/metrics-file.ts';
 import { modeMassChart, overlay, panels, renderChart, type Chart, type ModeMass, type Series } from './charts.ts';
 
 export interface ReportInput {
@@ -107,6 +109,7 @@ export async function reportFiles(r: ReportInput): Promise<Record<string, string
     ['iterations / s', s.iterationsPerSecond],
     ['non-finite updates skipped', Object.values(s.nonFinite?.skipped ?? {}).reduce((a, b) => a + b, 0)],
     ...(s.resumedFrom !== undefined ? ([['resumed from step', s.resumedFrom]] as [string, unknown][]) : []),
+    ...(s.stoppedAt !== undefined ? ([['stopped after step', s.stoppedAt]] as [string, unknown][]) : []),
   ];
   const metrics = flatten(Object.fromEntries(Object.entries(s.metrics).filter(([k]) => !['teacherEnergyDistanceByNfe', 'teacherHeunEnergyDistanceBySteps'].includes(k)))).filter(([k]) => !LISTED_NOT.test(k));
   const headline = typeof s.metrics.headline === 'string' ? s.metrics.headline : undefined;
@@ -161,8 +164,36 @@ export function readMetrics(file: string): Record<string, number | null>[] {
   return rows;
 }
 
-/** Rebuild report.html and plots/ of a finished run folder; each file is written then renamed into place. */
+/** The report's input from a run that never finished (killed, or stopped by Ctrl-C): its streamed metric rows and the
+ * run description they carry; the summary holds what the rows say, and `stoppedAt` its last step. */
+function unfinishedRun(dir: string): ReportInput {
+  const file = path.join(dir, METRICS_STREAM);
+  const { rows, meta } = readMetricsStream(fs.readFileSync(file));
+  const run = meta as Partial<StreamedRun> | undefined;
+  if (!run?.pipeline || !rows.length) throw new UserError(`'${dir}' holds no finished run, and ${file} has no metric rows`);
+  const last = rows[rows.length - 1]!;
+  const first = rows[0]!;
+  const seconds = (last.wallSeconds ?? 0) - (first.wallSeconds ?? 0);
+  const summary: Summary = {
+    pipeline: run.pipeline,
+    seed: run.seed ?? 0,
+    backend: run.backend ?? '',
+    steps: run.steps ?? last.step ?? 0,
+    wallSeconds: last.wallSeconds ?? 0,
+    iterationsPerSecond: seconds > 0 ? (last.step! - first.step!) / seconds : 0,
+    metrics: {},
+    energyDistanceByStep: rows.filter((r) => typeof r.energyDistance === 'number').map((r) => ({ step: r.step!, energyDistance: r.energyDistance! })),
+    finalLosses: lastLosses(rows),
+    nonFinite: { skipped: {}, events: [] },
+    stoppedAt: last.step!,
+  };
+  return { summary, rows, planText: run.planText ?? '', ...(run.config ? { config: run.config } : {}) };
+}
+
+/** Rebuild report.html and plots/ of a run folder from its files; each file is written then renamed into place. A
+ * run that never finished (no summary.json) is reported from the metric rows it streamed (metrics.arrows). */
 export async function rebuildReport(dir: string): Promise<string[]> {
+  if (!fs.existsSync(path.join(dir, 'summary.json')) && fs.existsSync(path.join(dir, METRICS_STREAM))) return writeReport(dir, await reportFiles(unfinishedRun(dir)));
   const need = (f: string) => {
     const p = path.join(dir, f);
     if (!fs.existsSync(p)) throw new UserError(`'${dir}' is not a finished run folder: ${f} is missing`);
@@ -185,6 +216,10 @@ export async function rebuildReport(dir: string): Promise<string[]> {
     ...(opt('samples.png') ? { samplesPng: opt('samples.png')! } : {}),
     ...(opt('teacher-samples.png') ? { teacherSamplesPng: opt('teacher-samples.png')! } : {}),
   });
+  return writeReport(dir, files);
+}
+
+function writeReport(dir: string, files: Record<string, string | Uint8Array>): string[] {
   const folder = new RunFolder(dir);
   for (const [name, data] of Object.entries(files)) folder.write(name, data);
   return folder.commit();
