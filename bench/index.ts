@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { benchDmdStep } from './dmd-step/bench.ts';
+import { benchDeferred } from './deferred/bench.ts';
 
 const positive = (flag: string) => (v: string) => {
   const n = Number(v);
@@ -12,19 +13,22 @@ const positive = (flag: string) => (v: string) => {
 
 const program = new Command('bench')
   .description('performance benchmarks')
-  .argument('<name>', 'dmd-step')
+  .argument('<name>', 'dmd-step | deferred (the per-update loop against the deferred one: --backend webgpu)')
   .option('--dims <list>', 'data dimensions, comma-separated', (v) => v.split(',').map((d) => positive('--dims')(d.trim())), [2, 64])
   .option('--reps <n>', 'timed repetitions (≥ 5 for the reported figures)', positive('--reps'), 5)
   .option('--backend <name>', 'wasm | cpu | webgpu', 'wasm')
   .option('--no-torch', 'skip the PyTorch baseline even when python3-torch is installed')
+  .option('--batch <n>', 'deferred: the batch size', positive('--batch'), 32)
+  .option('--steps <n>', 'deferred: steps per repetition', positive('--steps'), 20)
   .option('--json <file>', 'also write the figures as JSON')
-  .action(async (name: string, o: { dims: number[]; reps: number; backend: string; torch: boolean; json?: string }) => {
-    if (name !== 'dmd-step') throw new InvalidArgumentError(`unknown benchmark '${name}'; choose dmd-step`);
-    const res = await benchDmdStep({ ...o, log: (l) => console.log(l) });
+  .action(async (name: string, o: { dims: number[]; reps: number; backend: string; torch: boolean; json?: string; batch: number; steps: number }) => {
+    if (name !== 'dmd-step' && name !== 'deferred') throw new InvalidArgumentError(`unknown benchmark '${name}'; choose dmd-step or deferred`);
+    const log = (l: string) => console.log(l);
+    const res = name === 'deferred' ? await benchDeferred({ ...o, log }) : await benchDmdStep({ ...o, log });
     if (o.json) {
       fs.mkdirSync(path.dirname(path.resolve(o.json)), { recursive: true });
       const tmp = `${o.json}.tmp`;
-      fs.writeFileSync(tmp, JSON.stringify({ date: new Date().toISOString(), backend: o.backend, node: process.version, ...res }, null, 2));
+      fs.writeFileSync(tmp, JSON.stringify({ date: new Date().toISOString(), node: process.version, ...res, backend: o.backend }, null, 2));
       fs.renameSync(tmp, o.json);
       console.log(`→ ${o.json}`);
     }

@@ -2,7 +2,7 @@
  * when the active backend has one, and the equivalent chain of tfjs ops otherwise (the `tensorflow` backend). */
 import * as tf from '@tensorflow/tfjs';
 import type { Tensor } from '@tensorflow/tfjs';
-import { KERNELS, type AdamAttrs, type KernelName } from './kernels/defs.ts';
+import { KERNELS, type AdamAttrs, type AdamGuardedAttrs, type GuardAttrs, type KernelName } from './kernels/defs.ts';
 import { inputMap } from './kernels/spec.ts';
 import { F32_MAX, type Expr, type ScalarFn } from '../ops/scalar.ts';
 
@@ -98,10 +98,40 @@ export function adamStep(p: Tensor[], g: Tensor[], m: Tensor[], v: Tensor[], a: 
   return [...ps, ...ms, ...vs];
 }
 
+/** the next guard [ok, lr/(1 − β₁ᵗ), 1 − β₂ᵗ, t] of an update from its [loss, Σ‖g‖², …] and the previous guard */
+export function updateGuard(stats: Tensor, prev: Tensor, a: GuardAttrs): Tensor {
+  if (has(KERNELS.updateGuard)) return run(KERNELS.updateGuard, [stats, prev], { ...a })[0]!;
+  const [loss, sumSq] = [tf.slice(stats, [0], [1]), tf.slice(stats, [1], [1])];
+  const ok = tf.cast(tf.logicalAnd(tf.isFinite(loss), tf.isFinite(sumSq)), 'float32');
+  const t = tf.add(tf.slice(prev, [3], [1]), ok);
+  const some = tf.greater(t, 0);
+  const k = tf.where(some, tf.div(a.lr, tf.sub(1, tf.pow(a.beta1, t))), tf.zerosLike(t));
+  const c2 = tf.where(some, tf.sub(1, tf.pow(a.beta2, t)), tf.onesLike(t));
+  return tf.concat([ok, k, c2, t]);
+}
+
+/** `adamStep` gated by a guard (updateGuard): where it says skip, p, m and v come out unchanged */
+export function adamStepGuarded(p: Tensor[], g: Tensor[], m: Tensor[], v: Tensor[], guard: Tensor, a: Omit<AdamGuardedAttrs, 'count'>): Tensor[] {
+  const count = p.length;
+  if (has(KERNELS.adamGuarded)) return run(KERNELS.adamGuarded, [...p, ...g, ...m, ...v, guard], { ...a, count });
+  const [ok, k, c2] = [0, 1, 2].map((i) => tf.slice(guard, [i], [1]));
+  const ms = m.map((mi, i) => tf.add(tf.mul(mi, a.beta1), tf.mul(g[i]!, 1 - a.beta1)));
+  const vs = v.map((vi, i) => tf.add(tf.mul(vi, a.beta2), tf.mul(tf.square(g[i]!), 1 - a.beta2)));
+  const ps = p.map((pi, i) => tf.sub(pi, tf.div(tf.mul(ms[i]!, k!), tf.add(tf.sqrt(tf.div(vs[i]!, c2!)), a.eps))));
+  return keepUnless(ok!, [...ps, ...ms, ...vs], [...p, ...m, ...v]);
+}
+
+/** each `fresh[i]` where the guard's ok (a [1] tensor, 1 or 0) is set, else `old[i]` */
+export function keepUnless(ok: Tensor, fresh: Tensor[], old: Tensor[]): Tensor[] {
+  const yes = tf.greater(ok, 0.5);
+  return fresh.map((f, i) => tf.where(f.rank ? tf.broadcastTo(yes, f.shape) : tf.reshape(yes, []), f, old[i]!));
+}
+
 /** one EMA step of n tensors: decay·e_i + (1 − decay)·w_i, both products rounded to float32 before the sum (the
  * exported package computes it in this order too) */
-export function emaStep(e: Tensor[], w: Tensor[], decay: number): Tensor[] {
-  return e.map((ei, i) => tf.add(tf.mul(ei, decay), tf.mul(w[i]!, 1 - decay)));
+export function emaStep(e: Tensor[], w: Tensor[], decay: number, guard?: Tensor): Tensor[] {
+  const fresh = e.map((ei, i) => tf.add(tf.mul(ei, decay), tf.mul(w[i]!, 1 - decay)));
+  return guard ? keepUnless(tf.slice(guard, [0], [1]), fresh, e) : fresh;
 }
 
 /** Tensors a custom gradient reads, kept for one backward pass. tfjs's `save` clones what it keeps, and on wasm a

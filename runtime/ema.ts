@@ -12,10 +12,11 @@ export function emaInit(tf: TF, params: Record<string, tfns.Variable>): EmaState
 }
 
 /** ema ← decay·ema + (1 − decay)·w for the parameters an update changed (`keys`, those that had a gradient): one the
- * update left alone keeps an EMA equal to its value, bit for bit. Every temporary is released before it returns. */
-export function emaApply(tf: TF, decay: number, ema: EmaState, params: Record<string, tfns.Variable>, keys: string[]): void {
+ * update left alone keeps an EMA equal to its value, bit for bit. With a guard (a loop deciding on the device), an
+ * update the guard skipped leaves the EMA as it is. Every temporary is released before it returns. */
+export function emaApply(tf: TF, decay: number, ema: EmaState, params: Record<string, tfns.Variable>, keys: string[], guard?: tfns.Tensor): void {
   tf.tidy(() => {
-    const out = emaStep(keys.map((k) => ema[k]!), keys.map((k) => params[k]!), decay);
+    const out = emaStep(keys.map((k) => ema[k]!), keys.map((k) => params[k]!), decay, guard);
     keys.forEach((k, i) => ema[k]!.assign(out[i]!));
   });
 }

@@ -29,6 +29,9 @@ export interface ExecutorOptions {
   onDraw?: (node: IRNode, value: Tensor) => void;
   /** testing aid: poison one gradient with NaN when this returns true for (role, that role's update index from 1) */
   poisonGradient?: (role: string, update: number) => boolean;
+  /** decide each update on the device and read losses back in batches (`dispatch` / `settle`); default: where the
+   * backend reads only asynchronously (webgpu), whose one read per update would hold the device to the host */
+  deferReads?: boolean;
 }
 
 /** Raised when updates keep producing NaN/Inf: the weights are still the last finite ones. */

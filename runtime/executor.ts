@@ -8,7 +8,7 @@ import { modelDef, type HostTensor } from '../ops/models/index.ts';
 import { TFJS_LOWERINGS, type LowerCtx, type Tensor, type TfjsLowering } from '../gpu/lower/index.ts';
 import { TFJS_MODELS, type TfjsModel } from '../gpu/models/index.ts';
 import { Rng } from '../ops/rng.ts';
-import { adamApply, adamInit, type AdamState } from './optim.ts';
+import { adamApply, adamApplyGuarded, adamInit, guardInit, type AdamState } from './optim.ts';
 import { emaApply, emaInit, type EmaState } from './ema.ts';
 import { backwardScope, elementwise, sumSquares } from '../gpu/fused.ts';
 import { resolveShape } from '../dsl/types.ts';
@@ -50,6 +50,14 @@ export class Executor {
   /** skipped updates per role, and each role's skips in a row */
   readonly nonFinite = new Map<string, number>();
   readonly nonFiniteInARow = new Map<string, number>();
+  /** updates begun per role (applied, skipped, or dispatched and not yet read) */
+  private begun = new Map<string, number>();
+  /** the loop decides updates on the device and reads them back in batches (`dispatch`, `settle`) */
+  readonly deferred: boolean;
+  /** per update, its guard on the device [ok, lr/c1, c2, t] (deferred loops only) */
+  private guards = new Map<UpdatePlan, tfns.Variable>();
+  /** reads from the device to the host made by training (not evaluation): one per update, or one per batch deferred */
+  hostReads = 0;
 
   constructor(
     readonly backend: Backend,
@@ -79,6 +87,8 @@ export class Executor {
     // one optimizer state per update: a pre-training phase does not hand its moments to the main phase
     for (const u of plan.updates) this.adam.set(u, adamInit(tf, this.roles.get(u.role)!.weights));
     for (const role of Object.keys(plan.ema)) this.ema.set(role, emaInit(tf, this.roles.get(role)!.weights));
+    this.deferred = options.deferReads ?? !backend.syncReads;
+    if (this.deferred) for (const u of plan.updates) this.guards.set(u, guardInit(tf, 0));
   }
 
   get ir(): GraphIR {
@@ -157,12 +167,14 @@ export class Executor {
    * a gradient is non-finite, in which case nothing is written and the skip is counted. */
   update(u: UpdatePlan): UpdateResult {
     const p = this.begin(u);
+    this.hostReads++;
     return this.finish(u, p, () => p.stats.dataSync() as Float32Array);
   }
 
   /** `update` for backends that read back only asynchronously (webgpu in Node): the same work, one awaited read. */
   async updateAsync(u: UpdatePlan): Promise<UpdateResult> {
     const p = this.begin(u);
+    this.hostReads++;
     let values: Float32Array;
     try {
       values = (await p.stats.data()) as Float32Array;
@@ -192,7 +204,9 @@ export class Executor {
       // gradient: Adam leaves it and its moments alone, as torch.optim.Adam does with a None grad
       const byName = Object.fromEntries(Object.entries(vars).flatMap(([k, v]) => (grads[v.name] ? [[k, grads[v.name]!]] : [])));
       const first = Object.keys(byName)[0];
-      if (first && this.options.poisonGradient?.(u.role, this.updatesRun(u.role) + 1)) byName[first] = tf.add(byName[first]!, NaN);
+      const index = (this.begun.get(u.role) ?? 0) + 1;
+      this.begun.set(u.role, index);
+      if (first && this.options.poisonGradient?.(u.role, index)) byName[first] = tf.add(byName[first]!, NaN);
       // Σ‖g‖² is NaN/Inf exactly when some gradient entry is (or it overflows)
       const stats = tf.concat([tf.reshape(value, [1]), tf.reshape(sumSquares(Object.values(byName)), [1]), ...logged]);
       logged.forEach((t) => t.dispose());
@@ -223,22 +237,88 @@ export class Executor {
     } finally {
       this.release(p);
     }
+    return this.count(res);
+  }
+
+  /** count a skip (or the end of a run of them); too many in a row stop training */
+  private count(res: UpdateResult): UpdateResult {
     if (res.skipped) {
-      this.nonFinite.set(u.role, (this.nonFinite.get(u.role) ?? 0) + 1);
-      const inARow = (this.nonFiniteInARow.get(u.role) ?? 0) + 1;
-      this.nonFiniteInARow.set(u.role, inARow);
-      if (inARow >= (this.options.maxNonFinite ?? 20)) throw new NonFiniteError(u.role, inARow);
-    } else this.nonFiniteInARow.delete(u.role);
+      this.nonFinite.set(res.role, (this.nonFinite.get(res.role) ?? 0) + 1);
+      const inARow = (this.nonFiniteInARow.get(res.role) ?? 0) + 1;
+      this.nonFiniteInARow.set(res.role, inARow);
+      if (inARow >= (this.options.maxNonFinite ?? 20)) throw new NonFiniteError(res.role, inARow);
+    } else this.nonFiniteInARow.delete(res.role);
     return res;
+  }
+
+  /** One update decided on the device (a deferred loop): Adam (and the EMA) apply where the loss and Σ‖g‖² are
+   * finite and leave weights and moments untouched where not, and nothing is read. Returns [loss, Σ‖g‖², logged…],
+   * which the caller reads, later and batched with others, and hands to `settle` in dispatch order (then disposes). */
+  dispatch(u: UpdatePlan): Tensor {
+    const { tf } = this.backend;
+    const p = this.begin(u);
+    try {
+      const guard = this.guards.get(u)!;
+      const weights = this.roles.get(u.role)!.weights;
+      adamApplyGuarded(tf, u.finish.find((s) => s.kind === 'apply')!.optimizer, this.adam.get(u)!, guard, weights, p.grads, p.stats);
+      const ema = u.finish.find((s) => s.kind === 'ema');
+      if (ema) emaApply(tf, ema.decay, this.ema.get(u.role)!, weights, Object.keys(p.grads), guard);
+    } catch (e) {
+      this.release(p);
+      throw e;
+    }
+    Object.values(p.grads).forEach((g) => g.dispose());
+    return p.stats;
+  }
+
+  /** What a dispatched update's values say, counted as `update` counts: its Adam step when it applied, a skip when not. */
+  settle(u: UpdatePlan, v: Float32Array): UpdateResult {
+    const [loss, sumSq] = [v[0]!, v[1]!];
+    const skipped = !Number.isFinite(loss) || !Number.isFinite(sumSq);
+    if (!skipped) this.adam.get(u)!.step++;
+    const outputs = Object.fromEntries(Object.keys(u.outputs).map((k, i) => [k, v[2 + i]!]));
+    return this.count({ role: u.role, loss, gradNorm: Math.sqrt(sumSq), skipped, outputs });
+  }
+
+  /** Read tensors (a deferred loop's batch) in one transfer, release them, and return each one's values. */
+  async readBatch(ts: Tensor[]): Promise<Float32Array[]> {
+    const { tf } = this.backend;
+    if (!ts.length) return [];
+    this.hostReads++;
+    try {
+      const all = tf.tidy(() => tf.concat(ts.map((t) => tf.reshape(t, [-1]))));
+      try {
+        const flat = (await all.data()) as Float32Array;
+        let at = 0;
+        return ts.map((t) => flat.slice(at, (at += t.size)));
+      } finally {
+        all.dispose();
+      }
+    } finally {
+      tf.dispose(ts);
+    }
+  }
+
+  /** the plan's forward-only scalar outputs as one tensor, not read (a deferred loop); undefined when there are none */
+  dispatchOutputs(): Tensor | undefined {
+    const { tf } = this.backend;
+    return this.plan.outputs ? tf.tidy(() => tf.concat(this.outputTensors().map((t) => tf.reshape(t, [1])))) : undefined;
+  }
+
+  /** `dispatchOutputs`' values by name */
+  outputsOf(v: Float32Array): Record<string, number> {
+    return this.plan.outputs ? Object.fromEntries(Object.keys(this.plan.outputs.names).map((k, i) => [k, v[i]!])) : {};
   }
 
   /** Forward-only evaluation of the plan's scalar outputs that no update computes. */
   outputs(): Record<string, number> {
+    if (this.plan.outputs) this.hostReads++;
     return this.plan.outputs ? this.named(fetchSync(this.backend.tf, () => this.outputTensors())) : {};
   }
 
   /** `outputs` on backends that read back only asynchronously */
   async outputsAsync(): Promise<Record<string, number>> {
+    if (this.plan.outputs) this.hostReads++;
     return this.plan.outputs ? this.named(await fetchAsync(this.backend.tf, () => this.outputTensors())) : {};
   }
 
@@ -278,11 +358,6 @@ export class Executor {
 
   hostWeights(role: string, which: 'raw' | 'eval' = 'raw'): Record<string, HostTensor> {
     return Object.fromEntries(Object.entries(this.weightsOf(role, which)).map(([k, v]) => [k, toHost(v)]));
-  }
-
-  /** updates of a role run so far, skipped ones included: every applied one advanced an Adam step count */
-  private updatesRun(role: string): number {
-    return this.plan.updates.filter((x) => x.role === role).reduce((n, x) => n + this.adam.get(x)!.step, this.nonFinite.get(role) ?? 0);
   }
 
   /** Everything training changes — trainable weights, optimizer moments, the RNG counter, update counters — on the host. */
@@ -369,6 +444,12 @@ export class Executor {
     const fill = (m: Map<string, number>, from: Record<string, number>) => (m.clear(), Object.entries(from).forEach(([k, n]) => m.set(k, n)));
     fill(this.nonFinite, s.counters.nonFinite);
     fill(this.nonFiniteInARow, s.counters.nonFiniteInARow);
+    // every update begun before the checkpoint was applied or skipped
+    this.begun.clear();
+    for (const u of this.plan.updates) this.begun.set(u.role, (this.begun.get(u.role) ?? 0) + this.adam.get(u)!.step);
+    for (const [role, n] of this.nonFinite) this.begun.set(role, (this.begun.get(role) ?? 0) + n);
+    const { tf } = this.backend;
+    for (const [u, g] of this.guards) tf.tidy(() => g.assign(tf.tensor1d([1, 0, 0, this.adam.get(u)!.step])));
   }
 
   dispose(): void {
@@ -377,6 +458,8 @@ export class Executor {
     }
     for (const a of this.adam.values()) [...Object.values(a.m), ...Object.values(a.v)].forEach((w) => w.dispose());
     for (const e of this.ema.values()) Object.values(e).forEach((w) => w.dispose());
+    for (const g of this.guards.values()) g.dispose();
+    this.guards.clear();
     this.roles.clear();
     this.adam.clear();
     this.ema.clear();

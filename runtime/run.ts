@@ -112,9 +112,11 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
   try {
     const ir: GraphIR = { ...ir0, run: { ...ir0.run, steps: o.steps ?? ir0.run.steps } };
     const backend = await loadBackend(o.backend);
+    const every = o.checkpointEvery ?? 0;
     const s = (session = new RunSession(ir, backend, {
       seed: o.seed,
       startedAt: t0,
+      syncAt: (step) => every > 0 && step % every === 0,
       gate: async () => {
         await writing;
         if (o.stop?.aborted) throw new StopRequested();
@@ -129,7 +131,6 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
         : {}),
     }));
     const steps = ir.run.steps;
-    const every = o.checkpointEvery ?? 0;
     const keep = o.keep ?? 3;
     // the rows reach disk as they come; a resumed run's stream starts again from its checkpoint's rows
     const m = (metrics = new MetricsFile(o.out, { pipeline: ir.name, seed: o.seed, backend: o.backend, steps, planText: s.planText, ...(o.config ? { config: o.config } : {}) }, s.rows, o.flushSeconds));

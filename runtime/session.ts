@@ -117,6 +117,10 @@ export interface SessionOptions {
   resume?: SessionResume;
   /** awaited before each step (training waits while it is pending): the lab's pause, stop and live samples */
   gate?: (step: number) => Promise<void> | void;
+  /** steps after which a deferred loop (webgpu) has read every update back: where a checkpoint is taken */
+  syncAt?: (step: number) => boolean;
+  /** decide updates on the device and read them back in batches (default: on webgpu) */
+  deferReads?: boolean;
   /** performance.now() when the run began (its wall time counts from there; default: when the session opens) */
   startedAt?: number;
 }
@@ -171,7 +175,7 @@ export class RunSession {
     const paramCount = (role: string) => Object.values(init.get(role) ?? {}).reduce((a, t) => a + t.data.length, 0);
     this.plan = compile(ir, { paramCount });
     this.planText = printPlan(this.plan);
-    this.exe = new Executor(backend, this.plan, o.seed, init, { maxNonFinite: o.maxNonFinite, poisonGradient: o.poisonGradient });
+    this.exe = new Executor(backend, this.plan, o.seed, init, { maxNonFinite: o.maxNonFinite, poisonGradient: o.poisonGradient, ...(o.deferReads !== undefined ? { deferReads: o.deferReads } : {}) });
     try {
       if (o.resume) this.exe.importState(o.resume.exec, o.resume.what);
       this.setup = ir.eval ? evalSetup(this.exe, o.evalSamples ?? 4096) : undefined;
@@ -199,7 +203,7 @@ export class RunSession {
     this.trainStart = performance.now();
     const prior = this.o.resume?.trainSeconds ?? 0;
     const setup = this.setup;
-    return train(this.exe, this.steps, setup, this.ir.run.evalEvery, { warmup: !this.o.resume, from: this.from, ...(this.o.gate ? { gate: this.o.gate } : {}) }).pipe(
+    return train(this.exe, this.steps, setup, this.ir.run.evalEvery, { warmup: !this.o.resume, from: this.from, ...(this.o.gate ? { gate: this.o.gate } : {}), ...(this.o.syncAt ? { syncAt: this.o.syncAt } : {}) }).pipe(
       map((e) => {
         let copying: CopyingMetrics | undefined;
         if (this.copying && e.eval) this.copyingAt.set(e.step, (copying = this.copying.measure(e.eval.samples, e.eval.extras.noise!, setup!.d)));

@@ -17,6 +17,13 @@ export const KERNELS = {
   fourier: 'DistilleryFourier',
   /** one bias-corrected Adam step of all parameters of a role: inputs p_i, g_i, m_i, v_i; outputs p'_i, m'_i, v'_i */
   adam: 'DistilleryAdam',
+  /** the decision of an update made on the device, for a loop that does not read each update back: inputs the
+   * update's [loss, Σ‖g‖², …] and the previous guard; output [ok, lr/(1 − β₁ᵗ), 1 − β₂ᵗ, t] with ok = 1 when the loss
+   * and Σ‖g‖² are finite and t the count of applied updates, this one included */
+  updateGuard: 'DistilleryUpdateGuard',
+  /** `adam` gated by a guard: inputs p_i, g_i, m_i, v_i and the guard last; where the guard says skip, p, m and v come
+   * out unchanged */
+  adamGuarded: 'DistilleryAdamGuarded',
   /** a fused group of elementwise ops, generated from its scalar expression (elementwise.ts) */
   elementwise: 'DistilleryElementwise',
 } as const;
@@ -32,6 +39,17 @@ export interface AdamAttrs {
   /** number of parameters n: the inputs are p_0..p_{n−1}, g_0.., m_0.., v_0.. */
   count: number;
 }
+
+export interface GuardAttrs {
+  lr: number;
+  beta1: number;
+  beta2: number;
+}
+
+/** `adam`'s attributes for the guarded form: the step and the learning rate come from the guard */
+export type AdamGuardedAttrs = Omit<AdamAttrs, 'lr' | 'step'>;
+
+const finite32 = (x: number) => Number.isFinite(Math.fround(x));
 
 export interface FourierAttrs {
   n: number;
@@ -86,6 +104,35 @@ export const hostMath = {
     let s = 0;
     for (const g of gs) for (let i = 0; i < g.length; i++) s += g[i]! * g[i]!;
     out![0] = s;
+  },
+  updateGuard([stats, prev]: Float32Array[], [out]: Float32Array[], a: GuardAttrs): void {
+    const ok = finite32(stats![0]!) && finite32(stats![1]!) ? 1 : 0;
+    const t = prev![3]! + ok;
+    out![0] = ok;
+    out![1] = t > 0 ? a.lr / (1 - a.beta1 ** t) : 0;
+    out![2] = t > 0 ? 1 - a.beta2 ** t : 1;
+    out![3] = t;
+  },
+  adamGuarded(ins: Float32Array[], outs: Float32Array[], a: AdamGuardedAttrs): void {
+    const n = a.count;
+    const guard = ins[4 * n]!;
+    if (guard[0]! < 0.5) {
+      for (let j = 0; j < n; j++) for (const [o, i] of [[j, j], [n + j, 2 * n + j], [2 * n + j, 3 * n + j]] as const) outs[o]!.set(ins[i]!);
+      return;
+    }
+    const [k, c2, b1, b2] = [guard[1]!, guard[2]!, a.beta1, a.beta2];
+    for (let j = 0; j < n; j++) {
+      const [p, g, m, v] = [ins[j]!, ins[n + j]!, ins[2 * n + j]!, ins[3 * n + j]!];
+      const [po, mo, vo] = [outs[j]!, outs[n + j]!, outs[2 * n + j]!];
+      for (let i = 0; i < p.length; i++) {
+        const gi = g[i]!;
+        const mi = b1 * m[i]! + (1 - b1) * gi;
+        const vi = b2 * v[i]! + (1 - b2) * gi * gi;
+        mo[i] = mi;
+        vo[i] = vi;
+        po[i] = p[i]! - (k * mi) / (Math.sqrt(vi / c2) + a.eps);
+      }
+    }
   },
   adam(ins: Float32Array[], outs: Float32Array[], a: AdamAttrs): void {
     const n = a.count;

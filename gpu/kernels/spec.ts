@@ -1,6 +1,6 @@
 /** @file Per kernel: output shapes from input shapes, the host loop, and (optionally) its WebAssembly SIMD form.
  * Backends adapt these: host.ts for wasm and cpu. */
-import { hostMath, KERNELS, type AdamAttrs, type FourierAttrs, type KernelName } from './defs.ts';
+import { hostMath, KERNELS, type AdamAttrs, type AdamGuardedAttrs, type FourierAttrs, type GuardAttrs, type KernelName } from './defs.ts';
 import type { SimdKernels } from './simd.ts';
 import { compileElementwise, modeOf } from './elementwise.ts';
 
@@ -69,6 +69,19 @@ export const SPECS: KernelSpec[] = [
       out!.arr[0] = s;
       return true;
     },
+  },
+  {
+    name: KERNELS.updateGuard,
+    outShapes: () => [[4]],
+    host: (i, o, _s, a) => hostMath.updateGuard(i, o, a as unknown as GuardAttrs),
+  },
+  {
+    name: KERNELS.adamGuarded,
+    outShapes: (ins, a) => {
+      const n = (a as unknown as AdamGuardedAttrs).count;
+      return [0, 1, 2].flatMap(() => ins.slice(0, n).map((s) => [...s]));
+    },
+    host: (i, o, _s, a) => hostMath.adamGuarded(i, o, a as unknown as AdamGuardedAttrs),
   },
   {
     name: KERNELS.adam,

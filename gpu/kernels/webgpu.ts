@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TensorInfo } from '@tensorflow/tfjs';
 import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
-import { KERNELS, type AdamAttrs, type FourierAttrs, type KernelName } from './defs.ts';
+import { KERNELS, type AdamAttrs, type AdamGuardedAttrs, type FourierAttrs, type GuardAttrs, type KernelName } from './defs.ts';
 import { inputList } from './spec.ts';
 import { compileElementwise, modeOf } from './elementwise.ts';
 
@@ -136,6 +136,10 @@ const ADAM_UNIFORMS = 'k : f32, b1 : f32, b2 : f32, c2 : f32, eps : f32,';
 const adamM = (g: string, m: string) => `let m = uniforms.b1 * ${m}[i] + (1.0 - uniforms.b1) * ${g}[i];`;
 const adamV = (g: string, v: string) => `let v = uniforms.b2 * ${v}[i] + (1.0 - uniforms.b2) * ${g}[i] * ${g}[i];`;
 
+// finite by its exponent bits: WGSL lets a compiler assume no NaN or Inf, so x == x may fold to true
+const FINITE = 'fn finite(x : f32) -> bool { return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u; }';
+const GUARDED_UNIFORMS = 'b1 : f32, b2 : f32, eps : f32,';
+
 type Impl = (b: WebGPUBackendLike, ins: TensorInfo[], attrs: Record<string, unknown>) => TensorInfo[];
 
 const IMPLS: Record<KernelName, Impl> = {
@@ -187,6 +191,30 @@ const IMPLS: Record<KernelName, Impl> = {
     return [b.runWebGPUProgram(elementwise(`ew_${c.key}`, ins.length, [...shape], body, 'cols : i32,', helpers), ins, 'float32', [{ type: 'int32', data: [shape[shape.length - 1] ?? 1] }])];
   },
   [KERNELS.sumSquares]: (b, ins) => [sumSquaresIn(b, ins)],
+  [KERNELS.updateGuard]: (b, ins, attrs) => {
+    const a = attrs as unknown as GuardAttrs;
+    const body =
+      'let ok = select(0.0, 1.0, finite(x0[0]) && finite(x0[1])); let t = x1[3] + ok; ' +
+      'let k = select(0.0, uniforms.lr / (1.0 - pow(uniforms.b1, t)), t > 0.0); let c2 = select(1.0, 1.0 - pow(uniforms.b2, t), t > 0.0); ' +
+      'out = select(select(select(t, c2, i == 2), k, i == 1), ok, i == 0);';
+    return [b.runWebGPUProgram(elementwise('update_guard', 2, [4], body, 'lr : f32, b1 : f32, b2 : f32,', FINITE), ins, 'float32', [a.lr, a.beta1, a.beta2].map((v) => ({ type: 'float32', data: [v] })))];
+  },
+  [KERNELS.adamGuarded]: (b, ins, attrs) => {
+    const a = attrs as unknown as AdamGuardedAttrs;
+    const n = a.count;
+    const guard = ins[4 * n]!;
+    const u = [a.beta1, a.beta2, a.eps].map((v) => ({ type: 'float32', data: [v] }));
+    const outs: TensorInfo[][] = [[], [], []];
+    for (let j = 0; j < n; j++) {
+      const [p, g, m, v] = [ins[j]!, ins[n + j]!, ins[2 * n + j]!, ins[3 * n + j]!];
+      const run = (key: string, xs: TensorInfo[], body: string) => b.runWebGPUProgram(elementwise(`adam_guarded_${key}`, xs.length, [...p.shape], body, GUARDED_UNIFORMS), xs, 'float32', u);
+      // the guard is the last input: [ok, lr/c1, c2, t]
+      outs[0]!.push(run('p', [p, g, m, v, guard], `${adamM('x1', 'x2')} ${adamV('x1', 'x3')} out = select(x0[i], x0[i] - x4[1] * m / (sqrt(v / x4[2]) + uniforms.eps), x4[0] > 0.5);`));
+      outs[1]!.push(run('m', [g, m, guard], `${adamM('x0', 'x1')} out = select(x1[i], m, x2[0] > 0.5);`));
+      outs[2]!.push(run('v', [g, v, guard], `${adamV('x0', 'x1')} out = select(x1[i], v, x2[0] > 0.5);`));
+    }
+    return outs.flat();
+  },
   [KERNELS.adam]: (b, ins, attrs) => {
     const a = attrs as unknown as AdamAttrs;
     const n = a.count;

@@ -2,7 +2,7 @@
  * are read asynchronously, so the same cases run on backends without synchronous reads (webgpu in Node). */
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { adamStep, columnSum, elementwise, evaluate, fourier, siluGradBias, sumSquares, transpose2d } from '../../gpu/fused.ts';
+import { adamStep, adamStepGuarded, columnSum, elementwise, evaluate, fourier, siluGradBias, sumSquares, transpose2d, updateGuard } from '../../gpu/fused.ts';
 import { call, constant, input, type ScalarFn } from '../../ops/scalar.ts';
 import { Rng } from '../../ops/rng.ts';
 
@@ -105,6 +105,32 @@ export function kernelCases(seed: string): KernelCase[] {
       return [...ps, ...ms, ...vs];
     },
     rtol: 2e-5,
+  });
+  // the guard of a deferred loop: [ok, lr/(1 − β₁ᵗ), 1 − β₂ᵗ, t] after a previous count of 4 applied updates
+  const guardOf = (ok: number, t: number) => Float32Array.of(ok, HYPER.lr / (1 - HYPER.beta1 ** t), 1 - HYPER.beta2 ** t, t);
+  for (const [what, stats, ok] of [['finite', [1.5, 2, 7], 1], ['NaN loss', [NaN, 2], 0], ['infinite Σ‖g‖²', [1, Infinity, 3], 0]] as const)
+    cases.push({
+      what: `updateGuard, ${what}`,
+      inputs: [{ data: Float32Array.from(stats), shape: [stats.length] }, { data: guardOf(1, 4), shape: [4] }],
+      fused: ([st, prev]) => [updateGuard(st!, prev!, HYPER)],
+      reference: () => [tf.tensor1d(guardOf(ok, 4 + ok))],
+      rtol: 1e-6,
+      rtolGpu: 1e-5,
+    });
+  const adamInputs = (g: (v: number) => number) => [...shapes.map((s) => host(s)), ...shapes.map((s) => host(s, g)), ...shapes.map((s) => host(s, (v) => 0.1 * v)), ...shapes.map((s) => host(s, (v) => Math.abs(0.1 * v)))];
+  cases.push({
+    what: 'adamGuarded, applied: equals adam',
+    inputs: [...adamInputs((v) => v), { data: guardOf(1, HYPER.step), shape: [4] }],
+    fused: (xs) => adamStepGuarded(xs.slice(0, n), xs.slice(n, 2 * n), xs.slice(2 * n, 3 * n), xs.slice(3 * n, 4 * n), xs[4 * n]!, HYPER),
+    reference: (xs) => adamStep(xs.slice(0, n), xs.slice(n, 2 * n), xs.slice(2 * n, 3 * n), xs.slice(3 * n, 4 * n), HYPER),
+    rtol: 2e-5,
+  });
+  cases.push({
+    what: 'adamGuarded, skipped: p, m, v unchanged even where g is NaN',
+    inputs: [...adamInputs(() => NaN), { data: guardOf(0, HYPER.step), shape: [4] }],
+    fused: (xs) => adamStepGuarded(xs.slice(0, n), xs.slice(n, 2 * n), xs.slice(2 * n, 3 * n), xs.slice(3 * n, 4 * n), xs[4 * n]!, HYPER),
+    reference: (xs) => [...xs.slice(0, n), ...xs.slice(2 * n, 4 * n)].map((x) => tf.clone(x)),
+    rtol: 0,
   });
   return cases;
 }
