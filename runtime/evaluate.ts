@@ -30,7 +30,10 @@ export interface TokenEvalSetup {
 
 export type EvalSetup = GmmEvalSetup | TokenEvalSetup;
 
-export function evalSetup(exe: Executor, n = 4096): EvalSetup {
+/** samples a run evaluates the student on, unless told otherwise */
+export const DEFAULT_EVAL_SAMPLES = 4096;
+
+export function evalSetup(exe: Executor, n = DEFAULT_EVAL_SAMPLES): EvalSetup {
   const e = exe.ir.eval!;
   const target = exe.ir.datasets[e.target]!;
   if (target.kind === 'tokens') return { kind: 'tokens', target, d: target.length, n };

@@ -1,14 +1,15 @@
 /** @file One run on the CLI: a RunSession trained with a progress bar and checkpoints, its run folder written whole or
  * not at all. */
 import path from 'node:path';
-import { concatMap, lastValueFrom } from 'rxjs';
+import { lastValueFrom, map } from 'rxjs';
 import type { DatasetSpec, GraphIR } from '../dsl/ir/schema.ts';
 import { printIR } from '../dsl/ir/print.ts';
 import { loadBackend } from '../gpu/backend.ts';
-import { NonFiniteError, type Executor, type ExecutorOptions } from './executor.ts';
-import type { EvalSetup, StudentMetrics } from './evaluate.ts';
+import { NonFiniteError, type Executor, type ExecutorOptions, type ExecutorState } from './executor.ts';
+import { DEFAULT_EVAL_SAMPLES, type EvalSetup, type StudentMetrics } from './evaluate.ts';
 import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, checkpointName, loadCheckpoint, removeUnfinished, writeCheckpoint, type Checkpoint } from './checkpoint.ts';
 import { MetricsFile } from './sinks/metrics-file.ts';
+import { startEvalWorker, type EvalWorker } from './eval-worker/host.ts';
 import { reportFiles } from './report/report.ts';
 import type { Summary } from './summary.ts';
 import { UserError } from '../dsl/errors.ts';
@@ -47,6 +48,9 @@ export interface RunOptions {
   stop?: AbortSignal;
   /** the most seconds a metric row waits before it reaches metrics.arrows (default 1) */
   flushSeconds?: number;
+  /** evaluate on a worker thread while training goes on (default true where the backend reads synchronously: wasm,
+   * cpu); the metrics are the same numbers either way */
+  evalWorker?: boolean;
 }
 
 /** a run stopped by `RunOptions.stop`: where its metrics and its checkpoint are */
@@ -60,8 +64,7 @@ export class Interrupted extends UserError {
   }
 }
 
-/** thrown by the gate when `stop` has aborted */
-class StopRequested extends Error {}
+
 
 /** What a finished session leaves in its run folder besides checkpoints: the IR and plan, the options, metrics.arrow,
  * samples.arrow and the sample pictures, the weights, summary.json and the report. The lab writes a browser run with
@@ -107,20 +110,19 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
   let lastCheckpoint: string | undefined = o.resume?.dir;
   let session: RunSession | undefined;
   let metrics: MetricsFile | undefined;
-  // a checkpoint being written holds the next step back (the gate), so that it holds exactly the steps it names
-  let writing: Promise<unknown> | undefined;
+  let evaluator: EvalWorker | undefined;
   try {
     const ir: GraphIR = { ...ir0, run: { ...ir0.run, steps: o.steps ?? ir0.run.steps } };
     const backend = await loadBackend(o.backend);
+    if (ir.eval && backend.syncReads && (o.evalWorker ?? true)) evaluator = await startEvalWorker({ ir, seed: o.seed, backend: o.backend, evalSamples: o.evalSamples ?? DEFAULT_EVAL_SAMPLES });
     const every = o.checkpointEvery ?? 0;
     const s = (session = new RunSession(ir, backend, {
       seed: o.seed,
       startedAt: t0,
-      syncAt: (step) => every > 0 && step % every === 0,
-      gate: async () => {
-        await writing;
-        if (o.stop?.aborted) throw new StopRequested();
-      },
+      // a checkpoint step's event carries the state right after it: training need not wait while it is written
+      snapshotAt: (step) => every > 0 && step % every === 0 && step < (o.steps ?? ir0.run.steps),
+      gate: () => (o.stop?.aborted ? 'stop' : undefined),
+      ...(evaluator ? { evaluator: evaluator.evaluate } : {}),
       loadFile: loadSafetensors,
       ...(o.evalSamples ? { evalSamples: o.evalSamples } : {}),
       ...(o.diagnose ? { diagnose: o.diagnose } : {}),
@@ -134,7 +136,7 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
     const keep = o.keep ?? 3;
     // the rows reach disk as they come; a resumed run's stream starts again from its checkpoint's rows
     const m = (metrics = new MetricsFile(o.out, { pipeline: ir.name, seed: o.seed, backend: o.backend, steps, planText: s.planText, ...(o.config ? { config: o.config } : {}) }, s.rows, o.flushSeconds));
-    const checkpoint = async (step: number) =>
+    const checkpoint = (step: number, state: ExecutorState, rows: Row[], trainSeconds: number) =>
       (lastCheckpoint = writeCheckpoint(
         o.out,
         {
@@ -144,12 +146,12 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
           step,
           run: { seed: o.seed, backend: o.backend, steps, checkpointEvery: every, keep, ...(o.evalSamples ? { evalSamples: o.evalSamples } : {}), ...(o.diagnose ? { diagnose: o.diagnose } : {}), ...(o.maxNonFinite ? { maxNonFinite: o.maxNonFinite } : {}) },
           ...(o.config ? { config: o.config } : {}),
-          rows: s.rows,
-          trainSeconds: s.trainSeconds(),
-          nonFiniteEvents: s.nonFiniteEvents,
+          rows,
+          trainSeconds,
+          nonFiniteEvents: s.nonFiniteEvents.filter((x) => x.step <= step),
         },
         ir,
-        await s.exe.exportStateAsync(),
+        state,
         keep,
       ));
     const bar = progress(steps, { quiet: o.quiet ?? false });
@@ -157,29 +159,28 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
     try {
       await lastValueFrom(
         s.train().pipe(
-          concatMap(({ event: e, row }) => (writing = (async () => {
+          map(({ event: e, row }) => {
             if (!o.quiet) for (const role of e.nonFinite) process.stderr.write(`step ${e.step}: non-finite loss or gradient in role '${role}': update skipped (${s.exe.nonFinite.get(role)} so far)\n`);
             bar.update(e);
             m.push(row);
             lastStep = e.step;
-            // never at the last step: the run folder itself holds the final state
-            if (every > 0 && e.step % every === 0 && e.step < steps) {
+            // the rows reach this step in order: those so far are exactly the checkpoint's
+            if (e.state) {
               m.flush();
-              await checkpoint(e.step);
+              checkpoint(e.step, e.state, s.rows, row.wallSeconds ?? s.trainSeconds());
             }
-            return e;
-          })())),
+          }),
         ),
         { defaultValue: undefined },
       );
-    } catch (e) {
-      if (!(e instanceof StopRequested)) throw e;
-      m.close();
-      // a checkpoint of the step the run stopped after, unless the last one already is
-      const at = lastCheckpoint && path.basename(lastCheckpoint) === checkpointName(lastStep) ? lastCheckpoint : lastStep > 0 ? await checkpoint(lastStep) : undefined;
-      throw new Interrupted(lastStep, at, m.path);
     } finally {
       bar.stop();
+    }
+    if (lastStep < steps && o.stop?.aborted) {
+      m.close();
+      // the state now is the one after the last step: a checkpoint of it, unless the newest already is
+      const at = lastCheckpoint && path.basename(lastCheckpoint) === checkpointName(lastStep) ? lastCheckpoint : lastStep > 0 ? checkpoint(lastStep, await s.exe.exportStateAsync(), s.rows, s.trainSeconds()) : undefined;
+      throw new Interrupted(lastStep, at, m.path);
     }
     m.flush();
     const result = await s.finish();
@@ -195,6 +196,8 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
     if (e instanceof NonFiniteError)
       throw new UserError(`training stopped: ${e.message}; ${lastCheckpoint ? `last good checkpoint: ${lastCheckpoint}` : 'no checkpoint was written (--checkpoint-every N)'}`);
     throw e;
+  } finally {
+    await evaluator?.close();
   }
 }
 

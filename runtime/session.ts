@@ -9,11 +9,11 @@ import { compile, printPlan, type Plan } from '../dsl/compile/index.ts';
 import type { Backend } from '../gpu/backend.ts';
 import { Executor, type ExecutorOptions, type ExecutorState } from './executor.ts';
 import { initialWeights } from './init.ts';
-import { beatsTeacherSteps, evalSetup, gaussianBaseline, modeNumbers, studentMetricsAsync, studentSteps, TEACHER_PICTURE, teacherHeadline, teacherLadder, tokenTeacherLadder, type EvalSetup, type GmmEvalSetup, type StudentMetrics } from './evaluate.ts';
+import { beatsTeacherSteps, DEFAULT_EVAL_SAMPLES, evalSetup, gaussianBaseline, modeNumbers, studentMetricsAsync, studentSteps, TEACHER_PICTURE, teacherHeadline, teacherLadder, tokenTeacherLadder, type EvalSetup, type GmmEvalSetup, type StudentMetrics } from './evaluate.ts';
 import { modeStats } from '../ops/metrics/modes.ts';
 import { lastLosses, type Summary } from './summary.ts';
 export { lastLosses } from './summary.ts';
-import { train, type StepEvent } from './train.ts';
+import { train, type Evaluator, type Gate, type StepEvent } from './train.ts';
 import { encodeSafetensors } from './safetensors-bytes.ts';
 import { copyingDiagnosticFor, type CopyingDiagnostic } from './diagnose/copying.ts';
 import type { CopyingMetrics } from '../ops/metrics/copying.ts';
@@ -115,10 +115,13 @@ export interface SessionOptions {
   maxNonFinite?: number;
   poisonGradient?: ExecutorOptions['poisonGradient'];
   resume?: SessionResume;
-  /** awaited before each step (training waits while it is pending): the lab's pause, stop and live samples */
-  gate?: (step: number) => Promise<void> | void;
-  /** steps after which a deferred loop (webgpu) has read every update back: where a checkpoint is taken */
-  syncAt?: (step: number) => boolean;
+  /** awaited before each step (training waits while it is pending; 'stop' ends it there): the lab's pause, stop and
+   * live samples, the CLI's Ctrl-C */
+  gate?: Gate;
+  /** steps whose event carries the whole training state as it was right after them (where a checkpoint is taken) */
+  snapshotAt?: (step: number) => boolean;
+  /** measure the student away from the training loop (a worker thread) */
+  evaluator?: Evaluator;
   /** decide updates on the device and read them back in batches (default: on webgpu) */
   deferReads?: boolean;
   /** performance.now() when the run began (its wall time counts from there; default: when the session opens) */
@@ -178,7 +181,7 @@ export class RunSession {
     this.exe = new Executor(backend, this.plan, o.seed, init, { maxNonFinite: o.maxNonFinite, poisonGradient: o.poisonGradient, ...(o.deferReads !== undefined ? { deferReads: o.deferReads } : {}) });
     try {
       if (o.resume) this.exe.importState(o.resume.exec, o.resume.what);
-      this.setup = ir.eval ? evalSetup(this.exe, o.evalSamples ?? 4096) : undefined;
+      this.setup = ir.eval ? evalSetup(this.exe, o.evalSamples ?? DEFAULT_EVAL_SAMPLES) : undefined;
       this.copying = copyingDiagnosticFor(this.exe, o.diagnose);
     } catch (e) {
       this.exe.dispose();
@@ -203,7 +206,7 @@ export class RunSession {
     this.trainStart = performance.now();
     const prior = this.o.resume?.trainSeconds ?? 0;
     const setup = this.setup;
-    return train(this.exe, this.steps, setup, this.ir.run.evalEvery, { warmup: !this.o.resume, from: this.from, ...(this.o.gate ? { gate: this.o.gate } : {}), ...(this.o.syncAt ? { syncAt: this.o.syncAt } : {}) }).pipe(
+    return train(this.exe, this.steps, setup, this.ir.run.evalEvery, { warmup: !this.o.resume, from: this.from, ...(this.o.gate ? { gate: this.o.gate } : {}), ...(this.o.snapshotAt ? { snapshotAt: this.o.snapshotAt } : {}), ...(this.o.evaluator ? { evaluator: this.o.evaluator } : {}) }).pipe(
       map((e) => {
         let copying: CopyingMetrics | undefined;
         if (this.copying && e.eval) this.copyingAt.set(e.step, (copying = this.copying.measure(e.eval.samples, e.eval.extras.noise!, setup!.d)));

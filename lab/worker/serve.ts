@@ -20,9 +20,6 @@ interface Scope {
   navigator?: { gpu?: unknown };
 }
 
-/** thrown by the gate when the page asks to stop: the run ends at that step boundary */
-class Stopped extends Error {}
-
 /** the teacher's N-step Euler samplers the curve is read against */
 const LEVELS = [4, 8, 16];
 
@@ -89,7 +86,7 @@ export function serveWorker(def: PipelineDef<any>, scope: Scope = globalThis as 
             await pause.wait;
             post({ type: 'resumed' });
           }
-          if (stop) throw new Stopped();
+          if (stop) return 'stop';
         },
       });
       const s = session;
@@ -105,7 +102,8 @@ export function serveWorker(def: PipelineDef<any>, scope: Scope = globalThis as 
             post({ type: 'step', step: e.step, steps: s.steps, losses: e.losses, gradNorms: e.gradNorms, stepsPerSecond: e.stepsPerSecond, etaSeconds: (s.steps - e.step) / Math.max(e.stepsPerSecond, 1e-9) });
             if (e.eval) post({ type: 'eval', step: e.step, metrics: e.eval.metrics });
           },
-          error: (e) => (e instanceof Stopped ? resolve() : reject(e)),
+          error: reject,
+          // a stop (the gate's 'stop') ends the stream at a step boundary: it completes
           complete: resolve,
         }),
       );

@@ -71,3 +71,31 @@ webgpuTest('webgpu: a pipeline whose ops read back mid-graph is refused up front
     return true;
   });
 });
+
+webgpuTest('webgpu: the deferred loop (its default) trains as the per-update loop, reads once per interval, leaks nothing', async () => {
+  const { lastValueFrom } = await import('rxjs');
+  const { train, DEFAULT_READ_EVERY } = await import('../../runtime/train.ts');
+  const ir = buildIR(dmdStep, SMALL);
+  const steps = 20;
+  const runs: { student: Float32Array; reads: number; tensors: [number, number]; bytes: [number, number] }[] = [];
+  for (const deferReads of [false, true]) {
+    const exe = await openExecutor(ir, 5, 'webgpu', { deferReads });
+    assert.equal(exe.deferred, deferReads);
+    await lastValueFrom(train(exe, 2, undefined, 0, { warmup: false }));
+    const before = exe.backend.memory();
+    const reads = exe.hostReads;
+    await lastValueFrom(train(exe, steps, undefined, 0, { warmup: false }));
+    const after = exe.backend.memory();
+    const student = Float32Array.from(Object.values(await exe.hostWeightsAsync('student')).flatMap((h) => Array.from(h.data)));
+    runs.push({ student, reads: exe.hostReads - reads, tensors: [before.tensors, after.tensors], bytes: [before.bytes, after.bytes] });
+    exe.dispose();
+  }
+  const [perUpdate, deferred] = runs as [(typeof runs)[0], (typeof runs)[0]];
+  assert.equal(deferred.reads, Math.ceil(steps / DEFAULT_READ_EVERY), `deferred: ${deferred.reads} reads in ${steps} steps`);
+  assert.ok(perUpdate.reads >= steps * 6, `per-update: ${perUpdate.reads} reads`);
+  assert.ok(maxAbsDiff(perUpdate.student, deferred.student) < 1e-5, `student weights differ by ${maxAbsDiff(perUpdate.student, deferred.student)}`);
+  for (const r of runs) {
+    assert.equal(r.tensors[1], r.tensors[0], `tensors ${r.tensors}`);
+    assert.equal(r.bytes[1], r.bytes[0], `bytes ${r.bytes}`);
+  }
+});
