@@ -120,6 +120,8 @@ export async function reportFiles(r: ReportInput): Promise<Record<string, string
     ? `<h2>Samples over the target density</h2><div class="grid">${figure('student', r.samplesPng)}${r.teacherSamplesPng && teacher ? figure(`teacher, ${pictureName(teacher)} (same noise as the ladder)`, r.teacherSamplesPng) : ''}</div>`
     : '';
   const events = s.nonFinite?.events ?? [];
+  // a report of a run that was killed or interrupted, read from its streamed metric rows: no summary.json yet
+  const unfinished = s.stoppedAt !== undefined && !Object.keys(s.metrics).length;
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(s.pipeline)} — distillery report</title>
 <style>
@@ -131,8 +133,9 @@ pre{background:#f6f6f6;padding:1em;overflow:auto;font-size:12px}figure{margin:1e
 </style></head><body>
 <h1>${esc(s.pipeline)} <small>seed ${s.seed}, ${esc(s.backend)}</small></h1>
 ${headline ? `<p class="headline">${esc(headline)}</p>` : ''}
+${unfinished ? `<p class="headline">This run did not finish: it stopped after step ${s.stoppedAt} of ${s.steps}, and these are the metric rows it wrote on the way. Continue it with <code>distillery run --resume</code> where it left a checkpoint.</p>` : ''}
 <div class="grid"><section><h2>Run</h2>${table(head)}</section>
-<section><h2>Summary metrics</h2>${metrics.length ? table(metrics) : '<p>no evaluation in this pipeline</p>'}</section></div>
+<section><h2>Summary metrics</h2>${metrics.length ? table(metrics) : unfinished ? '<p>no final evaluation: the run did not finish</p>' : '<p>no evaluation in this pipeline</p>'}</section></div>
 ${r.config ? `<h2>Config</h2>${table(Object.entries(r.config))}` : ''}
 ${charts.map(([, title, c]) => `<h2>${esc(title)}</h2><figure>${c.svg}</figure>`).join('\n')}
 ${samples}
