@@ -114,7 +114,7 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
   try {
     const ir: GraphIR = { ...ir0, run: { ...ir0.run, steps: o.steps ?? ir0.run.steps } };
     const backend = await loadBackend(o.backend);
-    if (ir.eval && backend.syncReads && (o.evalWorker ?? true)) evaluator = await startEvalWorker({ ir, seed: o.seed, backend: o.backend, evalSamples: o.evalSamples ?? DEFAULT_EVAL_SAMPLES });
+    const away = !!ir.eval && backend.syncReads && (o.evalWorker ?? true);
     const every = o.checkpointEvery ?? 0;
     const s = (session = new RunSession(ir, backend, {
       seed: o.seed,
@@ -122,7 +122,8 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
       // a checkpoint step's event carries the state right after it: training need not wait while it is written
       snapshotAt: (step) => every > 0 && step % every === 0 && step < (o.steps ?? ir0.run.steps),
       gate: () => (o.stop?.aborted ? 'stop' : undefined),
-      ...(evaluator ? { evaluator: evaluator.evaluate } : {}),
+      // the worker starts once the session has accepted the graph and its files (a bad input is the session's error)
+      ...(away ? { evaluator: (step: number, w: Parameters<EvalWorker['evaluate']>[1]) => evaluator!.evaluate(step, w) } : {}),
       loadFile: loadSafetensors,
       ...(o.evalSamples ? { evalSamples: o.evalSamples } : {}),
       ...(o.diagnose ? { diagnose: o.diagnose } : {}),
@@ -132,6 +133,7 @@ export async function runIR(ir0: GraphIR, o: RunOptions): Promise<Summary> {
         ? { resume: { exec: o.resume.exec, step: o.resume.state.step, rows: o.resume.state.rows as Row[], nonFiniteEvents: o.resume.state.nonFiniteEvents ?? [], trainSeconds: o.resume.state.trainSeconds ?? 0, what: `checkpoint ${o.resume.dir}` } }
         : {}),
     }));
+    if (away) evaluator = await startEvalWorker({ ir, seed: o.seed, backend: o.backend, evalSamples: o.evalSamples ?? DEFAULT_EVAL_SAMPLES });
     const steps = ir.run.steps;
     const keep = o.keep ?? 3;
     // the rows reach disk as they come; a resumed run's stream starts again from its checkpoint's rows
