@@ -1,5 +1,6 @@
 /** @file What an executor starts from: the initial host weights of every role, and whether a backend can run the graph. */
 import type { GraphIR } from '../dsl/ir/schema.ts';
+import type { HostTensor } from '../ops/models/index.ts';
 import { TFJS_LOWERINGS, type TfjsLowering, type Unsupported } from '../gpu/lower/index.ts';
 import { TFJS_MODELS } from '../gpu/models/index.ts';
 import { UserError } from '../dsl/errors.ts';
@@ -26,3 +27,11 @@ export function refuseHostReads(ir: GraphIR, backend: string): void {
 }
 
 export { initialWeights } from '../ops/models/init.ts';
+
+/** reads the safetensors file a model's `initFrom` names (Node: runtime/safetensors.ts) */
+export type LoadFile = (file: string) => Record<string, HostTensor>;
+
+/** where there are no files (a browser, a worker without them) */
+export const noFile: LoadFile = (file) => {
+  throw new Error(`cannot read '${file}' here: this runtime has no files`);
+};

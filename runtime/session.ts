@@ -8,7 +8,7 @@ import type { GraphIR } from '../dsl/ir/schema.ts';
 import { compile, printPlan, type Plan } from '../dsl/compile/index.ts';
 import type { Backend } from '../gpu/backend.ts';
 import { Executor, type ExecutorOptions, type ExecutorState } from './executor.ts';
-import { initialWeights } from './init.ts';
+import { initialWeights, noFile } from './init.ts';
 import { beatsTeacherSteps, DEFAULT_EVAL_SAMPLES, evalSetup, gaussianBaseline, modeNumbers, studentMetricsAsync, studentSteps, TEACHER_PICTURE, teacherHeadline, teacherLadder, tokenTeacherLadder, type EvalSetup, type GmmEvalSetup, type StudentMetrics } from './evaluate.ts';
 import { modeStats } from '../ops/metrics/modes.ts';
 import { lastLosses, type Summary } from './summary.ts';
@@ -147,10 +147,6 @@ export interface SessionResult {
   /** the metric rows, one per step */
   rows: Row[];
 }
-
-const noFile = (file: string): never => {
-  throw new Error(`cannot read '${file}' here: this runtime has no files`);
-};
 
 export class RunSession {
   readonly plan: Plan;

@@ -25,6 +25,8 @@ const PORTABLE = [
   'runtime/init.ts',
   'runtime/train.ts',
   'runtime/evaluate.ts',
+  'runtime/eval-worker/serve.ts',
+  'runtime/eval-worker/client.ts',
   'runtime/safetensors-bytes.ts',
   'runtime/sinks/arrow.ts',
   ...fs.readdirSync(path.join(root, 'ops/metrics')).filter((f) => f.endsWith('.ts')).map((f) => `ops/metrics/${f}`),
