@@ -20,6 +20,9 @@ export type ToWorker =
       viewSamples: number;
       /** samples of each evaluation (the CLI's default: 4096) */
       evalSamples: number;
+      /** the evaluation Worker's script (/assets/eval-worker.js): on wasm and cpu the evaluations along the way run
+       * there, beside training; absent, or on webgpu, they run in the training worker */
+      evalWorker?: string;
     }
   | { type: 'validate'; sets: string[] }
   | { type: 'pause' }
@@ -43,7 +46,8 @@ export type FromWorker =
   /** the teacher's N-step Euler energy distances (the levels the student's curve is read against) and its picture */
   | { type: 'teacher'; levels: Record<string, number>; samples?: Float32Array; d: number }
   | { type: 'step'; step: number; steps: number; losses: Record<string, number>; gradNorms: Record<string, number>; stepsPerSecond: number; etaSeconds: number }
-  | { type: 'eval'; step: number; metrics: Record<string, number> }
+  /** `inEvalWorker`: measured in the evaluation Worker, beside training (else in the training worker) */
+  | { type: 'eval'; step: number; metrics: Record<string, number>; inEvalWorker: boolean }
   | { type: 'samples'; step: number; samples: Float32Array; d: number }
   | { type: 'paused' }
   | { type: 'resumed' }

@@ -58,6 +58,8 @@ const state = {
   losses: new Map<string, [number, number][]>(),
   gradNorms: new Map<string, [number, number][]>(),
   energy: [] as [number, number][],
+  /** every evaluation along the way, and whether the evaluation Worker measured it (beside training) */
+  evaluations: [] as { step: number; metrics: Record<string, number>; inEvalWorker: boolean }[],
   levels: {} as Record<string, number>,
   samples: undefined as { step: number; samples: Float32Array; d: number } | undefined,
   teacher: undefined as { samples: Float32Array; d: number } | undefined,
@@ -231,7 +233,8 @@ function render() {
     );
     if (state.phase === 'running' || state.phase === 'paused') {
       const eta = state.etaSeconds < 90 ? `${state.etaSeconds.toFixed(0)} s` : `${(state.etaSeconds / 60).toFixed(1)} min`;
-      status(`${state.phase} on ${state.backend}\nstep ${state.step} / ${state.steps} · ${state.stepsPerSecond.toFixed(1)} steps/s · ETA ${eta}`);
+      const beside = state.evaluations.some((e) => e.inEvalWorker) ? ' · evaluating beside training' : '';
+      status(`${state.phase} on ${state.backend}${beside}\nstep ${state.step} / ${state.steps} · ${state.stepsPerSecond.toFixed(1)} steps/s · ETA ${eta}`);
       ui.status.dataset.step = String(state.step);
     }
   }
@@ -274,6 +277,7 @@ function onWorker(m: FromWorker) {
       redraw();
       return;
     case 'eval':
+      state.evaluations.push({ step: m.step, metrics: m.metrics, inEvalWorker: m.inEvalWorker });
       if (typeof m.metrics.energyDistance === 'number') state.energy.push([m.step, m.metrics.energyDistance]);
       redraw();
       return;
@@ -357,13 +361,13 @@ async function run() {
   if (!/^\d+$/.test(ui.seed.value.trim())) return showOptionError(`seed must be an integer ≥ 0, got '${ui.seed.value}'`);
   const evalSamples = Number(ui.evalSamples.value);
   if (!/^\d+$/.test(ui.evalSamples.value.trim()) || evalSamples < 16) return showOptionError(`eval samples must be an integer ≥ 16, got '${ui.evalSamples.value}'`);
-  Object.assign(state, { step: 0, energy: [], levels: {}, samples: undefined, teacher: undefined, summary: undefined, runId: undefined, samplesUpdates: 0 });
+  Object.assign(state, { step: 0, energy: [], evaluations: [], levels: {}, samples: undefined, teacher: undefined, summary: undefined, runId: undefined, samplesUpdates: 0 });
   state.losses = new Map();
   state.gradNorms = new Map();
   ui.downloads.hidden = true;
   setPhase('running');
   status('compiling…');
-  send({ type: 'start', sets: form?.sets() ?? [], seed, backend: ui.backend.value as 'auto', wasmPaths: new URL('/assets/tfjs/', location.href).href, viewEvery: 10, viewSamples: 1024, evalSamples });
+  send({ type: 'start', sets: form?.sets() ?? [], seed, backend: ui.backend.value as 'auto', wasmPaths: new URL('/assets/tfjs/', location.href).href, evalWorker: new URL('/assets/eval-worker.js', location.href).href, viewEvery: 10, viewSamples: 1024, evalSamples });
 }
 
 ui.run.onclick = () => void run();

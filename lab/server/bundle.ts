@@ -1,5 +1,5 @@
 /**
- * @file esbuild for the lab: the page's script, and one Worker script per Run — the pipeline (a built-in, or the
+ * @file esbuild for the lab: the page's script, the evaluation Worker's, and one Worker script per Run — the pipeline (a built-in, or the
  * editor's text standing in for its file) with the training loop of lab/worker/serve.ts. User code is only bundled
  * here, never run: it runs in the page's Worker.
  */
@@ -40,6 +40,16 @@ export async function bundlePage(): Promise<string> {
     return r.outputFiles![0]!.text;
   } catch (e) {
     failure(e, 'the lab page');
+  }
+}
+
+/** the evaluation Worker's script (lab/worker/eval.ts): the same for every pipeline, since it is sent the IR */
+export async function bundleEvalWorker(): Promise<string> {
+  try {
+    const r = await esbuild.build({ ...common, entryPoints: [path.join(ROOT, 'lab', 'worker', 'eval.ts')], minify: false });
+    return r.outputFiles![0]!.text;
+  } catch (e) {
+    failure(e, 'the evaluation worker');
   }
 }
 

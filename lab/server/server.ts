@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { UserError, GraphError } from '../../dsl/errors.ts';
 import { PIPELINES } from '../../pipelines/index.ts';
 import { checkFile } from '../../runtime/check.ts';
-import { bundlePage, bundleWorker, ROOT, type WorkerSource } from './bundle.ts';
+import { bundleEvalWorker, bundlePage, bundleWorker, ROOT, type WorkerSource } from './bundle.ts';
 import { insideRoot, refusal } from './guard.ts';
 import { exportRun, RUNS, saveRun, zipRun } from './runs.ts';
 
@@ -88,6 +88,7 @@ export async function startLab(o: { port?: number; root?: string } = {}): Promis
   const root = fs.realpathSync(o.root ?? process.cwd());
   const wasmDir = path.join(path.dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
   let page: Promise<string> | undefined;
+  let evalWorker: Promise<string> | undefined;
   const workers = new Map<string, string>();
   let port = o.port ?? 0;
 
@@ -105,6 +106,7 @@ export async function startLab(o: { port?: number; root?: string } = {}): Promis
     if (m === 'GET' && (p === '/' || p === '/index.html')) return send(res, 200, 'text/html; charset=utf-8', fs.readFileSync(path.join(ROOT, 'lab', 'page', 'index.html')));
     if (m === 'GET' && p === '/assets/page.css') return send(res, 200, 'text/css; charset=utf-8', fs.readFileSync(path.join(ROOT, 'lab', 'page', 'page.css')));
     if (m === 'GET' && p === '/assets/page.js') return send(res, 200, 'text/javascript; charset=utf-8', await (page ??= bundlePage()));
+    if (m === 'GET' && p === '/assets/eval-worker.js') return send(res, 200, 'text/javascript; charset=utf-8', await (evalWorker ??= bundleEvalWorker()));
     if (m === 'GET' && p.startsWith('/assets/tfjs/')) {
       const name = p.slice('/assets/tfjs/'.length);
       if (!WASM_FILES.includes(name)) return send(res, 404, 'text/plain', 'not found');

@@ -1,8 +1,9 @@
 /**
  * @file The lab's training Worker: it holds one pipeline (bundled with it by the server), posts its option schema,
  * and on 'start' trains it with the same RunSession as `distillery run`, posting steps, evaluations, live samples and
- * at the end the whole result. Pause, resume and stop act between steps. Runs in a browser Worker; nothing here
- * touches the DOM or Node.
+ * at the end the whole result. Pause, resume and stop act between steps. On wasm and cpu the evaluations along the
+ * way run in a nested Worker (the same evaluation loop as the CLI's worker thread), so training goes on meanwhile.
+ * Runs in a browser Worker; nothing here touches the DOM or Node.
  */
 import { buildFromConfig, isPipeline, resolveConfig, type PipelineDef } from '../../dsl/pipeline.ts';
 import { optionsJsonSchema, parseSets } from '../../dsl/options.ts';
@@ -11,6 +12,8 @@ import { GraphError, UserError } from '../../dsl/errors.ts';
 import { loadBackend } from '../../gpu/backend.ts';
 import { RunSession } from '../../runtime/session.ts';
 import { teacherLadder } from '../../runtime/evaluate.ts';
+import { connectEvalWorker, type EvalWorker } from '../../runtime/eval-worker/client.ts';
+import type { EvalClientPort } from '../../runtime/eval-worker/protocol.ts';
 import type { FromWorker, TargetPicture, ToWorker } from '../protocol.ts';
 import type { GraphIR } from '../../dsl/ir/schema.ts';
 
@@ -18,6 +21,8 @@ interface Scope {
   postMessage(m: FromWorker, transfer?: Transferable[]): void;
   onmessage: ((ev: MessageEvent<ToWorker>) => void) | null;
   navigator?: { gpu?: unknown };
+  /** absent where a worker cannot start workers: evaluation then stays in this one */
+  Worker?: new (url: string, o: { type: 'module' }) => EvalClientPort;
 }
 
 /** the teacher's N-step Euler samplers the curve is read against */
@@ -69,6 +74,8 @@ export function serveWorker(def: PipelineDef<any>, scope: Scope = globalThis as 
     }
     post({ type: 'backend', name: backend.name });
     let session: RunSession | undefined;
+    let evaluator: EvalWorker | undefined;
+    let connecting: Promise<EvalWorker> | undefined;
     try {
       const view = async (step: number) => {
         if (!session?.setup || m.viewEvery <= 0 || (step - 1) % m.viewEvery !== 0) return;
@@ -76,9 +83,12 @@ export function serveWorker(def: PipelineDef<any>, scope: Scope = globalThis as 
         const samples = Float32Array.from(s.data);
         post({ type: 'samples', step: step - 1, samples, d: session.setup.d }, [samples.buffer]);
       };
+      // beside training where reads are synchronous (wasm, cpu); on webgpu evaluation overlaps the device's work here
+      const away = !!m.evalWorker && !!ir.eval && backend.syncReads && !!scope.Worker;
       session = new RunSession(ir, backend, {
         seed: m.seed,
         evalSamples: m.evalSamples,
+        ...(away ? { evaluator: (step: number, w: Parameters<EvalWorker['evaluate']>[1]) => evaluator!.evaluate(step, w) } : {}),
         gate: async (step) => {
           await view(step);
           if (pause) {
@@ -90,17 +100,20 @@ export function serveWorker(def: PipelineDef<any>, scope: Scope = globalThis as 
         },
       });
       const s = session;
+      // it starts once the session has accepted the graph, and loads its backend while the teacher's ladder runs
+      if (away) (connecting = connectEvalWorker(new scope.Worker!(m.evalWorker!, { type: 'module' }), { ir, seed: m.seed, backend: backend.name, evalSamples: m.evalSamples, ...(m.wasmPaths ? { wasmPaths: m.wasmPaths } : {}) })).catch(() => {});
       post({ type: 'compiled', ir, irText: printIR(ir), planText: s.planText, config, steps: s.steps, ...(targetPicture(ir) ? { target: targetPicture(ir)! } : {}) });
       if (s.setup?.kind === 'gmm' && ir.eval?.teacher) {
         const ladder = await teacherLadder(s.exe, s.setup, 'euler', LEVELS, 8);
         const samples = ladder.kept?.slice(0, m.viewSamples * s.setup.d);
         post({ type: 'teacher', levels: ladder.energyDistance, d: s.setup.d, ...(samples ? { samples } : {}) }, samples ? [samples.buffer] : []);
       }
+      if (connecting) evaluator = await connecting;
       await new Promise<void>((resolve, reject) =>
         s.train().subscribe({
           next: ({ event: e }) => {
             post({ type: 'step', step: e.step, steps: s.steps, losses: e.losses, gradNorms: e.gradNorms, stepsPerSecond: e.stepsPerSecond, etaSeconds: (s.steps - e.step) / Math.max(e.stepsPerSecond, 1e-9) });
-            if (e.eval) post({ type: 'eval', step: e.step, metrics: e.eval.metrics });
+            if (e.eval) post({ type: 'eval', step: e.step, metrics: e.eval.metrics, inEvalWorker: away });
           },
           error: reject,
           // a stop (the gate's 'stop') ends the stream at a step boundary: it completes
@@ -114,6 +127,7 @@ export function serveWorker(def: PipelineDef<any>, scope: Scope = globalThis as 
       post({ type: 'error', stage: e instanceof UserError ? 'run' : stageOf(e), message: messageOf(e) });
     } finally {
       session?.dispose();
+      await (evaluator ?? (await connecting?.catch(() => undefined)))?.close();
     }
   }
 
