@@ -1,7 +1,9 @@
 /**
  * The lab in a real browser: the system Chromium (WebGPU through SwiftShader), driven by playwright-core. The page
  * runs dmd2-ring for 200 steps on wasm and on webgpu; its live views move during the run; pause holds the step; its
- * final metrics equal a Node run with the same seed, steps, options and backend; a type error shows at its line and
+ * final metrics equal a Node run with the same seed, steps, options and backend; on wasm the evaluations along the way
+ * come from the evaluation Worker beside training and equal the Node run's, to the last bit; Stop ends a run whose
+ * evaluations run beside it; a type error shows at its line and
  * does not run; a bad option value shows the option's error; the run folder's zip opens. Screenshots of the running
  * and the finished page go to $LAB_SCREENSHOTS (default: a folder under the system's temp dir).
  */
@@ -53,6 +55,7 @@ interface LabState {
   summary?: Summary;
   runId?: string;
   error?: { stage: string; message: string };
+  evaluations: { step: number; metrics: Record<string, number>; inEvalWorker: boolean }[];
 }
 const state = (page: Page) => page.evaluate(() => (window as unknown as { lab: LabState }).lab && { ...(window as unknown as { lab: LabState }).lab });
 
@@ -139,7 +142,13 @@ test('wasm: 200 steps of dmd2-ring in the page equal a Node run; live views, pau
   const summary = await runOnPage(page, 'wasm', sets, 4096, { shots: 'lab-wasm', pause: true, timeout: 600_000 });
   assert.equal(summary.steps, 200);
   assert.equal(summary.backend, 'wasm');
-  assertSameMetrics(summary, await nodeRun(sets, 'wasm', 4096), 'wasm');
+  const node = await nodeRun(sets, 'wasm', 4096);
+  assertSameMetrics(summary, node, 'wasm');
+  // evaluation beside training: each evaluation along the way was measured in the evaluation Worker, and its energy
+  // distance is the Node run's (which evaluates in its training thread) bit for bit
+  const evals = (await state(page))!.evaluations;
+  assert.deepEqual(evals.map((e) => [e.step, e.inEvalWorker]), [50, 100, 150, 200].map((step) => [step, true]), 'evaluated in the evaluation Worker');
+  assert.deepEqual(evals.map((e) => ({ step: e.step, energyDistance: e.metrics.energyDistance })), node.energyDistanceByStep);
   // the run folder, downloaded as the page's link gives it
   const href = await page.getAttribute('#zip', 'href');
   const zip = await page.evaluate(async (u) => Array.from(new Uint8Array(await (await fetch(u!)).arrayBuffer())), href);
@@ -166,6 +175,8 @@ test('webgpu: 200 steps of dmd2-ring in the page equal a Node run on webgpu', { 
   const page = await open();
   const summary = await runOnPage(page, 'webgpu', sets, 256, { shots: 'lab-webgpu', timeout: 1_200_000 });
   assert.equal(summary.backend, 'webgpu');
+  // reads are asynchronous on webgpu: evaluation stays in the training worker, overlapping the device's work
+  assert.deepEqual((await state(page))!.evaluations.map((e) => [e.step, e.inEvalWorker]), [[100, false], [200, false]]);
   let node: Summary;
   try {
     node = await nodeRun(sets, 'webgpu', 256);
@@ -176,12 +187,13 @@ test('webgpu: 200 steps of dmd2-ring in the page equal a Node run on webgpu', { 
   await page.close();
 });
 
-test('Stop ends the run at a step boundary; what it trained is evaluated and saved', { skip, timeout: 300_000 }, async () => {
+test('Stop ends the run at a step boundary, evaluations beside it; what it trained is evaluated and saved', { skip, timeout: 300_000 }, async () => {
   const page = await open();
-  await setOptions(page, ['steps=5000', 'evalEvery=0', 'fakeWarmup=0']);
+  await setOptions(page, ['steps=5000', 'evalEvery=10', 'fakeWarmup=0']);
   await page.selectOption('#backend', 'wasm');
+  await page.fill('#eval-samples', '256');
   await page.click('#run');
-  await page.waitForFunction(() => (window as unknown as { lab: LabState }).lab.step >= 20, null, { timeout: 120_000, polling: 200 });
+  await page.waitForFunction(() => (window as unknown as { lab: LabState }).lab.step >= 20 && (window as unknown as { lab: LabState }).lab.evaluations.length >= 2, null, { timeout: 120_000, polling: 200 });
   await page.click('#stop');
   await until(page, ['done', 'error'], 120_000);
   const s = (await state(page))!;
@@ -189,6 +201,7 @@ test('Stop ends the run at a step boundary; what it trained is evaluated and sav
   assert.ok(s.summary!.stoppedAt! >= 20 && s.summary!.stoppedAt! < 5000, `stopped at ${s.summary!.stoppedAt}`);
   assert.equal(typeof s.summary!.metrics.energyDistance, 'number');
   assert.match((await page.textContent('#status')) ?? '', new RegExp(`stopped at step ${s.summary!.stoppedAt}`));
+  assert.ok(s.evaluations.length >= 2 && s.evaluations.every((e) => e.inEvalWorker && e.step % 10 === 0 && e.step <= s.summary!.stoppedAt!), `evaluations beside training: ${JSON.stringify(s.evaluations.map((e) => [e.step, e.inEvalWorker]))}`);
   // the same worker runs again, to the end this time
   await setOptions(page, ['steps=30']);
   await page.click('#run');
@@ -198,6 +211,10 @@ test('Stop ends the run at a step boundary; what it trained is evaluated and sav
   assert.equal(again.phase, 'done', again.error?.message);
   assert.equal(again.summary!.steps, 30);
   assert.equal(again.summary!.stoppedAt, undefined);
+  // a fresh evaluation Worker for the second run, with the numbers of a Node run
+  const node = await nodeRun(['steps=30', 'evalEvery=10', 'fakeWarmup=0'], 'wasm', 256);
+  assert.ok(again.evaluations.every((e) => e.inEvalWorker), 'evaluated in the evaluation Worker');
+  assert.deepEqual(again.evaluations.map((e) => ({ step: e.step, energyDistance: e.metrics.energyDistance })), node.energyDistanceByStep);
   await page.close();
 });
 

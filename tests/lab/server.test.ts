@@ -71,6 +71,12 @@ test('serves only its own assets', async () => {
   assert.equal(wasm.status, 200);
   assert.equal(wasm.type, 'application/wasm');
   assert.deepEqual([...wasm.body.subarray(0, 4)], [0x00, 0x61, 0x73, 0x6d]);
+  // the evaluation Worker's script: the portable evaluation loop, bundled without Node
+  const ev = await request('/assets/eval-worker.js');
+  assert.equal(ev.status, 200);
+  assert.match(ev.type, /^text\/javascript/);
+  assert.match(ev.body.toString(), /function serveEvalWorker\(/);
+  assert.doesNotMatch(ev.body.toString(), /(?:from|import)\s*"node:|require\("node:/, 'a static import of a node: module');
 });
 
 test('reads only inside its folder: traversal, absolute paths and symlinks out are refused', async () => {
