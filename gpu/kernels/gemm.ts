@@ -31,13 +31,32 @@ export interface GemmPtrs {
 /** below this many k, Bᵀ is read by gathering columns (dot products along a short k waste the f32x4 lanes) */
 export const DOT_MIN_K = 8;
 
-/** rows [m0, m1) of C */
-export function gemmRows(g: GemmKernels, s: GemmShape, p: GemmPtrs, m0: number, m1: number): void {
+/** which kernel computes a product (0 gemm_rows, 1 gemm_gather, 2 gemm_dot), and its arguments with the row range
+ * left 0 (at ROW_ARG[fn]) */
+export interface GemmCall {
+  fn: 0 | 1 | 2;
+  args: number[];
+}
+export const ROW_ARG = [8, 8, 4] as const;
+
+export function gemmCall(s: GemmShape, p: GemmPtrs): GemmCall {
   const { m, n, k } = s;
   const [sai, sak] = s.ta ? [4, 4 * m] : [4 * k, 4];
-  if (!s.tb) g.gemm_rows(p.a, sai, sak, p.b, 4 * n, 4, p.c, p.bias, m0, m1, n, k);
-  else if (!s.ta && k >= DOT_MIN_K) g.gemm_dot(p.a, p.b, p.c, p.bias, m0, m1, n, k);
-  else g.gemm_gather(p.a, sai, sak, p.b, 4, 4 * k, p.c, p.bias, m0, m1, n, k);
+  if (!s.tb) return { fn: 0, args: [p.a, sai, sak, p.b, 4 * n, 4, p.c, p.bias, 0, 0, n, k] };
+  if (!s.ta && k >= DOT_MIN_K) return { fn: 2, args: [p.a, p.b, p.c, p.bias, 0, 0, n, k] };
+  return { fn: 1, args: [p.a, sai, sak, p.b, 4, 4 * k, p.c, p.bias, 0, 0, n, k] };
+}
+
+/** rows [m0, m1) of a call */
+export function callRows(g: GemmKernels, c: GemmCall, m0: number, m1: number): void {
+  const a = c.args;
+  if (c.fn === 2) g.gemm_dot(a[0]!, a[1]!, a[2]!, a[3]!, m0, m1, a[6]!, a[7]!);
+  else (c.fn === 0 ? g.gemm_rows : g.gemm_gather)(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, m0, m1, a[10]!, a[11]!);
+}
+
+/** rows [m0, m1) of C */
+export function gemmRows(g: GemmKernels, s: GemmShape, p: GemmPtrs, m0: number, m1: number): void {
+  callRows(g, gemmCall(s, p), m0, m1);
 }
 
 const decode = (b64: string): Uint8Array<ArrayBuffer> => {
