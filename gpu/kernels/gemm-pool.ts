@@ -20,12 +20,13 @@ const CONTROL_BYTES = 256;
 const PAGE = 65536;
 /** the pool's memory reserves this much address space; larger products run on one thread */
 const MAX_PAGES = 8192;
-/** products smaller than this (m·n·k) or with fewer rows run in place on one thread: waking a worker and copying
- * cost more than the second thread saves (measured on the dmd-step shapes) */
-export const POOL_MIN_WORK = 1 << 21;
+/** products smaller than this (m·n·k) or with fewer rows run in place on one thread. Measured on the dmd-step
+ * workload (2 vCPUs): waking a sleeping worker costs ~100 µs, and copying its operands across cores ~0.4 µs per KiB,
+ * so a 256×256×64 product (~0.2 ms on one thread) ran slower on two; 256³ (~0.75 ms) gains ~25 %. */
+export const POOL_MIN_WORK = 1 << 24;
 export const POOL_MIN_ROWS = 16;
 /** how many polls a waiting thread makes before it sleeps (a few µs each round trip) */
-const SPIN = 20000;
+const SPIN = Number(process.env.SPIN ?? 20000);
 
 /** rows [m0, m1) of C for thread `t` of `n`: whole register blocks each, the same split for every call */
 export function rowRange(m: number, t: number, n: number): [number, number] {
@@ -130,15 +131,24 @@ export class GemmPool {
     return this.workers.length;
   }
 
-  /** C = op(A)·op(B) (+ bias) on every thread; false (nothing done) when the operands do not fit the pool's memory */
-  run(s: GemmShape, a: Float32Array, b: Float32Array, bias: Float32Array | undefined, c: Float32Array): boolean {
+  /** C = op(A)·op(B) (+ bias) on every thread; false (nothing done) when the operands do not fit the pool's memory.
+   * `own(m0, m1)`: computes rows [m0, m1) of C where the operands live (tfjs's heap), the calling thread's share;
+   * then only what the workers read is copied in (B, and A's rows from the workers' first row on unless A is
+   * transposed), and only their rows of C are copied out. Without it the calling thread computes in the pool too. */
+  run(s: GemmShape, a: Float32Array, b: Float32Array, bias: Float32Array | undefined, c: Float32Array, own?: (m0: number, m1: number) => void): boolean {
     if (this.failure) throw this.failure;
+    const { m, n, k } = s;
+    const [m0, m1] = rowRange(m, 0, this.threads);
+    // rows [r0, m) of C are the workers'; A's stored rows [r0, m) are all they read of A (unless it is transposed)
+    const r0 = own ? m1 : 0;
+    const aPart = own && !s.ta ? a.subarray(r0 * k) : a;
+    const cPart = c.subarray(r0 * n);
     const align = (x: number) => (x + 15) & ~15;
     const pa = CONTROL_BYTES;
-    const pb = align(pa + a.byteLength);
+    const pb = align(pa + aPart.byteLength);
     const pbias = align(pb + b.byteLength);
     const pc = align(pbias + (bias?.byteLength ?? 0));
-    const end = pc + c.byteLength;
+    const end = pc + cPart.byteLength;
     const pages = this.memory.buffer.byteLength / PAGE;
     if (end > pages * PAGE) {
       const need = Math.ceil(end / PAGE);
@@ -146,20 +156,22 @@ export class GemmPool {
       this.memory.grow(need - pages);
     }
     const heap = new Float32Array(this.memory.buffer);
-    heap.set(a, pa / 4);
+    heap.set(aPart, pa / 4);
     heap.set(b, pb / 4);
     if (bias) heap.set(bias, pbias / 4);
-    const call = gemmCall(s, { a: pa, b: pb, c: pc, bias: bias ? pbias : 0 });
+    // row i of C (and of A) sits at base + i·stride: the bases of partial copies lie before the copies (i32 arithmetic
+    // wraps, every address the kernels touch is inside them)
+    const aBase = aPart === a ? pa : pa - r0 * k * 4;
+    const call = gemmCall(s, { a: aBase, b: pb, c: pc - r0 * n * 4, bias: bias ? pbias : 0 });
     const ctl = this.ctl;
     ctl[FN] = call.fn;
-    ctl[M] = s.m;
+    ctl[M] = m;
     ctl[THREADS] = this.threads;
-    ctl.set(call.args, ARGS);
+    ctl.set(call.args.map((v) => v | 0), ARGS);
     Atomics.store(ctl, DONE, 0);
     Atomics.add(ctl, GEN, 1);
     Atomics.notify(ctl, GEN);
-    const [m0, m1] = rowRange(s.m, 0, this.threads);
-    if (m0 < m1) callRows(this.kernels, call, m0, m1);
+    if (m0 < m1) (own ?? ((i0, i1) => callRows(this.kernels, call, i0, i1)))(m0, m1);
     const want = this.threads - 1;
     for (let i = 0; i < SPIN && Atomics.load(ctl, DONE) !== want; i++);
     const deadline = performance.now() + 30_000;
@@ -168,7 +180,7 @@ export class GemmPool {
       if (performance.now() > deadline) throw (this.failure ??= new Error('a matrix-product worker thread stopped answering'));
       Atomics.wait(ctl, DONE, d, 100);
     }
-    c.set(new Float32Array(this.memory.buffer, pc, c.length));
+    cPart.set(new Float32Array(this.memory.buffer, pc, cPart.length));
     return true;
   }
 

@@ -44,8 +44,10 @@ export const SPECS: KernelSpec[] = [
     simd: (k, [x, y, bias], [c], shapes, a) => {
       const s = gemmShape(shapes, a);
       // large products on every thread (copied into the pool's shared memory), the others in place on this one
-      if (k.pool && s.m >= POOL_MIN_ROWS && s.m * s.n * s.k >= POOL_MIN_WORK && k.pool.run(s, x!.arr, y!.arr, bias?.arr, c!.arr)) return true;
-      gemmRows(k.gemm, s, { a: x!.ptr, b: y!.ptr, c: c!.ptr, bias: bias?.ptr ?? 0 }, 0, s.m);
+      const ptrs = { a: x!.ptr, b: y!.ptr, c: c!.ptr, bias: bias?.ptr ?? 0 };
+      const own = (m0: number, m1: number) => gemmRows(k.gemm, s, ptrs, m0, m1);
+      if (k.pool && s.m >= POOL_MIN_ROWS && s.m * s.n * s.k >= POOL_MIN_WORK && k.pool.run(s, x!.arr, y!.arr, bias?.arr, c!.arr, own)) return true;
+      own(0, s.m);
       return true;
     },
   },
