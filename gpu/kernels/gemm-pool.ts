@@ -26,7 +26,7 @@ const MAX_PAGES = 8192;
 export const POOL_MIN_WORK = 1 << 24;
 export const POOL_MIN_ROWS = 16;
 /** how many polls a waiting thread makes before it sleeps (a few µs each round trip) */
-const SPIN = Number(process.env.SPIN ?? 20000);
+const SPIN = 20000;
 
 /** rows [m0, m1) of C for thread `t` of `n`: whole register blocks each, the same split for every call */
 export function rowRange(m: number, t: number, n: number): [number, number] {
