@@ -18,10 +18,12 @@ const program = new Command('bench')
   .option('--reps <n>', 'timed repetitions (≥ 5 for the reported figures)', positive('--reps'), 5)
   .option('--backend <name>', 'wasm | cpu | webgpu', 'wasm')
   .option('--no-torch', 'skip the PyTorch baseline even when python3-torch is installed')
+  .option('--no-gemm', 'dmd-step: skip the matrix products on their own (roofline, XNNPACK, jax-js)')
+  .option('--jaxjs <module>', 'dmd-step: import jax-js from this path instead of the installed @jax-js/jax')
   .option('--batch <n>', 'deferred: the batch size', positive('--batch'), 32)
   .option('--steps <n>', 'deferred: steps per repetition', positive('--steps'), 20)
   .option('--json <file>', 'also write the figures as JSON')
-  .action(async (name: string, o: { dims: number[]; reps: number; backend: string; torch: boolean; json?: string; batch: number; steps: number }) => {
+  .action(async (name: string, o: { dims: number[]; reps: number; backend: string; torch: boolean; gemm: boolean; jaxjs?: string; json?: string; batch: number; steps: number }) => {
     if (name !== 'dmd-step' && name !== 'deferred') throw new InvalidArgumentError(`unknown benchmark '${name}'; choose dmd-step or deferred`);
     const log = (l: string) => console.log(l);
     const res = name === 'deferred' ? await benchDeferred({ ...o, log }) : await benchDmdStep({ ...o, log });

@@ -9,7 +9,7 @@ import { F32_MAX, type Expr, type ScalarFn } from '../ops/scalar.ts';
 type T2 = tf.Tensor2D;
 
 const has = (name: KernelName) => tf.getKernel(name, tf.getBackend()) !== undefined;
-const run = (name: KernelName, ins: Tensor[], attrs: Record<string, number | string | number[]> = {}) =>
+const run = (name: KernelName, ins: Tensor[], attrs: Record<string, number | string | boolean | number[]> = {}) =>
   tf.engine().runKernel(name, inputMap(ins) as never, attrs as never) as unknown as Tensor[];
 
 /** the SiLU gradient and the bias gradient of a dense layer: see KERNELS.siluGradBias */
@@ -157,6 +157,16 @@ export function backwardScope<T>(f: () => T): T {
     scope = outer;
     tf.dispose(mine);
   }
+}
+
+/** whether `gemm` runs distillery's own product (wasm): then its transposed layouts cost nothing extra */
+export const ownGemm = (): boolean => tf.getBackend() === 'wasm' && has(KERNELS.matMul);
+
+/** C = op(a)·op(b) (+ bias) of 2-D tensors: DistilleryMatMul where registered, else tfjs's (fused) matMul */
+export function gemm(a: Tensor, b: Tensor, o: { transposeA?: boolean; transposeB?: boolean; bias?: Tensor } = {}): Tensor {
+  const attrs = { transposeA: o.transposeA ?? false, transposeB: o.transposeB ?? false };
+  if (has(KERNELS.matMul)) return run(KERNELS.matMul, o.bias ? [a, b, o.bias] : [a, b], attrs)[0]!;
+  return tf.fused.matMul({ a: a as T2, b: b as T2, bias: o.bias, ...attrs });
 }
 
 /** plain-layout product a·b (the forward layout every backend is fastest in) */

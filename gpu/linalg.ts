@@ -1,11 +1,12 @@
 /** @file Matrix products and dense layers whose gradients never hit tfjs-wasm's transposed-operand slow path.
- * tfjs differentiates matMul with transposeA/transposeB matmuls, which run 7–15× slower than the plain layout on wasm
- * (docs/performance.md): here every backward product transposes explicitly (a fused blocked copy) and multiplies in the
- * plain layout. A dense layer is one fused node: x·W + b (→ SiLU) forward; backward, the activation gradient and the
+ * On wasm every product is distillery's own (DistilleryMatMul, gpu/kernels/gemm.ts), which reads Aᵀ and Bᵀ in place:
+ * the input gradient dy·Wᵀ and the weight gradient xᵀ·dy need no transposed copy. Elsewhere tfjs's matMul runs, and
+ * since tfjs-wasm's transposed layouts ran 7–15× slower than the plain one (docs/performance.md), every backward
+ * product there transposes explicitly (a fused blocked copy) and multiplies in the plain layout. A dense layer is one fused node: x·W + b (→ SiLU) forward; backward, the activation gradient and the
  * bias gradient in one kernel, and only the products whose gradients the update needs. */
 import type { Tensor, TF } from './lower/context.ts';
 import type * as tfns from '@tensorflow/tfjs';
-import { columnSum, keepForBackward, matMul, siluGradBias, transpose2d } from './fused.ts';
+import { columnSum, gemm, keepForBackward, matMul, ownGemm, siluGradBias, transpose2d } from './fused.ts';
 
 type T2 = tfns.Tensor2D;
 
@@ -27,15 +28,18 @@ function build(tf: TF): Fns {
   const matmul = tf.customGrad(((a: Tensor, b: Tensor, save: (ts: Tensor[]) => void) => {
     save([a, b]);
     return {
-      value: matMul(a, b),
-      gradFunc: (dy: Tensor, [sa, sb]: Tensor[]) => [matMul(dy, transpose2d(sb!)), matMul(transpose2d(sa!), dy)],
+      value: ownGemm() ? gemm(a, b) : matMul(a, b),
+      gradFunc: (dy: Tensor, [sa, sb]: Tensor[]) => [inputGrad(dy, sb!), weightGrad(sa!, dy)],
     };
   }) as never) as unknown as (a: Tensor, b: Tensor) => Tensor;
 
   // xᵀ·da. tfjs-wasm packs the right operand of every product it has not seen (≈ 0.2 ms for 256×256): with few
   // input features (a first layer) (daᵀ·x)ᵀ packs the small x instead, and its extra transposes are cheaper
-  const weightGrad = (x: Tensor, da: Tensor) => (x.shape[1]! < da.shape[1]! ? transpose2d(matMul(transpose2d(da), x)) : matMul(transpose2d(x), da));
-  const forward = (x: Tensor, w: Tensor, b: Tensor) => tf.fused.matMul({ a: x as T2, b: w as T2, bias: b });
+  const weightGrad = (x: Tensor, da: Tensor) =>
+    ownGemm() ? gemm(x, da, { transposeA: true }) : x.shape[1]! < da.shape[1]! ? transpose2d(matMul(transpose2d(da), x)) : matMul(transpose2d(x), da);
+  // da·Wᵀ
+  const inputGrad = (da: Tensor, w: Tensor) => (ownGemm() ? gemm(da, w, { transposeB: true }) : matMul(da, transpose2d(w)));
+  const forward = (x: Tensor, w: Tensor, b: Tensor) => (ownGemm() ? gemm(x, w, { bias: b }) : tf.fused.matMul({ a: x as T2, b: w as T2, bias: b }));
   // one differentiable layer per (activation, weight gradient?, input gradient?): a gradient nobody reads is a zero fill
   const layers = new Map<string, Dense>();
   const layer = (act: Activation, gw: boolean, gx: boolean): Dense => {
@@ -55,7 +59,7 @@ function build(tf: TF): Fns {
             const [sx, sw, sa, ss] = byRef ? [x, w, a, s] : saved;
             // the pre-activation gradient, and its column sums: the bias gradient
             const [da, db] = ss ? siluGradBias(dy, sa!, ss) : [dy, gw ? columnSum(dy) : undefined];
-            return [gx ? matMul(da, transpose2d(sw!)) : tf.zerosLike(sx!), gw ? weightGrad(sx!, da) : tf.zerosLike(sw!), gw ? db! : tf.zerosLike(b)];
+            return [gx ? inputGrad(da, sw!) : tf.zerosLike(sx!), gw ? weightGrad(sx!, da) : tf.zerosLike(sw!), gw ? db! : tf.zerosLike(b)];
           },
         };
       }) as never) as unknown as Dense;

@@ -18,6 +18,7 @@ import { train } from '../../runtime/train.ts';
 import { dmdStep } from './workload.ts';
 import { eagerDmdStep } from './eager.ts';
 import { summarize, timeSideBySide, type Rate } from './protocol.ts';
+import { describeGemm, gemmReport, type GemmReport } from './gemm.ts';
 
 export interface DmdStepResult {
   compiled: Rate;
@@ -36,6 +37,8 @@ export interface DmdStepResult {
   rssMiB: { start: number; end: number };
   /** kernels one compiled iteration launches */
   kernelsPerIteration: number;
+  /** the iteration's matrix products on their own (wasm): roofline, per shape against XNNPACK and jax-js */
+  gemm?: GemmReport;
 }
 
 export interface DmdStepOptions {
@@ -44,6 +47,10 @@ export interface DmdStepOptions {
   backend: string;
   /** run the PyTorch baseline when `python3 -c 'import torch'` works */
   torch: boolean;
+  /** the products on their own (wasm only) */
+  gemm?: boolean;
+  /** where to import jax-js from (default: the installed @jax-js/jax) */
+  jaxjs?: string;
   log?: (line: string) => void;
 }
 
@@ -96,6 +103,7 @@ export async function benchDmdStep(o: DmdStepOptions): Promise<Record<string, Dm
       kernelsPerIteration,
     };
     eager.dispose();
+    if (o.backend === 'wasm' && (o.gemm ?? true)) r.gemm = await gemmReport(tf, compiled.run, { jaxjs: o.jaxjs, log });
     exe.dispose();
     if (python) {
       Object.assign(r, runTorch(python, D, o.reps));
@@ -116,5 +124,6 @@ export function describe(D: number, r: DmdStepResult): string {
     ...(r.torch ? [`  PyTorch ${r.torch.version} (${r.torch.threads} threads, ${r.torch.blas.map((b) => b.split("/").pop()).join(" + ") || "BLAS unknown"}) ${f(r.torch)}; compiled/PyTorch ${r.ratioTorch!.toFixed(2)}×`] : []),
     ...(r.exported ? [`  exported to PyTorch (distillery export, same process) ${f(r.exported)}; exported/hand-written PyTorch ${r.ratioExported!.toFixed(2)}×`] : []),
     `  tensors ${r.tensors.start} → ${r.tensors.end}; RSS ${r.rssMiB.start.toFixed(1)} → ${r.rssMiB.end.toFixed(1)} MiB; ${r.kernelsPerIteration} kernels per compiled iteration`,
+    ...(r.gemm ? [describeGemm(r.gemm)] : []),
   ].join('\n');
 }

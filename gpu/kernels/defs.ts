@@ -24,6 +24,9 @@ export const KERNELS = {
   /** `adam` gated by a guard: inputs p_i, g_i, m_i, v_i and the guard last; where the guard says skip, p, m and v come
    * out unchanged */
   adamGuarded: 'DistilleryAdamGuarded',
+  /** C = op(A)·op(B) (+ bias) for 2-D A, B: attrs transposeA, transposeB; inputs A, B and optionally the bias [n].
+   * On wasm, WebAssembly SIMD on operands read in place (gemm.ts), large products on a worker pool (gemm-pool.ts) */
+  matMul: 'DistilleryMatMul',
   /** a fused group of elementwise ops, generated from its scalar expression (elementwise.ts) */
   elementwise: 'DistilleryElementwise',
 } as const;
@@ -50,6 +53,11 @@ export interface GuardAttrs {
 export type AdamGuardedAttrs = Omit<AdamAttrs, 'lr' | 'step'>;
 
 const finite32 = (x: number) => Number.isFinite(Math.fround(x));
+
+export interface MatMulAttrs {
+  transposeA: boolean;
+  transposeB: boolean;
+}
 
 export interface FourierAttrs {
   n: number;

@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { TensorInfo } from '@tensorflow/tfjs';
 import { arrs, inputList, SPECS, type Buf } from './spec.ts';
 import { simdKernels, type SimdKernels } from './simd.ts';
+import { gemmPool } from './gemm-pool.ts';
 
 
 interface WasmBackend {
@@ -25,10 +26,12 @@ function needFloat(name: string, ins: TensorInfo[]): void {
   if (bad) throw new Error(`${name} takes float32 inputs, got ${bad.dtype}`);
 }
 
-/** Register every fused kernel for `backendName` (once). `simd: false` keeps the host loops on wasm (tests compare both). */
-export async function registerHostKernels(backendName: 'wasm' | 'cpu', o: { simd?: boolean } = {}): Promise<void> {
+/** Register every fused kernel for `backendName` (once). `simd: false` keeps the host loops on wasm (tests compare both).
+ * `threads`: the matrix products' threads on wasm (default DISTILLERY_THREADS, else min(2, cores); 1 in a browser). */
+export async function registerHostKernels(backendName: 'wasm' | 'cpu', o: { simd?: boolean; threads?: number } = {}): Promise<void> {
   let simd: SimdKernels | undefined;
   if (backendName === 'wasm' && (o.simd ?? true)) simd = await simdKernels((tf.findBackend('wasm') as unknown as WasmBackend).wasm.asm.memory);
+  if (simd) simd.pool = gemmPool(o.threads);
   for (const spec of SPECS) {
     if (tf.getKernel(spec.name, backendName)) tf.unregisterKernel(spec.name, backendName);
     tf.registerKernel({

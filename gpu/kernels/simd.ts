@@ -3,6 +3,8 @@
  * nothing compiles WAT at run time. Loops assume their element counts are multiples of 4 (the callers run the
  * remainder on the host). Accumulations are f32, as tfjs's own sums. */
 import { SIMD_BINARY } from './simd-binary.ts';
+import { gemmKernels, type GemmKernels } from './gemm.ts';
+import type { GemmPool } from './gemm-pool.ts';
 
 export interface SimdKernels {
   silu_grad_bias(dy: number, a: number, s: number, da: number, db: number, rows: number, cols: number): void;
@@ -11,6 +13,10 @@ export interface SimdKernels {
   transpose4(x: number, out: number, rows: number, cols: number): void;
   sum_squares(x: number, n: number): number;
   adam(p: number, g: number, m: number, v: number, po: number, mo: number, vo: number, n: number, k: number, b1: number, b2: number, c2: number, eps: number): void;
+  /** the matrix products on the same memory (gemm.ts) */
+  gemm: GemmKernels;
+  /** the worker pool large products go to (gemm-pool.ts); none: one thread */
+  pool?: GemmPool;
 }
 
 /** the committed module's bytes (base64, whitespace ignored) */
@@ -29,5 +35,7 @@ export async function simdKernels(memory: WebAssembly.Memory): Promise<SimdKerne
   if (!WebAssembly.validate(bytes)) return undefined;
   // asynchronous: a browser's main thread refuses to compile a module over 4 KB synchronously
   const { instance } = await WebAssembly.instantiate(bytes, { env: { memory } });
-  return instance.exports as unknown as SimdKernels;
+  const gemm = await gemmKernels(memory);
+  if (!gemm) return undefined;
+  return { ...(instance.exports as object), gemm } as SimdKernels;
 }

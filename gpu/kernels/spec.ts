@@ -1,6 +1,8 @@
 /** @file Per kernel: output shapes from input shapes, the host loop, and (optionally) its WebAssembly SIMD form.
  * Backends adapt these: host.ts for wasm and cpu. */
-import { hostMath, KERNELS, type AdamAttrs, type AdamGuardedAttrs, type FourierAttrs, type GuardAttrs, type KernelName } from './defs.ts';
+import { hostMath, KERNELS, type AdamAttrs, type AdamGuardedAttrs, type FourierAttrs, type GuardAttrs, type KernelName, type MatMulAttrs } from './defs.ts';
+import { gemmHost, gemmRows, type GemmShape } from './gemm.ts';
+import { POOL_MIN_ROWS, POOL_MIN_WORK } from './gemm-pool.ts';
 import type { SimdKernels } from './simd.ts';
 import { compileElementwise, modeOf } from './elementwise.ts';
 
@@ -22,7 +24,33 @@ const cols = (s: readonly number[]) => s[s.length - 1]!;
 const rows = (s: readonly number[]) => s.slice(0, -1).reduce((a, b) => a * b, 1);
 export const arrs = (bs: Buf[]) => bs.map((b) => b.arr);
 
+/** a product's shape from its operands' shapes and attributes */
+export function gemmShape([sa, sb]: readonly number[][], attrs: Record<string, unknown>): GemmShape {
+  const { transposeA: ta, transposeB: tb } = attrs as unknown as MatMulAttrs;
+  const [m, k] = ta ? [sa![1]!, sa![0]!] : [sa![0]!, sa![1]!];
+  const [k2, n] = tb ? [sb![1]!, sb![0]!] : [sb![0]!, sb![1]!];
+  if (k !== k2 || sa!.length !== 2 || sb!.length !== 2) throw new Error(`${KERNELS.matMul}: shapes [${sa}] and [${sb}] do not multiply (transposeA ${ta}, transposeB ${tb})`);
+  return { m, n, k, ta: !!ta, tb: !!tb };
+}
+
 export const SPECS: KernelSpec[] = [
+  {
+    name: KERNELS.matMul,
+    outShapes: (ins, a) => {
+      const s = gemmShape(ins, a);
+      return [[s.m, s.n]];
+    },
+    host: ([x, y, bias], [c], shapes, a) => gemmHost(x!, y!, c!, bias, gemmShape(shapes, a)),
+    simd: (k, [x, y, bias], [c], shapes, a) => {
+      const s = gemmShape(shapes, a);
+      // large products on every thread (copied into the pool's shared memory), the others in place on this one
+      const ptrs = { a: x!.ptr, b: y!.ptr, c: c!.ptr, bias: bias?.ptr ?? 0 };
+      const own = (m0: number, m1: number) => gemmRows(k.gemm, s, ptrs, m0, m1);
+      if (k.pool && s.m >= POOL_MIN_ROWS && s.m * s.n * s.k >= POOL_MIN_WORK && k.pool.run(s, x!.arr, y!.arr, bias?.arr, c!.arr, own)) return true;
+      own(0, s.m);
+      return true;
+    },
+  },
   {
     // a fused group of elementwise ops: attrs.expr (JSON of ops/scalar.ts's Expr) over broadcast inputs
     name: KERNELS.elementwise,

@@ -142,7 +142,8 @@ const GUARDED_UNIFORMS = 'b1 : f32, b2 : f32, eps : f32,';
 
 type Impl = (b: WebGPUBackendLike, ins: TensorInfo[], attrs: Record<string, unknown>) => TensorInfo[];
 
-const IMPLS: Record<KernelName, Impl> = {
+// matrix products stay tfjs-webgpu's own (gpu/fused.ts's gemm falls back to tf.matMul)
+const IMPLS: Record<Exclude<KernelName, typeof KERNELS.matMul>, Impl> = {
   [KERNELS.siluGradBias]: (b, ins) => {
     const shape = ins[0]!.shape;
     const cols = shape[shape.length - 1]!;

@@ -2,7 +2,7 @@
  * are read asynchronously, so the same cases run on backends without synchronous reads (webgpu in Node). */
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { adamStep, adamStepGuarded, columnSum, elementwise, evaluate, fourier, siluGradBias, sumSquares, transpose2d, updateGuard } from '../../gpu/fused.ts';
+import { adamStep, adamStepGuarded, columnSum, elementwise, evaluate, fourier, gemm, siluGradBias, sumSquares, transpose2d, updateGuard } from '../../gpu/fused.ts';
 import { call, constant, input, type ScalarFn } from '../../ops/scalar.ts';
 import { Rng } from '../../ops/rng.ts';
 
@@ -42,6 +42,20 @@ export function kernelCases(seed: string): KernelCase[] {
     });
     cases.push({ what: `columnSum ${shape}`, inputs: [host(shape)], fused: ([x]) => [columnSum(x!)], reference: ([x]) => [tf.sum(x!, 0)], rtol: 1e-5 });
   }
+  // matrix products in every layout, awkward sizes (remainder rows and columns, k below and above the dot form's
+  // threshold) and the dense layers' shapes (m·n·k ≥ 2²¹ runs on the worker pool on wasm)
+  for (const [m, n, k] of [[1, 1, 1], [3, 5, 7], [256, 18, 256], [256, 256, 2], [256, 256, 18], [256, 2, 256], [18, 256, 256], [256, 256, 256], [37, 9, 33]])
+    for (const [ta, tb] of [[false, false], [false, true], [true, false], [true, true]] as const)
+      for (const bias of ta || tb ? [false] : [false, true]) {
+        const [sa, sb] = [ta ? [k, m] : [m, k], tb ? [n, k] : [k, n]];
+        cases.push({
+          what: `matMul ${m}×${n}×${k}${ta ? ' Aᵀ' : ''}${tb ? ' Bᵀ' : ''}${bias ? ' + bias' : ''}`,
+          inputs: [host(sa), host(sb), ...(bias ? [host([n])] : [])],
+          fused: ([a, b, c]) => [gemm(a!, b!, { transposeA: ta, transposeB: tb, bias: c })],
+          reference: ([a, b, c]) => [tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, transposeA: ta, transposeB: tb, bias: c })],
+          rtol: 1e-5,
+        });
+      }
   for (const shape of [[256, 256], [256, 80], [80, 256], [17, 33], [1, 9]])
     cases.push({ what: `transpose ${shape}`, inputs: [host(shape)], fused: ([x]) => [transpose2d(x!)], reference: ([x]) => [tf.transpose(x!)], rtol: 0 });
   for (const [shape, n, base] of [[[37, 1], 8, 2 * Math.PI], [[5, 3, 1], 4, 1]] as const)

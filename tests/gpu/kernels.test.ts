@@ -1,5 +1,6 @@
 /** Every fused kernel against the chain of tfjs ops it replaces, on random inputs: on cpu, on wasm as WebAssembly SIMD,
- * and on wasm as host loops; and the fused dense layers' gradients against central finite differences on cpu. */
+ * and on wasm as host loops; and the fused dense layers' gradients against central finite differences on cpu and on
+ * wasm (where the products are distillery's own, reading Aᵀ and Bᵀ in place). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
@@ -28,8 +29,9 @@ test('fused kernels equal the tfjs ops they replace: wasm (SIMD) and wasm (host 
   }
 });
 
-test('dense layers: every gradient variant against central finite differences (cpu)', async () => {
-  await loadBackend('cpu');
+for (const backend of ['cpu', 'wasm'] as const)
+test(`dense layers: every gradient variant against central finite differences (${backend}${backend === 'wasm' ? ": distillery's matrix products" : ''})`, async () => {
+  await loadBackend(backend);
   const { dense } = linalg(tf);
   const rng = new Rng(['dense-fd']);
   const x0 = rng.normals(3 * 4);

@@ -4,12 +4,20 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { simdBytes, simdKernels } from '../../gpu/kernels/simd.ts';
-import { BINARY_FILE, compileSimd, renderBinary } from '../../scripts/build-simd.ts';
+import { BINARY_FILE, compileGemm, compileSimd, GEMM_BINARY_FILE, renderBinary, renderGemmBinary } from '../../scripts/build-simd.ts';
+import { gemmBytes, gemmSharedBytes } from '../../gpu/kernels/gemm.ts';
 
 test('simd-binary.ts holds the bytes wabt compiles from simd.wat.ts', async () => {
   const fresh = await compileSimd();
   assert.deepEqual(simdBytes(), Uint8Array.from(fresh), 'stale: run `npx tsx scripts/build-simd.ts`');
   assert.equal(fs.readFileSync(BINARY_FILE, 'utf8'), renderBinary(fresh), 'simd-binary.ts was edited by hand');
+});
+
+test('gemm-binary.ts holds the bytes wabt compiles from gemm.wat.ts', async () => {
+  const fresh = await compileGemm();
+  assert.deepEqual(gemmBytes(), Uint8Array.from(fresh.plain), 'stale: run `npx tsx scripts/build-simd.ts`');
+  assert.deepEqual(gemmSharedBytes(), Uint8Array.from(fresh.shared), 'stale: run `npx tsx scripts/build-simd.ts`');
+  assert.equal(fs.readFileSync(GEMM_BINARY_FILE, 'utf8'), renderGemmBinary(fresh), 'gemm-binary.ts was edited by hand');
 });
 
 test('the committed module instantiates on a memory and runs (column sums, sum of squares)', async () => {

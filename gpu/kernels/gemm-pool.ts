@@ -1,0 +1,195 @@
+/** @file Matrix products on several threads (Node's worker_threads). tfjs-wasm's heap is not shared memory in Node, so
+ * the pool owns a shared WebAssembly.Memory: the operands are copied in (a memcpy beside the product's FLOPs), every
+ * thread runs gemm.wat.ts's shared module on it over a fixed range of C's rows, and C is copied out. Each element's
+ * arithmetic does not depend on which thread computes it, so any thread count gives bit-identical results.
+ * Synchronisation: a control block at offset 0 (Atomics.wait/notify; the workers spin briefly before sleeping, and
+ * the calling thread takes the first share). Workers never keep the process alive (unref). In a browser, or without
+ * shared memory, there is no pool: products run on one thread. */
+import { callRows, gemmCall, gemmSharedBytes, ROW_ARG, type GemmKernels, type GemmShape } from './gemm.ts';
+import { GEMM_BLOCK } from './gemm.wat.ts';
+
+/** control block (Int32 slots) */
+const GEN = 0;
+const DONE = 1;
+const QUIT = 2;
+const FN = 3; // 0 gemm_rows, 1 gemm_gather, 2 gemm_dot
+const M = 4;
+const THREADS = 5;
+const ARGS = 8; // the kernel's 12 (or 8) arguments; the row range is filled per thread
+const CONTROL_BYTES = 256;
+const PAGE = 65536;
+/** the pool's memory reserves this much address space; larger products run on one thread */
+const MAX_PAGES = 8192;
+/** products smaller than this (m·n·k) or with fewer rows run in place on one thread. Measured on the dmd-step
+ * workload (2 vCPUs): waking a sleeping worker costs ~100 µs, and copying its operands across cores ~0.4 µs per KiB,
+ * so a 256×256×64 product (~0.2 ms on one thread) ran slower on two; 256³ (~0.75 ms) gains ~25 %. */
+export const POOL_MIN_WORK = 1 << 24;
+export const POOL_MIN_ROWS = 16;
+/** how many polls a waiting thread makes before it sleeps (a few µs each round trip) */
+const SPIN = 20000;
+
+/** rows [m0, m1) of C for thread `t` of `n`: whole register blocks each, the same split for every call */
+export function rowRange(m: number, t: number, n: number): [number, number] {
+  const mr = GEMM_BLOCK.mr;
+  const chunk = Math.ceil(m / n / mr) * mr;
+  return [Math.min(m, t * chunk), Math.min(m, (t + 1) * chunk)];
+}
+
+/** the worker (CommonJS, evaluated): instantiate the module on the shared memory, then serve calls until told to quit */
+const WORKER_SOURCE = `
+const { workerData } = process.getBuiltinModule('node:worker_threads');
+const { module, memory, index, spin, gen0 } = workerData;
+const k = new WebAssembly.Instance(module, { env: { memory } }).exports;
+const ctl = new Int32Array(memory.buffer, 0, ${CONTROL_BYTES / 4});
+const fns = [k.gemm_rows, k.gemm_gather, k.gemm_dot];
+const ROW = ${JSON.stringify(ROW_ARG)};
+let gen = gen0; // a call may be posted before this thread starts
+for (;;) {
+  for (let i = 0; i < spin && Atomics.load(ctl, ${GEN}) === gen; i++);
+  Atomics.wait(ctl, ${GEN}, gen);
+  gen = Atomics.load(ctl, ${GEN});
+  if (Atomics.load(ctl, ${QUIT})) break;
+  const m = ctl[${M}], n = ctl[${THREADS}];
+  const mr = ${GEMM_BLOCK.mr}, chunk = Math.ceil(m / n / mr) * mr;
+  const m0 = Math.min(m, index * chunk), m1 = Math.min(m, (index + 1) * chunk);
+  const fn = ctl[${FN}], r = ROW[fn];
+  const a = Array.from(ctl.subarray(${ARGS}, ${ARGS} + (fn === 2 ? 8 : 12)));
+  a[r] = m0;
+  a[r + 1] = m1;
+  if (m0 < m1) fns[fn](...a);
+  if (Atomics.add(ctl, ${DONE}, 1) + 1 === n - 1) Atomics.notify(ctl, ${DONE});
+}
+`;
+
+interface NodeWorker {
+  unref(): void;
+  terminate(): Promise<number>;
+  on(e: 'error', f: (err: Error) => void): void;
+}
+type WorkerCtor = new (src: string, o: { eval: true; workerData: unknown }) => NodeWorker;
+
+/** Node's Worker, without a static import (the library also bundles for browsers) */
+function workerClass(): WorkerCtor | undefined {
+  const p = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  const wt = p?.getBuiltinModule?.('node:worker_threads') as { Worker?: WorkerCtor; isMainThread?: boolean } | undefined;
+  return wt?.Worker;
+}
+
+let shared: GemmPool | undefined;
+
+/** the process's pool of `threads` threads (one pool at a time: asking for another count replaces it); undefined for
+ * one thread or where there are no worker threads */
+export function gemmPool(threads = defaultThreads()): GemmPool | undefined {
+  if (shared?.threads === threads) return shared;
+  shared?.dispose();
+  shared = GemmPool.create(threads);
+  return shared;
+}
+
+/** the thread count a pool gets by default: DISTILLERY_THREADS, else min(2, available cores) */
+export function defaultThreads(): number {
+  const p = (globalThis as { process?: { env?: Record<string, string | undefined>; getBuiltinModule?: (id: string) => unknown } }).process;
+  const env = Number(p?.env?.DISTILLERY_THREADS);
+  if (Number.isInteger(env) && env >= 1) return env;
+  const os = p?.getBuiltinModule?.('node:os') as { availableParallelism?: () => number } | undefined;
+  return Math.max(1, Math.min(2, os?.availableParallelism?.() ?? 1));
+}
+
+export class GemmPool {
+  readonly threads: number;
+  private readonly memory: WebAssembly.Memory;
+  private readonly kernels: GemmKernels;
+  private readonly ctl: Int32Array;
+  private workers: NodeWorker[];
+  private failure: Error | undefined;
+
+  private constructor(threads: number, memory: WebAssembly.Memory, module: WebAssembly.Module, Worker: WorkerCtor) {
+    this.threads = threads;
+    this.memory = memory;
+    this.kernels = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as GemmKernels;
+    this.ctl = new Int32Array(memory.buffer, 0, CONTROL_BYTES / 4);
+    this.workers = Array.from({ length: threads - 1 }, (_, i) => {
+      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory, index: i + 1, spin: SPIN, gen0: Atomics.load(this.ctl, GEN) } });
+      w.unref();
+      w.on('error', (e) => (this.failure = e));
+      return w;
+    });
+  }
+
+  /** a pool of `threads` (the caller's thread counted), or undefined where threads or shared memory are missing */
+  static create(threads: number): GemmPool | undefined {
+    const Worker = workerClass();
+    if (threads < 2 || !Worker || typeof SharedArrayBuffer === 'undefined') return undefined;
+    const bytes = gemmSharedBytes();
+    if (!WebAssembly.validate(bytes)) return undefined;
+    const memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
+    return new GemmPool(threads, memory, new WebAssembly.Module(bytes), Worker);
+  }
+
+  /** live worker threads (the leak tests hold this constant) */
+  get workerCount(): number {
+    return this.workers.length;
+  }
+
+  /** C = op(A)·op(B) (+ bias) on every thread; false (nothing done) when the operands do not fit the pool's memory.
+   * `own(m0, m1)`: computes rows [m0, m1) of C where the operands live (tfjs's heap), the calling thread's share;
+   * then only what the workers read is copied in (B, and A's rows from the workers' first row on unless A is
+   * transposed), and only their rows of C are copied out. Without it the calling thread computes in the pool too. */
+  run(s: GemmShape, a: Float32Array, b: Float32Array, bias: Float32Array | undefined, c: Float32Array, own?: (m0: number, m1: number) => void): boolean {
+    if (this.failure) throw this.failure;
+    const { m, n, k } = s;
+    const [m0, m1] = rowRange(m, 0, this.threads);
+    // rows [r0, m) of C are the workers'; A's stored rows [r0, m) are all they read of A (unless it is transposed)
+    const r0 = own ? m1 : 0;
+    const aPart = own && !s.ta ? a.subarray(r0 * k) : a;
+    const cPart = c.subarray(r0 * n);
+    const align = (x: number) => (x + 15) & ~15;
+    const pa = CONTROL_BYTES;
+    const pb = align(pa + aPart.byteLength);
+    const pbias = align(pb + b.byteLength);
+    const pc = align(pbias + (bias?.byteLength ?? 0));
+    const end = pc + cPart.byteLength;
+    const pages = this.memory.buffer.byteLength / PAGE;
+    if (end > pages * PAGE) {
+      const need = Math.ceil(end / PAGE);
+      if (need > MAX_PAGES) return false;
+      this.memory.grow(need - pages);
+    }
+    const heap = new Float32Array(this.memory.buffer);
+    heap.set(aPart, pa / 4);
+    heap.set(b, pb / 4);
+    if (bias) heap.set(bias, pbias / 4);
+    // row i of C (and of A) sits at base + i·stride: the bases of partial copies lie before the copies (i32 arithmetic
+    // wraps, every address the kernels touch is inside them)
+    const aBase = aPart === a ? pa : pa - r0 * k * 4;
+    const call = gemmCall(s, { a: aBase, b: pb, c: pc - r0 * n * 4, bias: bias ? pbias : 0 });
+    const ctl = this.ctl;
+    ctl[FN] = call.fn;
+    ctl[M] = m;
+    ctl[THREADS] = this.threads;
+    ctl.set(call.args.map((v) => v | 0), ARGS);
+    Atomics.store(ctl, DONE, 0);
+    Atomics.add(ctl, GEN, 1);
+    Atomics.notify(ctl, GEN);
+    if (m0 < m1) (own ?? ((i0, i1) => callRows(this.kernels, call, i0, i1)))(m0, m1);
+    const want = this.threads - 1;
+    for (let i = 0; i < SPIN && Atomics.load(ctl, DONE) !== want; i++);
+    const deadline = performance.now() + 30_000;
+    for (let d = Atomics.load(ctl, DONE); d !== want; d = Atomics.load(ctl, DONE)) {
+      // a worker's error event cannot arrive while this thread waits: give up rather than hang
+      if (performance.now() > deadline) throw (this.failure ??= new Error('a matrix-product worker thread stopped answering'));
+      Atomics.wait(ctl, DONE, d, 100);
+    }
+    cPart.set(new Float32Array(this.memory.buffer, pc, cPart.length));
+    return true;
+  }
+
+  /** stop the workers (they would also end with the process: they are unref'd) */
+  dispose(): void {
+    Atomics.store(this.ctl, QUIT, 1);
+    Atomics.add(this.ctl, GEN, 1);
+    Atomics.notify(this.ctl, GEN);
+    for (const w of this.workers) void w.terminate();
+    this.workers = [];
+  }
+}

@@ -1,0 +1,94 @@
+/** @file Matrix products as WebAssembly SIMD (gemm.wat.ts), on row-major operands read in place: C = op(A)·op(B)
+ * (+ bias) with op = identity or transpose. One module is instantiated on tfjs-wasm's heap (in place, one thread);
+ * another, on the worker pool's shared memory (gemm-pool.ts). Both compute every element in the same order, so the
+ * results are bit-identical whichever runs them, and however the rows are split among threads. */
+import { GEMM_BINARY, GEMM_SHARED_BINARY } from './gemm-binary.ts';
+
+export interface GemmKernels {
+  gemm_rows(a: number, sai: number, sak: number, b: number, sbk: number, sbj: number, c: number, bias: number, m0: number, m1: number, n: number, k: number): void;
+  gemm_gather(a: number, sai: number, sak: number, b: number, sbk: number, sbj: number, c: number, bias: number, m0: number, m1: number, n: number, k: number): void;
+  gemm_dot(a: number, w: number, c: number, bias: number, m0: number, m1: number, n: number, k: number): void;
+  peak(iters: number, x: number): number;
+}
+
+/** a product's shape: C [m, n] = op(A) [m, k] · op(B) [k, n]; `ta`: A is stored [k, m]; `tb`: B is stored [n, k] */
+export interface GemmShape {
+  m: number;
+  n: number;
+  k: number;
+  ta: boolean;
+  tb: boolean;
+}
+
+/** the operands' byte offsets in the kernels' memory; bias 0: none */
+export interface GemmPtrs {
+  a: number;
+  b: number;
+  c: number;
+  bias: number;
+}
+
+/** below this many k, Bᵀ is read by gathering columns (dot products along a short k waste the f32x4 lanes) */
+export const DOT_MIN_K = 8;
+
+/** which kernel computes a product (0 gemm_rows, 1 gemm_gather, 2 gemm_dot), and its arguments with the row range
+ * left 0 (at ROW_ARG[fn]) */
+export interface GemmCall {
+  fn: 0 | 1 | 2;
+  args: number[];
+}
+export const ROW_ARG = [8, 8, 4] as const;
+
+export function gemmCall(s: GemmShape, p: GemmPtrs): GemmCall {
+  const { m, n, k } = s;
+  const [sai, sak] = s.ta ? [4, 4 * m] : [4 * k, 4];
+  if (!s.tb) return { fn: 0, args: [p.a, sai, sak, p.b, 4 * n, 4, p.c, p.bias, 0, 0, n, k] };
+  if (!s.ta && k >= DOT_MIN_K) return { fn: 2, args: [p.a, p.b, p.c, p.bias, 0, 0, n, k] };
+  return { fn: 1, args: [p.a, sai, sak, p.b, 4, 4 * k, p.c, p.bias, 0, 0, n, k] };
+}
+
+/** rows [m0, m1) of a call */
+export function callRows(g: GemmKernels, c: GemmCall, m0: number, m1: number): void {
+  const a = c.args;
+  if (c.fn === 2) g.gemm_dot(a[0]!, a[1]!, a[2]!, a[3]!, m0, m1, a[6]!, a[7]!);
+  else (c.fn === 0 ? g.gemm_rows : g.gemm_gather)(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, m0, m1, a[10]!, a[11]!);
+}
+
+/** rows [m0, m1) of C */
+export function gemmRows(g: GemmKernels, s: GemmShape, p: GemmPtrs, m0: number, m1: number): void {
+  callRows(g, gemmCall(s, p), m0, m1);
+}
+
+const decode = (b64: string): Uint8Array<ArrayBuffer> => {
+  const text = atob(b64.replace(/\s/g, ''));
+  const out = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
+  return out;
+};
+
+let plain: Uint8Array<ArrayBuffer> | undefined;
+let shared: Uint8Array<ArrayBuffer> | undefined;
+/** the committed modules' bytes */
+export const gemmBytes = () => (plain ??= decode(GEMM_BINARY));
+export const gemmSharedBytes = () => (shared ??= decode(GEMM_SHARED_BINARY));
+
+/** The kernels on `memory` (tfjs-wasm's heap); undefined where the engine lacks WebAssembly SIMD. */
+export async function gemmKernels(memory: WebAssembly.Memory): Promise<GemmKernels | undefined> {
+  const bytes = gemmBytes();
+  if (!WebAssembly.validate(bytes)) return undefined;
+  const { instance } = await WebAssembly.instantiate(bytes, { env: { memory } });
+  return instance.exports as unknown as GemmKernels;
+}
+
+/** the reference: C = op(A)·op(B) (+ bias), each element summed over k in order in f32 (as the kernels do for
+ * rows and gathered products; within f32 rounding of the dot form) */
+export function gemmHost(a: Float32Array, b: Float32Array, c: Float32Array, bias: Float32Array | undefined, s: GemmShape): void {
+  const { m, n, k } = s;
+  const f = Math.fround;
+  for (let i = 0; i < m; i++)
+    for (let j = 0; j < n; j++) {
+      let acc = 0;
+      for (let kk = 0; kk < k; kk++) acc = f(acc + f((s.ta ? a[kk * m + i]! : a[i * k + kk]!) * (s.tb ? b[j * k + kk]! : b[kk * n + j]!)));
+      c[i * n + j] = bias ? f(acc + bias[j]!) : acc;
+    }
+}

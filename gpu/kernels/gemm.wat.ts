@@ -1,0 +1,247 @@
+/** @file The source of the WebAssembly SIMD (f32x4) matrix products of gemm.ts, generated as WAT text. Edit here,
+ * then run `npx tsx scripts/build-simd.ts` to regenerate gemm-binary.ts (a test fails while the two disagree).
+ *
+ * Every product is C[i, j] = Σ_k A(i, k)·B(k, j) (+ bias[j]) over row-major operands read in place: A through two
+ * byte strides (so A and Aᵀ are the same code), B either with contiguous rows (v128 loads) or gathered through two
+ * strides (Bᵀ with few rows). Blocks of MR rows × 4·NV columns keep their accumulators in locals (V8 maps them onto
+ * xmm registers). The sum of each element runs over k = 0, 1, … in order, a multiply then an add in f32 (wasm SIMD
+ * has no FMA), whichever block, remainder path or thread computes it: results never depend on the partition.
+ * `gemm_dot` is the Bᵀ form for long k: lanes accumulate k ≡ 0..3 (mod 4), summed (l0 + l1) + (l2 + l3), then
+ * the k % 4 tail in order — also a fixed order per element. */
+
+const get = (n: string) => `(local.get $${n})`;
+const add = (a: string, b: string) => `(i32.add ${a} ${b})`;
+const mul = (a: string, b: string) => `(i32.mul ${a} ${b})`;
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+type BMode = 'rows' | 'gather';
+
+/** one block of `mr` rows × `nv` f32x4 columns at (i, j), or `nv = 0`: one scalar column; k from 0 to $k */
+function block(mr: number, nv: number, b: BMode): Block {
+  const scalar = nv === 0;
+  const cols = scalar ? [0] : range(nv);
+  const acc = (r: number, q: number) => `acc${r}_${q}`;
+  const ty = scalar ? 'f32' : 'v128';
+  const locals = [
+    ...range(mr).flatMap((r) => cols.map((q) => `(local $${acc(r, q)} ${ty})`)),
+    ...cols.map((q) => `(local $bv${q} ${ty})`),
+    `(local $av ${ty})`,
+  ];
+  const zero = scalar ? '(f32.const 0)' : '(v128.const i32x4 0 0 0 0)';
+  // B(k, j + 4q + l): contiguous rows load a v128; gathered ones build it lane by lane
+  const bLoad = (q: number) => {
+    if (scalar) return `(f32.load ${get('pb')})`;
+    if (b === 'rows') return `(v128.load offset=${16 * q} ${get('pb')})`;
+    let v = `(f32x4.splat (f32.load ${add(get('pb'), mul(get('sbj'), `(i32.const ${4 * q})`))}))`;
+    for (let l = 1; l < 4; l++) v = `(f32x4.replace_lane ${l} ${v} (f32.load ${add(get('pb'), mul(get('sbj'), `(i32.const ${4 * q + l})`))}))`;
+    return v;
+  };
+  const aLoad = (r: number) => `(${scalar ? 'f32.load' : 'v128.load32_splat'} ${add(get('pa'), mul(get('sai'), `(i32.const ${r})`))})`;
+  const op = (o: string) => (scalar ? `f32.${o}` : `f32x4.${o}`);
+  const body = [
+    ...cols.map((q) => `(local.set $bv${q} ${bLoad(q)})`),
+    ...range(mr).flatMap((r) => [`(local.set $av ${aLoad(r)})`, ...cols.map((q) => `(local.set $${acc(r, q)} (${op('add')} ${get(acc(r, q))} (${op('mul')} ${get('av')} ${get(`bv${q}`)})))`)]),
+  ];
+  // C(i + r, j + 4q) = acc (+ bias)
+  const cAddr = (r: number, q: number) => `(i32.add ${get('pc')} (i32.add (i32.mul ${get('ldc')} (i32.const ${r})) (i32.const ${16 * q})))`;
+  const store = (withBias: boolean) =>
+    range(mr)
+      .flatMap((r) =>
+        cols.map((q) => {
+          const v = withBias ? `(${op('add')} ${get(acc(r, q))} (${scalar ? 'f32.load' : 'v128.load'} offset=${16 * q} ${get('pbias')}))` : get(acc(r, q));
+          return `(${scalar ? 'f32.store' : 'v128.store'} ${cAddr(r, q)} ${v})`;
+        }),
+      )
+      .join('\n          ');
+  const code = `
+        ${range(mr).flatMap((r) => cols.map((q) => `(local.set $${acc(r, q)} ${zero})`)).join(' ')}
+        (local.set $pa (i32.add ${get('a')} (i32.mul ${get('i')} ${get('sai')})))
+        (local.set $pb (i32.add ${get('b')} (i32.mul ${get('j')} ${get('sbj')})))
+        (local.set $kk (i32.const 0))
+        (block $kd (loop $kl
+          (br_if $kd (i32.ge_u ${get('kk')} ${get('k')}))
+          ${body.join('\n          ')}
+          (local.set $pa (i32.add ${get('pa')} ${get('sak')}))
+          (local.set $pb (i32.add ${get('pb')} ${get('sbk')}))
+          (local.set $kk (i32.add ${get('kk')} (i32.const 1)))
+          (br $kl)))
+        (local.set $pc (i32.add ${get('c')} (i32.add (i32.mul ${get('i')} ${get('ldc')}) (i32.shl ${get('j')} (i32.const 2)))))
+        (if ${get('bias')}
+          (then
+            (local.set $pbias (i32.add ${get('bias')} (i32.shl ${get('j')} (i32.const 2))))
+          ${store(true)})
+          (else
+          ${store(false)}))`;
+  return { locals, code };
+}
+
+interface Block {
+  locals: string[];
+  code: string;
+}
+
+/** the column loop of one row block: NV-wide blocks, then single vectors, then scalar columns */
+function rowBlock(mr: number, nv: number, b: BMode, tag: string): Block {
+  const parts = [nv, ...(nv > 1 ? [1] : []), 0].map((w) => ({ w, blk: block(mr, w, b) }));
+  // locals are per width; names collide across widths of the same row count, so rename with the width
+  const locals: string[] = [];
+  const code = parts
+    .map(({ w, blk }) => {
+      const rename = (s: string) => s.replace(/\$(acc\d+_\d+|bv\d+|av)\b/g, `$$$1_${tag}${w}`);
+      locals.push(...blk.locals.map(rename));
+      const width = w === 0 ? 1 : 4 * w;
+      return `
+      (block $d${tag}${w} (loop $l${tag}${w}
+        (br_if $d${tag}${w} (i32.gt_u (i32.add ${get('j')} (i32.const ${width})) ${get('n')}))
+        ${rename(blk.code)}
+        (local.set $j (i32.add ${get('j')} (i32.const ${width})))
+        (br $l${tag}${w})))`;
+    })
+    .join('');
+  return { locals, code };
+}
+
+/** C rows [m0, m1) of C = A·B with B's rows contiguous (`rows`) or gathered (`gather`) */
+function gemmFunc(name: string, b: BMode, mr: number, nv: number): string {
+  const main = rowBlock(mr, nv, b, 'm');
+  const tail = rowBlock(1, nv, b, 't');
+  return `
+  ;; C[i, j] = Σ_k A[i·sai + k·sak]·B[k·sbk + j·sbj] (+ bias[j]) for rows m0 ≤ i < m1; strides in bytes; ldc = n·4
+  (func (export "${name}") (param $a i32) (param $sai i32) (param $sak i32) (param $b i32) (param $sbk i32) (param $sbj i32)
+        (param $c i32) (param $bias i32) (param $m0 i32) (param $m1 i32) (param $n i32) (param $k i32)
+    (local $i i32) (local $j i32) (local $kk i32) (local $pa i32) (local $pb i32) (local $pc i32) (local $pbias i32) (local $ldc i32)
+    ${[...main.locals, ...tail.locals].join(' ')}
+    (local.set $ldc (i32.shl ${get('n')} (i32.const 2)))
+    (local.set $i ${get('m0')})
+    (block $rd (loop $rl
+      (br_if $rd (i32.gt_u (i32.add ${get('i')} (i32.const ${mr})) ${get('m1')}))
+      (local.set $j (i32.const 0))${main.code}
+      (local.set $i (i32.add ${get('i')} (i32.const ${mr})))
+      (br $rl)))
+    (block $td (loop $tl
+      (br_if $td (i32.ge_u ${get('i')} ${get('m1')}))
+      (local.set $j (i32.const 0))${tail.code}
+      (local.set $i (i32.add ${get('i')} (i32.const 1)))
+      (br $tl))))`;
+}
+
+/** C = A·Wᵀ, A [m, k] and W [n, k] row-major, for rows [m0, m1): dot products along k in f32x4 lanes */
+function dotFunc(mr: number, nr: number): string {
+  const blk = (rows: number, cols: number, tag: string) => {
+    const acc = (r: number, q: number) => `$d${tag}${r}_${q}`;
+    const locals = [...range(rows).flatMap((r) => range(cols).map((q) => `(local ${acc(r, q)} v128)`)), ...range(rows).map((r) => `(local $da${tag}${r} v128)`)];
+    const aRow = (r: number) => add(get('pa'), mul(get('lda'), `(i32.const ${r})`));
+    const wRow = (q: number) => add(get('pw'), mul(get('ldw'), `(i32.const ${q})`));
+    const body = [
+      ...range(rows).map((r) => `(local.set $da${tag}${r} (v128.load ${add(aRow(r), get('kb'))}))`),
+      ...range(cols).flatMap((q) => [
+        `(local.set $wv (v128.load ${add(wRow(q), get('kb'))}))`,
+        ...range(rows).map((r) => `(local.set ${acc(r, q)} (f32x4.add (local.get ${acc(r, q)}) (f32x4.mul (local.get $da${tag}${r}) ${get('wv')})))`),
+      ]),
+    ];
+    // horizontal sum, the k % 4 tail in order, the bias; one element at a time
+    const finish = range(rows).flatMap((r) =>
+      range(cols).map(
+        (q) => `
+          (local.set $s (f32.add
+            (f32.add (f32x4.extract_lane 0 (local.get ${acc(r, q)})) (f32x4.extract_lane 1 (local.get ${acc(r, q)})))
+            (f32.add (f32x4.extract_lane 2 (local.get ${acc(r, q)})) (f32x4.extract_lane 3 (local.get ${acc(r, q)})))))
+          (local.set $kb ${get('k4')})
+          (block $fd (loop $fl
+            (br_if $fd (i32.ge_u ${get('kb')} ${get('kbytes')}))
+            (local.set $s (f32.add ${get('s')} (f32.mul (f32.load ${add(aRow(r), get('kb'))}) (f32.load ${add(wRow(q), get('kb'))}))))
+            (local.set $kb (i32.add ${get('kb')} (i32.const 4)))
+            (br $fl)))
+          (if ${get('bias')} (then (local.set $s (f32.add ${get('s')} (f32.load offset=${4 * q} (i32.add ${get('bias')} (i32.shl ${get('j')} (i32.const 2))))))))
+          (f32.store ${add(get('c'), `(i32.shl (i32.add (i32.mul (i32.add ${get('i')} (i32.const ${r})) ${get('n')}) (i32.add ${get('j')} (i32.const ${q}))) (i32.const 2))`)} ${get('s')})`,
+      ),
+    );
+    const code = `
+        ${range(rows).flatMap((r) => range(cols).map((q) => `(local.set ${acc(r, q)} (v128.const i32x4 0 0 0 0))`)).join(' ')}
+        (local.set $pa (i32.add ${get('a')} (i32.mul ${get('i')} ${get('lda')})))
+        (local.set $pw (i32.add ${get('w')} (i32.mul ${get('j')} ${get('ldw')})))
+        (local.set $kb (i32.const 0))
+        (block $kd (loop $kl
+          (br_if $kd (i32.ge_u ${get('kb')} ${get('k4')}))
+          ${body.join('\n          ')}
+          (local.set $kb (i32.add ${get('kb')} (i32.const 16)))
+          (br $kl)))${finish.join('')}`;
+    return { locals, code };
+  };
+  const loopCols = (rows: number, tag: string) => {
+    const parts = [nr, 1].map((w) => ({ w, b: blk(rows, w, `${tag}${w}`) }));
+    return {
+      locals: parts.flatMap((p) => p.b.locals),
+      code: parts
+        .map(
+          ({ w, b }) => `
+      (block $cd${tag}${w} (loop $cl${tag}${w}
+        (br_if $cd${tag}${w} (i32.gt_u (i32.add ${get('j')} (i32.const ${w})) ${get('n')}))
+        ${b.code}
+        (local.set $j (i32.add ${get('j')} (i32.const ${w})))
+        (br $cl${tag}${w})))`,
+        )
+        .join(''),
+    };
+  };
+  const main = loopCols(mr, 'm');
+  const tail = loopCols(1, 't');
+  return `
+  ;; C[i, j] = Σ_k A[i, k]·W[j, k] (+ bias[j]) for rows m0 ≤ i < m1: A [m, k], W [n, k], C [m, n] row-major
+  (func (export "gemm_dot") (param $a i32) (param $w i32) (param $c i32) (param $bias i32) (param $m0 i32) (param $m1 i32) (param $n i32) (param $k i32)
+    (local $i i32) (local $j i32) (local $kb i32) (local $k4 i32) (local $kbytes i32) (local $lda i32) (local $ldw i32) (local $pa i32) (local $pw i32)
+    (local $s f32) (local $wv v128)
+    ${[...main.locals, ...tail.locals].join(' ')}
+    (local.set $kbytes (i32.shl ${get('k')} (i32.const 2)))
+    (local.set $k4 (i32.and ${get('kbytes')} (i32.const -16)))
+    (local.set $lda ${get('kbytes')})
+    (local.set $ldw ${get('kbytes')})
+    (local.set $i ${get('m0')})
+    (block $rd (loop $rl
+      (br_if $rd (i32.gt_u (i32.add ${get('i')} (i32.const ${mr})) ${get('m1')}))
+      (local.set $j (i32.const 0))${main.code}
+      (local.set $i (i32.add ${get('i')} (i32.const ${mr})))
+      (br $rl)))
+    (block $td (loop $tl
+      (br_if $td (i32.ge_u ${get('i')} ${get('m1')}))
+      (local.set $j (i32.const 0))${tail.code}
+      (local.set $i (i32.add ${get('i')} (i32.const 1)))
+      (br $tl))))`;
+}
+
+/** the register block of the main kernels: rows × f32x4 columns (4 × 8 floats); the dot kernel's rows × columns */
+export const GEMM_BLOCK = { mr: 4, nv: 2, dotMr: 4, dotNr: 2 };
+
+/** the peak probe: 12 independent chains p ← p·m + c of f32x4 multiplies and adds, all in locals (12 chains cover the
+ * multiply's and the add's latency on both pipes of each); returns a lane of their sum so nothing is optimised away */
+export const PEAK_CHAINS = 12;
+/** FLOPs of one round of the probe: a multiply and an add of 4 lanes per chain */
+export const PEAK_FLOPS_PER_ROUND = PEAK_CHAINS * 2 * 4;
+const peakFunc = () => {
+  const ch = range(PEAK_CHAINS);
+  return `
+  (func (export "peak") (param $iters i32) (param $x f32) (result f32)
+    (local $m v128) (local $c v128) ${ch.map((i) => `(local $p${i} v128)`).join(' ')}
+    (local.set $m (f32x4.splat (f32.const 0.999999)))
+    (local.set $c (f32x4.splat (f32.const 1e-7)))
+    ${ch.map((i) => `(local.set $p${i} (f32x4.splat (f32.add ${get('x')} (f32.const ${i}))))`).join(' ')}
+    (block $d (loop $l
+      (br_if $d (i32.eqz ${get('iters')}))
+      ${ch.map((i) => `(local.set $p${i} (f32x4.add (f32x4.mul ${get(`p${i}`)} ${get('m')}) ${get('c')}))`).join('\n      ')}
+      (local.set $iters (i32.sub ${get('iters')} (i32.const 1)))
+      (br $l)))
+    (f32x4.extract_lane 0 ${ch.slice(1).reduce((s, i) => `(f32x4.add ${s} ${get(`p${i}`)})`, get('p0'))}))`;
+};
+
+/** the module's WAT; `shared`: it imports a shared memory (the worker pool's), else a plain one (tfjs-wasm's heap) */
+export function gemmWat(shared: boolean): string {
+  const { mr, nv, dotMr, dotNr } = GEMM_BLOCK;
+  return `
+(module
+  (import "env" "memory" (memory ${shared ? '1 65536 shared' : '0'}))
+${gemmFunc('gemm_rows', 'rows', mr, nv)}
+${gemmFunc('gemm_gather', 'gather', mr, nv)}
+${dotFunc(dotMr, dotNr)}
+${peakFunc()}
+)`;
+}

@@ -1,0 +1,125 @@
+/** distillery's matrix products (gpu/kernels/gemm.ts, gemm-pool.ts): the worker pool gives bit-identical results for
+ * any thread count and either row split (the calling thread in place or in the pool), in every layout and at awkward
+ * sizes; the registered kernel agrees bit for bit with 1 and 2 threads; and many products leave tensors, bytes and the
+ * pool's thread count unchanged. (Agreement with tf.matMul: tests/gpu/cases.ts.) */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { loadBackend } from '../../gpu/backend.ts';
+import { gemm } from '../../gpu/fused.ts';
+import { registerHostKernels } from '../../gpu/kernels/host.ts';
+import { gemmHost, gemmKernels, gemmRows, type GemmShape } from '../../gpu/kernels/gemm.ts';
+import { GemmPool, gemmPool, rowRange } from '../../gpu/kernels/gemm-pool.ts';
+import { Rng } from '../../ops/rng.ts';
+
+const SHAPES = [[1, 1, 1], [3, 5, 7], [9, 3, 2], [37, 9, 33], [256, 18, 256], [256, 256, 2], [18, 256, 256], [256, 2, 256], [64, 64, 64]] as const;
+const LAYOUTS = [[false, false], [false, true], [true, false], [true, true]] as const;
+const bits = (x: Float32Array) => new Uint32Array(x.buffer, x.byteOffset, x.length);
+
+test('the pool computes bit-identical products with 2 and 3 threads, split in the pool or with the caller in place', async () => {
+  const rng = new Rng(['gemm-pool']);
+  const mem = new WebAssembly.Memory({ initial: 64 });
+  const one = (await gemmKernels(mem))!;
+  assert.ok(one, 'this Node has WebAssembly SIMD');
+  const pools = [GemmPool.create(2)!, GemmPool.create(3)!];
+  assert.ok(pools.every(Boolean), 'Node has worker threads and shared memory');
+  try {
+    for (const [m, n, k] of SHAPES)
+      for (const [ta, tb] of LAYOUTS) {
+        const s: GemmShape = { m, n, k, ta, tb };
+        const [a, b, bias] = [rng.normals(m * k), rng.normals(k * n), rng.normals(n)];
+        // one thread, in place on a plain memory: the reference
+        const f = new Float32Array(mem.buffer);
+        const [pa, pb, pbias, pc] = [64, 64 + 4 * m * k, 128 + 4 * (m * k + k * n), 192 + 4 * (m * k + k * n + n)];
+        f.set(a, pa / 4);
+        f.set(b, pb / 4);
+        f.set(bias, pbias / 4);
+        gemmRows(one, s, { a: pa, b: pb, c: pc, bias: pbias }, 0, m);
+        const want = f.slice(pc / 4, pc / 4 + m * n);
+        const host = new Float32Array(m * n);
+        gemmHost(a, b, host, bias, s);
+        const what = `${m}×${n}×${k} ${ta ? 'T' : 'N'}${tb ? 'T' : 'N'}`;
+        // the rows, gathered and transposed-A forms sum in the host loop's order exactly; the dot form in f32x4 lanes
+        if (!tb || ta || k < 8) assert.deepEqual(bits(want), bits(host), `${what}: the kernel sums as the host loop does`);
+        for (const pool of pools) {
+          const c = new Float32Array(m * n);
+          assert.ok(pool.run(s, a, b, bias, c));
+          assert.deepEqual(bits(c), bits(want), `${what}, ${pool.threads} threads in the pool`);
+          // the caller's rows in place (here: on the plain memory), the workers' through the pool
+          const c2 = new Float32Array(m * n).fill(NaN);
+          new Float32Array(mem.buffer).fill(NaN, pc / 4, pc / 4 + m * n);
+          assert.ok(pool.run(s, a, b, bias, c2, (m0, m1) => gemmRows(one, s, { a: pa, b: pb, c: pc, bias: pbias }, m0, m1)));
+          const [, r0] = rowRange(m, 0, pool.threads);
+          c2.set(new Float32Array(mem.buffer, pc, r0 * n));
+          assert.deepEqual(bits(c2), bits(want), `${what}, ${pool.threads} threads, the caller's rows in place`);
+        }
+      }
+  } finally {
+    pools.forEach((p) => p.dispose());
+  }
+});
+
+test('DistilleryMatMul on wasm: 1 and 2 threads bit-identical; 300 products leave tensors, bytes and threads flat', async () => {
+  await loadBackend('wasm');
+  const rng = new Rng(['gemm-threads']);
+  const results = new Map<string, Uint32Array>();
+  try {
+    for (const threads of [1, 2]) {
+      await registerHostKernels('wasm', { threads });
+      for (const [ta, tb] of LAYOUTS) {
+        const [m, n, k] = [256, 256, 256]; // large enough for the pool (≥ 2²⁴)
+        const r = new Rng(['gemm-threads', String(ta), String(tb)]);
+        const a = tf.tensor(r.normals(m * k), ta ? [k, m] : [m, k]);
+        const b = tf.tensor(r.normals(k * n), tb ? [n, k] : [k, n]);
+        const c = gemm(a, b, { transposeA: ta, transposeB: tb });
+        const got = Uint32Array.from(bits((await c.data()) as Float32Array));
+        tf.dispose([a, b, c]);
+        const key = `${ta}${tb}`;
+        if (threads === 1) results.set(key, got);
+        else assert.deepEqual(got, results.get(key), `layout ${key}: 2 threads differ from 1`);
+      }
+    }
+    const pool = gemmPool(2);
+    assert.ok(pool && pool.workerCount === 1, 'two threads: the caller and one worker');
+    const [x, w, bias] = [tf.tensor(rng.normals(256 * 256), [256, 256]), tf.tensor(rng.normals(256 * 256), [256, 256]), tf.tensor(rng.normals(256), [256])];
+    const step = () => tf.tidy(() => gemm(gemm(x, w, { bias }), w, { transposeB: true }).sum().dataSync());
+    step();
+    const before = tf.memory();
+    for (let i = 0; i < 300; i++) step();
+    const after = tf.memory();
+    assert.equal(after.numTensors, before.numTensors, 'tensors');
+    assert.equal(after.numBytes, before.numBytes, 'bytes');
+    assert.equal(gemmPool(2), pool, 'the same pool');
+    assert.equal(pool.workerCount, 1, 'no thread added');
+    tf.dispose([x, w, bias]);
+  } finally {
+    await registerHostKernels('wasm');
+  }
+});
+
+test('the dmd-step workload (B = H = 256) trains to bit-identical weights and losses with 1 and 2 threads', async () => {
+  const { buildIR } = await import('../../dsl/pipeline.ts');
+  const { openExecutor } = await import('../../runtime/open.ts');
+  const { dmdStep } = await import('../../bench/dmd-step/workload.ts');
+  const runs: { weights: Uint32Array[]; losses: number[] }[] = [];
+  try {
+    for (const threads of [1, 2]) {
+      await loadBackend('wasm');
+      await registerHostKernels('wasm', { threads });
+      const exe = await openExecutor(buildIR(dmdStep, { dim: 64 }), 7, 'wasm');
+      const losses: number[] = [];
+      for (let i = 0; i < 2; i++) for (const u of exe.plan.updates) {
+          const r = exe.update(u);
+          losses.push(r.loss, r.gradNorm);
+        }
+      const weights = ['student', 'fake'].flatMap((role) => Object.values(exe.hostWeights(role)).map((t) => Uint32Array.from(new Uint32Array(Float32Array.from(t.data).buffer))));
+      exe.dispose();
+      runs.push({ weights, losses });
+    }
+  } finally {
+    await registerHostKernels('wasm');
+  }
+  assert.ok(runs[0]!.weights.length >= 12);
+  assert.deepEqual(runs[1]!.losses, runs[0]!.losses, 'losses');
+  runs[0]!.weights.forEach((w, i) => assert.deepEqual(runs[1]!.weights[i], w, `weight tensor ${i}`));
+});
