@@ -7,6 +7,7 @@
  * shared memory, there is no pool: products run on one thread. */
 import { callRows, gemmCall, gemmSharedBytes, ROW_ARG, type GemmKernels, type GemmShape } from './gemm.ts';
 import { GEMM_BLOCK } from './gemm.wat.ts';
+import { UserError } from '../../dsl/errors.ts';
 
 /** control block (Int32 slots) */
 const GEN = 0;
@@ -89,8 +90,12 @@ export function gemmPool(threads = defaultThreads()): GemmPool | undefined {
 /** the thread count a pool gets by default: DISTILLERY_THREADS, else min(2, available cores) */
 export function defaultThreads(): number {
   const p = (globalThis as { process?: { env?: Record<string, string | undefined>; getBuiltinModule?: (id: string) => unknown } }).process;
-  const env = Number(p?.env?.DISTILLERY_THREADS);
-  if (Number.isInteger(env) && env >= 1) return env;
+  const raw = p?.env?.DISTILLERY_THREADS;
+  if (raw !== undefined && raw !== '') {
+    const env = Number(raw);
+    if (!Number.isInteger(env) || env < 1) throw new UserError(`DISTILLERY_THREADS must be an integer ≥ 1, got '${raw}'`);
+    return env;
+  }
   const os = p?.getBuiltinModule?.('node:os') as { availableParallelism?: () => number } | undefined;
   return Math.max(1, Math.min(2, os?.availableParallelism?.() ?? 1));
 }

@@ -9,7 +9,7 @@ import { loadBackend } from '../../gpu/backend.ts';
 import { gemm } from '../../gpu/fused.ts';
 import { registerHostKernels } from '../../gpu/kernels/host.ts';
 import { gemmHost, gemmKernels, gemmRows, type GemmShape } from '../../gpu/kernels/gemm.ts';
-import { GemmPool, gemmPool, rowRange } from '../../gpu/kernels/gemm-pool.ts';
+import { defaultThreads, GemmPool, gemmPool, rowRange } from '../../gpu/kernels/gemm-pool.ts';
 import { Rng } from '../../ops/rng.ts';
 
 const SHAPES = [[1, 1, 1], [3, 5, 7], [9, 3, 2], [37, 9, 33], [256, 18, 256], [256, 256, 2], [18, 256, 256], [256, 2, 256], [64, 64, 64]] as const;
@@ -122,4 +122,19 @@ test('the dmd-step workload (B = H = 256) trains to bit-identical weights and lo
   assert.ok(runs[0]!.weights.length >= 12);
   assert.deepEqual(runs[1]!.losses, runs[0]!.losses, 'losses');
   runs[0]!.weights.forEach((w, i) => assert.deepEqual(runs[1]!.weights[i], w, `weight tensor ${i}`));
+});
+
+test('DISTILLERY_THREADS sets the thread count; a bad value is one clear error', () => {
+  const before = process.env.DISTILLERY_THREADS;
+  try {
+    process.env.DISTILLERY_THREADS = '3';
+    assert.equal(defaultThreads(), 3);
+    for (const bad of ['abc', '0', '1.5']) {
+      process.env.DISTILLERY_THREADS = bad;
+      assert.throws(defaultThreads, new RegExp(`DISTILLERY_THREADS must be an integer ≥ 1, got '${bad.replace('.', '\\.')}'`));
+    }
+  } finally {
+    if (before === undefined) delete process.env.DISTILLERY_THREADS;
+    else process.env.DISTILLERY_THREADS = before;
+  }
 });
