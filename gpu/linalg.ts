@@ -2,8 +2,9 @@
  * On wasm every product is distillery's own (DistilleryMatMul, gpu/kernels/gemm.ts), which reads Aᵀ and Bᵀ in place:
  * the input gradient dy·Wᵀ and the weight gradient xᵀ·dy need no transposed copy. Elsewhere tfjs's matMul runs, and
  * since tfjs-wasm's transposed layouts ran 7–15× slower than the plain one (docs/performance.md), every backward
- * product there transposes explicitly (a fused blocked copy) and multiplies in the plain layout. A dense layer is one fused node: x·W + b (→ SiLU) forward; backward, the activation gradient and the
- * bias gradient in one kernel, and only the products whose gradients the update needs. */
+ * product there transposes explicitly (a fused blocked copy) and multiplies in the plain layout.
+ * A dense layer is one fused node: x·W + b (→ SiLU) forward; backward, the activation gradient and the bias gradient
+ * in one kernel, and only the products whose gradients the update needs. */
 import type { Tensor, TF } from './lower/context.ts';
 import type * as tfns from '@tensorflow/tfjs';
 import { columnSum, gemm, keepForBackward, matMul, ownGemm, siluGradBias, transpose2d } from './fused.ts';
