@@ -85,6 +85,8 @@ export interface BackendOptions {
   /** where the wasm backend fetches its .wasm files (a URL prefix ending in '/'; tfjs's setWasmPaths): a browser
    * serves them itself, Node reads them beside the package */
   wasmPaths?: string;
+  /** threads of the matrix products on wasm (default: DISTILLERY_THREADS, else min(2, cores)) */
+  threads?: number;
 }
 
 export async function loadBackend(name: string, o: BackendOptions = {}): Promise<Backend> {
@@ -101,7 +103,7 @@ export async function loadBackend(name: string, o: BackendOptions = {}): Promise
     if (!ok) throw new UserError(`backend '${n}' failed to initialise`);
   }
   await withoutProcessHandlers(() => tf.ready());
-  if (n === 'wasm' || n === 'cpu') await registerHostKernels(n);
+  if (n === 'wasm' || n === 'cpu') await registerHostKernels(n, o.threads !== undefined ? { threads: o.threads } : {});
   if (n === 'webgpu') registerWebgpuKernels();
   const engine = tf.engine();
   return {

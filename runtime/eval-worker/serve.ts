@@ -17,7 +17,8 @@ export function serveEvalWorker(port: EvalServePort, o: { loadFile?: LoadFile } 
 
   async function handle(m: ToEvalWorker): Promise<void> {
     if (m.type === 'init') {
-      const backend = await loadBackend(m.backend, m.wasmPaths !== undefined ? { wasmPaths: m.wasmPaths } : {});
+      // one thread for its products: the training thread's pool has the other cores
+      const backend = await loadBackend(m.backend, { threads: 1, ...(m.wasmPaths !== undefined ? { wasmPaths: m.wasmPaths } : {}) });
       exe = new Executor(backend, compile(m.ir), m.seed, initialWeights(m.ir, m.seed, o.loadFile ?? noFile), { deferReads: false });
       setup = evalSetup(exe, m.evalSamples);
       return port.postMessage({ type: 'ready' }, []);
