@@ -102,6 +102,20 @@ function rowBlock(mr: number, nv: number, b: BMode, tag: string): Block {
 }
 
 /** C rows [m0, m1) of C = A·B with B's rows contiguous (`rows`) or gathered (`gather`) */
+/** rows [m0, m1) in blocks of `mr` (each running `block` over the columns from j = 0), then the remaining rows one by one (`tail`) */
+const overRows = (mr: number, block: string, tail: string) => `
+    (local.set $i ${get('m0')})
+    (block $rd (loop $rl
+      (br_if $rd (i32.gt_u (i32.add ${get('i')} (i32.const ${mr})) ${get('m1')}))
+      (local.set $j (i32.const 0))${block}
+      (local.set $i (i32.add ${get('i')} (i32.const ${mr})))
+      (br $rl)))
+    (block $td (loop $tl
+      (br_if $td (i32.ge_u ${get('i')} ${get('m1')}))
+      (local.set $j (i32.const 0))${tail}
+      (local.set $i (i32.add ${get('i')} (i32.const 1)))
+      (br $tl)))`;
+
 function gemmFunc(name: string, b: BMode, mr: number, nv: number): string {
   const main = rowBlock(mr, nv, b, 'm');
   const tail = rowBlock(1, nv, b, 't');
@@ -112,17 +126,7 @@ function gemmFunc(name: string, b: BMode, mr: number, nv: number): string {
     (local $i i32) (local $j i32) (local $kk i32) (local $pa i32) (local $pb i32) (local $pc i32) (local $pbias i32) (local $ldc i32)
     ${[...main.locals, ...tail.locals].join(' ')}
     (local.set $ldc (i32.shl ${get('n')} (i32.const 2)))
-    (local.set $i ${get('m0')})
-    (block $rd (loop $rl
-      (br_if $rd (i32.gt_u (i32.add ${get('i')} (i32.const ${mr})) ${get('m1')}))
-      (local.set $j (i32.const 0))${main.code}
-      (local.set $i (i32.add ${get('i')} (i32.const ${mr})))
-      (br $rl)))
-    (block $td (loop $tl
-      (br_if $td (i32.ge_u ${get('i')} ${get('m1')}))
-      (local.set $j (i32.const 0))${tail.code}
-      (local.set $i (i32.add ${get('i')} (i32.const 1)))
-      (br $tl))))`;
+    ${overRows(mr, main.code, tail.code)})`;
 }
 
 /** C = A·Wᵀ, A [m, k] and W [n, k] row-major, for rows [m0, m1): dot products along k in f32x4 lanes */
@@ -196,17 +200,7 @@ function dotFunc(mr: number, nr: number): string {
     (local.set $k4 (i32.and ${get('kbytes')} (i32.const -16)))
     (local.set $lda ${get('kbytes')})
     (local.set $ldw ${get('kbytes')})
-    (local.set $i ${get('m0')})
-    (block $rd (loop $rl
-      (br_if $rd (i32.gt_u (i32.add ${get('i')} (i32.const ${mr})) ${get('m1')}))
-      (local.set $j (i32.const 0))${main.code}
-      (local.set $i (i32.add ${get('i')} (i32.const ${mr})))
-      (br $rl)))
-    (block $td (loop $tl
-      (br_if $td (i32.ge_u ${get('i')} ${get('m1')}))
-      (local.set $j (i32.const 0))${tail.code}
-      (local.set $i (i32.add ${get('i')} (i32.const 1)))
-      (br $tl))))`;
+    ${overRows(mr, main.code, tail.code)})`;
 }
 
 /** the register block of the main kernels: rows × f32x4 columns (4 × 8 floats); the dot kernel's rows × columns */

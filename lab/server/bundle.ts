@@ -33,25 +33,21 @@ function failure(e: unknown, what: string): never {
   throw new UserError(`${what} does not bundle:\n${errs.map((m) => `${where(m)}${m.text}`).join('\n')}`);
 }
 
-/** the page's script (lab/page/main.ts and CodeMirror) */
-export async function bundlePage(): Promise<string> {
+/** one entry point bundled for the browser; a bundling error names `what` */
+async function bundleEntry(entry: string[], what: string, minify: boolean): Promise<string> {
   try {
-    const r = await esbuild.build({ ...common, entryPoints: [path.join(ROOT, 'lab', 'page', 'main.ts')], minify: true });
+    const r = await esbuild.build({ ...common, entryPoints: [path.join(ROOT, ...entry)], minify });
     return r.outputFiles![0]!.text;
   } catch (e) {
-    failure(e, 'the lab page');
+    failure(e, what);
   }
 }
 
+/** the page's script (lab/page/main.ts and CodeMirror) */
+export const bundlePage = () => bundleEntry(['lab', 'page', 'main.ts'], 'the lab page', true);
+
 /** the evaluation Worker's script (lab/worker/eval.ts): the same for every pipeline, since it is sent the IR */
-export async function bundleEvalWorker(): Promise<string> {
-  try {
-    const r = await esbuild.build({ ...common, entryPoints: [path.join(ROOT, 'lab', 'worker', 'eval.ts')], minify: false });
-    return r.outputFiles![0]!.text;
-  } catch (e) {
-    failure(e, 'the evaluation worker');
-  }
-}
+export const bundleEvalWorker = () => bundleEntry(['lab', 'worker', 'eval.ts'], 'the evaluation worker', false);
 
 export type WorkerSource = { kind: 'builtin'; name: string } | { kind: 'file'; file: string };
 
