@@ -103,17 +103,17 @@ async function runNative(ir: GraphIR, seed: number, updates: number): Promise<Na
     },
   });
   const losses: Native['losses'] = [];
-  const run = (i: number) => {
+  const run = (i: number, step = 0) => {
     evaluations.push(`update ${i}`);
-    losses.push({ role: plan.updates[i]!.role, update: i, loss: exe.update(plan.updates[i]!).loss });
+    losses.push({ role: plan.updates[i]!.role, update: i, loss: exe.update(plan.updates[i]!, step).loss });
   };
   try {
     const order = plan.updates.map((u, i) => ({ u, i })).sort((a, b) => a.u.declared - b.u.declared);
     for (const { u, i } of order) for (let k = 0; k < u.warmup && losses.length < updates; k++) run(i);
     let steps = 0;
     while (losses.length < updates && steps < ir.run.steps) {
-      for (const [i, u] of plan.updates.entries()) for (let r = 0; r < u.ratio && losses.length < updates; r++) run(i);
       steps++;
+      for (const [i, u] of plan.updates.entries()) for (let r = 0; r < u.ratio && losses.length < updates; r++) run(i, steps);
       if (plan.outputs && losses.length < updates) {
         evaluations.push('outputs');
         exe.outputs();

@@ -9,6 +9,7 @@ import { opDef, type OpKind } from '../ops/registry.ts';
 import { OpShapeError, type ShapeCtx } from '../ops/define.ts';
 import type { ModelSpec, TokenToy, Toy } from './models.ts';
 import { schedule as toSchedule, type ScheduleName } from '../ops/schedules.ts';
+import type { LrDecay } from '../ops/lr-decay.ts';
 
 type Kind = 'frozen' | 'trainable';
 /** A model bound to a role; calling it adds a `call` node. */
@@ -25,6 +26,8 @@ export interface Adam {
   beta1?: number;
   beta2?: number;
   eps?: number;
+  /** decay the learning rate over the main steps (start and end are step numbers); absent: constant */
+  decay?: LrDecay;
 }
 export const adam = (lr: number, o: Omit<Adam, 'kind' | 'lr'> = {}): Adam => ({ kind: 'adam', lr, ...o });
 
@@ -256,6 +259,7 @@ export class GraphBuilder implements NodeSink {
   /** update `model`'s weights to decrease `loss` (a scalar) */
   minimize(model: Model<string, 'trainable'>, loss: Scalar, o: MinimizeOptions): void {
     const opt: AdamConfig = { kind: 'adam', lr: o.optimizer.lr, beta1: o.optimizer.beta1 ?? 0.9, beta2: o.optimizer.beta2 ?? 0.999, eps: o.optimizer.eps ?? 1e-8 };
+    if (o.optimizer.decay) opt.decay = { ...o.optimizer.decay };
     const u: UpdateDecl = { role: model.role, loss: loss.id, optimizer: opt, ratio: o.ratio ?? 1, warmup: o.warmup ?? 0 };
     // 0 is off, so a pipeline can pass its option through; any other value outside (0, 1) is recorded for verify
     if (o.ema !== undefined && o.ema !== 0) u.ema = o.ema;

@@ -8,7 +8,7 @@ import { modelDef, type HostTensor } from '../ops/models/index.ts';
 import { TFJS_LOWERINGS, type LowerCtx, type Tensor, type TfjsLowering } from '../gpu/lower/index.ts';
 import { TFJS_MODELS, type TfjsModel } from '../gpu/models/index.ts';
 import { Rng } from '../ops/rng.ts';
-import { adamApply, adamApplyGuarded, adamInit, guardInit, type AdamState } from './optim.ts';
+import { adamApply, adamApplyGuarded, adamInit, atStep, guardInit, type AdamState } from './optim.ts';
 import { emaApply, emaInit, type EmaState } from './ema.ts';
 import { backwardScope, elementwise, sumSquares } from '../gpu/fused.ts';
 import { resolveShape } from '../dsl/types.ts';
@@ -164,15 +164,16 @@ export class Executor {
   }
 
   /** One update of a role: forward outside the tape, forward on the tape, gradients, then Adam — unless the loss or
-   * a gradient is non-finite, in which case nothing is written and the skip is counted. */
-  update(u: UpdatePlan): UpdateResult {
+   * a gradient is non-finite, in which case nothing is written and the skip is counted. `step` is the main step the
+   * update belongs to (0: a warm-up), which a decaying learning rate reads. */
+  update(u: UpdatePlan, step = 0): UpdateResult {
     const p = this.begin(u);
     this.hostReads++;
-    return this.finish(u, p, () => p.stats.dataSync() as Float32Array);
+    return this.finish(u, p, () => p.stats.dataSync() as Float32Array, step);
   }
 
   /** `update` for backends that read back only asynchronously (webgpu in Node): the same work, one awaited read. */
-  async updateAsync(u: UpdatePlan): Promise<UpdateResult> {
+  async updateAsync(u: UpdatePlan, step = 0): Promise<UpdateResult> {
     const p = this.begin(u);
     this.hostReads++;
     let values: Float32Array;
@@ -182,7 +183,7 @@ export class Executor {
       this.release(p);
       throw e;
     }
-    return this.finish(u, p, () => values);
+    return this.finish(u, p, () => values, step);
   }
 
   /** Everything up to the one read: gradients, and [loss, Σ‖g‖², logged outputs…] in one tensor. */
@@ -219,7 +220,7 @@ export class Executor {
     Object.values(p.grads).forEach((g) => g.dispose());
   }
 
-  private finish(u: UpdatePlan, p: PendingUpdate, read: () => Float32Array): UpdateResult {
+  private finish(u: UpdatePlan, p: PendingUpdate, read: () => Float32Array, step: number): UpdateResult {
     const { tf } = this.backend;
     let res: UpdateResult;
     try {
@@ -229,7 +230,7 @@ export class Executor {
       const skipped = !Number.isFinite(loss) || !Number.isFinite(sumSq);
       if (!skipped) {
         const weights = this.roles.get(u.role)!.weights;
-        adamApply(tf, u.finish.find((s) => s.kind === 'apply')!.optimizer, this.adam.get(u)!, weights, p.grads);
+        adamApply(tf, atStep(u.finish.find((s) => s.kind === 'apply')!.optimizer, step), this.adam.get(u)!, weights, p.grads);
         const ema = u.finish.find((s) => s.kind === 'ema');
         if (ema) emaApply(tf, ema.decay, this.ema.get(u.role)!, weights, Object.keys(p.grads));
       }
@@ -254,13 +255,13 @@ export class Executor {
   /** One update decided on the device (a deferred loop): Adam (and the EMA) apply where the loss and Σ‖g‖² are
    * finite and leave weights and moments untouched where not, and nothing is read. Returns [loss, Σ‖g‖², logged…],
    * which the caller reads, later and batched with others, and hands to `settle` in dispatch order (then disposes). */
-  dispatch(u: UpdatePlan): Tensor {
+  dispatch(u: UpdatePlan, step = 0): Tensor {
     const { tf } = this.backend;
     const p = this.begin(u);
     try {
       const guard = this.guards.get(u)!;
       const weights = this.roles.get(u.role)!.weights;
-      adamApplyGuarded(tf, u.finish.find((s) => s.kind === 'apply')!.optimizer, this.adam.get(u)!, guard, weights, p.grads, p.stats);
+      adamApplyGuarded(tf, atStep(u.finish.find((s) => s.kind === 'apply')!.optimizer, step), this.adam.get(u)!, guard, weights, p.grads, p.stats);
       const ema = u.finish.find((s) => s.kind === 'ema');
       if (ema) emaApply(tf, ema.decay, this.ema.get(u.role)!, weights, Object.keys(p.grads), guard);
     } catch (e) {

@@ -4,6 +4,7 @@ import type { AdamConfig } from '../dsl/ir/schema.ts';
 import type { Tensor, TF } from '../gpu/lower/context.ts';
 import type * as tfns from '@tensorflow/tfjs';
 import { adamStep, adamStepGuarded, updateGuard } from '../gpu/fused.ts';
+import { lrFactor } from '../ops/lr-decay.ts';
 
 export interface AdamState {
   /** applied updates (the bias corrections' t); a deferred loop counts them when it reads the update back */
@@ -11,6 +12,9 @@ export interface AdamState {
   m: Record<string, tfns.Variable>;
   v: Record<string, tfns.Variable>;
 }
+
+/** the optimizer's hyperparameters at a main step: its learning rate decayed as its `decay` says (ops/lr-decay.ts) */
+export const atStep = (cfg: AdamConfig, step: number): AdamConfig => (cfg.decay ? { ...cfg, lr: cfg.lr * lrFactor(cfg.decay, step) } : cfg);
 
 export function adamInit(tf: TF, params: Record<string, tfns.Variable>): AdamState {
   const zeros = () => Object.fromEntries(Object.entries(params).map(([k, p]) => [k, tf.tidy(() => tf.variable(tf.zerosLike(p), false))]));

@@ -69,12 +69,12 @@ export const trainStep = (exe: Executor, snapshotAt: (step: number) => boolean =
     // a backend that reads only asynchronously awaits its one read per update (a deferred loop does not come here)
     if (!exe.backend.syncReads)
       return defer(async () => {
-        for (const u of exe.plan.updates) for (let r = 0; r < u.ratio; r++) record(u, await exe.updateAsync(u));
+        for (const u of exe.plan.updates) for (let r = 0; r < u.ratio; r++) record(u, await exe.updateAsync(u, step));
         Object.assign(outputs, await exe.outputsAsync());
         return event(snapshotAt(step) ? await exe.exportStateAsync() : undefined);
       });
     return defer(() => {
-      for (const u of exe.plan.updates) for (let r = 0; r < u.ratio; r++) record(u, exe.update(u));
+      for (const u of exe.plan.updates) for (let r = 0; r < u.ratio; r++) record(u, exe.update(u, step));
       Object.assign(outputs, exe.outputs());
       return of(event(snapshotAt(step) ? exe.exportState() : undefined));
     });
@@ -125,7 +125,7 @@ export const deferredSteps = (exe: Executor, readAt: (step: number) => boolean, 
     defer(async () => {
       if (x === END) return read();
       const updates: [UpdatePlan, Tensor][] = [];
-      for (const u of exe.plan.updates) for (let r = 0; r < u.ratio; r++) updates.push([u, exe.dispatch(u)]);
+      for (const u of exe.plan.updates) for (let r = 0; r < u.ratio; r++) updates.push([u, exe.dispatch(u, x)]);
       sent.push({ step: x, updates, outputs: exe.dispatchOutputs() });
       return readAt(x) ? read() : [];
     }).pipe(concatMap((events) => from(events))),

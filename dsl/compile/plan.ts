@@ -9,6 +9,7 @@ import { modelDef } from '../../ops/models/index.ts';
 import type { CallMemory } from '../../ops/models/model.ts';
 import type { Expr } from '../../ops/scalar.ts';
 import { elementwiseGroups } from './fuse.ts';
+import { decayText } from '../../ops/lr-decay.ts';
 
 export type PlanStep =
   | { kind: 'run'; node: string }
@@ -206,7 +207,7 @@ function showSteps(ir: GraphIR, steps: PlanStep[], indent: string): string[] {
       case 'grads':
         return `${indent}grads d%${s.loss}/d(${s.role})`;
       case 'apply':
-        return `${indent}apply adam(lr=${s.optimizer.lr}, b1=${s.optimizer.beta1}, b2=${s.optimizer.beta2}) → ${s.role}`;
+        return `${indent}apply adam(lr=${s.optimizer.lr}${decayText(s.optimizer.decay)}, b1=${s.optimizer.beta1}, b2=${s.optimizer.beta2}) → ${s.role}`;
       case 'ema':
         return `${indent}ema ${s.role} ← ${s.decay}·ema + ${+(1 - s.decay).toPrecision(12)}·${s.role}`;
       default:

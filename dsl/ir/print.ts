@@ -1,6 +1,7 @@
 /** @file The IR's text form, one node per line:  %v7 'x' : f32[B,2] = call[model=student](%v3)  # file:line */
 import type { GraphIR, IRNode } from './schema.ts';
 import { showType } from '../types.ts';
+import { decayText } from '../../ops/lr-decay.ts';
 
 const showParam = (v: unknown): string => (typeof v === 'object' ? JSON.stringify(v) : String(v));
 
@@ -19,7 +20,7 @@ export function printIR(ir: GraphIR): string {
     lines.push(`  model ${m.role}: ${m.trainable ? 'trainable' : 'frozen'} ${m.kind} ${JSON.stringify(m.config)}${m.initFrom ? ` init=${m.initFrom}` : ''}${m.load ? ` load=${m.load}` : ''}`);
   for (const n of ir.nodes) lines.push(`  ${printNode(n)}`);
   for (const u of ir.updates)
-    lines.push(`  minimize ${u.role} loss=%${u.loss} adam(lr=${u.optimizer.lr}) ratio=${u.ratio}${u.warmup ? ` warmup=${u.warmup}` : ''}${u.ema !== undefined ? ` ema=${u.ema}` : ''}${u.at ? `  # ${u.at}` : ''}`);
+    lines.push(`  minimize ${u.role} loss=%${u.loss} adam(lr=${u.optimizer.lr}${decayText(u.optimizer.decay)}) ratio=${u.ratio}${u.warmup ? ` warmup=${u.warmup}` : ''}${u.ema !== undefined ? ` ema=${u.ema}` : ''}${u.at ? `  # ${u.at}` : ''}`);
   for (const [k, v] of Object.entries(ir.outputs)) lines.push(`  output ${k} = %${v}`);
   if (ir.eval) lines.push(`  evaluate samples=%${ir.eval.samples} target=${ir.eval.target}${ir.eval.teacher ? ` teacher=${ir.eval.teacher.role}` : ''}`);
   lines.push(`  run steps=${ir.run.steps} evalEvery=${ir.run.evalEvery}`);

@@ -82,6 +82,11 @@ export const AdamSchema = z.object({
   beta1: z.number().min(0).lt(1),
   beta2: z.number().min(0).lt(1),
   eps: z.number().positive(),
+  /** a decay of the learning rate over the main steps (ops/lr-decay.ts); absent: constant */
+  decay: z
+    .object({ kind: z.enum(['cosine', 'linear']), start: z.int().nonnegative(), end: z.int().positive(), final: z.number().min(0).max(1) })
+    .refine((d) => d.end > d.start, { message: 'the decay must end after it starts (end > start)' })
+    .optional(),
 });
 export type AdamConfig = z.infer<typeof AdamSchema>;
 

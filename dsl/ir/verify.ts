@@ -96,6 +96,9 @@ export function verify(ir: GraphIR): GraphIssue[] {
     if (u.ratio > 0 && ir.updates.filter((x) => x.role === u.role && x.ratio > 0).length > 1)
       issues.push({ code: 'duplicate_role', message: `'${u.role}' is minimised twice at every step; add the losses instead`, ...base });
     if (u.ema !== undefined && !(u.ema > 0 && u.ema < 1)) issues.push({ code: 'bad_params', message: `ema: the decay must lie in (0, 1) (0 turns it off), got ${u.ema}`, ...base });
+    const d = u.optimizer.decay;
+    if (d && !(Number.isInteger(d.start) && d.start >= 0 && Number.isInteger(d.end) && d.end > d.start && d.final >= 0 && d.final <= 1 && (d.kind === 'cosine' || d.kind === 'linear')))
+      issues.push({ code: 'bad_params', message: `decay: a cosine or linear decay from an integer step start ≥ 0 to an integer step end > start, to a final factor in [0, 1]; got ${JSON.stringify(d)}`, ...base });
     const firstEma = ir.updates.find((x) => x.role === u.role && x.ema !== undefined);
     if (u.ema !== undefined && firstEma !== u)
       issues.push({ code: 'duplicate_role', message: `'${u.role}' has an EMA already${firstEma!.at ? ` (${firstEma!.at})` : ''}; give it on one minimize call (it follows every update of the role)`, ...base });

@@ -174,5 +174,5 @@ function signatures(ir: GraphIR): Record<string, { inputs: [string, Dim[]][]; ou
 
 const pick = (u: UpdatePlan) => {
   const a = u.finish.find((s) => s.kind === 'apply')!.optimizer;
-  return { lr: a.lr, beta1: a.beta1, beta2: a.beta2, eps: a.eps };
+  return { lr: a.lr, beta1: a.beta1, beta2: a.beta2, eps: a.eps, ...(a.decay ? { decay: a.decay } : {}) };
 };

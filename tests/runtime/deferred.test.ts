@@ -67,3 +67,13 @@ test('deferred with the EMA on, and a poisoned update: skipped on the device, co
 test('deferred: NaN on every update stops the run once the reads show too many in a row', async () => {
   await assert.rejects(trained(true, { maxNonFinite: 4, poisonGradient: (role, n) => role === 'student' && n >= 3 }), NonFiniteError);
 });
+
+test('deferred with a decaying learning rate trains as the per-update loop, and the decay is applied', async () => {
+  const decay = { lrDecay: 'cosine', lrDecayStart: 0.2, lrFinal: 0 };
+  const a = await trained(false, {}, decay);
+  const b = await trained(true, {}, decay);
+  assertSameTraining(a, b);
+  const constant = await trained(true);
+  const w = (x: typeof a) => Object.values(x.state.weights).flatMap((t) => Array.from(t.data));
+  assert.notDeepEqual(w(b), w(constant), 'the decayed run ends elsewhere');
+});

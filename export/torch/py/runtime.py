@@ -5,6 +5,8 @@ One `Runtime` per process. Under torchrun every rank holds B / world rows of eac
 an op that mixes rows gathers its inputs from every rank (with autograd), computes on the whole batch and keeps its
 own rows of the result, so every rank computes the single-process loss and DDP's gradient average is its gradient.
 """
+import math
+
 import torch
 import torch.distributed as dist
 
@@ -96,28 +98,43 @@ class Replay:
         return self.values[key]
 
 
+def lr_factor(d, step):
+    """distillery's learning-rate decay: 1 up to step `start`, then along a cosine (or a line) to `final` at step `end`,
+    `final` after it"""
+    if d is None or step <= d['start']:
+        return 1.0
+    if step >= d['end']:
+        return d['final']
+    p = (step - d['start']) / (d['end'] - d['start'])
+    fall = 0.5 * (1 + math.cos(math.pi * p)) if d['kind'] == 'cosine' else 1 - p
+    return d['final'] + (1 - d['final']) * fall
+
+
 class Adam:
     """Adam as distillery applies it: m ← β1 m + (1−β1) g, v ← β2 v + (1−β2) g², p ← p − (lr/c1)·m / (√(v/c2) + ε)
     with c = 1 − βᵗ (torch.optim.Adam's formula); the state is plain tensors, saved as `u<i>/m|v/<param>`."""
 
-    def __init__(self, params, lr, beta1, beta2, eps):
+    def __init__(self, params, lr, beta1, beta2, eps, decay=None):
         self.params = params  # name -> Parameter
         self.lr, self.b1, self.b2, self.eps = lr, beta1, beta2, eps
+        self.decay = decay
         self.m = {k: torch.zeros_like(p) for k, p in params.items()}
         self.v = {k: torch.zeros_like(p) for k, p in params.items()}
         self.step = 0
 
     @torch.no_grad()
-    def apply(self, grads):
+    def apply(self, grads, main_step=0):
+        """`main_step`: the training step the update belongs to (0: a warm-up), which a decaying rate reads"""
         self.step += 1
         c1 = 1 - self.b1 ** self.step
         c2 = 1 - self.b2 ** self.step
+        lr = self.lr * lr_factor(self.decay, main_step)
         for k, g in grads.items():
             p = self.params[k]
             m = self.m[k].mul_(self.b1).add_(g, alpha=1 - self.b1)
             v = self.v[k].mul_(self.b2).addcmul_(g, g, value=1 - self.b2)
             # √(v/c2) as √v/√c2: the same value to rounding, one temporary fewer
-            p.addcdiv_(m, v.sqrt().div_(c2 ** 0.5).add_(self.eps), value=-self.lr / c1)
+            p.addcdiv_(m, v.sqrt().div_(c2 ** 0.5).add_(self.eps), value=-lr / c1)
 
 
 class Ema:

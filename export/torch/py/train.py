@@ -170,7 +170,7 @@ class Trainer:
         self.train_seconds = 0.0
 
     # ----------------------------------------------------------------------------------------------------- updates
-    def update(self, i):
+    def update(self, i, step=0):
         u = graph.UPDATES[i]
         role = u['role']
         for p in self.params[role].values():
@@ -188,7 +188,7 @@ class Trainer:
         loss_v = float(loss.detach())
         skipped = self.rt.agree(not (math.isfinite(loss_v) and math.isfinite(sumsq)))
         if not skipped:
-            self.adam[i].apply(grads)
+            self.adam[i].apply(grads, step)
             if role in self.ema:
                 self.ema[role].apply(grads.keys())
             self.in_a_row.pop(role, None)
@@ -220,7 +220,7 @@ class Trainer:
             for _ in range(u['ratio']):
                 if self.done():
                     return None
-                r = self.update(i)
+                r = self.update(i, self.step + 1)
                 losses[u['role']], norms[u['role']] = r['loss'], r['gradNorm']
                 outputs.update(r['outputs'])
                 if r['skipped']:
