@@ -1,5 +1,6 @@
 /** Checkpoints and exact resume: a run killed with SIGKILL at a random step and resumed writes the same metrics as
- * the uninterrupted run, losing at most one checkpoint interval of work (with the student's EMA on, too). */
+ * the uninterrupted run, losing at most one checkpoint interval of work (with the student's EMA on, and with decaying
+ * learning rates, too). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -75,6 +76,10 @@ test('with the student’s EMA on: its checkpoints carry the EMA and the resumed
   assert.deepEqual(Object.keys(c.exec.ema).sort(), Object.keys(c.exec.weights).filter((k) => k.startsWith('student/')).sort());
   assert.deepEqual(fs.readFileSync(path.join(killed, 'weights/student.raw.safetensors')), fs.readFileSync(path.join(full, 'weights/student.raw.safetensors')));
   assert.notDeepEqual(fs.readFileSync(path.join(full, 'weights/student.raw.safetensors')), fs.readFileSync(path.join(full, 'weights/student.safetensors')), 'the EMA is not the trained weights');
+});
+
+test('with decaying learning rates: the resumed run takes the rate up at its step and is bit-exact', { timeout: 300_000 }, async () => {
+  await killAndResume(['--set', 'lrDecay=cosine', '--set', 'lrDecayStart=0.1', '--set', 'lrFinal=0']);
 });
 
 test('--resume refuses flags that would change the run, and a folder without checkpoints', () => {
