@@ -24,7 +24,8 @@ export const dmd2Options = () =>
       fakeWarmup: z.int().min(0).default(200).describe('fake-score updates before the first student update'),
       tMin: z.number().min(0).max(1).default(0.02).describe('the DMD loss draws t ~ U[tMin, tMax]'),
       tMax: z.number().min(0).max(1).default(0.98).describe('the DMD loss draws t ~ U[tMin, tMax]'),
-      normFloor: z.number().min(0).default(0.05).describe("a floor under DMD's per-sample normaliser mean|x − x0_real| (0: none)"),
+      normFloor: z.number().min(0).default(0.05).describe("a floor under DMD's normaliser mean|x − x0_real| (0: none)"),
+      normalizer: z.enum(['sample', 'batch']).default('sample').describe("DMD's normaliser mean|x − x0_real| per sample (DMD2) or over the whole batch (one scalar)"),
       fakeWeighting: z.enum(['none', 'snr']).default('none').describe("the fake score's x0 errors weighted by 1 + α²/σ² ('snr', DMD2's ε-loss in x0 form) or not ('none')"),
       studentSteps: z.int().min(1).max(16).default(1).describe('steps of the student on the ladder t = 1, 1 − 1/k, …, 1/k; k > 1 trains by backward simulation'),
       ganGenerator: z.number().min(0).default(0).describe("weight of the non-saturating GAN term in the student's loss (0: no GAN head)"),
@@ -65,7 +66,7 @@ export function dmd2Toy(name: string, target: Toy, schema = dmd2Options()): Pipe
       const sim = k > 1 ? backwardSimulation(g, z, sampler) : undefined;
       const x = g.named('x', sim ? sim.x : student(z));
       const cond = sim && byRung ? [sim.rung] : [];
-      const { loss, grad } = dmd(g, { x, teacher, fake, schedule: 'rf', t: [c.tMin, c.tMax], normFloor: c.normFloor, fakeCond: cond });
+      const { loss, grad } = dmd(g, { x, teacher, fake, schedule: 'rf', t: [c.tMin, c.tMax], normFloor: c.normFloor, normalizer: c.normalizer, fakeCond: cond });
       const xs = g.stopGradient(x);
       let fakeLoss = denoisingLoss(g, fake, xs, { schedule: 'rf', weighting: c.fakeWeighting, cond });
       let studentLoss = loss;

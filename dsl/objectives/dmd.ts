@@ -7,12 +7,17 @@ import type { Shape } from '../types.ts';
 
 const featureAxes = (p: Port) => [...Array(p.type.shape.length).keys()].slice(1);
 
+/** Over what DMD's normaliser mean|x − x0_real| is taken: each sample's features ('sample', DMD2's code), or the whole
+ * batch ('batch': one scalar, which keeps the samples' relative weights — far-off samples are not damped). */
+export type DmdNormalizer = 'sample' | 'batch';
+
 /**
  * DMD2's distribution-matching vector, as its code computes it (docs/methods/dmd.md):
  * g = (x0_fake − x0_real) / mean_features|x − x0_real|, per sample, NaN-safe. Call it inside `g.noGrad`.
  */
-export function dmdGradient(o: { x: Port<'f32', Shape>; real: Port<'f32', Shape>; fake: Port<'f32', Shape>; floor?: number }): Port<'f32', Shape> {
-  let norm = o.x.sub(o.real).abs().mean(featureAxes(o.x), true);
+export function dmdGradient(o: { x: Port<'f32', Shape>; real: Port<'f32', Shape>; fake: Port<'f32', Shape>; floor?: number; normalizer?: DmdNormalizer }): Port<'f32', Shape> {
+  const gap = o.x.sub(o.real).abs();
+  let norm = (o.normalizer ?? 'sample') === 'sample' ? gap.mean(featureAxes(o.x), true) : gap.mean();
   // in few dimensions the per-sample mean |x − x0_real| comes near 0 for a sample the teacher already maps onto itself,
   // and the vector explodes (DMD2's images average it over ~10⁵ features); `floor` bounds it from below
   if (o.floor) norm = norm.maximum(o.floor);
@@ -48,10 +53,10 @@ export function denoisingLoss(g: GraphBuilder, model: Model, x0: Port<'f32', Sha
  * gradient, and return the pseudo-target loss plus the matching vector (for logging). `fakeCond` are extra inputs of
  * the fake score (a multi-step student's rung).
  */
-export function dmd(g: GraphBuilder, o: { x: Port<'f32', Shape>; teacher: Model; fake: Model; schedule: ScheduleName | Schedule; t?: readonly [number, number]; normFloor?: number; fakeCond?: readonly Port[] }) {
+export function dmd(g: GraphBuilder, o: { x: Port<'f32', Shape>; teacher: Model; fake: Model; schedule: ScheduleName | Schedule; t?: readonly [number, number]; normFloor?: number; normalizer?: DmdNormalizer; fakeCond?: readonly Port[] }) {
   const grad = g.noGrad(() => {
     const { t, xt } = g.diffuse(o.x, { schedule: o.schedule, t: o.t ?? [0.02, 0.98] });
-    return dmdGradient({ x: o.x, real: o.teacher(xt, t), fake: o.fake(xt, t, ...(o.fakeCond ?? [])), ...(o.normFloor ? { floor: o.normFloor } : {}) });
+    return dmdGradient({ x: o.x, real: o.teacher(xt, t), fake: o.fake(xt, t, ...(o.fakeCond ?? [])), ...(o.normFloor ? { floor: o.normFloor } : {}), ...(o.normalizer ? { normalizer: o.normalizer } : {}) });
   });
   return { loss: dmdLoss(o.x, grad), grad };
 }

@@ -9,7 +9,7 @@ import { Executor } from '../../runtime/executor.ts';
 import { initialWeights } from '../../runtime/init.ts';
 import { trainStep } from '../../runtime/train.ts';
 import { mlp, toy } from '../../dsl/models.ts';
-import { dmd, denoisingLoss } from '../../dsl/objectives/dmd.ts';
+import { dmd, dmdGradient, denoisingLoss } from '../../dsl/objectives/dmd.ts';
 import { discriminatorLoss, generatorLoss } from '../../dsl/objectives/gan.ts';
 import { backwardSimulation, multistepSample, studentLadder } from '../../dsl/objectives/multistep.ts';
 import { PIPELINES } from '../../pipelines/index.ts';
@@ -57,6 +57,27 @@ test("GAN generator term's gradient with respect to the samples: −σ(−D(x))�
   const d = ganGraph('disc');
   const gd = tf.grad((x: Tensor) => evalNodes(be, d.ir, { [d.r]: tf.tensor(real), [d.f]: x }, d.out, { head: headFn }) as never)(tf.tensor(fake)).arraySync() as number[][];
   close(gd.flat(), fake.flatMap((x) => [2, -1].map((dd) => (sigmoid(D(x)) * dd) / 3)));
+});
+
+test("DMD's matching vector: (fake − real) / mean|x − real| per sample or over the batch, with its floor, hand-computed", () => {
+  const xs = [[1, 1], [0.02, 0], [3, -1]];
+  const rs = [[0, 2], [0, 0.02], [1, 1]];
+  const fs = [[0.5, 0.5], [0.1, 0.1], [2, 0]];
+  const vec = (normalizer: 'sample' | 'batch', floor?: number) => {
+    const g = new GraphBuilder('dmd-vector', { B: 3 });
+    const [x, r, f] = [g.noise([3, 2]), g.noise([3, 2]), g.noise([3, 2])];
+    const out = dmdGradient({ x, real: r, fake: f, normalizer, ...(floor ? { floor } : {}) });
+    const ir = g.toIR({ steps: 1, evalEvery: 0 });
+    return evalNodes(be, ir, { [x.id]: tf.tensor(xs), [r.id]: tf.tensor(rs), [f.id]: tf.tensor(fs) }, out.id).dataSync();
+  };
+  const gap = xs.map((x, i) => x.map((v, j) => Math.abs(v - rs[i]![j]!)));
+  const diff = fs.map((f, i) => f.map((v, j) => v - rs[i]![j]!));
+  const perSample = gap.map((r) => (r[0]! + r[1]!) / 2);
+  close(vec('sample'), diff.flatMap((d, i) => d.map((v) => v / perSample[i]!)));
+  close(vec('sample', 0.05), diff.flatMap((d, i) => d.map((v) => v / Math.max(perSample[i]!, 0.05))));
+  const batch = gap.flat().reduce((a, b) => a + b, 0) / 6;
+  close(vec('batch'), diff.flat().map((v) => v / batch));
+  close(vec('batch', 10), diff.flat().map((v) => v / 10), 1e-6);
 });
 
 // DMD2 as it was before the GAN head, backward simulation and EMA: the one-step pipeline the defaults must keep
