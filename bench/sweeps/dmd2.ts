@@ -1,8 +1,8 @@
 /**
  * @file `distillery bench dmd2` (docs/methods/dmd.md): DMD2's parts one at a time on the ring and the grid — the
  * recipe before them (base), a floor under DMD's normaliser, the SNR-weighted fake loss, the GAN head, EMA, a student
- * that can form sharp maps (capacity), the defaults, all of them, and a 4-step student trained by backward
- * simulation — each over seeds.
+ * that can form sharp maps (capacity), decaying learning rates, the defaults, all of them, and a 4-step student
+ * trained by backward simulation — each over seeds.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -17,10 +17,11 @@ import type { Dmd2RunResult, Dmd2RunSpec } from './dmd2-run.ts';
 const TOYS = ['ring', 'grid'] as const;
 
 /** every arm sets each option it depends on, so that changing a pipeline default changes no arm */
-const BASE = { layers: 2, normFloor: 0, fakeWeighting: 'none', ganGenerator: 0, ema: 0, studentSteps: 1, studentPrefit: 0 };
+const BASE = { layers: 2, normFloor: 0, normalizer: 'sample', fakeWeighting: 'none', ganGenerator: 0, ema: 0, lrDecay: 'none', studentSteps: 1, studentPrefit: 0 };
 const CAPACITY = { layers: 3, fourier: 8 };
-/** the pipelines' defaults since this bench: capacity and the normaliser's floor */
-const DEFAULT = { ...BASE, ...CAPACITY, normFloor: 0.05 };
+const DECAY = { lrDecay: 'cosine', lrDecayStart: 0.5, lrFinal: 0.1 };
+/** the pipelines' defaults: capacity, the normaliser's floor and the learning rates' decay */
+const DEFAULT = { ...BASE, ...CAPACITY, normFloor: 0.05, ...DECAY };
 /** the ring's student had no Fourier features before, the grid's 4 */
 const both = (o: object) => ({ ring: { fourier: 0, ...o }, grid: { fourier: 4, ...o } });
 export const DMD2_ARMS: Record<string, { describe: string; ring: object; grid: object }> = {
@@ -30,8 +31,9 @@ export const DMD2_ARMS: Record<string, { describe: string; ring: object; grid: o
   gan: { describe: '+ the GAN head (generator weight 0.1, discriminator 1)', ...both({ ...BASE, ganGenerator: 0.1 }) },
   ema: { describe: "+ EMA 0.999 of the student's weights", ...both({ ...BASE, ema: 0.999 }) },
   capacity: { describe: "+ 3 hidden layers and 8 Fourier features of the student's noise input", ...both({ ...BASE, ...CAPACITY }) },
-  default: { describe: 'capacity + floor: the defaults of dmd2-ring and dmd2-grid', ...both(DEFAULT) },
-  all: { describe: 'capacity + floor + SNR weighting + GAN + EMA', ...both({ ...DEFAULT, fakeWeighting: 'snr', ganGenerator: 0.1, ema: 0.999 }) },
+  decay: { describe: '+ every learning rate decayed along a cosine from half the steps to 0.1 of its start', ...both({ ...BASE, ...DECAY }) },
+  default: { describe: 'capacity + floor + decay: the defaults of dmd2-ring and dmd2-grid', ...both(DEFAULT) },
+  all: { describe: 'the defaults + SNR weighting + GAN + EMA', ...both({ ...DEFAULT, fakeWeighting: 'snr', ganGenerator: 0.1, ema: 0.999 }) },
   k4: { describe: '4-step student, backward simulation with DDIM steps, prefit to the teacher on its ladder, and the defaults', ...both({ ...DEFAULT, studentSteps: 4, studentPrefit: 1000, studentRenoise: 'ddim' }) },
 };
 

@@ -94,12 +94,14 @@ test('parity dmd2-ring with the GAN head and a 4-step student trained by backwar
   assert.equal(r.pass, true, JSON.stringify({ roles: r.roles, ddp: r.ddp }));
 });
 
-test('parity dmd2-ring with decaying learning rates: the export decays them at the same steps', async (t) => {
+test('parity dmd2-ring with decaying learning rates and the batch normaliser: the same steps’ rates, 2 DDP ranks', async (t) => {
   if (!needsTorch(t)) return;
-  // 20 updates: 2 warm-up, then 3 steps of 6 updates; a linear decay over the 4 steps changes every rate of steps 1–3
-  const ir = buildIR(PIPELINES['dmd2-ring']!, { batch: 64, steps: 4, lrDecay: 'linear', lrDecayStart: 0, lrFinal: 0.1 });
-  const r = await parity(ir, { updates: 20, ranks: 1, seed: 1, warmup: 2 });
-  assert.equal(r.pass, true, JSON.stringify({ roles: r.roles }));
+  // 20 updates: 2 warm-up, then 3 steps of 6 updates; a linear decay over the 4 steps changes every rate of steps 1–3;
+  // the normaliser over the whole batch mixes rows, so each rank gathers the batch for it
+  const ir = buildIR(PIPELINES['dmd2-ring']!, { batch: 64, steps: 4, lrDecay: 'linear', lrDecayStart: 0, lrFinal: 0.1, normalizer: 'batch' });
+  const r = await parity(ir, { updates: 20, ranks: 2, seed: 1, warmup: 2 });
+  assert.ok(r.ddp && r.ddp.worstLoss <= 1e-5 && r.ddp.worstWeights <= 1e-5, JSON.stringify(r.ddp));
+  assert.equal(r.pass, true, JSON.stringify({ roles: r.roles, ddp: r.ddp }));
 });
 
 test('parity forbidden-zone (its group advantage mixes batch rows): 2 DDP ranks equal one process', async (t) => {
