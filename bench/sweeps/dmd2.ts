@@ -34,7 +34,7 @@ export const DMD2_ARMS: Record<string, { describe: string; ring: object; grid: o
   decay: { describe: '+ every learning rate decayed along a cosine from half the steps to 0.1 of its start', ...both({ ...BASE, ...DECAY }) },
   default: { describe: 'capacity + floor + decay: the defaults of dmd2-ring and dmd2-grid', ...both(DEFAULT) },
   all: { describe: 'the defaults + SNR weighting + GAN + EMA', ...both({ ...DEFAULT, fakeWeighting: 'snr', ganGenerator: 0.1, ema: 0.999 }) },
-  k4: { describe: '4-step student, backward simulation with DDIM steps, prefit to the teacher on its ladder, and the defaults', ...both({ ...DEFAULT, studentSteps: 4, studentPrefit: 1000, studentRenoise: 'ddim' }) },
+  k4: { describe: '4-step student, backward simulation with fresh noise between rungs (DMD2), prefit to the teacher on its ladder, and the defaults', ...both({ ...DEFAULT, studentSteps: 4, studentPrefit: 1000, studentRenoise: 'fresh' }) },
 };
 
 export interface Dmd2BenchOptions {

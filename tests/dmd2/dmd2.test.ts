@@ -104,8 +104,8 @@ async function weightsAfterOneStep(ir: GraphIR) {
   return w;
 }
 
-test('GAN weight 0, EMA off and k = 1: dmd2-ring is the DMD2 pipeline it was, bit for bit after one step', async () => {
-  const o = { batch: 32, fakeWarmup: 0, ganGenerator: 0, studentSteps: 1 };
+test('GAN weight 0, EMA off, k = 1, per-sample normaliser, no decay: dmd2-ring is the DMD2 pipeline it was, bit for bit after one step', async () => {
+  const o = { batch: 32, fakeWarmup: 0, ganGenerator: 0, studentSteps: 1, normalizer: 'sample', lrDecay: 'none' };
   const want = await weightsAfterOneStep(buildIR(before, o));
   const got = await weightsAfterOneStep(buildIR(PIPELINES['dmd2-ring']!, o));
   assert.deepEqual(Object.keys(got).sort(), ['fake', 'student']);

@@ -36,7 +36,7 @@ test('passes are pure and verify stays clean after each one', () => {
 test('printIR names ops, types and the declaring file:line', () => {
   const text = printIR(buildIR(PIPELINES['dmd2-ring']!));
   assert.match(text, /%v1 'x' : f32\[B,2\] = call\[model=student\]\(%v0\)\s+# pipelines\/dmd2\.ts:\d+/);
-  assert.match(text, /minimize fake loss=%v\d+ adam\(lr=0\.001\) ratio=5/);
+  assert.match(text, /minimize fake loss=%v\d+ adam\(lr=0\.001, cosine 5000→10000 to 0\.1\) ratio=5/);
 });
 
 test('verify: a shape mismatch names the node and the file:line that declared it', () => {

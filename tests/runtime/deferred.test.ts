@@ -73,7 +73,7 @@ test('deferred with a decaying learning rate trains as the per-update loop, and 
   const a = await trained(false, {}, decay);
   const b = await trained(true, {}, decay);
   assertSameTraining(a, b);
-  const constant = await trained(true);
+  const constant = await trained(true, {}, { lrDecay: 'none' });
   const w = (x: typeof a) => Object.values(x.state.weights).flatMap((t) => Array.from(t.data));
   assert.notDeepEqual(w(b), w(constant), 'the decayed run ends elsewhere');
 });

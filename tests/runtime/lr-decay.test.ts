@@ -81,5 +81,6 @@ test('the IR and plan text show the decay; dmd2 decays every role’s rate from 
   assert.match(printIR(plan.ir), /adam\(lr=0\.01, cosine 1→4 to 0\.1\)/);
   const ir = buildIR(PIPELINES['dmd2-ring']!, { steps: 1000, lrDecay: 'linear', lrDecayStart: 0.25, lrFinal: 0.2 });
   for (const u of ir.updates) assert.deepEqual(u.optimizer.decay, { kind: 'linear', start: 250, end: 1000, final: 0.2 }, u.role);
-  for (const u of buildIR(PIPELINES['dmd2-ring']!).updates) assert.equal(u.optimizer.decay, undefined, 'off by default');
+  for (const u of buildIR(PIPELINES['dmd2-ring']!).updates) assert.deepEqual(u.optimizer.decay, { kind: 'cosine', start: 5000, end: 10000, final: 0.1 }, 'the default');
+  for (const u of buildIR(PIPELINES['dmd2-ring']!, { lrDecay: 'none' }).updates) assert.equal(u.optimizer.decay, undefined, 'none: constant');
 });
