@@ -3,8 +3,10 @@
 
 /** lr(s) = lr · factor(s): 1 up to step `start`, then down to `final` at step `end` along a cosine (or a line), and
  * `final` after it. Warm-up updates (before step 1) run at the base rate. */
+export const LR_DECAY_KINDS = ['cosine', 'linear'] as const;
+
 export interface LrDecay {
-  kind: 'cosine' | 'linear';
+  kind: (typeof LR_DECAY_KINDS)[number];
   start: number;
   end: number;
   final: number;

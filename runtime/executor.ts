@@ -33,6 +33,9 @@ interface PendingUpdate {
 /** one evaluation of the graph: every node draws from its own stream keyed by (seed, evaluation, node) */
 type EvalCtx = LowerCtx & { rngFor(nodeId: string): Rng };
 
+/** In this order: setup and graph evaluation (`ctx`, `runSteps`); updates read one at a time (`update`,
+ * `updateAsync`, via `begin` → `finish`) and decided on the device (`dispatch`, `settle`, `readBatch`); forward-only
+ * outputs and samples; weights as trained or evaluated; the whole training state out and back in. */
 export class Executor {
   readonly roles = new Map<string, RoleWeights>();
   private byId: Map<string, IRNode>;

@@ -2,6 +2,7 @@
 import * as z from 'zod';
 import { DTYPES } from '../types.ts';
 import { MODEL_KINDS, OP_KINDS } from '../../ops/kinds.ts';
+import { LR_DECAY_KINDS } from '../../ops/lr-decay.ts';
 
 export const IR_VERSION = 1;
 
@@ -76,6 +77,11 @@ export const ModelSchema = z.object({
 });
 export type ModelDecl = z.infer<typeof ModelSchema>;
 
+/** a learning-rate decay (ops/lr-decay.ts): the one rule both a parsed IR and verify apply */
+export const LrDecaySchema = z
+  .object({ kind: z.enum(LR_DECAY_KINDS), start: z.int().nonnegative(), end: z.int().positive(), final: z.number().min(0).max(1) })
+  .refine((d) => d.end > d.start, { message: 'the decay must end after it starts (end > start)' });
+
 export const AdamSchema = z.object({
   kind: z.literal('adam'),
   lr: z.number().positive(),
@@ -83,10 +89,7 @@ export const AdamSchema = z.object({
   beta2: z.number().min(0).lt(1),
   eps: z.number().positive(),
   /** a decay of the learning rate over the main steps (ops/lr-decay.ts); absent: constant */
-  decay: z
-    .object({ kind: z.enum(['cosine', 'linear']), start: z.int().nonnegative(), end: z.int().positive(), final: z.number().min(0).max(1) })
-    .refine((d) => d.end > d.start, { message: 'the decay must end after it starts (end > start)' })
-    .optional(),
+  decay: LrDecaySchema.optional(),
 });
 export type AdamConfig = z.infer<typeof AdamSchema>;
 

@@ -1,5 +1,5 @@
 /** @file `verify(ir)`: the semantic checks, returned as issues (never thrown), each with the node's file:line. */
-import { GraphIRSchema, type GraphIR, type IRNode } from './schema.ts';
+import { GraphIRSchema, LrDecaySchema, type GraphIR, type IRNode } from './schema.ts';
 import type { GraphIssue } from '../errors.ts';
 import { showType, type TensorType } from '../types.ts';
 import { opDef } from '../../ops/registry.ts';
@@ -97,7 +97,7 @@ export function verify(ir: GraphIR): GraphIssue[] {
       issues.push({ code: 'duplicate_role', message: `'${u.role}' is minimised twice at every step; add the losses instead`, ...base });
     if (u.ema !== undefined && !(u.ema > 0 && u.ema < 1)) issues.push({ code: 'bad_params', message: `ema: the decay must lie in (0, 1) (0 turns it off), got ${u.ema}`, ...base });
     const d = u.optimizer.decay;
-    if (d && !(Number.isInteger(d.start) && d.start >= 0 && Number.isInteger(d.end) && d.end > d.start && d.final >= 0 && d.final <= 1 && (d.kind === 'cosine' || d.kind === 'linear')))
+    if (d && !LrDecaySchema.safeParse(d).success)
       issues.push({ code: 'bad_params', message: `decay: a cosine or linear decay from an integer step start ≥ 0 to an integer step end > start, to a final factor in [0, 1]; got ${JSON.stringify(d)}`, ...base });
     const firstEma = ir.updates.find((x) => x.role === u.role && x.ema !== undefined);
     if (u.ema !== undefined && firstEma !== u)
