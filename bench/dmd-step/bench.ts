@@ -18,13 +18,18 @@ import { train } from '../../runtime/train.ts';
 import { dmdStep } from './workload.ts';
 import { eagerDmdStep } from './eager.ts';
 import { summarize, timeSideBySide, type Rate } from './protocol.ts';
-import { describeGemm, gemmReport, type GemmReport } from './gemm.ts';
+import { describeGemm, gemmReport, loadJaxJs, type GemmReport, type JaxJs } from './gemm.ts';
+import { jaxDmdStep } from './jaxjs.ts';
 
 export interface DmdStepResult {
   compiled: Rate;
   eager: Rate;
   /** compiled / eager, medians */
   ratio: number;
+  /** the same workload in jax-js (bench/dmd-step/jaxjs.ts), when it is installed: one thread in Node (no Web Worker) */
+  jaxjs?: Rate;
+  /** compiled / jax-js, medians */
+  ratioJaxjs?: number;
   torch?: Rate & { threads: number; version: string; blas: string[] };
   /** compiled / torch, medians */
   ratioTorch?: number;
@@ -77,6 +82,9 @@ export async function benchDmdStep(o: DmdStepOptions): Promise<Record<string, Dm
   const python = o.torch ? (torchPython() ?? undefined) : undefined;
   if (o.torch && !python) log('PyTorch baseline skipped: no python3 imports torch (apt-get install python3-torch libopenblas0-openmp)');
   const out: Record<string, DmdStepResult> = {};
+  const jaxLoaded = o.backend === 'wasm' ? await loadJaxJs(o.jaxjs) : 'jax-js runs beside the wasm backend only';
+  if (typeof jaxLoaded === 'string') log(`jax-js contestant skipped: ${jaxLoaded}`);
+  const jax: JaxJs | undefined = typeof jaxLoaded === 'string' ? undefined : jaxLoaded;
   for (const D of o.dims) {
     const exe = await openExecutor(buildIR(dmdStep, { dim: D }), 0, o.backend);
     const { tf } = exe.backend;
@@ -90,7 +98,10 @@ export async function benchDmdStep(o: DmdStepOptions): Promise<Record<string, Dm
         await eager.variables.student['l0.weight']!.data(); // wait for the results, as the compiled run does
       },
     };
-    const rates = await timeSideBySide([compiled, hand], o.reps, { afterFirst: () => (start = { tensors: exe.backend.memory().tensors, rss: rss() }) });
+    const js = jax && jaxDmdStep(jax, { D, seed: 1 });
+    const jaxjs = js && { name: 'jaxjs', run: (n: number) => { for (let i = 0; i < n; i++) js.iteration(); } };
+    const rates = await timeSideBySide([compiled, hand, ...(jaxjs ? [jaxjs] : [])], o.reps, { afterFirst: () => (start = { tensors: exe.backend.memory().tensors, rss: rss() }) });
+    js?.dispose();
     // tf.profile also lists op scopes (custom gradients' 'forward' / 'unnamed scope', fused ops' '…__op'): not kernels
     const kernelsPerIteration = (await tf.profile(() => compiled.run(1))).kernels.filter((k) => !/^(unnamed scope|forward)$|__op$/.test(k.name)).length;
     const end = { tensors: exe.backend.memory().tensors, rss: rss() };
@@ -101,6 +112,7 @@ export async function benchDmdStep(o: DmdStepOptions): Promise<Record<string, Dm
       tensors: { start: start.tensors, end: end.tensors },
       rssMiB: { start: start.rss, end: end.rss },
       kernelsPerIteration,
+      ...(rates.jaxjs ? { jaxjs: rates.jaxjs, ratioJaxjs: rates.compiled!.median / rates.jaxjs.median } : {}),
     };
     eager.dispose();
     if (o.backend === 'wasm' && (o.gemm ?? true)) r.gemm = await gemmReport(tf, compiled.run, { jaxjs: o.jaxjs, log });
@@ -121,6 +133,7 @@ const f = (r: Rate) => `${r.median.toFixed(2)} it/s (min ${r.min.toFixed(2)}, ma
 export function describe(D: number, r: DmdStepResult): string {
   return [
     `D=${D}: compiled ${f(r.compiled)}; eager tfjs ${f(r.eager)}; compiled/eager ${r.ratio.toFixed(2)}×`,
+    ...(r.jaxjs ? [`  jax-js (jit, wasm, 1 thread: no Web Worker in Node) ${f(r.jaxjs)}; compiled/jax-js ${r.ratioJaxjs!.toFixed(2)}×`] : []),
     ...(r.torch ? [`  PyTorch ${r.torch.version} (${r.torch.threads} threads, ${r.torch.blas.map((b) => b.split("/").pop()).join(" + ") || "BLAS unknown"}) ${f(r.torch)}; compiled/PyTorch ${r.ratioTorch!.toFixed(2)}×`] : []),
     ...(r.exported ? [`  exported to PyTorch (distillery export, same process) ${f(r.exported)}; exported/hand-written PyTorch ${r.ratioExported!.toFixed(2)}×`] : []),
     `  tensors ${r.tensors.start} → ${r.tensors.end}; RSS ${r.rssMiB.start.toFixed(1)} → ${r.rssMiB.end.toFixed(1)} MiB; ${r.kernelsPerIteration} kernels per compiled iteration`,
