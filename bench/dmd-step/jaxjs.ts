@@ -3,6 +3,7 @@
  * draws of an update from a split PRNG key by a `jit`-compiled sampler. jax-js takes ownership of every argument
  * (reference counting), so each call passes `.ref`s of what it keeps. */
 import type { HostTensor } from '../../ops/models/model.ts';
+import { Rng } from '../../ops/rng.ts';
 import { FAKE_STEPS, LR, T_RANGE } from './workload.ts';
 import type { JaxJs } from './gemm.ts';
 
@@ -77,7 +78,8 @@ export function jaxDmdStep(jaxIn: JaxJs, o: JaxStepOptions): JaxStep {
   const E = 16;
   let seed = o.seed ?? 1;
   const host = (data: Float32Array, shape: number[]) => np.array(data).reshape(shape) as unknown as A;
-  const uniformInit = (n: number, bound: number) => Float32Array.from({ length: n }, () => (Math.random() * 2 - 1) * bound);
+  const rng = new Rng([seed, 'jaxjs-init']);
+  const uniformInit = (n: number, bound: number) => rng.uniforms(n, -bound, bound);
   const net = (din: number, init?: Record<string, HostTensor>): Net => {
     const p: Net = {};
     [din, H, H, D].forEach((w, i, ws) => {

@@ -4,11 +4,18 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { benchDmd2, DMD2_ARMS } from '../../bench/sweeps/dmd2.ts';
-import { buildIR } from '../../dsl/pipeline.ts';
+import { buildIR, resolveConfig } from '../../dsl/pipeline.ts';
 import { PIPELINES } from '../../pipelines/index.ts';
 
 test('every dmd2 bench arm is a valid set of options of both toys', () => {
   for (const [arm, a] of Object.entries(DMD2_ARMS)) for (const toy of ['ring', 'grid'] as const) assert.doesNotThrow(() => buildIR(PIPELINES[`dmd2-${toy}`]!, a[toy]), `${arm} ${toy}`);
+});
+
+test("the bench's default arm is each toy's pipeline defaults", () => {
+  for (const toy of ['ring', 'grid'] as const) {
+    const pipe = PIPELINES[`dmd2-${toy}`]!;
+    assert.deepEqual(resolveConfig(pipe, DMD2_ARMS.default![toy]), resolveConfig(pipe), toy);
+  }
 });
 
 test('bench dmd2 on a tiny budget: results.json and .md per arm and seed, curves, samples per arm, run folders', async () => {
