@@ -8,6 +8,7 @@ import { mlp, type Toy } from '../dsl/models.ts';
 import { dmd, denoisingLoss } from '../dsl/objectives/dmd.ts';
 import { discriminatorLoss, generatorLoss, type GanHead } from '../dsl/objectives/gan.ts';
 import { backwardSimulation, multistepSample, prefitOnLadder, studentLadder } from '../dsl/objectives/multistep.ts';
+import { decayOf, lrDecayOptions } from './lr-decay-options.ts';
 
 /** DMD2's options. The defaults are the recipe measured best within about five minutes on two cores
  * (docs/methods/dmd.md): a one-step student with 3 hidden layers and 8 Fourier features of its noise, DMD's normaliser
@@ -36,9 +37,7 @@ export const dmd2Options = () =>
       studentPrefit: z.int().min(0).default(0).describe("warm-up updates fitting a k-step student to the teacher's denoiser at its rungs (k > 1; its init from the teacher)"),
       ganHidden: z.int().min(1).default(64).describe("width of the GAN head's hidden layer"),
       ema: z.number().min(0).lt(1).default(0).describe("EMA decay of the student's weights used for evaluation and export (0: off)"),
-      lrDecay: z.enum(['none', 'cosine', 'linear']).default('cosine').describe('decay of every learning rate (student, fake score, head) from step lrDecayStart·steps to the end'),
-      lrDecayStart: z.number().min(0).lt(1).default(0.5).describe('where the learning-rate decay starts, as a fraction of the steps'),
-      lrFinal: z.number().min(0).max(1).default(0.1).describe('the learning rates at the last step, as a fraction of their start'),
+      ...lrDecayOptions('cosine'),
     },
     { batch: 256, steps: 10000, evalEvery: 500 },
   );
@@ -82,7 +81,7 @@ export function dmd2Toy(name: string, target: Toy, schema = dmd2Options()): Pipe
         fakeLoss = fakeLoss.add(disc);
         g.output('ganGenerator', gen);
       }
-      const decay = c.lrDecay === 'none' ? {} : { decay: { kind: c.lrDecay, start: Math.floor(c.lrDecayStart * c.steps), end: c.steps, final: c.lrFinal } };
+      const decay = decayOf(c);
       g.minimize(student, studentLoss, { optimizer: adam(c.lrStudent, decay), ema: c.ema });
       g.minimize(fake, fakeLoss, { optimizer: adam(c.lrFake, decay), ratio: c.ratio, warmup: c.fakeWarmup });
       // DMD2 steps the head with the fake score's optimiser; here it is its own role on the same schedule, after it

@@ -13,6 +13,7 @@ import type { Port } from '../dsl/port.ts';
 import type { Shape } from '../dsl/types.ts';
 import { mmdLosses, stepInterval } from '../dsl/objectives/dmmd.ts';
 import { prefitToTeacher } from '../dsl/objectives/dmd.ts';
+import { decayOf, lrDecayOptions } from './lr-decay-options.ts';
 
 type F = Port<'f32', Shape>;
 
@@ -31,6 +32,7 @@ export const mmdOptions = options(
     // pre-fit's part; it did not stop the drift in energy distance (one seed), so it is not the default
     aux: z.enum(['prefit', 'residual']).default('prefit').describe("'prefit': an MLP fitted to the teacher first; 'residual': x̂_θ + MLP with its last layer at zero, exactly the teacher at the start"),
     ema: z.number().min(0).lt(1).default(0).describe("EMA decay of the generator's weights, read by evaluation and samples (0: off); see docs/methods/dmmd.md on the drift"),
+    ...lrDecayOptions('none'),
   },
   { batch: 256, steps: 300, evalEvery: 100 },
 );
@@ -55,8 +57,8 @@ export const mmdRing = pipeline(
     const xEta = student(zt, t) as F;
     const zs = g.noGrad(() => g.gaussPosterior(zt, xEta, t, s, 'rf'));
     const { gen, aux: auxLoss } = mmdLosses({ xEta, teacherAtZs: g.noGrad(() => teacher(zs, s) as F), auxAtZs: g.noGrad(() => auxAt(zs, s)), auxAtZsGrad: auxAt(zs, s) });
-    g.minimize(aux, auxLoss, { optimizer: adam(c.lrAux) });
-    g.minimize(student, gen, { optimizer: adam(c.lr), ema: c.ema });
+    g.minimize(aux, auxLoss, { optimizer: adam(c.lrAux, decayOf(c)) });
+    g.minimize(student, gen, { optimizer: adam(c.lr, decayOf(c)), ema: c.ema });
 
     g.evaluate({ samples: g.ancestralSample(student, { schedule: 'rf', steps: c.k, dim: 2 }), target, teacher, schedule: 'rf' });
   },
