@@ -10,17 +10,25 @@ import { discriminatorLoss, generatorLoss, type GanHead } from '../dsl/objective
 import { backwardSimulation, multistepSample, prefitOnLadder, studentLadder } from '../dsl/objectives/multistep.ts';
 import { decayOf, lrDecayOptions } from './lr-decay-options.ts';
 
+/** the defaults a toy may set apart from the others' */
+export interface Dmd2ToyDefaults {
+  studentSteps?: number;
+  studentPrefit?: number;
+  lrStudent?: number;
+}
+
 /** DMD2's options. The defaults are the recipe measured best within about five minutes on two cores
  * (docs/methods/dmd.md): a one-step student with 3 hidden layers and 8 Fourier features of its noise, DMD's normaliser
  * taken over the batch with a floor of 0.05, 10,000 steps with every learning rate decayed along a cosine over the
- * second half; the GAN head, EMA, SNR weighting and k-step students are options. */
-export const dmd2Options = () =>
+ * second half; the GAN head, EMA, SNR weighting and k-step students are options. `toy` changes the student's
+ * defaults for one toy (the grid's 4-step student). */
+export const dmd2Options = (toy: Dmd2ToyDefaults = {}) =>
   options(
     {
       hidden: z.int().min(1).default(128).describe('width of each MLP'),
       layers: z.int().min(1).default(3).describe('hidden layers of each MLP'),
       fourier: z.int().min(0).default(8).describe("Fourier features of the student's noise input (0: off)"),
-      lrStudent: z.number().positive().default(3e-4).describe('Adam learning rate of the student'),
+      lrStudent: z.number().positive().default(toy.lrStudent ?? 3e-4).describe('Adam learning rate of the student'),
       lrFake: z.number().positive().default(1e-3).describe('Adam learning rate of the fake score'),
       ratio: z.int().min(1).default(5).describe('fake-score updates per student update'),
       fakeWarmup: z.int().min(0).default(200).describe('fake-score updates before the first student update'),
@@ -29,12 +37,12 @@ export const dmd2Options = () =>
       normFloor: z.number().min(0).default(0.05).describe("a floor under DMD's normaliser mean|x − x0_real| (0: none)"),
       normalizer: z.enum(['sample', 'batch']).default('batch').describe("DMD's normaliser mean|x − x0_real| per sample (DMD2) or over the whole batch (one scalar)"),
       fakeWeighting: z.enum(['none', 'snr']).default('none').describe("the fake score's x0 errors weighted by 1 + α²/σ² ('snr', DMD2's ε-loss in x0 form) or not ('none')"),
-      studentSteps: z.int().min(1).max(16).default(1).describe('steps of the student on the ladder t = 1, 1 − 1/k, …, 1/k; k > 1 trains by backward simulation'),
+      studentSteps: z.int().min(1).max(16).default(toy.studentSteps ?? 1).describe('steps of the student on the ladder t = 1, 1 − 1/k, …, 1/k; k > 1 trains by backward simulation'),
       ganGenerator: z.number().min(0).default(0).describe("weight of the non-saturating GAN term in the student's loss (0: no GAN head)"),
       ganDiscriminator: z.number().min(0).default(1).describe("weight of the discriminator term in the fake score's (and head's) loss"),
       studentRenoise: z.enum(['fresh', 'ddim']).default('fresh').describe("how a k-step student's sampler reaches its next rung: fresh noise (DMD2) or DDIM's implied noise (deterministic)"),
       fakeReadsRung: z.boolean().default(true).describe("a k-step student's fake score reads the rung of each sample (false: one fake score for the mixture of rungs, as DMD2)"),
-      studentPrefit: z.int().min(0).default(0).describe("warm-up updates fitting a k-step student to the teacher's denoiser at its rungs (k > 1; its init from the teacher)"),
+      studentPrefit: z.int().min(0).default(toy.studentPrefit ?? 0).describe("warm-up updates fitting a k-step student to the teacher's denoiser at its rungs (k > 1; its init from the teacher)"),
       ganHidden: z.int().min(1).default(64).describe("width of the GAN head's hidden layer"),
       ema: z.number().min(0).lt(1).default(0).describe("EMA decay of the student's weights used for evaluation and export (0: off)"),
       ...lrDecayOptions('cosine'),
@@ -43,10 +51,14 @@ export const dmd2Options = () =>
   );
 export type Dmd2Config = z.output<ReturnType<typeof dmd2Options>>;
 
-export function dmd2Toy(name: string, target: Toy, schema = dmd2Options()): PipelineDef<Dmd2Config> {
+/** dmd2-grid's student: 4 steps with backward simulation, pre-fitted to the teacher on its ladder for 1000 updates */
+export const GRID_DEFAULTS: Dmd2ToyDefaults = { studentSteps: 4, studentPrefit: 1000 };
+
+export function dmd2Toy(name: string, target: Toy, toyDefaults: Dmd2ToyDefaults = {}): PipelineDef<Dmd2Config> {
+  const k = toyDefaults.studentSteps ?? 1;
   return pipeline(
     name,
-    schema,
+    dmd2Options(toyDefaults),
     (g, c) => {
       const D = target.dim;
       const teacher = g.frozen('teacher', target.denoiser('rf'));
@@ -92,6 +104,6 @@ export function dmd2Toy(name: string, target: Toy, schema = dmd2Options()): Pipe
       const samples = k > 1 ? g.noGrad(() => multistepSample(g, z, sampler)) : x;
       g.evaluate({ samples, target, teacher, schedule: 'rf', noise: z });
     },
-    `DMD2 on ${target.name}: one-step student, 5:1 fake-score updates, exact rectified-flow teacher`,
+    `DMD2 on ${target.name}: ${k === 1 ? 'one-step student' : `${k}-step student (backward simulation)`}, 5:1 fake-score updates, exact rectified-flow teacher`,
   );
 }

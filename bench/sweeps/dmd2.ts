@@ -13,11 +13,12 @@ import { runPool } from './pool.ts';
 import { meanStd } from './measure.ts';
 import { overlay, renderChart } from '../../runtime/report/charts.ts';
 import type { Dmd2RunResult, Dmd2RunSpec } from './dmd2-run.ts';
+import { GRID_DEFAULTS } from '../../pipelines/dmd2.ts';
 
 const TOYS = ['ring', 'grid'] as const;
 
 /** every arm sets each option it depends on, so that changing a pipeline default changes no arm */
-const BASE = { layers: 2, normFloor: 0, normalizer: 'sample', fakeWeighting: 'none', ganGenerator: 0, ema: 0, lrDecay: 'none', studentSteps: 1, studentPrefit: 0 };
+const BASE = { layers: 2, normFloor: 0, normalizer: 'sample', fakeWeighting: 'none', ganGenerator: 0, ema: 0, lrDecay: 'none', studentSteps: 1, studentPrefit: 0, lrStudent: 3e-4 };
 const CAPACITY = { layers: 3, fourier: 8 };
 const DECAY = { lrDecay: 'cosine', lrDecayStart: 0.5, lrFinal: 0.1 };
 /** the pipelines' defaults: capacity, DMD's normaliser over the batch with a floor, the learning rates' decay */
@@ -32,7 +33,11 @@ export const DMD2_ARMS: Record<string, { describe: string; ring: object; grid: o
   ema: { describe: "+ EMA 0.999 of the student's weights", ...both({ ...BASE, ema: 0.999 }) },
   capacity: { describe: "+ 3 hidden layers and 8 Fourier features of the student's noise input", ...both({ ...BASE, ...CAPACITY }) },
   decay: { describe: '+ every learning rate decayed along a cosine from half the steps to 0.1 of its start', ...both({ ...BASE, ...DECAY }) },
-  default: { describe: 'capacity + floor + batch normaliser + decay: the defaults of dmd2-ring and dmd2-grid', ...both(DEFAULT) },
+  default: {
+    describe: "capacity + floor + batch normaliser + decay: the defaults of dmd2-ring; dmd2-grid's add its 4-step student (as k4)",
+    ring: { ...DEFAULT },
+    grid: { ...DEFAULT, ...GRID_DEFAULTS, studentRenoise: 'fresh' },
+  },
   all: { describe: 'the defaults + SNR weighting + GAN + EMA', ...both({ ...DEFAULT, fakeWeighting: 'snr', ganGenerator: 0.1, ema: 0.999 }) },
   k4: { describe: '4-step student, backward simulation with fresh noise between rungs (DMD2), prefit to the teacher on its ladder, and the defaults', ...both({ ...DEFAULT, studentSteps: 4, studentPrefit: 1000, studentRenoise: 'fresh' }) },
 };
