@@ -20,6 +20,7 @@ import { eagerDmdStep } from './eager.ts';
 import { summarize, timeSideBySide, type Rate } from './protocol.ts';
 import { describeGemm, gemmReport, loadJaxJs, type GemmReport, type JaxJs } from './gemm.ts';
 import { jaxDmdStep } from './jaxjs.ts';
+import { breakdown, describeBreakdown, type Breakdown } from './breakdown.ts';
 
 export interface DmdStepResult {
   compiled: Rate;
@@ -42,6 +43,8 @@ export interface DmdStepResult {
   rssMiB: { start: number; end: number };
   /** kernels one compiled iteration launches */
   kernelsPerIteration: number;
+  /** where a compiled iteration's time goes (kernels, host draws, the rest) */
+  breakdown?: Breakdown;
   /** the iteration's matrix products on their own (wasm): roofline, per shape against XNNPACK and jax-js */
   gemm?: GemmReport;
 }
@@ -104,6 +107,7 @@ export async function benchDmdStep(o: DmdStepOptions): Promise<Record<string, Dm
     js?.dispose();
     // tf.profile also lists op scopes (custom gradients' 'forward' / 'unnamed scope', fused ops' '…__op'): not kernels
     const kernelsPerIteration = (await tf.profile(() => compiled.run(1))).kernels.filter((k) => !/^(unnamed scope|forward)$|__op$/.test(k.name)).length;
+    const where = await breakdown(tf, exe.backend.name, compiled.run);
     const end = { tensors: exe.backend.memory().tensors, rss: rss() };
     const r: DmdStepResult = {
       compiled: rates.compiled!,
@@ -112,6 +116,7 @@ export async function benchDmdStep(o: DmdStepOptions): Promise<Record<string, Dm
       tensors: { start: start.tensors, end: end.tensors },
       rssMiB: { start: start.rss, end: end.rss },
       kernelsPerIteration,
+      breakdown: where,
       ...(rates.jaxjs ? { jaxjs: rates.jaxjs, ratioJaxjs: rates.compiled!.median / rates.jaxjs.median } : {}),
     };
     eager.dispose();
@@ -137,6 +142,7 @@ export function describe(D: number, r: DmdStepResult): string {
     ...(r.torch ? [`  PyTorch ${r.torch.version} (${r.torch.threads} threads, ${r.torch.blas.map((b) => b.split("/").pop()).join(" + ") || "BLAS unknown"}) ${f(r.torch)}; compiled/PyTorch ${r.ratioTorch!.toFixed(2)}×`] : []),
     ...(r.exported ? [`  exported to PyTorch (distillery export, same process) ${f(r.exported)}; exported/hand-written PyTorch ${r.ratioExported!.toFixed(2)}×`] : []),
     `  tensors ${r.tensors.start} → ${r.tensors.end}; RSS ${r.rssMiB.start.toFixed(1)} → ${r.rssMiB.end.toFixed(1)} MiB; ${r.kernelsPerIteration} kernels per compiled iteration`,
+    ...(r.breakdown ? [describeBreakdown(r.breakdown)] : []),
     ...(r.gemm ? [describeGemm(r.gemm)] : []),
   ].join('\n');
 }
