@@ -104,6 +104,6 @@ export function dmd2Toy(name: string, target: Toy, toyDefaults: Dmd2ToyDefaults 
       const samples = k > 1 ? g.noGrad(() => multistepSample(g, z, sampler)) : x;
       g.evaluate({ samples, target, teacher, schedule: 'rf', noise: z });
     },
-    `DMD2 on ${target.name}: ${k === 1 ? 'one-step student' : `${k}-step student (backward simulation)`}, 5:1 fake-score updates, exact rectified-flow teacher`,
+    `DMD2 on ${target.name}: ${k === 1 ? 'one-step student' : `${k}-step student by default (backward simulation)`}, 5:1 fake-score updates, exact rectified-flow teacher`,
   );
 }

@@ -7,7 +7,7 @@ type Kind = 'none' | LrDecay['kind'];
 
 /** the three options, with the pipeline's own default kind */
 export const lrDecayOptions = (kind: Kind) => ({
-  lrDecay: z.enum(['none', ...LR_DECAY_KINDS]).default(kind).describe('decay of every learning rate from step lrDecayStart·steps to the end (none: constant)'),
+  lrDecay: z.enum(['none', ...LR_DECAY_KINDS]).default(kind).describe("decay of the main updates' learning rates (not pre-fit or warm-up updates) from step lrDecayStart·steps to the end (none: constant)"),
   lrDecayStart: z.number().min(0).lt(1).default(0.5).describe('where the learning-rate decay starts, as a fraction of the steps'),
   lrFinal: z.number().min(0).max(1).default(0.1).describe('the learning rates at the last step, as a fraction of their start'),
 });

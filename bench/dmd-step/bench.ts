@@ -103,11 +103,16 @@ export async function benchDmdStep(o: DmdStepOptions): Promise<Record<string, Dm
     };
     const js = jax && jaxDmdStep(jax, { D, seed: 1 });
     const jaxjs = js && { name: 'jaxjs', run: (n: number) => { for (let i = 0; i < n; i++) js.iteration(); } };
-    const rates = await timeSideBySide([compiled, hand, ...(jaxjs ? [jaxjs] : [])], o.reps, { afterFirst: () => (start = { tensors: exe.backend.memory().tensors, rss: rss() }) });
-    js?.dispose();
+    let rates: Awaited<ReturnType<typeof timeSideBySide>>;
+    try {
+      rates = await timeSideBySide([compiled, hand, ...(jaxjs ? [jaxjs] : [])], o.reps, { afterFirst: () => (start = { tensors: exe.backend.memory().tensors, rss: rss() }) });
+    } finally {
+      js?.dispose();
+    }
     // tf.profile also lists op scopes (custom gradients' 'forward' / 'unnamed scope', fused ops' '…__op'): not kernels
     const kernelsPerIteration = (await tf.profile(() => compiled.run(1))).kernels.filter((k) => !/^(unnamed scope|forward)$|__op$/.test(k.name)).length;
-    const where = await breakdown(tf, exe.backend.name, compiled.run);
+    // on webgpu a kernel call only queues work: its time would land in "the rest"
+    const where = exe.backend.syncReads ? await breakdown(tf, exe.backend.name, compiled.run) : undefined;
     const end = { tensors: exe.backend.memory().tensors, rss: rss() };
     const r: DmdStepResult = {
       compiled: rates.compiled!,
@@ -116,7 +121,7 @@ export async function benchDmdStep(o: DmdStepOptions): Promise<Record<string, Dm
       tensors: { start: start.tensors, end: end.tensors },
       rssMiB: { start: start.rss, end: end.rss },
       kernelsPerIteration,
-      breakdown: where,
+      ...(where ? { breakdown: where } : {}),
       ...(rates.jaxjs ? { jaxjs: rates.jaxjs, ratioJaxjs: rates.compiled!.median / rates.jaxjs.median } : {}),
     };
     eager.dispose();

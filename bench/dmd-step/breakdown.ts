@@ -22,35 +22,35 @@ export async function breakdown(tf: typeof tfns, backend: string, run: (n: numbe
   const spent = new Map<string, { ms: number; calls: number }>();
   const restore: (() => void)[] = [];
   let drawsMs = 0;
-  for (const k of kernels) {
-    const inner = k.kernelFunc;
-    k.kernelFunc = (a) => {
-      const t0 = performance.now();
-      try {
-        return inner(a);
-      } finally {
-        const e = spent.get(k.kernelName) ?? { ms: 0, calls: 0 };
-        e.ms += performance.now() - t0;
-        e.calls++;
-        spent.set(k.kernelName, e);
-      }
-    };
-    restore.push(() => (k.kernelFunc = inner));
-  }
-  for (const m of ['normals', 'uniforms'] as const) {
-    const inner = Rng.prototype[m];
-    Rng.prototype[m] = function (this: Rng, ...a: Parameters<Rng[typeof m]>) {
-      const t0 = performance.now();
-      try {
-        return (inner as (...x: unknown[]) => Float32Array).apply(this, a);
-      } finally {
-        drawsMs += performance.now() - t0;
-      }
-    } as Rng[typeof m];
-    restore.push(() => (Rng.prototype[m] = inner as never));
-  }
   let ms: number;
   try {
+    for (const k of kernels) {
+      const inner = k.kernelFunc;
+      k.kernelFunc = (a) => {
+        const t0 = performance.now();
+        try {
+          return inner(a);
+        } finally {
+          const e = spent.get(k.kernelName) ?? { ms: 0, calls: 0 };
+          e.ms += performance.now() - t0;
+          e.calls++;
+          spent.set(k.kernelName, e);
+        }
+      };
+      restore.push(() => (k.kernelFunc = inner));
+    }
+    for (const m of ['normals', 'uniforms'] as const) {
+      const inner = Rng.prototype[m];
+      Rng.prototype[m] = function (this: Rng, ...a: Parameters<Rng[typeof m]>) {
+        const t0 = performance.now();
+        try {
+          return (inner as (...x: unknown[]) => Float32Array).apply(this, a);
+        } finally {
+          drawsMs += performance.now() - t0;
+        }
+      } as Rng[typeof m];
+      restore.push(() => (Rng.prototype[m] = inner as never));
+    }
     const t0 = performance.now();
     await run(iterations);
     ms = (performance.now() - t0) / iterations;

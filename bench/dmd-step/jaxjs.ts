@@ -115,7 +115,7 @@ export function jaxDmdStep(jaxIn: JaxJs, o: JaxStepOptions): JaxStep {
   const draws = (): Draws =>
     o.draw ? { z: host(o.draw('z', [B, D]), [B, D]), t: host(o.draw('t', [B, 1]), [B, 1]), eps: host(o.draw('eps', [B, D]), [B, D]) } : sample(random.key(seed++));
   // the bias corrections come from the host, per update: jax-js's `power` is an exp/log approximation off by ~1e-5,
-  // which 1 − 0.999^t (= 0.001 at t = 1) would turn into a 1 % error of every first step
+  // which 1 − 0.999^t (= 0.001 at t = 1) turns into a 1 % error of the second-moment correction, about 0.5 % of the first steps
   const adam = (p: Net, g: Net, s: Adam, k: A, c2: A): [Net, Adam] => {
     const next: Net = {};
     const m: Net = {};
