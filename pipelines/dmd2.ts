@@ -12,6 +12,7 @@ import { decayOf, lrDecayOptions } from './lr-decay-options.ts';
 
 /** the defaults a toy may set apart from the others' */
 export interface Dmd2ToyDefaults {
+  steps?: number;
   studentSteps?: number;
   studentPrefit?: number;
   lrStudent?: number;
@@ -47,12 +48,13 @@ export const dmd2Options = (toy: Dmd2ToyDefaults = {}) =>
       ema: z.number().min(0).lt(1).default(0).describe("EMA decay of the student's weights used for evaluation and export (0: off)"),
       ...lrDecayOptions('cosine'),
     },
-    { batch: 256, steps: 10000, evalEvery: 500 },
+    { batch: 256, steps: toy.steps ?? 10000, evalEvery: 500 },
   );
 export type Dmd2Config = z.output<ReturnType<typeof dmd2Options>>;
 
-/** dmd2-grid's student: 4 steps with backward simulation, pre-fitted to the teacher on its ladder for 1000 updates */
-export const GRID_DEFAULTS: Dmd2ToyDefaults = { studentSteps: 4, studentPrefit: 1000 };
+/** dmd2-grid's student: 4 steps with backward simulation, pre-fitted to the teacher on its ladder for 1000 updates,
+ * trained 15,000 steps (its off-mode mass falls while the rates decay; docs/methods/dmd.md) */
+export const GRID_DEFAULTS: Dmd2ToyDefaults = { steps: 15000, studentSteps: 4, studentPrefit: 1000 };
 
 export function dmd2Toy(name: string, target: Toy, toyDefaults: Dmd2ToyDefaults = {}): PipelineDef<Dmd2Config> {
   const k = toyDefaults.studentSteps ?? 1;

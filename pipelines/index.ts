@@ -11,8 +11,8 @@ import { mmdRing } from './mmd.ts';
 
 export const PIPELINES: Record<string, PipelineDef<any>> = {
   'dmd2-ring': dmd2Toy('dmd2-ring', toy.ring()),
-  // a 4-step student pre-fitted to the teacher on its ladder: 28–30 % off-mode mass at three seeds, where the one-step
-  // student leaves 37–46 % (docs/methods/dmd.md)
+  // a 4-step student pre-fitted to the teacher on its ladder, 15,000 steps: 23–27 % off-mode mass at three seeds,
+  // where the one-step student leaves 37–46 % (docs/methods/dmd.md)
   'dmd2-grid': dmd2Toy('dmd2-grid', toy.grid(), GRID_DEFAULTS),
   'dmd-ring': dmdRing,
   'dsm-ring': dsmRing,
