@@ -15,21 +15,20 @@ export interface Dmd2ToyDefaults {
   steps?: number;
   studentSteps?: number;
   studentPrefit?: number;
-  lrStudent?: number;
 }
 
 /** DMD2's options. The defaults are the recipe measured best within about five minutes on two cores
  * (docs/methods/dmd.md): a one-step student with 3 hidden layers and 8 Fourier features of its noise, DMD's normaliser
  * taken over the batch with a floor of 0.05, 10,000 steps with every learning rate decayed along a cosine over the
- * second half; the GAN head, EMA, SNR weighting and k-step students are options. `toy` changes the student's
- * defaults for one toy (the grid's 4-step student). */
+ * second half; the GAN head, EMA, SNR weighting and k-step students are options. `toy` changes the step count
+ * and the student's steps and pre-fit for one toy (the grid's 4-step student). */
 export const dmd2Options = (toy: Dmd2ToyDefaults = {}) =>
   options(
     {
       hidden: z.int().min(1).default(128).describe('width of each MLP'),
       layers: z.int().min(1).default(3).describe('hidden layers of each MLP'),
       fourier: z.int().min(0).default(8).describe("Fourier features of the student's noise input (0: off)"),
-      lrStudent: z.number().positive().default(toy.lrStudent ?? 3e-4).describe('Adam learning rate of the student'),
+      lrStudent: z.number().positive().default(3e-4).describe('Adam learning rate of the student'),
       lrFake: z.number().positive().default(1e-3).describe('Adam learning rate of the fake score'),
       ratio: z.int().min(1).default(5).describe('fake-score updates per student update'),
       fakeWarmup: z.int().min(0).default(200).describe('fake-score updates before the first student update'),

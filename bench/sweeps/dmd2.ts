@@ -21,6 +21,8 @@ const TOYS = ['ring', 'grid'] as const;
 const BASE = { layers: 2, normFloor: 0, normalizer: 'sample', fakeWeighting: 'none', ganGenerator: 0, ema: 0, lrDecay: 'none', studentSteps: 1, studentPrefit: 0, lrStudent: 3e-4 };
 const CAPACITY = { layers: 3, fourier: 8 };
 const DECAY = { lrDecay: 'cosine', lrDecayStart: 0.5, lrFinal: 0.1 };
+/** a 4-step student trained by backward simulation with fresh noise, pre-fitted to the teacher on its ladder */
+const K4 = { studentSteps: 4, studentPrefit: 1000, studentRenoise: 'fresh' };
 /** the pipelines' defaults: capacity, DMD's normaliser over the batch with a floor, the learning rates' decay */
 const DEFAULT = { ...BASE, ...CAPACITY, normFloor: 0.05, normalizer: 'batch', ...DECAY };
 /** the ring's student had no Fourier features before, the grid's 4 */
@@ -36,10 +38,10 @@ export const DMD2_ARMS: Record<string, { describe: string; ring: object; grid: o
   default: {
     describe: "capacity + floor + batch normaliser + decay: the defaults of dmd2-ring; dmd2-grid's add its 4-step student (as k4)",
     ring: { ...DEFAULT },
-    grid: { ...DEFAULT, ...GRID_DEFAULTS, studentRenoise: 'fresh' },
+    grid: { ...DEFAULT, ...K4, steps: GRID_DEFAULTS.steps },
   },
   all: { describe: 'the defaults + SNR weighting + GAN + EMA', ...both({ ...DEFAULT, fakeWeighting: 'snr', ganGenerator: 0.1, ema: 0.999 }) },
-  k4: { describe: '4-step student, backward simulation with fresh noise between rungs (DMD2), prefit to the teacher on its ladder, and the defaults', ...both({ ...DEFAULT, studentSteps: 4, studentPrefit: 1000, studentRenoise: 'fresh' }) },
+  k4: { describe: '4-step student, backward simulation with fresh noise between rungs (DMD2), prefit to the teacher on its ladder, and the defaults', ...both({ ...DEFAULT, ...K4 }) },
 };
 
 export interface Dmd2BenchOptions {
