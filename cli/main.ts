@@ -75,7 +75,7 @@ function summaryLine(s: Summary): string {
   const parts = [`${s.pipeline}: ${s.steps} steps in ${s.wallSeconds.toFixed(1)} s (${s.iterationsPerSecond.toFixed(1)} it/s, ${s.backend})`];
   if (m.energyDistance !== undefined)
     parts.push(
-      `energy distance ${m.energyDistance.toFixed(4)}, modes covered ${m.modesCovered}/${m.modesTotal}, within 2× their share ${m.modesWithinFactor2}/${m.modesTotal} (mass ratios ${m.minModeMassRatio?.toFixed(2)}–${m.maxModeMassRatio?.toFixed(2)}), off-mode ${(100 * m.offModeFraction).toFixed(1)}%`,
+      `energy distance ${m.energyDistance.toFixed(4)}${Number.isFinite(m.massEnergyDistance) ? ` (${m.massEnergyDistance!.toFixed(4)} from the mode masses alone)` : ''}, modes covered ${m.modesCovered}/${m.modesTotal}, within 2× their share ${m.modesWithinFactor2}/${m.modesTotal} (mass ratios ${m.minModeMassRatio?.toFixed(2)}–${m.maxModeMassRatio?.toFixed(2)}), off-mode ${(100 * m.offModeFraction).toFixed(1)}%`,
     );
   if (m.invalidRate !== undefined) {
     const k = (s as unknown as { metrics: { teacherBySteps?: Record<string, { invalidRate: number }> } }).metrics.teacherBySteps;

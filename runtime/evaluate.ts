@@ -7,6 +7,7 @@ import { Rng } from '../ops/rng.ts';
 import { gmmDim, gmmMoments, sampleGmm } from '../ops/datasets.ts';
 import { energyDistance } from '../ops/metrics/energy.ts';
 import { modeStats, type ModeStats } from '../ops/metrics/modes.ts';
+import { componentDistances, massEnergyDistance } from '../ops/metrics/mass-energy.ts';
 import { pfOde } from '../gpu/lower/network.ts';
 
 const TEACHER_NFES = [1, 2, 4, 8, 16, 32, 64] as const;
@@ -17,6 +18,8 @@ export interface GmmEvalSetup {
   d: number;
   n: number;
   targetSamples: Float32Array;
+  /** E|Xᵢ − Xⱼ′| between the target's components, for the mass part of the energy distance (ops/metrics/mass-energy.ts) */
+  componentDistances: number[][];
 }
 
 /** token datasets: samples are sequences, scored exactly against q (ops/metrics/discrete.ts) */
@@ -38,7 +41,8 @@ export function evalSetup(exe: Executor, n = DEFAULT_EVAL_SAMPLES): EvalSetup {
   const target = exe.ir.datasets[e.target]!;
   if (target.kind === 'tokens') return { kind: 'tokens', target, d: target.length, n };
   const d = gmmDim(target);
-  return { kind: 'gmm', target, d, n, targetSamples: sampleGmm(target, n, new Rng([exe.seed, 'eval-target'])) };
+  const targetSamples = sampleGmm(target, n, new Rng([exe.seed, 'eval-target']));
+  return { kind: 'gmm', target, d, n, targetSamples, componentDistances: componentDistances(target, new Rng([exe.seed, 'eval-components'])) };
 }
 
 export interface StudentMetrics {
@@ -63,7 +67,13 @@ function metricsOf(exe: Executor, s: EvalSetup, { data, extras }: Sample): Stude
   const samples = Float32Array.from(data);
   if (s.kind === 'tokens') return { metrics: { ...discreteMetrics(s.target, data, s.n, exe.seed) }, samples, extras };
   const modes = modeStats(s.target, samples, s.d);
-  return { metrics: { energyDistance: energyDistance(samples, s.targetSamples, s.d), ...modeNumbers(modes) }, modes, samples, extras };
+  const metrics = {
+    energyDistance: energyDistance(samples, s.targetSamples, s.d),
+    // the part of it the mode masses alone make (exact modes with the student's on-mode shares)
+    massEnergyDistance: massEnergyDistance(s.componentDistances, modes.modeShares, s.target.weights),
+    ...modeNumbers(modes),
+  };
+  return { metrics, modes, samples, extras };
 }
 
 /** the scalar mode statistics (the per-mode arrays left out) */

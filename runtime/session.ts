@@ -11,6 +11,7 @@ import { Executor, type ExecutorOptions, type ExecutorState } from './executor.t
 import { initialWeights, noFile } from './init.ts';
 import { beatsTeacherSteps, DEFAULT_EVAL_SAMPLES, evalSetup, gaussianBaseline, modeNumbers, studentMetricsAsync, studentSteps, TEACHER_PICTURE, teacherHeadline, teacherLadder, tokenTeacherLadder, type EvalSetup, type GmmEvalSetup, type StudentMetrics } from './evaluate.ts';
 import { modeStats } from '../ops/metrics/modes.ts';
+import { massEnergyDistance } from '../ops/metrics/mass-energy.ts';
 import { lastLosses, type Summary } from './summary.ts';
 export { lastLosses } from './summary.ts';
 import { train, type Evaluator, type Gate, type StepEvent } from './train.ts';
@@ -54,6 +55,9 @@ async function gmmSummary(exe: Executor, setup: GmmEvalSetup, student: Pick<Stud
     // one line: the largest teacher samplers the student beats, and the next ones, which it does not
     headline: teacherHeadline({ studentSteps: steps, energyDistance: m.energyDistance!, euler: euler.energyDistance, heun: heun.energyDistance }),
     energyDistance: m.energyDistance,
+    // what the mode masses alone make of it: exact modes holding the student's on-mode shares (the rest comes from
+    // samples off the modes or misshapen inside them); NaN when no sample is on a mode
+    massEnergyDistance: massEnergyDistance(setup.componentDistances, modes.modeShares, setup.target.weights),
     // the student's sampling steps as the graph shows them (null: not known)
     studentSteps: steps,
     // the largest N such that the student's energy distance is at or below the teacher's N-step Euler (Heun)
@@ -78,7 +82,7 @@ async function gmmSummary(exe: Executor, setup: GmmEvalSetup, student: Pick<Stud
     modeShares: modes.modeShares,
     modeWeights: modes.modeWeights,
     // the same statistics for the teacher's TEACHER_PICTURE sampler (the report's teacher picture)
-    ...(teacherModes ? { teacherPicture: { solver: TEACHER_PICTURE.solver, steps: TEACHER_PICTURE.steps, ...modeNumbers(teacherModes), modeShares: teacherModes.modeShares } } : {}),
+    ...(teacherModes ? { teacherPicture: { solver: TEACHER_PICTURE.solver, steps: TEACHER_PICTURE.steps, ...modeNumbers(teacherModes), massEnergyDistance: massEnergyDistance(setup.componentDistances, teacherModes.modeShares, setup.target.weights), modeShares: teacherModes.modeShares } } : {}),
     evalSamples: setup.n,
   };
   return { metrics, ...(euler.kept ? { teacherSamples: euler.kept } : {}) };
