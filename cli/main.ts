@@ -19,6 +19,8 @@ import { benchDmd2, DMD2_ARMS } from '../bench/sweeps/dmd2.ts';
 import { exportPipeline, TARGETS } from './export.ts';
 import { parity, printParity } from './parity.ts';
 import { evaluateImported } from '../runtime/imported.ts';
+import { rescoreRun } from '../runtime/rescore.ts';
+import { DEFAULT_EVAL_SAMPLES } from '../runtime/evaluate.ts';
 import { NO_TORCH, torchPython } from './python.ts';
 
 const int = (name: string, min: number) => (v: string) => {
@@ -63,6 +65,7 @@ interface RunFlags {
   out?: string;
   quiet?: boolean;
   diagnose?: string[];
+  evalSamples?: number;
   checkpointEvery?: number;
   keep: number;
   maxNonFinite: number;
@@ -104,6 +107,7 @@ export function program(): Command {
     .option('--out <dir>', 'run folder (default: runs/<pipeline>-seed<seed>)')
     .option('--quiet', 'no progress output')
     .option('--diagnose <what>', 'extra diagnostics at each evaluation: copying', diagnosis)
+    .option('--eval-samples <n>', 'samples of each evaluation (default 4096; the energy distance\'s noise falls as 1/n)', int('--eval-samples', 2))
     .option('--checkpoint-every <n>', 'write the full training state every n steps into <out>/checkpoints', int('--checkpoint-every', 1))
     .option('--keep <k>', 'checkpoints to keep (newest)', int('--keep', 1), 3)
     .option('--max-non-finite <n>', 'stop after n NaN/Inf updates in a row (each is skipped)', int('--max-non-finite', 1), 20)
@@ -111,7 +115,7 @@ export function program(): Command {
     .option('--dry-run', 'validate the options and compile the plan; train nothing, write nothing')
     .action(async (target: string | undefined, o: RunFlags, cmd: Command) => {
       if (o.resume) {
-        const given = ['seed', 'steps', 'batch', 'set', 'config', 'backend', 'diagnose', 'checkpointEvery', 'keep', 'maxNonFinite', 'dryRun'].filter((k) => cmd.getOptionValueSource(k) === 'cli');
+        const given = ['seed', 'steps', 'batch', 'set', 'config', 'backend', 'diagnose', 'evalSamples', 'checkpointEvery', 'keep', 'maxNonFinite', 'dryRun'].filter((k) => cmd.getOptionValueSource(k) === 'cli');
         if (given.length) throw new UserError(`--resume continues the run as it was configured; drop ${given.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`);
         const s = await whileSignalsStop((stop) => resumeRun(o.resume!, { quiet: o.quiet ?? false, stop }));
         console.log(`${summaryLine(s)}\n→ resumed from step ${s.resumedFrom}; ${o.resume}`);
@@ -139,6 +143,7 @@ export function program(): Command {
         maxNonFinite: o.maxNonFinite,
         ...(o.checkpointEvery ? { checkpointEvery: o.checkpointEvery } : {}),
         ...(o.diagnose ? { diagnose: o.diagnose } : {}),
+        ...(o.evalSamples ? { evalSamples: o.evalSamples } : {}),
         ...(config ? { config } : {}),
       }));
       console.log(`${summaryLine(s)}\n→ ${out}/summary.json, ${out}/report.html`);
@@ -181,13 +186,21 @@ export function program(): Command {
       if (!r.pass) process.exitCode = 1;
     });
   p.command('evaluate')
-    .description("turn a finished run of an exported package (train.py) into distillery's summary.json, metrics.arrow and report, from its final weights")
-    .argument('<dir>', 'the run folder train.py wrote (--out)')
+    .description("turn a finished run of an exported package (train.py) into distillery's summary.json, metrics.arrow and report, from its final weights; or, with --out, measure a finished run's final weights again into another folder (e.g. with more --eval-samples)")
+    .argument('<dir>', 'the run folder train.py wrote (--out), or a finished distillery run (with --out)')
     .option('--backend <name>', `${BACKENDS.join(' | ')}`, backend, 'wasm')
     .option('--diagnose <what>', 'extra diagnostics at each saved evaluation: copying', diagnosis)
-    .action(async (dir: string, o: { backend: string; diagnose?: string[] }) => {
+    .option('--eval-samples <n>', 'samples of the evaluation (default 4096)', int('--eval-samples', 2))
+    .option('--out <dir>', 'measure a finished distillery run again and write its summary, samples and report here (the run is not touched)')
+    .action(async (dir: string, o: { backend: string; diagnose?: string[]; evalSamples?: number; out?: string }) => {
       if (!fs.existsSync(dir)) throw new UserError(`no such run folder: ${dir}`);
-      const s = await evaluateImported(dir, { backend: o.backend, ...(o.diagnose ? { diagnose: o.diagnose } : {}) });
+      if (o.out) {
+        if (o.diagnose) throw new UserError('--diagnose applies to a run of an exported package, not with --out');
+        const s = await rescoreRun(dir, { out: o.out, evalSamples: o.evalSamples ?? DEFAULT_EVAL_SAMPLES, backend: o.backend });
+        console.log(`${summaryLine(s)}\n→ ${o.out}/summary.json, ${o.out}/report.html (${o.evalSamples ?? DEFAULT_EVAL_SAMPLES} samples)`);
+        return;
+      }
+      const s = await evaluateImported(dir, { backend: o.backend, ...(o.diagnose ? { diagnose: o.diagnose } : {}), ...(o.evalSamples ? { evalSamples: o.evalSamples } : {}) });
       console.log(`${summaryLine(s)}\n→ ${dir}/summary.json, ${dir}/report.html`);
     });
   p.command('schema')
