@@ -73,12 +73,22 @@ interface RunFlags {
   dryRun?: boolean;
 }
 
+/** what stands beside a mixture's energy distance: the mode masses' part, and exact samples' score (mean ± sd) */
+function energyNotes(metrics: Record<string, unknown>): string {
+  const notes: string[] = [];
+  const mass = metrics.massEnergyDistance;
+  if (typeof mass === 'number' && Number.isFinite(mass)) notes.push(`${mass.toFixed(4)} from the mode masses alone`);
+  const exact = metrics.exactSamplesEnergyDistance as { mean: number; sd: number } | undefined;
+  if (exact) notes.push(`exact samples ${exact.mean.toFixed(4)} ± ${exact.sd.toFixed(4)}`);
+  return notes.length ? ` (${notes.join('; ')})` : '';
+}
+
 function summaryLine(s: Summary): string {
   const m = s.metrics as Record<string, number>;
   const parts = [`${s.pipeline}: ${s.steps} steps in ${s.wallSeconds.toFixed(1)} s (${s.iterationsPerSecond.toFixed(1)} it/s, ${s.backend})`];
   if (m.energyDistance !== undefined)
     parts.push(
-      `energy distance ${m.energyDistance.toFixed(4)}${Number.isFinite(m.massEnergyDistance) ? ` (${m.massEnergyDistance!.toFixed(4)} from the mode masses alone)` : ''}, modes covered ${m.modesCovered}/${m.modesTotal}, within 2× their share ${m.modesWithinFactor2}/${m.modesTotal} (mass ratios ${m.minModeMassRatio?.toFixed(2)}–${m.maxModeMassRatio?.toFixed(2)}), off-mode ${(100 * m.offModeFraction).toFixed(1)}%`,
+      `energy distance ${m.energyDistance.toFixed(4)}${energyNotes(s.metrics)}, modes covered ${m.modesCovered}/${m.modesTotal}, within 2× their share ${m.modesWithinFactor2}/${m.modesTotal} (mass ratios ${m.minModeMassRatio?.toFixed(2)}–${m.maxModeMassRatio?.toFixed(2)}), off-mode ${(100 * m.offModeFraction).toFixed(1)}%`,
     );
   if (m.invalidRate !== undefined) {
     const k = (s as unknown as { metrics: { teacherBySteps?: Record<string, { invalidRate: number }> } }).metrics.teacherBySteps;

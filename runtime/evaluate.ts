@@ -214,3 +214,15 @@ export function gaussianBaseline(exe: Executor, s: GmmEvalSetup): number {
     }
   return energyDistance(x, s.targetSamples, d);
 }
+
+/** draws of exact samples that measure the energy distance's spread */
+export const EXACT_DRAWS = 8;
+
+/** The energy distance of exact samples (fresh draws of the target, `s.n` each) against the run's target samples:
+ * what a perfect sampler scores. Its spread is the estimator's noise at this sample count; differences below it say
+ * nothing (the spread falls as 1/n). */
+export function exactSamplesEnergyDistance(seed: number, s: GmmEvalSetup, draws = EXACT_DRAWS): { mean: number; sd: number; draws: number } {
+  const v = Array.from({ length: draws }, (_, i) => energyDistance(sampleGmm(s.target, s.n, new Rng([seed, 'eval-exact', i])), s.targetSamples, s.d));
+  const mean = v.reduce((a, b) => a + b, 0) / draws;
+  return { mean, sd: Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / (draws - 1)), draws };
+}

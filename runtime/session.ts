@@ -9,7 +9,7 @@ import { compile, printPlan, type Plan } from '../dsl/compile/index.ts';
 import type { Backend } from '../gpu/backend.ts';
 import { Executor, type ExecutorOptions, type ExecutorState } from './executor.ts';
 import { initialWeights, noFile } from './init.ts';
-import { beatsTeacherSteps, DEFAULT_EVAL_SAMPLES, evalSetup, gaussianBaseline, modeNumbers, studentMetricsAsync, studentSteps, TEACHER_PICTURE, teacherHeadline, teacherLadder, tokenTeacherLadder, type EvalSetup, type GmmEvalSetup, type StudentMetrics } from './evaluate.ts';
+import { beatsTeacherSteps, DEFAULT_EVAL_SAMPLES, evalSetup, exactSamplesEnergyDistance, gaussianBaseline, modeNumbers, studentMetricsAsync, studentSteps, TEACHER_PICTURE, teacherHeadline, teacherLadder, tokenTeacherLadder, type EvalSetup, type GmmEvalSetup, type StudentMetrics } from './evaluate.ts';
 import { modeStats } from '../ops/metrics/modes.ts';
 import { massEnergyDistance } from '../ops/metrics/mass-energy.ts';
 import { lastLosses, type Summary } from './summary.ts';
@@ -68,6 +68,9 @@ async function gmmSummary(exe: Executor, setup: GmmEvalSetup, student: Pick<Stud
     teacherSolver: 'euler',
     teacherHeunEnergyDistanceBySteps: heun.energyDistance,
     gaussianBaselineEnergyDistance: gaussianBaseline(exe, setup),
+    // exact samples' energy distance to the same target samples over a few fresh draws: its sd is the estimator's
+    // noise at this sample count, the scale below which two energy distances cannot be told apart
+    exactSamplesEnergyDistance: exactSamplesEnergyDistance(exe.seed, setup),
     // a mode is covered when it holds at least half its weight's share of the on-mode samples (mass ratio ≥ 0.5)
     modesCovered: modes.modesCovered,
     modesTotal: modes.modesTotal,

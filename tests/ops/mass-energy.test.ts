@@ -60,3 +60,15 @@ test('mass energy distance: the large-sample limit of the energy distance betwee
   const predicted = massEnergyDistance(D, shares, g.weights);
   assert.ok(predicted > 0.02 && Math.abs(expected(big(shares), big(even)) - predicted) < 1e-6 * predicted, `${predicted}`);
 });
+
+test("exact samples' energy distance: centred on 0 (the estimator is unbiased), its spread shrinking as 1/n", async () => {
+  const { exactSamplesEnergyDistance } = await import('../../runtime/evaluate.ts');
+  const g = toy.ring().spec;
+  const at = (n: number) => exactSamplesEnergyDistance(5, { kind: 'gmm', target: g, d: 2, n, targetSamples: sampleGmm(g, n, new Rng([5, 't'])), componentDistances: [] });
+  const [small, large] = [at(256), at(1024)];
+  assert.equal(small.draws, 8);
+  // 8 draws: the mean lies within 3 standard errors of 0
+  for (const e of [small, large]) assert.ok(Math.abs(e.mean) < (3 * e.sd) / Math.sqrt(8), JSON.stringify(e));
+  // 4× the samples: about ¼ of the spread (between ⅛ and ½ allows for 8 draws' own scatter)
+  assert.ok(large.sd > small.sd / 8 && large.sd < small.sd / 2, `${small.sd} → ${large.sd}`);
+});

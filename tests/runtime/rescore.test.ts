@@ -20,7 +20,7 @@ test("evaluate --out: a finished run's weights measured again; the same sample c
   const again = await rescoreRun(run, { out: path.join(dir, 'same'), evalSamples: 256, backend: 'cpu' });
   const m = summary.metrics as Record<string, unknown>;
   const a = again.metrics as Record<string, unknown>;
-  for (const k of ['energyDistance', 'massEnergyDistance', 'offModeFraction', 'modeShares', 'teacherEnergyDistanceByNfe', 'headline']) assert.deepEqual(a[k], m[k], k);
+  for (const k of ['energyDistance', 'massEnergyDistance', 'exactSamplesEnergyDistance', 'offModeFraction', 'modeShares', 'teacherEnergyDistanceByNfe', 'headline']) assert.deepEqual(a[k], m[k], k);
   assert.equal(a.evalSamples, 256);
   assert.deepEqual(fs.readdirSync(run).sort(), before, 'the run folder is not touched');
   // more samples: another estimate, the sample count recorded
