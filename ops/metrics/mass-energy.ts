@@ -4,7 +4,8 @@
  * distance −Σᵢⱼ δᵢ δⱼ Dᵢⱼ to the mixture, δ = p − w, Dᵢⱼ = E|Xᵢ − Xⱼ′| between components i and j (the within-mode
  * terms cancel because Σ δ = 0; −D is negative definite on such δ, so the value is ≥ 0). Set beside a student's
  * energy distance it says how much of it comes from unbalanced modes rather than from samples off or misshapen
- * inside the modes. */
+ * inside the modes. It is not an additive part: the shares are of the on-mode samples, and samples off the modes
+ * can offset an imbalance, so it can exceed a student's energy distance when much of its mass lies off the modes. */
 import type { GmmSpec } from '../../dsl/ir/schema.ts';
 import { gmmDim, sampleGmm } from '../datasets.ts';
 import type { Rng } from '../rng.ts';
