@@ -17,7 +17,7 @@ import { copyingDiagnosticFor } from './diagnose/copying.ts';
 import type { Summary } from './summary.ts';
 import { RunFolder } from './files.ts';
 import { metricsToArrow } from './sinks/arrow.ts';
-import { reportFiles } from './report/report.ts';
+import { commitReported } from './report/report.ts';
 
 const RunJson = z.object({
   format: z.literal('distillery-torch-run'),
@@ -93,9 +93,7 @@ export async function evaluateImported(dir: string, o: { backend?: string; evalS
     };
     folder.write('metrics.arrow', metricsToArrow(rows));
     folder.write('plan.txt', planText + '\n');
-    folder.write('summary.json', JSON.stringify(summary, null, 2) + '\n');
-    for (const [name, data] of Object.entries(await reportFiles({ summary, rows, planText, samplesPng, teacherSamplesPng }))) folder.write(name, data);
-    folder.commit();
+    await commitReported(folder, { summary, rows, planText, samplesPng, teacherSamplesPng });
     return summary;
   } catch (e) {
     folder.discard();

@@ -15,7 +15,7 @@ import { evalSetup, studentMetricsAsync } from './evaluate.ts';
 import { finalEvaluation } from './run.ts';
 import type { Summary } from './summary.ts';
 import { RunFolder } from './files.ts';
-import { reportFiles, readMetrics } from './report/report.ts';
+import { commitReported, readMetrics } from './report/report.ts';
 
 /** Evaluate the final weights of the native run in `dir` with `evalSamples` samples; write summary.json (the run's,
  * its metrics measured again, `evalSamples` set), samples and the report into `out`. The run folder is not touched. */
@@ -55,9 +55,7 @@ export async function rescoreRun(dir: string, o: { out: string; evalSamples: num
     const summary: Summary = { ...old, metrics: { ...final.metrics, evalSamples: o.evalSamples, rescoredFrom: path.resolve(dir), rescoreSeconds: (performance.now() - t0) / 1000 } };
     const rows = fs.existsSync(path.join(dir, 'metrics.arrow')) ? readMetrics(path.join(dir, 'metrics.arrow')) : [];
     const planText = printPlan(plan);
-    folder.write('summary.json', JSON.stringify(summary, null, 2) + '\n');
-    for (const [name, data] of Object.entries(await reportFiles({ summary, rows, planText, samplesPng: final.samplesPng, teacherSamplesPng: final.teacherSamplesPng }))) folder.write(name, data);
-    folder.commit();
+    await commitReported(folder, { summary, rows, planText, samplesPng: final.samplesPng, teacherSamplesPng: final.teacherSamplesPng });
     return summary;
   } catch (e) {
     folder.discard();

@@ -24,6 +24,13 @@ export interface ReportInput {
   teacherSamplesPng?: Uint8Array;
 }
 
+/** summary.json, report.html and plots/ into a run folder, then the folder committed (a run measured from weights) */
+export async function commitReported(folder: RunFolder, r: ReportInput): Promise<void> {
+  folder.write('summary.json', JSON.stringify(r.summary, null, 2) + '\n');
+  for (const [name, data] of Object.entries(await reportFiles(r))) folder.write(name, data);
+  folder.commit();
+}
+
 interface TeacherPicture {
   solver: string;
   steps: number;
