@@ -42,6 +42,8 @@ export function evalColumns(setup: EvalSetup | undefined, m: Record<string, numb
 }
 
 
+const finiteOrNull = (v: number): number | null => (Number.isFinite(v) ? v : null);
+
 /** a mixture run's summary: the student's metrics beside the teacher's sampler ladders and the Gaussian baseline;
  * also the kept samples of the teacher's TEACHER_PICTURE sampler (same noise as the ladder), for teacher-samples.png */
 async function gmmSummary(exe: Executor, setup: GmmEvalSetup, student: Pick<StudentMetrics, 'metrics' | 'samples' | 'modes'>): Promise<{ metrics: Record<string, unknown>; teacherSamples?: Float32Array }> {
@@ -56,8 +58,8 @@ async function gmmSummary(exe: Executor, setup: GmmEvalSetup, student: Pick<Stud
     headline: teacherHeadline({ studentSteps: steps, energyDistance: m.energyDistance!, euler: euler.energyDistance, heun: heun.energyDistance }),
     energyDistance: m.energyDistance,
     // what the mode masses alone make of it: exact modes holding the student's on-mode shares (the rest comes from
-    // samples off the modes or misshapen inside them); NaN when no sample is on a mode
-    massEnergyDistance: massEnergyDistance(setup.componentDistances, modes.modeShares, setup.target.weights),
+    // samples off the modes or misshapen inside them); null when no sample is on a mode (as summary.json stores NaN)
+    massEnergyDistance: finiteOrNull(massEnergyDistance(setup.componentDistances, modes.modeShares, setup.target.weights)),
     // the student's sampling steps as the graph shows them (null: not known)
     studentSteps: steps,
     // the largest N such that the student's energy distance is at or below the teacher's N-step Euler (Heun)
@@ -85,7 +87,7 @@ async function gmmSummary(exe: Executor, setup: GmmEvalSetup, student: Pick<Stud
     modeShares: modes.modeShares,
     modeWeights: modes.modeWeights,
     // the same statistics for the teacher's TEACHER_PICTURE sampler (the report's teacher picture)
-    ...(teacherModes ? { teacherPicture: { solver: TEACHER_PICTURE.solver, steps: TEACHER_PICTURE.steps, ...modeNumbers(teacherModes), massEnergyDistance: massEnergyDistance(setup.componentDistances, teacherModes.modeShares, setup.target.weights), modeShares: teacherModes.modeShares } } : {}),
+    ...(teacherModes ? { teacherPicture: { solver: TEACHER_PICTURE.solver, steps: TEACHER_PICTURE.steps, ...modeNumbers(teacherModes), massEnergyDistance: finiteOrNull(massEnergyDistance(setup.componentDistances, teacherModes.modeShares, setup.target.weights)), modeShares: teacherModes.modeShares } } : {}),
     evalSamples: setup.n,
   };
   return { metrics, ...(euler.kept ? { teacherSamples: euler.kept } : {}) };

@@ -40,7 +40,7 @@ export function componentDistances(g: GmmSpec, rng: Rng, m = COMPONENT_SAMPLES):
 }
 
 /** −Σᵢⱼ δᵢ δⱼ Dᵢⱼ with δ = shares − weights (weights normalised here); 0 when the shares are the weights. Shares that
- * are all 0 (no sample on any mode) have no mass split to speak of: NaN. */
+ * are all 0 (no sample on any mode) have no mass split to speak of: NaN (null in summary.json). */
 export function massEnergyDistance(D: readonly (readonly number[])[], shares: readonly number[], weights: readonly number[]): number {
   const onMode = shares.reduce((a, b) => a + b, 0);
   if (onMode === 0) return NaN;
