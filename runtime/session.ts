@@ -59,7 +59,7 @@ async function gmmSummary(exe: Executor, setup: GmmEvalSetup, student: Pick<Stud
     energyDistance: m.energyDistance,
     // what the mode masses alone make of it: exact modes holding the student's on-mode shares (the rest comes from
     // samples off the modes or misshapen inside them); null when no sample is on a mode (as summary.json stores NaN)
-    massEnergyDistance: finiteOrNull(massEnergyDistance(setup.componentDistances, modes.modeShares, setup.target.weights)),
+    massEnergyDistance: finiteOrNull(m.massEnergyDistance ?? massEnergyDistance(setup.componentDistances, modes.modeShares, setup.target.weights)),
     // the student's sampling steps as the graph shows them (null: not known)
     studentSteps: steps,
     // the largest N such that the student's energy distance is at or below the teacher's N-step Euler (Heun)
