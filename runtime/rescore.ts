@@ -18,7 +18,7 @@ import { RunFolder } from './files.ts';
 import { commitReported, readMetrics } from './report/report.ts';
 
 /** Evaluate the final weights of the native run in `dir` with `evalSamples` samples; write summary.json (the run's,
- * its metrics measured again, `evalSamples` set), samples and the report into `out`. The run folder is not touched. */
+ * its metrics measured again, `evalSamples` set), samples, the report and the run's metrics.arrow into `out`. The run folder is not touched. */
 export async function rescoreRun(dir: string, o: { out: string; evalSamples: number; backend?: string }): Promise<Summary> {
   const file = (f: string) => {
     const p = path.join(dir, f);
@@ -53,8 +53,11 @@ export async function rescoreRun(dir: string, o: { out: string; evalSamples: num
     const m = await studentMetricsAsync(exe, setup);
     const final = await finalEvaluation(exe, setup, m, folder);
     const summary: Summary = { ...old, metrics: { ...final.metrics, evalSamples: o.evalSamples, rescoredFrom: path.resolve(dir), rescoreSeconds: (performance.now() - t0) / 1000 } };
-    const rows = fs.existsSync(path.join(dir, 'metrics.arrow')) ? readMetrics(path.join(dir, 'metrics.arrow')) : [];
+    // the run's metric rows and plan come along, so that the folder is a whole run folder (`report DIR` rebuilds it)
+    const rows = readMetrics(file('metrics.arrow'));
     const planText = printPlan(plan);
+    folder.write('metrics.arrow', fs.readFileSync(file('metrics.arrow')));
+    folder.write('plan.txt', planText + '\n');
     await commitReported(folder, { summary, rows, planText, samplesPng: final.samplesPng, teacherSamplesPng: final.teacherSamplesPng });
     return summary;
   } catch (e) {

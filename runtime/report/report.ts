@@ -72,6 +72,9 @@ const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replac
 const fmt = (v: unknown): string => {
   if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toPrecision(4);
   if (v === null || v === undefined) return '—';
+  // a small record of numbers (exact samples' mean, sd, draws) reads as "key value" pairs, each number formatted
+  if (typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'number'))
+    return Object.entries(v as Record<string, number>).map(([k, x]) => `${esc(k)} ${fmt(x)}`).join(', ');
   if (typeof v === 'object') return esc(JSON.stringify(v));
   return esc(String(v));
 };

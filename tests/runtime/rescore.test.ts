@@ -27,7 +27,7 @@ test("evaluate --out: a finished run's weights measured again; the same sample c
   const more = await rescoreRun(run, { out: path.join(dir, 'more'), evalSamples: 512, backend: 'cpu' });
   assert.equal((more.metrics as Record<string, unknown>).evalSamples, 512);
   assert.notEqual((more.metrics as Record<string, unknown>).energyDistance, m.energyDistance);
-  assert.ok(fs.existsSync(path.join(dir, 'more', 'samples.png')) && fs.existsSync(path.join(dir, 'more', 'report.html')));
+  assert.ok(['samples.png', 'report.html', 'metrics.arrow', 'plan.txt'].every((f) => fs.existsSync(path.join(dir, 'more', f))), 'a whole run folder');
   // the run's own folder as --out, or a folder that is no run: one clear error, nothing written
   await assert.rejects(rescoreRun(run, { out: run, evalSamples: 256, backend: 'cpu' }), (e: Error) => e instanceof UserError && /another folder/.test(e.message));
   await assert.rejects(rescoreRun(dir, { out: path.join(dir, 'x'), evalSamples: 256, backend: 'cpu' }), (e: Error) => e instanceof UserError && /summary\.json is missing/.test(e.message));
