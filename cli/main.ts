@@ -7,12 +7,13 @@ import { compile, printPlan } from '../dsl/compile/index.ts';
 import { printIR } from '../dsl/ir/print.ts';
 import { resolveIR, resolvePipeline, resolveTarget } from './load.ts';
 import { Interrupted, resumeRun, runIR, type Summary } from '../runtime/run.ts';
-import { optionsJsonSchema } from '../dsl/options.ts';
+import { optionsJsonSchema, parseSets } from '../dsl/options.ts';
 import { rebuildReport } from '../runtime/report/report.ts';
 import { checkFile, formatDiagnostic } from '../runtime/check.ts';
 import { PIPELINES } from '../pipelines/index.ts';
 import { BACKENDS } from '../gpu/backend.ts';
 import { benchForbiddenZone, FZ_ARMS, FZ_DEFAULT_ARMS } from '../bench/sweeps/forbidden-zone.ts';
+import { forbiddenZone, type FzConfig } from '../pipelines/forbidden-zone.ts';
 import { benchCopying, COPYING_ARMS, DEFAULT_COPYING_ARMS, DEFAULT_DIMS } from '../bench/sweeps/copying.ts';
 import { benchDmmd, DMMD_ARMS, STUDENT_STEPS, type DmmdArm } from '../bench/sweeps/dmmd.ts';
 import { benchDmd2, DMD2_ARMS } from '../bench/sweeps/dmd2.ts';
@@ -263,17 +264,19 @@ export function program(): Command {
     )
     .option('--steps <n>', 'copying: the cap on student steps (default 2000; a run stops earlier once its energy distance is within 2× the floor); forbidden-zone: student steps per run (default 5000; 150 with --quick)', int('--steps', 1))
     .option('--first-seed <k>', 'forbidden-zone: seeds are k … k + seeds − 1 (default 1), to split a long sweep over invocations', int('--first-seed', 1))
+    .option('--set <key=value>', "forbidden-zone: an option of the toy for every arm and the trap (repeatable; e.g. tc=0.9; `distillery schema forbidden-zone` lists them)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--teachers-from <results.json>', 'dmmd: reuse the teacher tables of an earlier run of this bench (no student option reaches them) instead of running them again')
     .option('--ks <list>', `dmmd: the students' step counts, comma-separated (default ${STUDENT_STEPS.join(',')})`, stepList)
     .option('--toys <list>', 'dmd2: ring, grid or both, comma-separated (default both)', list)
     .option('--parallel <n>', 'runs at once (default: one per core; 1 for wall times a single run would have)', int('--parallel', 1))
     .option('--out <dir>', 'results folder (default: runs/bench-<name>)')
-    .action(async (name: string, o: { seeds: number; quick?: boolean; dims?: number[]; arms?: string[]; ks?: number[]; teachersFrom?: string; toys?: string[]; parallel?: number; steps?: number; firstSeed?: number; backend: string; out?: string }, cmd: Command) => {
+    .action(async (name: string, o: { seeds: number; quick?: boolean; dims?: number[]; arms?: string[]; ks?: number[]; teachersFrom?: string; toys?: string[]; parallel?: number; steps?: number; firstSeed?: number; set: string[]; backend: string; out?: string }, cmd: Command) => {
       if (!['dmd2', 'forbidden-zone', 'copying', 'dmmd'].includes(name)) throw new UserError(`unknown bench '${name}'; choose dmd2, forbidden-zone, copying or dmmd`);
       if (o.dims && name !== 'copying') throw new UserError(`--dims applies to the copying bench, not '${name}'`);
       if (o.toys && name !== 'dmd2') throw new UserError(`--toys applies to the dmd2 bench, not '${name}'`);
       if (o.steps && name !== 'copying' && name !== 'forbidden-zone') throw new UserError(`--steps applies to the copying and forbidden-zone benches, not '${name}'`);
       if (o.firstSeed && name !== 'forbidden-zone') throw new UserError(`--first-seed applies to the forbidden-zone bench, not '${name}'`);
+      if (o.set.length && name !== 'forbidden-zone') throw new UserError(`--set applies to the forbidden-zone bench, not '${name}'`);
       if ((o.ks || o.teachersFrom) && name !== 'dmmd') throw new UserError(`--ks and --teachers-from apply to the dmmd bench, not '${name}'`);
       const badArm = name === 'dmmd' && o.arms?.find((a) => !(DMMD_ARMS as readonly string[]).includes(a));
       if (badArm) throw new UserError(`unknown dmmd arm '${badArm}'; choose ${DMMD_ARMS.join(', ')}`);
@@ -287,7 +290,7 @@ export function program(): Command {
             ? await benchCopying({ ...common, dims: o.dims ?? (o.quick ? [2, 8, 32] : DEFAULT_DIMS), ...(o.arms ? { arms: o.arms } : {}), ...(o.steps ? { steps: o.steps } : {}), ...(o.parallel ? { parallel: o.parallel } : {}) })
             : name === 'dmmd'
               ? await benchDmmd({ ...common, ...(o.ks ? { ks: o.ks } : {}), ...(o.teachersFrom ? { teachersFrom: o.teachersFrom } : {}), ...(o.arms ? { arms: o.arms as DmmdArm[] } : {}), ...(o.parallel ? { parallel: o.parallel } : {}) })
-              : await benchForbiddenZone({ ...common, ...(o.arms ? { arms: o.arms } : {}), ...(o.parallel ? { parallel: o.parallel } : {}), ...(o.steps ? { steps: o.steps } : {}), ...(o.firstSeed ? { firstSeed: o.firstSeed } : {}) });
+              : await benchForbiddenZone({ ...common, ...(o.arms ? { arms: o.arms } : {}), ...(o.parallel ? { parallel: o.parallel } : {}), ...(o.steps ? { steps: o.steps } : {}), ...(o.firstSeed ? { firstSeed: o.firstSeed } : {}), ...(o.set.length ? { sets: parseSets(forbiddenZone.options, o.set, 'forbidden-zone') as Partial<FzConfig> } : {}) });
       console.log(`→ ${files.filter((f) => f.endsWith('.md') || f.endsWith('.json')).join(', ')}`);
     });
   p.command('lab')

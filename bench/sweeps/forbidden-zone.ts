@@ -11,7 +11,8 @@ import { runPool } from './pool.ts';
 import { meanStd } from './measure.ts';
 import { RunFolder } from '../../runtime/files.ts';
 import { lineChart, scatterOverDensity } from '../../runtime/sinks/plot.ts';
-import { FZ_OMEGA, FZ_REGION, fzRing, type FzConfig } from '../../pipelines/forbidden-zone.ts';
+import { FZ_OMEGA, FZ_REGION, forbiddenZone, fzRing, type FzConfig } from '../../pipelines/forbidden-zone.ts';
+import { resolveConfig } from '../../dsl/pipeline.ts';
 import { AMD_DEFAULTS } from '../../dsl/objectives/amd.ts';
 import type { FzRunResult, FzRunSpec, runFzTrap } from './fz-run.ts';
 import type { FzMetrics } from './fz-metrics.ts';
@@ -69,6 +70,9 @@ export interface FzBenchOptions {
   steps?: number;
   /** seeds are firstSeed … firstSeed + seeds − 1 (default 1), so that a long sweep can be split over invocations */
   firstSeed?: number;
+  /** options of the toy set for every arm and the trap pre-training (e.g. the corruption's reach `tc`); a key an arm
+   * sets itself is refused */
+  sets?: Partial<FzConfig>;
   log?: (line: string) => void;
 }
 
@@ -96,8 +100,14 @@ export async function benchForbiddenZone(o: FzBenchOptions): Promise<string[]> {
   const t0 = performance.now();
   try {
     const arms = fzArms(o.arms);
+    const sets = o.sets ?? {};
+    for (const key of Object.keys(sets)) {
+      const owner = arms.find((a) => key in a.overrides);
+      if (owner) throw new UserError(`--set ${key}: arm '${owner.arm}' sets '${key}' itself; choose the arms that vary it instead`);
+    }
     const { evalSamples, ...base } = fzBudget(o.quick);
-    const budget = { ...base, ...(o.steps ? { steps: o.steps, evalEvery: Math.max(50, Math.round(o.steps / 20)) } : {}) };
+    const budget = { ...base, ...(o.steps ? { steps: o.steps, evalEvery: Math.max(50, Math.round(o.steps / 20)) } : {}), ...sets };
+    resolveConfig(forbiddenZone, budget, '--set'); // a bad value fails here, before any run starts
     const module = fileURLToPath(new URL('./fz-run.ts', import.meta.url));
     const pool = o.parallel ? { parallel: o.parallel } : {};
     // the trap pre-training once per seed, shared by every arm (all start from the same trapped student)

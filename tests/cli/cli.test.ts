@@ -75,6 +75,10 @@ test('bad input: diagnostics and benches name what is wrong', () => {
   oneCleanError(cli('bench', 'copying', '--arms', 'f2-teacher-init,nope', '--out', out), /unknown copying arm\(s\) nope; choose from .*f2-mlp-teacher/);
   oneCleanError(cli('bench', 'dmmd', '--steps', '10'), /--steps applies to the copying and forbidden-zone benches/);
   oneCleanError(cli('bench', 'copying', '--first-seed', '2'), /--first-seed applies to the forbidden-zone bench/);
+  oneCleanError(cli('bench', 'dmd2', '--set', 'tc=0.9'), /--set applies to the forbidden-zone bench, not 'dmd2'/);
+  oneCleanError(cli('bench', 'forbidden-zone', '--arms', 'dmd2', '--set', 'method=dmd', '--out', out), /--set method: arm 'dmd2' sets 'method' itself/);
+  oneCleanError(cli('bench', 'forbidden-zone', '--arms', 'dmd2', '--set', 'tc=2', '--out', out), /option 'tc' must be a number ≥ 0 and ≤ 1, got 2/);
+  oneCleanError(cli('bench', 'forbidden-zone', '--set', 'tcc=1', '--out', out), /pipeline 'forbidden-zone' has no option 'tcc'/);
   oneCleanError(cli('run', 'copying', '--set', 'teacher=mlp', '--steps', '1', '--out', out), /teacher 'mlp' needs teacherWeights/);
   oneCleanError(cli('bench', 'forbidden-zone', '--toys', 'ring'), /--toys applies to the dmd2 bench/);
   oneCleanError(cli('bench', 'forbidden-zone', '--arms', 'dmd2,nope', '--out', out), /unknown forbidden-zone arm 'nope'; choose from dmd, dmd2/);
