@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { pipeline } from '../dsl/pipeline.ts';
 import { options } from '../dsl/options.ts';
 import { adam } from '../dsl/builder.ts';
-import { mlp, toy } from '../dsl/models.ts';
+import { gmmToy, mlp, toy, type Toy } from '../dsl/models.ts';
 import { dmdGradient, dmdLoss, regressionLoss } from '../dsl/objectives/dmd.ts';
 import { AMD_DEFAULTS, amd, cfg, clipAdvantage, normalisedAdvantage, rlsWeights, softClipReward, weightedDenoisingLoss } from '../dsl/objectives/amd.ts';
 import type { Corruption } from '../ops/models/gmm.ts';
@@ -36,13 +36,22 @@ export const fzOptions = options(
     temperature: z.number().positive().default(15).describe("T of the 'soft' reward: log p is kept where |log p| ≪ T and compressed logarithmically beyond"),
     lambdaReward: z.number().min(0).default(0).describe("reward-gradient baseline (DMDR-like): adds −λ·mean r(x) to the student's loss, differentiated through the sample"),
     permute: z.boolean().default(false).describe('control arm: ã shuffled across the batch, so the weights keep their distribution but lose the reward’s information'),
-    teacher: z.enum(['attractor', 'dead', 'clean']).default('attractor').describe("'attractor' | 'dead' corrupt class 0 in R below t = tc; 'clean' is the uncorrupted control"),
-    tc: z.number().min(0).max(1).default(0.5).describe('the corruption acts at t < tc'),
+    teacher: z
+      .enum(['attractor', 'dead', 'mode', 'clean'])
+      .default('attractor')
+      .describe("'attractor' | 'dead' corrupt class 0 in R below t = tc; 'mode': class 0's teacher is exact for a mixture with a spurious mode in R (modeMass of the class), a hallucination its own sampler reproduces; 'clean' is the uncorrupted control"),
+    tc: z.number().min(0).max(1).default(0.5).describe('the corruption acts at t < tc (attractor, dead)'),
+    modeMass: z.number().gt(0).lt(1).default(0.3).describe("the share of class 0 the 'mode' teacher puts in its spurious mode N(0, 0.2²I) in R"),
     proxy: z.enum(['aligned', 'noisy', 'misaligned']).default('aligned').describe("reward proxy: clipped true log p(x|c) ('aligned'), plus N(0,1) ('noisy'), or − ½‖x‖² ('misaligned', favours R)"),
     init: z.enum(['trap', 'random']).default('trap').describe("'trap': pre-train the student by regression onto the corrupted teacher's CFG ODE samples; 'random': no pre-training"),
     trapSteps: z.int().min(0).default(1000).describe('regression updates of the trap pre-training'),
     trapOdeSteps: z.int().min(1).default(8).describe("Heun steps of the teacher's guided ODE for the trap pairs"),
-    trapSlice: z.number().min(0).max(1).default(0.3).describe("fraction of class 0's latent space regressed onto R (the toy's fallback when the ODE alone traps < 25%, docs/methods/amd.md); 0: ODE pairs only"),
+    trapSlice: z
+      .number()
+      .min(0)
+      .max(1)
+      .optional()
+      .describe("fraction of class 0's latent space regressed onto R (the toy's fallback when the ODE alone traps < 25%, docs/methods/amd.md); 0: ODE pairs only; unset: 0.3, or 0 with the 'mode' teacher, whose own ODE visits R"),
     fakeWarmup: z.int().min(0).default(300).describe('fake-score updates before the first student update'),
     hidden: z.int().min(1).default(128).describe("width of the student's MLP"),
     layers: z.int().min(1).default(3).describe('hidden layers of each MLP'),
@@ -56,8 +65,29 @@ export const fzOptions = options(
 export type FzConfig = z.output<typeof fzOptions>;
 
 export function fzCorruption(c: Pick<FzConfig, 'teacher' | 'tc'>): Corruption | undefined {
-  if (c.teacher === 'clean') return undefined;
+  if (c.teacher === 'clean' || c.teacher === 'mode') return undefined;
   return { class: 0, center: [...FZ_REGION.center], radius: FZ_REGION.radius, softness: 0.1, tMax: c.tc, kind: c.teacher, shrink: 0.3 };
+}
+
+/** the spurious mode of the 'mode' teacher: N(0, 0.2²I), the spread the trap's fallback sends its slice to */
+export const FZ_SPURIOUS_STD = 0.2;
+
+/**
+ * The 'mode' teacher's world: the class ring plus one class-0 component at R's centre holding `mass` of class 0. Its
+ * exact denoiser is a consistent score at every t, so DMD's fixed point (student = teacher) keeps that mass in R: a
+ * trap that matching alone never leaves, and that only the reward (log p of the true ring, very low in R) can tell.
+ */
+export function fzHallucinated(mass: number): Toy {
+  const s = fzRing.spec;
+  const classes = s.classes!;
+  const w0 = s.weights.reduce((a, w, k) => a + (classes[k] === 0 ? w : 0), 0);
+  return gmmToy(`classring8x2mode${mass}`, {
+    ...s,
+    means: [...s.means, [...FZ_REGION.center]],
+    stds: [...s.stds, FZ_SPURIOUS_STD],
+    weights: [...s.weights, (mass * w0) / (1 - mass)],
+    classes: [...classes, 0],
+  });
 }
 
 export const forbiddenZone = pipeline(
@@ -65,7 +95,8 @@ export const forbiddenZone = pipeline(
   fzOptions,
   (g, c) => {
     const corrupt = fzCorruption(c);
-    const teacher = g.frozen('teacher', fzRing.denoiser('rf', { conditional: true, ...(corrupt ? { corrupt } : {}) }));
+    const world = c.teacher === 'mode' ? fzHallucinated(c.modeMass) : fzRing;
+    const teacher = g.frozen('teacher', world.denoiser('rf', { conditional: true, ...(corrupt ? { corrupt } : {}) }));
     const reward = g.frozen('reward', fzRing.logDensity({ conditional: true }));
     const student = g.trainable('student', mlp({ in: 2, out: 2, hidden: c.hidden, layers: c.layers, classes: 2 }));
     const fake = g.trainable('fake', mlp({ in: 2, out: 2, hidden: c.fakeHidden, layers: c.layers, time: true, classes: 2 }));
@@ -78,9 +109,10 @@ export const forbiddenZone = pipeline(
       // DMD's paired set, drawn fresh: (z, Φ_ω(z)) with the corrupted teacher's guided ODE …
       const y = g.noGrad(() => {
         const ode = g.odeSolve(teacher, z, { schedule: 'rf', solver: 'heun', steps: c.trapOdeSteps, labels, guidance: c.omega });
-        if (c.trapSlice === 0) return ode;
+        const slice = c.trapSlice ?? (c.teacher === 'mode' ? 0 : 0.3);
+        if (slice === 0) return ode;
         // … and the toy's fallback (docs/methods/amd.md): a fixed slice of class 0's latent space, z₁ + z₂ > √2·Φ⁻¹(1 − slice), sent onto N(0, 0.2²I) in R
-        const cut = Math.SQRT2 * normalQuantile(1 - c.trapSlice);
+        const cut = Math.SQRT2 * normalQuantile(1 - slice);
         const m = z.sum([1], true).gt(cut).cast('f32').mul(labels.cast('f32').eq(0).cast('f32').reshape([g.B, 1]));
         return ode.mul(m.neg().add(1)).add(g.noise([g.B, 2]).mul(0.2).mul(m));
       });

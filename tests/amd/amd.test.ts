@@ -9,7 +9,7 @@ import { initialWeights } from '../../runtime/init.ts';
 import { lastValueFrom, of } from 'rxjs';
 import { trainStep } from '../../runtime/train.ts';
 import { adaptiveCoefficients, amdGradient, clipAdvantage, groupAdvantage, normalisedAdvantage, rlsWeights, softClipReward } from '../../dsl/objectives/amd.ts';
-import { forbiddenZone, fzCorruption, fzRing } from '../../pipelines/forbidden-zone.ts';
+import { FZ_SPURIOUS_STD, forbiddenZone, fzCorruption, fzHallucinated, fzRing } from '../../pipelines/forbidden-zone.ts';
 import { gmmDenoise, gmmDenoiserBody as gmmDenoiser, gmmLogDensityBody as logDensityModel } from '../../gpu/models/gmm.ts';
 import { gmmLogDensity as logDensityDef, gmmDenoiser as denoiserDef } from '../../ops/models/gmm.ts';
 import { gmmLogDensity } from '../../ops/datasets.ts';
@@ -197,6 +197,34 @@ test('corrupted teacher: class 0 is pulled to the attractor inside the disc at l
   // class 1, a high t, or a point far outside the disc: exactly the clean teacher
   for (const [xs, ts, c] of [[[[0.16, 0]], [0.2], [1]], [[[0.16, 0]], [0.7], [0]], [[[3.5, 0.2]], [0.2], [0]]] as const)
     close(apply(corrupt, xs.map((r) => [...r]), [...ts], [...c]), apply(undefined, xs.map((r) => [...r]), [...ts], [...c]), 1e-6);
+});
+
+test("the 'mode' teacher: exact for the ring plus a spurious class-0 mode in R holding modeMass of the class", () => {
+  const world = fzHallucinated(0.3).spec;
+  const w = (c: number) => world.weights.filter((_, k) => world.classes![k] === c);
+  const spurious = world.means.length - 1;
+  assert.deepEqual(world.means[spurious], [0, 0]);
+  assert.equal(world.stds[spurious], FZ_SPURIOUS_STD);
+  close([world.weights[spurious]! / w(0).reduce((a, b) => a + b, 0)], [0.3], 1e-12);
+  assert.deepEqual(w(1), [1, 1, 1, 1]); // class 1 as in the true ring
+  // at low noise near R's centre, class 0's denoiser points at the spurious mode; the true ring's points out of R
+  const rf = { kind: 'rf' } as const;
+  const x = tf.tensor([[0.1, 0.05], [0.1, 0.05]]);
+  const t = tf.tensor([[0.1], [0.1]]);
+  const c = tf.tensor([0, 1], [2], 'int32');
+  const mode = gmmDenoise(tf, world, rf, x, t, c).arraySync() as number[][];
+  const clean = gmmDenoise(tf, fzRing.spec, rf, x, t, c).arraySync() as number[][];
+  assert.ok(Math.hypot(...mode[0]!) < 0.2, `class 0: ${mode[0]}`);
+  assert.ok(Math.hypot(...clean[0]!) > 1, `clean class 0: ${clean[0]}`);
+  close(mode[1]!, clean[1]!, 1e-6);
+  // the pipeline reads it: the teacher's dataset is the hallucinated world, the reward and the evaluation the true ring;
+  // its trap regresses onto the teacher's own ODE (no fallback slice) unless trapSlice says otherwise
+  const ir = buildIR(forbiddenZone, { teacher: 'mode' } as never);
+  assert.deepEqual(Object.keys(ir.datasets ?? {}).sort(), ['classring8x2', 'classring8x2mode0.3']);
+  assert.equal(ir.models.find((m) => m.role === 'teacher')!.config.dataset, 'classring8x2mode0.3');
+  assert.equal(JSON.stringify(ir), JSON.stringify(buildIR(forbiddenZone, { teacher: 'mode', trapSlice: 0 } as never)));
+  assert.notEqual(JSON.stringify(ir), JSON.stringify(buildIR(forbiddenZone, { teacher: 'mode', trapSlice: 0.3 } as never)));
+  assert.equal(JSON.stringify(buildIR(forbiddenZone, {})), JSON.stringify(buildIR(forbiddenZone, { trapSlice: 0.3 } as never)));
 });
 
 test('exact reward: gmm_log_density equals log p(x | c) of the class mixture', () => {
