@@ -264,7 +264,7 @@ export function program(): Command {
     )
     .option('--steps <n>', 'copying: the cap on student steps (default 2000; a run stops earlier once its energy distance is within 2× the floor); forbidden-zone: student steps per run (default 5000; 150 with --quick)', int('--steps', 1))
     .option('--first-seed <k>', 'forbidden-zone: seeds are k … k + seeds − 1 (default 1), to split a long sweep over invocations', int('--first-seed', 1))
-    .option('--set <key=value>', "forbidden-zone: an option of the toy for every arm and the trap (repeatable; e.g. tc=0.9; `distillery schema forbidden-zone` lists them)", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--set <key=value>', "forbidden-zone: an option of the toy for every arm and the trap (repeatable; e.g. teacher=attractor; `distillery schema forbidden-zone` lists them; the bench's own default teacher is 'mode')", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--teachers-from <results.json>', 'dmmd: reuse the teacher tables of an earlier run of this bench (no student option reaches them) instead of running them again')
     .option('--ks <list>', `dmmd: the students' step counts, comma-separated (default ${STUDENT_STEPS.join(',')})`, stepList)
     .option('--toys <list>', 'dmd2: ring, grid or both, comma-separated (default both)', list)

@@ -70,8 +70,8 @@ export interface FzBenchOptions {
   steps?: number;
   /** seeds are firstSeed … firstSeed + seeds − 1 (default 1), so that a long sweep can be split over invocations */
   firstSeed?: number;
-  /** options of the toy set for every arm and the trap pre-training (e.g. the corruption's reach `tc`); a key an arm
-   * sets itself is refused */
+  /** options of the toy set for every arm and the trap pre-training (e.g. `teacher: 'attractor', tc: 0.9`); a key an
+   * arm or the bench sets itself is refused */
   sets?: Partial<FzConfig>;
   log?: (line: string) => void;
 }
@@ -93,6 +93,13 @@ export function fzArms(names: string[] = FZ_DEFAULT_ARMS): FzArm[] {
   });
 }
 
+/** options the bench decides itself, refused in `--set` with the way to get them */
+const BENCH_OWNS: Record<string, string> = {
+  init: "every arm starts from the seed's shared trapped student (the trap's own options, e.g. trapSteps, can be set)",
+  steps: 'use --steps (it also spaces the measurements)',
+  evalEvery: 'the bench measures every steps/20 (use --steps)',
+};
+
 const KEYS: (keyof FzMetrics)[] = ['trappedMass', 'energyDistance', 'modesCovered', 'meanLogDensity', 'modeEntropy', 'withinModeSpread', 'auroc', 'meanAdvantage', 'zoneRhoSpread'];
 
 export async function benchForbiddenZone(o: FzBenchOptions): Promise<string[]> {
@@ -103,12 +110,13 @@ export async function benchForbiddenZone(o: FzBenchOptions): Promise<string[]> {
     const arms = fzArms(o.arms);
     const sets = o.sets ?? {};
     for (const key of Object.keys(sets)) {
+      if (key in BENCH_OWNS) throw new UserError(`--set ${key}: ${BENCH_OWNS[key]}`);
       const owner = arms.find((a) => key in a.overrides);
       if (owner) throw new UserError(`--set ${key}: arm '${owner.arm}' sets '${key}' itself; choose the arms that vary it instead`);
     }
     const { evalSamples, ...base } = fzBudget(o.quick);
     const budget = { ...base, ...(o.steps ? { steps: o.steps, evalEvery: Math.max(50, Math.round(o.steps / 20)) } : {}), ...sets };
-    resolveConfig(forbiddenZone, budget, '--set'); // a bad value fails here, before any run starts
+    const resolved = resolveConfig(forbiddenZone, budget, '--set'); // a bad value fails here, before any run starts
     const module = fileURLToPath(new URL('./fz-run.ts', import.meta.url));
     const pool = o.parallel ? { parallel: o.parallel } : {};
     // the trap pre-training once per seed, shared by every arm (all start from the same trapped student)
@@ -147,7 +155,7 @@ export async function benchForbiddenZone(o: FzBenchOptions): Promise<string[]> {
           runSeconds: a.runs.map((r) => r.wallSeconds),
           escapeStep: a.runs.map((r) => r.escapeStep),
           initialZoneRhoSpread: meanStd(a.runs.map((r) => r.curve[0]!.zoneRhoSpread).filter((v): v is number => v !== null)),
-          averageGuidance: meanStd(a.runs.map((r) => averageGuidance(a.overrides, r.curve, a.overrides.omega ?? FZ_OMEGA))),
+          averageGuidance: meanStd(a.runs.map((r) => averageGuidance({ ...sets, ...a.overrides }, r.curve, a.overrides.omega ?? sets.omega ?? FZ_OMEGA))),
           initialTrappedMass: a.runs.map((r) => r.curve[0]!.trappedMass),
           ...Object.fromEntries(KEYS.map((k) => [k, meanStd(a.runs.map((r) => r.final[k]).filter((v): v is number => v !== null && !Number.isNaN(v)))])),
           curve: a.runs.map((r) => r.curve.map((p) => ({ step: p.step, trappedMass: p.trappedMass, energyDistance: p.energyDistance, modesCovered: p.modesCovered, withinModeSpread: p.withinModeSpread }))),
@@ -161,7 +169,7 @@ export async function benchForbiddenZone(o: FzBenchOptions): Promise<string[]> {
       seeds: o.seeds,
       firstSeed: o.firstSeed ?? 1,
       backend: o.backend,
-      budget: { ...budget, evalSamples, ratio: 5, batch: 512, omega: FZ_OMEGA },
+      budget: { ...budget, evalSamples, ratio: resolved.ratio, batch: resolved.batch, omega: resolved.omega },
       wallSeconds,
       trapSeconds,
       calibration: dmd2.length ? { dmd2TrappedMass: meanStd(dmd2).mean, dmd2TrappedMassPerSeed: dmd2, holds: meanStd(dmd2).mean >= 0.2 } : null,

@@ -79,6 +79,7 @@ test('bad input: diagnostics and benches name what is wrong', () => {
   oneCleanError(cli('bench', 'forbidden-zone', '--arms', 'dmd2', '--set', 'method=dmd', '--out', out), /--set method: arm 'dmd2' sets 'method' itself/);
   oneCleanError(cli('bench', 'forbidden-zone', '--arms', 'dmd2', '--set', 'tc=2', '--out', out), /option 'tc' must be a number ≥ 0 and ≤ 1, got 2/);
   oneCleanError(cli('bench', 'forbidden-zone', '--set', 'tcc=1', '--out', out), /pipeline 'forbidden-zone' has no option 'tcc'/);
+  oneCleanError(cli('bench', 'forbidden-zone', '--arms', 'dmd2', '--set', 'init=random', '--out', out), /--set init: every arm starts from the seed's shared trapped student/);
   oneCleanError(cli('run', 'copying', '--set', 'teacher=mlp', '--steps', '1', '--out', out), /teacher 'mlp' needs teacherWeights/);
   oneCleanError(cli('bench', 'forbidden-zone', '--toys', 'ring'), /--toys applies to the dmd2 bench/);
   oneCleanError(cli('bench', 'forbidden-zone', '--arms', 'dmd2,nope', '--out', out), /unknown forbidden-zone arm 'nope'; choose from dmd, dmd2/);
