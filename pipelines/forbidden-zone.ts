@@ -1,8 +1,9 @@
 /**
  * @file AMD's forbidden-zone toy (docs/methods/amd.md): a two-class ring of 8 modes (radius 4, σ 0.15) with an exact
- * rectified-flow teacher whose class-0 branch is corrupted inside the disc ‖u‖ < 1 at low noise, so that CFG
- * amplifies a hallucinated pull (attractor) or removes the pull (dead zone). One pipeline, every arm of the
- * benchmark: DMD, DMD2 and AMD (DSA, RLS or both) differ only in their options.
+ * rectified-flow teacher whose class-0 branch is wrong about the disc R = {‖x‖ < 1}: corrupted at low noise, so that
+ * CFG amplifies a hallucinated pull (attractor) or removes the pull (dead zone), or exact for a mixture with a spurious
+ * class-0 mode in R ('mode', the trap DMD2 keeps). One pipeline, every arm of the benchmark: DMD, DMD2 and AMD (DSA,
+ * RLS or both) differ only in their options.
  */
 import { z } from 'zod';
 import { pipeline } from '../dsl/pipeline.ts';
@@ -152,7 +153,7 @@ export const forbiddenZone = pipeline(
 
     g.evaluate({ samples: x, target: fzRing, extras: { advantage: adv, label: labels.cast('f32'), ...(weights ? { rho: weights } : {}) } });
   },
-  'AMD forbidden-zone toy: 2-class ring, class 0 teacher corrupted in a disc; DMD / DMD2 / AMD arms by option',
+  'AMD forbidden-zone toy: 2-class ring, class 0 teacher wrong about a disc (attractor, dead zone or spurious mode); DMD / DMD2 / AMD arms by option',
 );
 
 /** Φ⁻¹(p) of the standard normal (Acklam's rational approximation, |error| < 1.2e-9) */
