@@ -44,6 +44,7 @@ export const dmd2Options = (toy: Dmd2ToyDefaults = {}) =>
       fakeReadsRung: z.boolean().default(true).describe("a k-step student's fake score reads the rung of each sample (false: one fake score for the mixture of rungs, as DMD2)"),
       studentPrefit: z.int().min(0).default(toy.studentPrefit ?? 0).describe("warm-up updates fitting a k-step student to the teacher's denoiser at its rungs (k > 1; its init from the teacher)"),
       ganHidden: z.int().min(1).default(64).describe("width of the GAN head's hidden layer"),
+      fakeHidden: z.int().min(1).optional().describe("width of the fake score's MLP (unset: hidden): a fake score that fits the student's samples more closely"),
       ema: z.number().min(0).lt(1).default(0).describe("EMA decay of the student's weights used for evaluation and export (0: off)"),
       ...lrDecayOptions('cosine'),
     },
@@ -69,7 +70,8 @@ export function dmd2Toy(name: string, target: Toy, toyDefaults: Dmd2ToyDefaults 
       // a k-step student's fake score also reads the rung (one-hot): it models each rung's samples apart, so that DMD
       // matches every rung to the data, not only their mixture (docs/methods/dmd.md)
       const byRung = k > 1 && c.fakeReadsRung;
-      const fake = g.trainable('fake', mlp({ in: D, out: D, hidden: c.hidden, layers: c.layers, time: true, ...(byRung ? { classes: k } : {}) }));
+      const fakeHidden = c.fakeHidden ?? c.hidden;
+      const fake = g.trainable('fake', mlp({ in: D, out: D, hidden: fakeHidden, layers: c.layers, time: true, ...(byRung ? { classes: k } : {}) }));
       const sampler = { student, ladder: studentLadder(k), schedule: 'rf' as const, renoise: c.studentRenoise };
 
       // first in the warm-up: the student's fit to the teacher precedes the fake score's fit to the student
@@ -85,7 +87,7 @@ export function dmd2Toy(name: string, target: Toy, toyDefaults: Dmd2ToyDefaults 
       let studentLoss = loss;
       let head, disc;
       if (c.ganGenerator > 0) {
-        head = g.trainable('head', mlp({ in: c.hidden, out: 1, hidden: c.ganHidden, layers: 1 }));
+        head = g.trainable('head', mlp({ in: fakeHidden, out: 1, hidden: c.ganHidden, layers: 1 }));
         const features = fake.output('features');
         const gan: GanHead = { features: (xt, t) => features(xt, t, ...cond), head, schedule: 'rf' };
         disc = discriminatorLoss(g, { ...gan, real: g.data(target), fake: xs }).mul(c.ganDiscriminator);

@@ -162,3 +162,19 @@ test('backward simulation: a row at rung j reads the sampler input of rung j at 
   assert.ok(counts.every((c) => c > 80), `rungs drawn ${counts}`);
   assert.ok(Array.from(evalNodes(be, ir, {}, last.id, models).dataSync()).every((v) => v === 0.25));
 });
+
+test("fakeHidden widens the fake score (and the GAN head's input) alone; unset, the pipeline is unchanged", async () => {
+  const ring = PIPELINES['dmd2-ring']!;
+  const noAt = (ir: GraphIR) => JSON.stringify(ir).replace(/"at":"[^"]*"/g, '');
+  assert.equal(noAt(buildIR(ring, { ganGenerator: 0.1 })), noAt(buildIR(ring, { ganGenerator: 0.1, fakeHidden: 128 })));
+  const ir = buildIR(ring, { ganGenerator: 0.1, fakeHidden: 256 });
+  const model = (role: string) => ir.models.find((m) => m.role === role)!.config;
+  assert.equal(model('fake').hidden, 256);
+  assert.equal(model('student').hidden, 128);
+  assert.equal(model('head').in, 256);
+  // and it runs: one update of every role, finite weights
+  const exe = new Executor(be, compile(ir), 3, initialWeights(ir, 3, () => ({})));
+  await lastValueFrom(of(1).pipe(trainStep(exe)));
+  for (const role of ['fake', 'head', 'student']) for (const [k, t] of Object.entries(exe.hostWeights(role))) assert.ok(t.data.every(Number.isFinite), `${role}/${k}`);
+  exe.dispose();
+});
