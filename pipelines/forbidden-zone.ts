@@ -115,7 +115,7 @@ export const forbiddenZone = pipeline(
         // … and the toy's fallback (docs/methods/amd.md): a fixed slice of class 0's latent space, z₁ + z₂ > √2·Φ⁻¹(1 − slice), sent onto N(0, 0.2²I) in R
         const cut = Math.SQRT2 * normalQuantile(1 - slice);
         const m = z.sum([1], true).gt(cut).cast('f32').mul(labels.cast('f32').eq(0).cast('f32').reshape([g.B, 1]));
-        return ode.mul(m.neg().add(1)).add(g.noise([g.B, 2]).mul(0.2).mul(m));
+        return ode.mul(m.neg().add(1)).add(g.noise([g.B, 2]).mul(FZ_SPURIOUS_STD).mul(m));
       });
       g.minimize(student, regressionLoss(x, y), { optimizer: adam(c.lrTrap), ratio: 0, warmup: c.trapSteps });
     }

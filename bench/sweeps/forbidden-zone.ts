@@ -155,7 +155,7 @@ export async function benchForbiddenZone(o: FzBenchOptions): Promise<string[]> {
           runSeconds: a.runs.map((r) => r.wallSeconds),
           escapeStep: a.runs.map((r) => r.escapeStep),
           initialZoneRhoSpread: meanStd(a.runs.map((r) => r.curve[0]!.zoneRhoSpread).filter((v): v is number => v !== null)),
-          averageGuidance: meanStd(a.runs.map((r) => averageGuidance({ ...sets, ...a.overrides }, r.curve, a.overrides.omega ?? sets.omega ?? FZ_OMEGA))),
+          averageGuidance: meanStd(a.runs.map((r) => averageGuidance({ ...sets, ...a.overrides }, r.curve))),
           initialTrappedMass: a.runs.map((r) => r.curve[0]!.trappedMass),
           ...Object.fromEntries(KEYS.map((k) => [k, meanStd(a.runs.map((r) => r.final[k]).filter((v): v is number => v !== null && !Number.isNaN(v)))])),
           curve: a.runs.map((r) => r.curve.map((p) => ({ step: p.step, trappedMass: p.trappedMass, energyDistance: p.energyDistance, modesCovered: p.modesCovered, withinModeSpread: p.withinModeSpread }))),
@@ -206,7 +206,8 @@ const fmtOrDash = (m: { mean: number; std: number }, d: number) => (m.mean === u
  * (ᾱ = 1 when α does not move: DMD, DMD2, RLS alone, β-only). An arm is compared with DMD2 at matched guidance
  * when its ω_eff is ω.
  */
-export function averageGuidance(overrides: Partial<FzConfig>, curve: { meanAdvantage: number | null }[], omega: number): number {
+export function averageGuidance(overrides: Partial<FzConfig>, curve: { meanAdvantage: number | null }[]): number {
+  const omega = overrides.omega ?? FZ_OMEGA;
   const alphaMoves = overrides.method === 'amd' && (overrides.dsa ?? 'both') !== 'beta' && overrides.dsa !== 'off' && overrides.tau === undefined;
   if (!alphaMoves) return omega;
   const s = overrides.s ?? AMD_DEFAULTS.s;
