@@ -4,6 +4,8 @@ import { UserError } from '../dsl/errors.ts';
 import type { Tensor, TF } from './lower/context.ts';
 import { registerHostKernels } from './kernels/host.ts';
 import { registerWebgpuKernels } from './kernels/webgpu.ts';
+import { withSharedHeap } from './kernels/shared-heap.ts';
+import { defaultThreads } from './kernels/gemm-pool.ts';
 
 export const BACKENDS = ['wasm', 'cpu', 'webgpu', 'tensorflow'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -98,11 +100,16 @@ export async function loadBackend(name: string, o: BackendOptions = {}): Promise
     if (o.wasmPaths !== undefined) wasm.setWasmPaths(o.wasmPaths); // before setBackend, which fetches them
   }
   if (n === 'webgpu') await loadWebgpu();
-  if (tf.getBackend() !== n) {
-    const ok = await withoutProcessHandlers(() => tf.setBackend(n));
-    if (!ok) throw new UserError(`backend '${n}' failed to initialise`);
-  }
-  await withoutProcessHandlers(() => tf.ready());
+  // wasm in Node with more than one thread: tfjs's heap is made shared, so the products' threads compute in place
+  const share = n === 'wasm' && nodeProcess() !== undefined && (o.threads ?? defaultThreads()) > 1;
+  const init = async () => {
+    if (tf.getBackend() !== n) {
+      const ok = await withoutProcessHandlers(() => tf.setBackend(n));
+      if (!ok) throw new UserError(`backend '${n}' failed to initialise`);
+    }
+    await withoutProcessHandlers(() => tf.ready());
+  };
+  await (share ? withSharedHeap(init) : init());
   if (n === 'wasm' || n === 'cpu') await registerHostKernels(n, o.threads !== undefined ? { threads: o.threads } : {});
   if (n === 'webgpu') registerWebgpuKernels();
   const engine = tf.engine();

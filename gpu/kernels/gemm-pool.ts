@@ -1,12 +1,16 @@
-/** @file Matrix products on several threads (Node's worker_threads). tfjs-wasm's heap is not shared memory in Node, so
- * the pool owns a shared WebAssembly.Memory: the operands are copied in (a memcpy beside the product's FLOPs), every
- * thread runs gemm.wat.ts's shared module on it over a fixed range of C's rows, and C is copied out. Each element's
- * arithmetic does not depend on which thread computes it, so any thread count gives bit-identical results.
- * Synchronisation: a control block at offset 0 (Atomics.wait/notify; the workers spin briefly before sleeping, and
- * the calling thread takes the first share). Workers never keep the process alive (unref). In a browser, or without
- * shared memory, there is no pool: products run on one thread. */
-import { callRows, gemmCall, gemmSharedBytes, ROW_ARG, type GemmKernels, type GemmShape } from './gemm.ts';
+/** @file Matrix products on several threads (Node's worker_threads). Every thread runs gemm.wat.ts's shared module over
+ * a fixed range of C's rows; each element's arithmetic does not depend on which thread computes it, so any thread count
+ * gives bit-identical results. Two modes:
+ * - in place: tfjs-wasm's heap is shared memory (the backend was initialised through shared-heap.ts), and the workers
+ *   compute on tfjs's tensors where they are: nothing is copied, so smaller products pay off too;
+ * - copying: tfjs's heap is a plain memory, so the pool owns a shared WebAssembly.Memory, the operands the workers
+ *   read are copied in (a memcpy beside the product's FLOPs) and their rows of C copied out.
+ * Synchronisation: a control block in its own SharedArrayBuffer (Atomics.wait/notify; the workers spin a while before
+ * sleeping, and the calling thread takes the first share). Workers never keep the process alive (unref). In a browser,
+ * or without shared memory, there is no pool: products run on one thread. */
+import { callRows, gemmCall, gemmSharedBytes, ROW_ARG, type GemmCall, type GemmKernels, type GemmPtrs, type GemmShape } from './gemm.ts';
 import { GEMM_BLOCK } from './gemm.wat.ts';
+import { isShared } from './wasm-memory.ts';
 import { UserError } from '../../dsl/errors.ts';
 
 /** control block (Int32 slots) */
@@ -25,9 +29,15 @@ const MAX_PAGES = 8192;
  * workload (2 vCPUs): waking a sleeping worker costs ~100 µs, and copying its operands across cores ~0.4 µs per KiB,
  * so a 256×256×64 product (~0.2 ms on one thread) ran slower on two; 256³ (~0.75 ms) gains ~25 %. */
 export const POOL_MIN_WORK = 1 << 24;
+/** the same without copies (in place on a shared heap): only the hand-over is left */
+export const POOL_MIN_WORK_IN_PLACE = 1 << 18;
 export const POOL_MIN_ROWS = 16;
-/** how many polls a waiting thread makes before it sleeps (a few µs each round trip) */
+/** how many polls the calling thread makes for the workers' rows before it sleeps */
 const SPIN = 20000;
+/** how long a worker polls for the next product before it sleeps: within a training step products follow each other
+ * within this, so the worker is awake for each (waking one costs ~0.1–0.3 ms, a 256³ product's half ~0.35 ms); while
+ * it polls it holds its core. DISTILLERY_SPIN_MS sets it. */
+const SPIN_MS = 5;
 
 /** rows [m0, m1) of C for thread `t` of `n`: whole register blocks each, the same split for every call */
 export function rowRange(m: number, t: number, n: number): [number, number] {
@@ -39,14 +49,16 @@ export function rowRange(m: number, t: number, n: number): [number, number] {
 /** the worker (CommonJS, evaluated): instantiate the module on the shared memory, then serve calls until told to quit */
 const WORKER_SOURCE = `
 const { workerData } = process.getBuiltinModule('node:worker_threads');
-const { module, memory, index, spin, gen0 } = workerData;
+const { module, memory, control, index, spin, spinMs, gen0 } = workerData;
 const k = new WebAssembly.Instance(module, { env: { memory } }).exports;
-const ctl = new Int32Array(memory.buffer, 0, ${CONTROL_BYTES / 4});
+const ctl = new Int32Array(control);
 const fns = [k.gemm_rows, k.gemm_gather, k.gemm_dot];
 const ROW = ${JSON.stringify(ROW_ARG)};
 let gen = gen0; // a call may be posted before this thread starts
 for (;;) {
-  for (let i = 0; i < spin && Atomics.load(ctl, ${GEN}) === gen; i++);
+  // poll for the next call for spinMs after the last (a sleeping thread takes ~0.1–0.3 ms to wake), then sleep
+  const t0 = performance.now();
+  for (let i = 1; Atomics.load(ctl, ${GEN}) === gen; i++) if ((i & 1023) === 0 && performance.now() - t0 > spinMs) break;
   Atomics.wait(ctl, ${GEN}, gen);
   gen = Atomics.load(ctl, ${GEN});
   if (Atomics.load(ctl, ${QUIT})) break;
@@ -78,12 +90,13 @@ function workerClass(): WorkerCtor | undefined {
 
 let shared: GemmPool | undefined;
 
-/** the process's pool of `threads` threads (one pool at a time: asking for another count replaces it); undefined for
- * one thread or where there are no worker threads */
-export function gemmPool(threads = defaultThreads()): GemmPool | undefined {
-  if (shared?.threads === threads) return shared;
+/** the process's pool of `threads` threads (one pool at a time: asking for another replaces it); undefined for one
+ * thread or where there are no worker threads. `heap`: tfjs-wasm's memory; shared, the pool computes in place on it. */
+export function gemmPool(threads = defaultThreads(), heap?: WebAssembly.Memory): GemmPool | undefined {
+  const inPlace = heap && isShared(heap) ? heap : undefined;
+  if (shared?.threads === threads && shared.heap === inPlace) return shared;
   shared?.dispose();
-  shared = GemmPool.create(threads);
+  shared = GemmPool.create(threads, inPlace);
   return shared;
 }
 
@@ -100,35 +113,65 @@ export function defaultThreads(): number {
   return Math.max(1, Math.min(2, os?.availableParallelism?.() ?? 1));
 }
 
+/** DISTILLERY_SPIN_MS, else SPIN_MS */
+export function spinMs(): number {
+  const raw = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.DISTILLERY_SPIN_MS;
+  if (raw === undefined || raw === '') return SPIN_MS;
+  const ms = Number(raw);
+  if (!Number.isFinite(ms) || ms < 0) throw new UserError(`DISTILLERY_SPIN_MS must be a number of milliseconds ≥ 0, got '${raw}'`);
+  return ms;
+}
+
 export class GemmPool {
   readonly threads: number;
+  /** the shared heap the pool computes on in place; undefined: it copies into its own memory */
+  readonly heap: WebAssembly.Memory | undefined;
   private readonly memory: WebAssembly.Memory;
   private readonly kernels: GemmKernels;
   private readonly ctl: Int32Array;
   private workers: NodeWorker[];
   private failure: Error | undefined;
 
-  private constructor(threads: number, memory: WebAssembly.Memory, module: WebAssembly.Module, Worker: WorkerCtor) {
+  private constructor(threads: number, memory: WebAssembly.Memory, heap: WebAssembly.Memory | undefined, module: WebAssembly.Module, Worker: WorkerCtor) {
     this.threads = threads;
     this.memory = memory;
+    this.heap = heap;
     this.kernels = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as GemmKernels;
-    this.ctl = new Int32Array(memory.buffer, 0, CONTROL_BYTES / 4);
+    const control = new SharedArrayBuffer(CONTROL_BYTES);
+    this.ctl = new Int32Array(control);
     this.workers = Array.from({ length: threads - 1 }, (_, i) => {
-      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory, index: i + 1, spin: SPIN, gen0: Atomics.load(this.ctl, GEN) } });
+      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory, control, index: i + 1, spin: SPIN, spinMs: spinMs(), gen0: 0 } });
       w.unref();
       w.on('error', (e) => (this.failure = e));
       return w;
     });
   }
 
-  /** a pool of `threads` (the caller's thread counted), or undefined where threads or shared memory are missing */
-  static create(threads: number): GemmPool | undefined {
+  /** a pool of `threads` (the caller's thread counted), or undefined where threads or shared memory are missing;
+   * `heap`: a shared memory to compute on in place */
+  static create(threads: number, heap?: WebAssembly.Memory): GemmPool | undefined {
     const Worker = workerClass();
     if (threads < 2 || !Worker || typeof SharedArrayBuffer === 'undefined') return undefined;
     const bytes = gemmSharedBytes();
     if (!WebAssembly.validate(bytes)) return undefined;
-    const memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
-    return new GemmPool(threads, memory, new WebAssembly.Module(bytes), Worker);
+    const memory = heap ?? new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
+    return new GemmPool(threads, memory, heap, new WebAssembly.Module(bytes), Worker);
+  }
+
+  /** whether a product of shape `s` goes to the pool (in place, smaller ones pay off than when copying) */
+  takes(s: GemmShape): boolean {
+    return s.m >= POOL_MIN_ROWS && s.m * s.n * s.k >= (this.heap ? POOL_MIN_WORK_IN_PLACE : POOL_MIN_WORK);
+  }
+
+  /** in place (the pool's heap is tfjs's): C = op(A)·op(B) (+ bias) at `ptrs` on every thread; `own(m0, m1)`
+   * computes the calling thread's rows (with the caller's own, long-lived instance: its code is the hot one) */
+  runInPlace(s: GemmShape, ptrs: GemmPtrs, own?: (m0: number, m1: number) => void): void {
+    if (!this.heap) throw new Error('runInPlace needs a pool on a shared heap');
+    const call = gemmCall(s, ptrs);
+    const [m0, m1] = rowRange(s.m, 0, this.threads);
+    this.dispatch(call, s.m);
+    if (m0 < m1) (own ?? ((i0, i1) => callRows(this.kernels, call, i0, i1)))(m0, m1);
+    this.join();
   }
 
   /** live worker threads (the leak tests hold this constant) */
@@ -136,12 +179,13 @@ export class GemmPool {
     return this.workers.length;
   }
 
-  /** C = op(A)·op(B) (+ bias) on every thread; false (nothing done) when the operands do not fit the pool's memory.
-   * `own(m0, m1)`: computes rows [m0, m1) of C where the operands live (tfjs's heap), the calling thread's share;
-   * then only what the workers read is copied in (B, and A's rows from the workers' first row on unless A is
-   * transposed), and only their rows of C are copied out. Without it the calling thread computes in the pool too. */
+  /** Copying (tfjs's heap is not shared): C = op(A)·op(B) (+ bias) on every thread; false (nothing done) when the
+   * operands do not fit the pool's memory. `own(m0, m1)`: computes rows [m0, m1) of C where the operands live (tfjs's
+   * heap), the calling thread's share; then only what the workers read is copied in (B, and A's rows from the workers'
+   * first row on unless A is transposed), and only their rows of C are copied out. Without it the calling thread
+   * computes in the pool too. */
   run(s: GemmShape, a: Float32Array, b: Float32Array, bias: Float32Array | undefined, c: Float32Array, own?: (m0: number, m1: number) => void): boolean {
-    if (this.failure) throw this.failure;
+    if (this.heap) throw new Error('a pool on a shared heap computes in place (runInPlace), it has no memory of its own to copy into');
     const { m, n, k } = s;
     const [m0, m1] = rowRange(m, 0, this.threads);
     // rows [r0, m) of C are the workers'; A's stored rows [r0, m) are all they read of A (unless it is transposed)
@@ -149,7 +193,7 @@ export class GemmPool {
     const aPart = own && !s.ta ? a.subarray(r0 * k) : a;
     const cPart = c.subarray(r0 * n);
     const align = (x: number) => (x + 15) & ~15;
-    const pa = CONTROL_BYTES;
+    const pa = 64; // any non-zero offset (a bias at 0 would read as none)
     const pb = align(pa + aPart.byteLength);
     const pbias = align(pb + b.byteLength);
     const pc = align(pbias + (bias?.byteLength ?? 0));
@@ -168,6 +212,16 @@ export class GemmPool {
     // wraps, every address the kernels touch is inside them)
     const aBase = aPart === a ? pa : pa - r0 * k * 4;
     const call = gemmCall(s, { a: aBase, b: pb, c: pc - r0 * n * 4, bias: bias ? pbias : 0 });
+    this.dispatch(call, m);
+    if (m0 < m1) (own ?? ((i0, i1) => callRows(this.kernels, call, i0, i1)))(m0, m1);
+    this.join();
+    cPart.set(new Float32Array(this.memory.buffer, pc, cPart.length));
+    return true;
+  }
+
+  /** posts a call to the workers */
+  private dispatch(call: GemmCall, m: number): void {
+    if (this.failure) throw this.failure;
     const ctl = this.ctl;
     ctl[FN] = call.fn;
     ctl[M] = m;
@@ -176,7 +230,11 @@ export class GemmPool {
     Atomics.store(ctl, DONE, 0);
     Atomics.add(ctl, GEN, 1);
     Atomics.notify(ctl, GEN);
-    if (m0 < m1) (own ?? ((i0, i1) => callRows(this.kernels, call, i0, i1)))(m0, m1);
+  }
+
+  /** waits until every worker has done its rows */
+  private join(): void {
+    const ctl = this.ctl;
     const want = this.threads - 1;
     for (let i = 0; i < SPIN && Atomics.load(ctl, DONE) !== want; i++);
     const deadline = performance.now() + 30_000;
@@ -185,8 +243,6 @@ export class GemmPool {
       if (performance.now() > deadline) throw (this.failure ??= new Error('a matrix-product worker thread stopped answering'));
       Atomics.wait(ctl, DONE, d, 100);
     }
-    cPart.set(new Float32Array(this.memory.buffer, pc, cPart.length));
-    return true;
   }
 
   /** stop the workers (they would also end with the process: they are unref'd) */

@@ -3,6 +3,7 @@
  * another, on the worker pool's shared memory (gemm-pool.ts). Both compute every element in the same order, so the
  * results are bit-identical whichever runs them, and however the rows are split among threads. */
 import { GEMM_BINARY, GEMM_SHARED_BINARY } from './gemm-binary.ts';
+import { decodeBase64, isShared } from './wasm-memory.ts';
 
 export interface GemmKernels {
   gemm_rows(a: number, sai: number, sak: number, b: number, sbk: number, sbj: number, c: number, bias: number, m0: number, m1: number, n: number, k: number): void;
@@ -59,22 +60,15 @@ export function gemmRows(g: GemmKernels, s: GemmShape, p: GemmPtrs, m0: number, 
   callRows(g, gemmCall(s, p), m0, m1);
 }
 
-const decode = (b64: string): Uint8Array<ArrayBuffer> => {
-  const text = atob(b64.replace(/\s/g, ''));
-  const out = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
-  return out;
-};
-
 let plain: Uint8Array<ArrayBuffer> | undefined;
 let shared: Uint8Array<ArrayBuffer> | undefined;
 /** the committed modules' bytes */
-export const gemmBytes = () => (plain ??= decode(GEMM_BINARY));
-export const gemmSharedBytes = () => (shared ??= decode(GEMM_SHARED_BINARY));
+export const gemmBytes = () => (plain ??= decodeBase64(GEMM_BINARY));
+export const gemmSharedBytes = () => (shared ??= decodeBase64(GEMM_SHARED_BINARY));
 
-/** The kernels on `memory` (tfjs-wasm's heap); undefined where the engine lacks WebAssembly SIMD. */
+/** The kernels on `memory` (tfjs-wasm's heap, plain or shared); undefined where the engine lacks WebAssembly SIMD. */
 export async function gemmKernels(memory: WebAssembly.Memory): Promise<GemmKernels | undefined> {
-  const bytes = gemmBytes();
+  const bytes = isShared(memory) ? gemmSharedBytes() : gemmBytes();
   if (!WebAssembly.validate(bytes)) return undefined;
   const { instance } = await WebAssembly.instantiate(bytes, { env: { memory } });
   return instance.exports as unknown as GemmKernels;

@@ -30,8 +30,9 @@ function needFloat(name: string, ins: TensorInfo[]): void {
  * `threads`: the matrix products' threads on wasm (default DISTILLERY_THREADS, else min(2, cores); 1 in a browser). */
 export async function registerHostKernels(backendName: 'wasm' | 'cpu', o: { simd?: boolean; threads?: number } = {}): Promise<void> {
   let simd: SimdKernels | undefined;
-  if (backendName === 'wasm' && (o.simd ?? true)) simd = await simdKernels((tf.findBackend('wasm') as unknown as WasmBackend).wasm.asm.memory);
-  if (simd) simd.pool = gemmPool(o.threads);
+  const heap = backendName === 'wasm' ? (tf.findBackend('wasm') as unknown as WasmBackend).wasm.asm.memory : undefined;
+  if (heap && (o.simd ?? true)) simd = await simdKernels(heap);
+  if (simd) simd.pool = gemmPool(o.threads, heap);
   for (const spec of SPECS) {
     if (tf.getKernel(spec.name, backendName)) tf.unregisterKernel(spec.name, backendName);
     tf.registerKernel({

@@ -2,9 +2,10 @@
  * and write tfjs's tensors in place. The module is compiled ahead of time from simd.wat.ts (scripts/build-simd.ts), so
  * nothing compiles WAT at run time. Loops assume their element counts are multiples of 4 (the callers run the
  * remainder on the host). Accumulations are f32, as tfjs's own sums. */
-import { SIMD_BINARY } from './simd-binary.ts';
+import { SIMD_BINARY, SIMD_SHARED_BINARY } from './simd-binary.ts';
 import { gemmKernels, type GemmKernels } from './gemm.ts';
 import type { GemmPool } from './gemm-pool.ts';
+import { decodeBase64, isShared } from './wasm-memory.ts';
 
 export interface SimdKernels {
   silu_grad_bias(dy: number, a: number, s: number, da: number, db: number, rows: number, cols: number): void;
@@ -19,19 +20,14 @@ export interface SimdKernels {
   pool?: GemmPool;
 }
 
-/** the committed module's bytes (base64, whitespace ignored) */
-export function simdBytes(): Uint8Array<ArrayBuffer> {
-  const text = atob(SIMD_BINARY.replace(/\s/g, ''));
-  const out = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
-  return out;
-}
+const bytes: { plain?: Uint8Array<ArrayBuffer>; shared?: Uint8Array<ArrayBuffer> } = {};
+/** the committed modules' bytes: importing a plain memory, or a shared one */
+export const simdBytes = (shared = false) => (shared ? (bytes.shared ??= decodeBase64(SIMD_SHARED_BINARY)) : (bytes.plain ??= decodeBase64(SIMD_BINARY)));
 
-let bytes: Uint8Array<ArrayBuffer> | undefined;
-
-/** The kernels bound to `memory` (the wasm backend's heap); undefined where the engine lacks WebAssembly SIMD. */
+/** The kernels bound to `memory` (the wasm backend's heap, plain or shared); undefined where the engine lacks
+ * WebAssembly SIMD. */
 export async function simdKernels(memory: WebAssembly.Memory): Promise<SimdKernels | undefined> {
-  bytes ??= simdBytes();
+  const bytes = simdBytes(isShared(memory));
   if (!WebAssembly.validate(bytes)) return undefined;
   // asynchronous: a browser's main thread refuses to compile a module over 4 KB synchronously
   const { instance } = await WebAssembly.instantiate(bytes, { env: { memory } });

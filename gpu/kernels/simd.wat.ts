@@ -18,9 +18,11 @@ const overRowsInColumnSums = (out: string, body: string, sum: string) => String.
       (local.set $r (i32.add (local.get $r) (i32.const 1)))
       (br $rows_)))`;
 
-export const WAT = String.raw`
+/** the module's WAT; `shared`: it imports a shared memory (tfjs-wasm's heap made shared in Node: shared-heap.ts), else
+ * a plain one */
+export const simdWat = (shared: boolean) => String.raw`
 (module
-  (import "env" "memory" (memory 0))
+  (import "env" "memory" (memory ${shared ? '1 65536 shared' : '0'}))
 
   ;; da = dy·s·(1 + a·(1 − s)); db[c] = Σ_r da[r, c]   (cols % 4 = 0)
   (func (export "silu_grad_bias") (param $dy i32) (param $a i32) (param $s i32) (param $da i32) (param $db i32) (param $rows i32) (param $cols i32)

@@ -2,7 +2,6 @@
  * Backends adapt these: host.ts for wasm and cpu. */
 import { hostMath, KERNELS, type AdamAttrs, type AdamGuardedAttrs, type FourierAttrs, type GuardAttrs, type KernelName, type MatMulAttrs } from './defs.ts';
 import { gemmHost, gemmRows, type GemmShape } from './gemm.ts';
-import { POOL_MIN_ROWS, POOL_MIN_WORK } from './gemm-pool.ts';
 import type { SimdKernels } from './simd.ts';
 import { compileElementwise, modeOf } from './elementwise.ts';
 
@@ -43,10 +42,14 @@ export const SPECS: KernelSpec[] = [
     host: ([x, y, bias], [c], shapes, a) => gemmHost(x!, y!, c!, bias, gemmShape(shapes, a)),
     simd: (k, [x, y, bias], [c], shapes, a) => {
       const s = gemmShape(shapes, a);
-      // large products on every thread (copied into the pool's shared memory), the others in place on this one
+      // large products on every thread (on tfjs's heap in place where it is shared, else copied into the pool's
+      // memory), the others on this one
       const ptrs = { a: x!.ptr, b: y!.ptr, c: c!.ptr, bias: bias?.ptr ?? 0 };
       const own = (m0: number, m1: number) => gemmRows(k.gemm, s, ptrs, m0, m1);
-      if (k.pool && s.m >= POOL_MIN_ROWS && s.m * s.n * s.k >= POOL_MIN_WORK && k.pool.run(s, x!.arr, y!.arr, bias?.arr, c!.arr, own)) return true;
+      if (k.pool?.takes(s)) {
+        if (k.pool.heap) return k.pool.runInPlace(s, ptrs, own), true;
+        if (k.pool.run(s, x!.arr, y!.arr, bias?.arr, c!.arr, own)) return true;
+      }
       own(0, s.m);
       return true;
     },

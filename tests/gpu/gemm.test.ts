@@ -59,27 +59,34 @@ test('the pool computes bit-identical products with 2 and 3 threads, split in th
   }
 });
 
+/** tfjs-wasm's heap, which loadBackend makes shared in Node when the products have more than one thread */
+const wasmHeap = () => (tf.findBackend('wasm') as unknown as { wasm: { asm: { memory: WebAssembly.Memory } } }).wasm.asm.memory;
+
 test('DistilleryMatMul on wasm: 1 and 2 threads bit-identical; 300 products leave tensors, bytes and threads flat', async () => {
-  await loadBackend('wasm');
+  await loadBackend('wasm', { threads: 2 });
+  assert.ok(wasmHeap().buffer instanceof SharedArrayBuffer, "loadBackend made tfjs's heap shared");
   const rng = new Rng(['gemm-threads']);
   const results = new Map<string, Uint32Array>();
   try {
     for (const threads of [1, 2]) {
       await registerHostKernels('wasm', { threads });
-      for (const [ta, tb] of LAYOUTS) {
-        const [m, n, k] = [256, 256, 256]; // large enough for the pool (≥ 2²⁴)
-        const r = new Rng(['gemm-threads', String(ta), String(tb)]);
-        const a = tf.tensor(r.normals(m * k), ta ? [k, m] : [m, k]);
-        const b = tf.tensor(r.normals(k * n), tb ? [n, k] : [k, n]);
-        const c = gemm(a, b, { transposeA: ta, transposeB: tb });
-        const got = Uint32Array.from(bits((await c.data()) as Float32Array));
-        tf.dispose([a, b, c]);
-        const key = `${ta}${tb}`;
-        if (threads === 1) results.set(key, got);
-        else assert.deepEqual(got, results.get(key), `layout ${key}: 2 threads differ from 1`);
-      }
+      if (threads === 2) assert.equal(gemmPool(2, wasmHeap())?.heap, wasmHeap(), 'the pool computes in place on the heap');
+      // 256³ went to the copying pool (≥ 2²⁴); in place, the smaller ones go too (≥ 2¹⁸)
+      for (const [m, n, k] of [[256, 256, 256], ...SHAPES])
+        for (const [ta, tb] of LAYOUTS) {
+          const r = new Rng(['gemm-threads', String(m), String(n), String(k), String(ta), String(tb)]);
+          const a = tf.tensor(r.normals(m * k), ta ? [k, m] : [m, k]);
+          const b = tf.tensor(r.normals(k * n), tb ? [n, k] : [k, n]);
+          const bias = tf.tensor(r.normals(n), [n]);
+          const c = gemm(a, b, { transposeA: ta, transposeB: tb, bias });
+          const got = Uint32Array.from(bits((await c.data()) as Float32Array));
+          tf.dispose([a, b, c, bias]);
+          const key = `${m}×${n}×${k} ${ta}${tb}`;
+          if (threads === 1) results.set(key, got);
+          else assert.deepEqual(got, results.get(key), `${key}: 2 threads differ from 1`);
+        }
     }
-    const pool = gemmPool(2);
+    const pool = gemmPool(2, wasmHeap());
     assert.ok(pool && pool.workerCount === 1, 'two threads: the caller and one worker');
     const [x, w, bias] = [tf.tensor(rng.normals(256 * 256), [256, 256]), tf.tensor(rng.normals(256 * 256), [256, 256]), tf.tensor(rng.normals(256), [256])];
     const step = () => tf.tidy(() => gemm(gemm(x, w, { bias }), w, { transposeB: true }).sum().dataSync());
@@ -89,7 +96,7 @@ test('DistilleryMatMul on wasm: 1 and 2 threads bit-identical; 300 products leav
     const after = tf.memory();
     assert.equal(after.numTensors, before.numTensors, 'tensors');
     assert.equal(after.numBytes, before.numBytes, 'bytes');
-    assert.equal(gemmPool(2), pool, 'the same pool');
+    assert.equal(gemmPool(2, wasmHeap()), pool, 'the same pool');
     assert.equal(pool.workerCount, 1, 'no thread added');
     tf.dispose([x, w, bias]);
   } finally {

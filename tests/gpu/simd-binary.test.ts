@@ -9,7 +9,8 @@ import { gemmBytes, gemmSharedBytes } from '../../gpu/kernels/gemm.ts';
 
 test('simd-binary.ts holds the bytes wabt compiles from simd.wat.ts', async () => {
   const fresh = await compileSimd();
-  assert.deepEqual(simdBytes(), Uint8Array.from(fresh), 'stale: run `npx tsx scripts/build-simd.ts`');
+  assert.deepEqual(simdBytes(), Uint8Array.from(fresh.plain), 'stale: run `npx tsx scripts/build-simd.ts`');
+  assert.deepEqual(simdBytes(true), Uint8Array.from(fresh.shared), 'stale: run `npx tsx scripts/build-simd.ts`');
   assert.equal(fs.readFileSync(BINARY_FILE, 'utf8'), renderBinary(fresh), 'simd-binary.ts was edited by hand');
 });
 
