@@ -1,10 +1,11 @@
 /** @file Matrix products on several threads (Node's worker_threads). Every thread runs gemm.wat.ts's shared module over
- * a fixed range of C's rows; each element's arithmetic does not depend on which thread computes it, so any thread count
- * gives bit-identical results. Two modes:
+ * rows of C; each element's arithmetic does not depend on which thread computes it, nor on how the rows are split, so
+ * any thread count gives bit-identical results. Two modes:
  * - in place: tfjs-wasm's heap is shared memory (the backend was initialised through shared-heap.ts), and the workers
- *   compute on tfjs's tensors where they are: nothing is copied, so smaller products pay off too;
+ *   compute on tfjs's tensors where they are: nothing is copied, so smaller products pay off too. The threads claim
+ *   blocks of rows as they come (a worker the OS has preempted, or that wakes late, leaves its blocks to the others);
  * - copying: tfjs's heap is a plain memory, so the pool owns a shared WebAssembly.Memory, the operands the workers
- *   read are copied in (a memcpy beside the product's FLOPs) and their rows of C copied out.
+ *   read are copied in (a memcpy beside the product's FLOPs) and their rows of C copied out: a fixed range per thread.
  * Synchronisation: a control block in its own SharedArrayBuffer (Atomics.wait/notify; the workers spin a while before
  * sleeping, and the calling thread takes the first share). Workers never keep the process alive (unref). In a browser,
  * or without shared memory, there is no pool: products run on one thread. */
@@ -20,6 +21,10 @@ const QUIT = 2;
 const FN = 3; // 0 gemm_rows, 1 gemm_gather, 2 gemm_dot
 const M = 4;
 const THREADS = 5;
+/** in place: rows per claimed block (0: the fixed split) */
+const BLOCK = 6;
+/** in place: the next unclaimed block, tagged with the call's generation in the high half */
+const NEXT = 7;
 const ARGS = 8; // the kernel's 12 (or 8) arguments; the row range is filled per thread
 const CONTROL_BYTES = 256;
 const PAGE = 65536;
@@ -38,6 +43,9 @@ const SPIN = 20000;
  * within this, so the worker is awake for each (waking one costs ~0.1–0.3 ms, a 256³ product's half ~0.35 ms); while
  * it polls it holds its core. DISTILLERY_SPIN_MS sets it. */
 const SPIN_MS = 5;
+
+/** in place, a product's rows are claimed in blocks of about m / CLAIM_BLOCKS (whole register blocks) */
+const CLAIM_BLOCKS = 16;
 
 /** rows [m0, m1) of C for thread `t` of `n`: whole register blocks each, the same split for every call */
 export function rowRange(m: number, t: number, n: number): [number, number] {
@@ -62,6 +70,10 @@ for (;;) {
   Atomics.wait(ctl, ${GEN}, gen);
   gen = Atomics.load(ctl, ${GEN});
   if (Atomics.load(ctl, ${QUIT})) break;
+  if (ctl[${BLOCK}] > 0) {
+    claimBlocks(gen);
+    continue;
+  }
   const m = ctl[${M}], n = ctl[${THREADS}];
   const mr = ${GEMM_BLOCK.mr}, chunk = Math.ceil(m / n / mr) * mr;
   const m0 = Math.min(m, index * chunk), m1 = Math.min(m, (index + 1) * chunk);
@@ -71,6 +83,25 @@ for (;;) {
   a[r + 1] = m1;
   if (m0 < m1) fns[fn](...a);
   if (Atomics.add(ctl, ${DONE}, 1) + 1 === n - 1) Atomics.notify(ctl, ${DONE});
+}
+// in place: take blocks of rows until none is left. A claim is a compare-exchange on the generation-tagged counter, so
+// a thread that wakes late, for a call already done, claims nothing of the next; and while a claimed block is not
+// done, neither is its call, so the arguments read after the claim are that call's.
+function claimBlocks(gen) {
+  const tag = (gen & 0x7fff) << 16;
+  for (;;) {
+    const v = Atomics.load(ctl, ${NEXT});
+    if ((v & 0x7fff0000) !== tag) return;
+    const m = ctl[${M}], blk = ctl[${BLOCK}], b = v & 0xffff;
+    if (b * blk >= m) return;
+    if (Atomics.compareExchange(ctl, ${NEXT}, v, v + 1) !== v) continue;
+    const fn = ctl[${FN}], r = ROW[fn];
+    const a = Array.from(ctl.subarray(${ARGS}, ${ARGS} + (fn === 2 ? 8 : 12)));
+    a[r] = b * blk;
+    a[r + 1] = Math.min(m, (b + 1) * blk);
+    fns[fn](...a);
+    Atomics.add(ctl, ${DONE}, 1);
+  }
 }
 `;
 
@@ -167,11 +198,35 @@ export class GemmPool {
    * computes the calling thread's rows (with the caller's own, long-lived instance: its code is the hot one) */
   runInPlace(s: GemmShape, ptrs: GemmPtrs, own?: (m0: number, m1: number) => void): void {
     if (!this.heap) throw new Error('runInPlace needs a pool on a shared heap');
+    if (this.failure) throw this.failure;
     const call = gemmCall(s, ptrs);
-    const [m0, m1] = rowRange(s.m, 0, this.threads);
-    this.dispatch(call, s.m);
-    if (m0 < m1) (own ?? ((i0, i1) => callRows(this.kernels, call, i0, i1)))(m0, m1);
-    this.join();
+    const { m } = s;
+    const ctl = this.ctl;
+    const mr = GEMM_BLOCK.mr;
+    const blk = Math.max(mr, Math.ceil(m / CLAIM_BLOCKS / mr) * mr);
+    const blocks = Math.ceil(m / blk);
+    const gen = (Atomics.load(ctl, GEN) + 1) | 0;
+    ctl[FN] = call.fn;
+    ctl[M] = m;
+    ctl[BLOCK] = blk;
+    ctl.set(call.args.map((v) => v | 0), ARGS);
+    Atomics.store(ctl, DONE, 0);
+    Atomics.store(ctl, NEXT, (gen & 0x7fff) << 16);
+    Atomics.store(ctl, GEN, gen);
+    Atomics.notify(ctl, GEN);
+    const rows = own ?? ((i0: number, i1: number) => callRows(this.kernels, call, i0, i1));
+    for (;;) {
+      const v = Atomics.load(ctl, NEXT);
+      const b = v & 0xffff;
+      if (b >= blocks) break;
+      if (Atomics.compareExchange(ctl, NEXT, v, v + 1) !== v) continue;
+      rows(b * blk, Math.min(m, (b + 1) * blk));
+      Atomics.add(ctl, DONE, 1);
+    }
+    // what is left is the block each worker is on: poll for it
+    const deadline = performance.now() + 30_000;
+    for (let i = 1; Atomics.load(ctl, DONE) !== blocks; i++)
+      if ((i & 1023) === 0 && performance.now() > deadline) throw (this.failure ??= new Error('a matrix-product worker thread stopped answering'));
   }
 
   /** live worker threads (the leak tests hold this constant) */
@@ -226,6 +281,7 @@ export class GemmPool {
     ctl[FN] = call.fn;
     ctl[M] = m;
     ctl[THREADS] = this.threads;
+    ctl[BLOCK] = 0;
     ctl.set(call.args.map((v) => v | 0), ARGS);
     Atomics.store(ctl, DONE, 0);
     Atomics.add(ctl, GEN, 1);
