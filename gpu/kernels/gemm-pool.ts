@@ -57,7 +57,7 @@ export function rowRange(m: number, t: number, n: number): [number, number] {
 /** the worker (CommonJS, evaluated): instantiate the module on the shared memory, then serve calls until told to quit */
 const WORKER_SOURCE = `
 const { workerData } = process.getBuiltinModule('node:worker_threads');
-const { module, memory, control, index, spin, spinMs, gen0 } = workerData;
+const { module, memory, control, index, spinMs, gen0 } = workerData;
 const k = new WebAssembly.Instance(module, { env: { memory } }).exports;
 const ctl = new Int32Array(control);
 const fns = [k.gemm_rows, k.gemm_gather, k.gemm_dot];
@@ -171,7 +171,7 @@ export class GemmPool {
     const control = new SharedArrayBuffer(CONTROL_BYTES);
     this.ctl = new Int32Array(control);
     this.workers = Array.from({ length: threads - 1 }, (_, i) => {
-      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory, control, index: i + 1, spin: SPIN, spinMs: spinMs(), gen0: 0 } });
+      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory, control, index: i + 1, spinMs: spinMs(), gen0: 0 } });
       w.unref();
       w.on('error', (e) => (this.failure = e));
       return w;
