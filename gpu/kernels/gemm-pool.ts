@@ -25,6 +25,8 @@ const THREADS = 5;
 const BLOCK = 6;
 /** in place: the next unclaimed block, tagged with the call's generation in the high half */
 const NEXT = 7;
+/** in place: the heap's size in pages when the call was posted */
+const PAGES = 31;
 const ARGS = 8; // the kernel's 12 (or 8) arguments; the row range is filled per thread
 const CONTROL_BYTES = 256;
 const PAGE = 65536;
@@ -63,6 +65,7 @@ const ctl = new Int32Array(control);
 const fns = [k.gemm_rows, k.gemm_gather, k.gemm_dot];
 const ROW = ${JSON.stringify(ROW_ARG)};
 let gen = gen0; // a call may be posted before this thread starts
+let pages = memory.buffer.byteLength >>> 16;
 for (;;) {
   // poll for the next call for spinMs after the last (a sleeping thread takes ~0.1–0.3 ms to wake), then sleep
   const t0 = performance.now();
@@ -89,6 +92,9 @@ for (;;) {
 // done, neither is its call, so the arguments read after the claim are that call's.
 function claimBlocks(gen) {
   const tag = (gen & 0x7fff) << 16;
+  // the heap may have grown on the calling thread: V8 tells other threads' instances asynchronously, and reading the
+  // memory's buffer brings this thread's view up to date before any address beyond the old end is touched
+  if (ctl[${PAGES}] !== pages) pages = memory.buffer.byteLength >>> 16;
   for (;;) {
     const v = Atomics.load(ctl, ${NEXT});
     if ((v & 0x7fff0000) !== tag) return;
@@ -99,7 +105,13 @@ function claimBlocks(gen) {
     const a = Array.from(ctl.subarray(${ARGS}, ${ARGS} + (fn === 2 ? 8 : 12)));
     a[r] = b * blk;
     a[r + 1] = Math.min(m, (b + 1) * blk);
-    fns[fn](...a);
+    try {
+      fns[fn](...a);
+    } catch {
+      // a growth this thread had not seen yet: refresh its view of the heap and do the block again (same result)
+      pages = memory.buffer.byteLength >>> 16;
+      fns[fn](...a);
+    }
     Atomics.add(ctl, ${DONE}, 1);
   }
 }
@@ -209,6 +221,7 @@ export class GemmPool {
     ctl[FN] = call.fn;
     ctl[M] = m;
     ctl[BLOCK] = blk;
+    ctl[PAGES] = (this.memory.buffer as ArrayBufferLike).byteLength >>> 16;
     ctl.set(call.args.map((v) => v | 0), ARGS);
     Atomics.store(ctl, DONE, 0);
     Atomics.store(ctl, NEXT, (gen & 0x7fff) << 16);
