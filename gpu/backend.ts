@@ -101,7 +101,8 @@ export async function loadBackend(name: string, o: BackendOptions = {}): Promise
   }
   if (n === 'webgpu') await loadWebgpu();
   // wasm in Node with more than one thread: tfjs's heap is made shared, so the products' threads compute in place
-  const share = n === 'wasm' && nodeProcess() !== undefined && (o.threads ?? defaultThreads()) > 1;
+  // Opt-in (DISTILLERY_SHARED_HEAP=1) until an intermittent crash of a training child under load is understood
+  const share = n === 'wasm' && nodeProcess()?.env.DISTILLERY_SHARED_HEAP === '1' && (o.threads ?? defaultThreads()) > 1;
   const init = async () => {
     if (tf.getBackend() !== n) {
       const ok = await withoutProcessHandlers(() => tf.setBackend(n));

@@ -3,6 +3,8 @@
  * sizes; the registered kernel agrees bit for bit with 1 and 2 threads; and many products leave tensors, bytes and the
  * pool's thread count unchanged. (Agreement with tf.matMul: tests/gpu/cases.ts.) */
 import { test } from 'node:test';
+
+process.env.DISTILLERY_SHARED_HEAP = '1'; // the in-place pool is opt-in
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { loadBackend } from '../../gpu/backend.ts';

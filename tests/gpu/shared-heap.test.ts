@@ -2,6 +2,8 @@
  * heap — ops, reads and heap growth as before; with one thread of products the heap stays plain. The products' threads
  * on it: tests/gpu/gemm.test.ts. */
 import { test } from 'node:test';
+
+process.env.DISTILLERY_SHARED_HEAP = '1'; // the in-place pool is opt-in
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs';
