@@ -210,23 +210,15 @@ export class GemmPool {
    * computes the calling thread's rows (with the caller's own, long-lived instance: its code is the hot one) */
   runInPlace(s: GemmShape, ptrs: GemmPtrs, own?: (m0: number, m1: number) => void): void {
     if (!this.heap) throw new Error('runInPlace needs a pool on a shared heap');
-    if (this.failure) throw this.failure;
     const call = gemmCall(s, ptrs);
     const { m } = s;
     const ctl = this.ctl;
     const mr = GEMM_BLOCK.mr;
     const blk = Math.max(mr, Math.ceil(m / CLAIM_BLOCKS / mr) * mr);
     const blocks = Math.ceil(m / blk);
-    const gen = (Atomics.load(ctl, GEN) + 1) | 0;
-    ctl[FN] = call.fn;
-    ctl[M] = m;
-    ctl[BLOCK] = blk;
     ctl[PAGES] = (this.memory.buffer as ArrayBufferLike).byteLength >>> 16;
-    ctl.set(call.args.map((v) => v | 0), ARGS);
-    Atomics.store(ctl, DONE, 0);
-    Atomics.store(ctl, NEXT, (gen & 0x7fff) << 16);
-    Atomics.store(ctl, GEN, gen);
-    Atomics.notify(ctl, GEN);
+    Atomics.store(ctl, NEXT, (((Atomics.load(ctl, GEN) + 1) | 0) & 0x7fff) << 16);
+    this.dispatch(call, m, blk);
     const rows = own ?? ((i0: number, i1: number) => callRows(this.kernels, call, i0, i1));
     for (;;) {
       const v = Atomics.load(ctl, NEXT);
@@ -287,14 +279,14 @@ export class GemmPool {
     return true;
   }
 
-  /** posts a call to the workers */
-  private dispatch(call: GemmCall, m: number): void {
+  /** posts a call to the workers; `block` > 0: rows are claimed in blocks of it (in place), else split in fixed ranges */
+  private dispatch(call: GemmCall, m: number, block = 0): void {
     if (this.failure) throw this.failure;
     const ctl = this.ctl;
     ctl[FN] = call.fn;
     ctl[M] = m;
     ctl[THREADS] = this.threads;
-    ctl[BLOCK] = 0;
+    ctl[BLOCK] = block;
     ctl.set(call.args.map((v) => v | 0), ARGS);
     Atomics.store(ctl, DONE, 0);
     Atomics.add(ctl, GEN, 1);
