@@ -91,6 +91,14 @@ export interface BackendOptions {
   threads?: number;
 }
 
+/** DISTILLERY_SHARED_HEAP: 1 (default) or 0 */
+function sharedHeapWanted(): boolean {
+  const raw = nodeProcess()?.env.DISTILLERY_SHARED_HEAP;
+  if (raw === undefined || raw === '' || raw === '1') return true;
+  if (raw === '0') return false;
+  throw new UserError(`DISTILLERY_SHARED_HEAP must be 0 or 1, got '${raw}'`);
+}
+
 export async function loadBackend(name: string, o: BackendOptions = {}): Promise<Backend> {
   if (!(BACKENDS as readonly string[]).includes(name)) throw new UserError(`unknown backend '${name}'; choose one of ${BACKENDS.join(', ')}`);
   const n = name as BackendName;
@@ -101,8 +109,8 @@ export async function loadBackend(name: string, o: BackendOptions = {}): Promise
   }
   if (n === 'webgpu') await loadWebgpu();
   // wasm in Node with more than one thread: tfjs's heap is made shared, so the products' threads compute in place
-  // Opt-in (DISTILLERY_SHARED_HEAP=1) until an intermittent crash of a training child under load is understood
-  const share = n === 'wasm' && nodeProcess()?.env.DISTILLERY_SHARED_HEAP === '1' && (o.threads ?? defaultThreads()) > 1;
+  // (DISTILLERY_SHARED_HEAP=0 keeps it plain: the threads then work on copies)
+  const share = n === 'wasm' && sharedHeapWanted() && (o.threads ?? defaultThreads()) > 1;
   const init = async () => {
     if (tf.getBackend() !== n) {
       const ok = await withoutProcessHandlers(() => tf.setBackend(n));

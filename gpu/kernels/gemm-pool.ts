@@ -92,9 +92,9 @@ for (;;) {
 // done, neither is its call, so the arguments read after the claim are that call's.
 function claimBlocks(gen) {
   const tag = (gen & 0x7fff) << 16;
-  // the heap may have grown on the calling thread: V8 tells other threads' instances asynchronously, and reading the
-  // memory's buffer brings this thread's view up to date before any address beyond the old end is touched
-  if (ctl[${PAGES}] !== pages) pages = memory.buffer.byteLength >>> 16;
+  // the heap may have grown on the calling thread: V8 tells other threads' instances asynchronously (at their next
+  // interrupt check), while growing by 0 pages brings this thread's instances up to date at once
+  if (ctl[${PAGES}] !== pages) pages = memory.grow(0);
   for (;;) {
     const v = Atomics.load(ctl, ${NEXT});
     if ((v & 0x7fff0000) !== tag) return;
@@ -109,8 +109,12 @@ function claimBlocks(gen) {
       fns[fn](...a);
     } catch {
       // a growth this thread had not seen yet: refresh its view of the heap and do the block again (same result)
-      pages = memory.buffer.byteLength >>> 16;
-      fns[fn](...a);
+      pages = memory.grow(0);
+      try {
+        fns[fn](...a);
+      } catch (e) {
+        throw new Error(e.message + ' in a matrix-product worker thread (kernel ' + fn + ', rows ' + a[r] + '–' + a[r + 1] + ' of ' + m + ', arguments ' + a.join(' ') + ', heap ' + pages + ' pages, posted at ' + ctl[${PAGES}] + ')');
+      }
     }
     Atomics.add(ctl, ${DONE}, 1);
   }

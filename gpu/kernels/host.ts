@@ -26,6 +26,17 @@ function needFloat(name: string, ins: TensorInfo[]): void {
   if (bad) throw new Error(`${name} takes float32 inputs, got ${bad.dtype}`);
 }
 
+/** a kernel's SIMD form; a trap names the kernel, its operands' places and the heap's size (a bad address says where) */
+function simdRun(spec: (typeof SPECS)[number], simd: SimdKernels, ib: Buf[], ob: Buf[], shapes: readonly number[][], a: Record<string, unknown>, b: WasmBackend): boolean {
+  try {
+    return spec.simd?.(simd, ib, ob, shapes, a) ?? false;
+  } catch (e) {
+    if (!(e instanceof WebAssembly.RuntimeError)) throw e;
+    const at = (bs: Buf[]) => bs.map((x) => `${x.ptr}+${x.arr.byteLength}`).join(', ');
+    throw new Error(`${e.message} in the ${spec.name} kernel (inputs ${shapes.map((s) => `[${s}]`).join(' ')} at ${at(ib)}; outputs at ${at(ob)}; heap ${b.wasm.asm.memory.buffer.byteLength} bytes)`, { cause: e });
+  }
+}
+
 /** Register every fused kernel for `backendName` (once). `simd: false` keeps the host loops on wasm (tests compare both).
  * `threads`: the matrix products' threads on wasm (default DISTILLERY_THREADS, else min(2, cores); 1 in a browser). */
 export async function registerHostKernels(backendName: 'wasm' | 'cpu', o: { simd?: boolean; threads?: number } = {}): Promise<void> {
@@ -50,7 +61,7 @@ export async function registerHostKernels(backendName: 'wasm' | 'cpu', o: { simd
           const outs = outShapes.map((s) => b.makeOutput(s, 'float32'));
           const buf = (t: TensorInfo): Buf => ({ arr: b.typedArrayFromHeap(t), ptr: b.dataIdMap.get(t.dataId).memoryOffset });
           const [ib, ob] = [ins.map(buf), outs.map(buf)];
-          if (!(simd && spec.simd?.(simd, ib, ob, shapes, a))) spec.host(arrs(ib), arrs(ob), shapes, a);
+          if (!(simd && simdRun(spec, simd, ib, ob, shapes, a, b))) spec.host(arrs(ib), arrs(ob), shapes, a);
           return outs;
         }
         const b = backend as unknown as CpuBackend;

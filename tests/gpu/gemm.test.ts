@@ -4,7 +4,7 @@
  * pool's thread count unchanged. (Agreement with tf.matMul: tests/gpu/cases.ts.) */
 import { test } from 'node:test';
 
-process.env.DISTILLERY_SHARED_HEAP = '1'; // the in-place pool is opt-in
+process.env.DISTILLERY_SHARED_HEAP = '1'; // the in-place pool (the default), whatever the environment says
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { loadBackend } from '../../gpu/backend.ts';

@@ -3,7 +3,7 @@
  * on it: tests/gpu/gemm.test.ts. */
 import { test } from 'node:test';
 
-process.env.DISTILLERY_SHARED_HEAP = '1'; // the in-place pool is opt-in
+process.env.DISTILLERY_SHARED_HEAP = '1'; // the in-place pool (the default), whatever the environment says
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs';
@@ -64,16 +64,26 @@ test('tfjs-wasm on the shared heap: ops, reads and growth work as on a plain one
   tf.dispose([a, b, big]);
 });
 
-test('with one thread of products the heap stays plain', () => {
+/** loads the wasm backend in a child process with `threads` and `env`; its heap's kind and a product, or its error */
+function heapInChild(threads: number, env: Record<string, string>) {
   const script = `
     const tf = await import('@tensorflow/tfjs');
     const { loadBackend } = await import('./gpu/backend.ts');
-    await loadBackend('wasm', { threads: 1 });
+    await loadBackend('wasm', { threads: ${threads} });
     const heap = tf.findBackend('wasm').wasm.asm.memory;
     console.log(heap.buffer instanceof SharedArrayBuffer ? 'shared' : 'plain', tf.matMul(tf.ones([2, 2]), tf.ones([2, 2])).dataSync()[0]);`;
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', cwd: new URL('../..', import.meta.url), env: { ...process.env, DISTILLERY_THREADS: '' } });
-  assert.equal(r.status, 0, r.stderr);
-  assert.equal(r.stdout.trim(), 'plain 2');
+  return spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', cwd: new URL('../..', import.meta.url), env: { ...process.env, DISTILLERY_THREADS: '', ...env } });
+}
+
+test('with one thread of products, or DISTILLERY_SHARED_HEAP=0, the heap stays plain; a bad value is one clear error', () => {
+  for (const [threads, env, want] of [[1, { DISTILLERY_SHARED_HEAP: '' }, 'plain 2'], [2, { DISTILLERY_SHARED_HEAP: '0' }, 'plain 2'], [2, { DISTILLERY_SHARED_HEAP: '' }, 'shared 2']] as const) {
+    const r = heapInChild(threads, env);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), want, `${threads} threads, ${JSON.stringify(env)}`);
+  }
+  const bad = heapInChild(2, { DISTILLERY_SHARED_HEAP: 'yes' });
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /DISTILLERY_SHARED_HEAP must be 0 or 1, got 'yes'/);
 });
 
 test('DISTILLERY_SPIN_MS sets how long a worker polls; a bad value is one clear error', () => {

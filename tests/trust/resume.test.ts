@@ -26,7 +26,7 @@ function runAndKill(out: string, killAt: number, extra: string[]): Promise<numbe
       for (const m of buf.matchAll(/^step (\d+)\//gm)) seen = Math.max(seen, Number(m[1]));
       if (seen >= killAt && child.exitCode === null) child.kill('SIGKILL');
     });
-    child.on('exit', (code, signal) => (signal === 'SIGKILL' ? resolve(seen) : reject(new Error(`child exited ${code} before the kill (seen step ${seen})`))));
+    child.on('close', (code, signal) => (signal === 'SIGKILL' ? resolve(seen) : reject(new Error(`child exited ${code} before the kill (seen step ${seen}); its stderr ends:\n${buf.slice(-3000)}`))));
   });
 }
 
