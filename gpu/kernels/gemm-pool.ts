@@ -25,6 +25,8 @@ const THREADS = 5;
 const BLOCK = 6;
 /** in place: the next unclaimed block, tagged with the call's generation in the high half */
 const NEXT = 7;
+/** set by a worker that failed (its message is in the pool's failure buffer) */
+const FAILED = 30;
 /** in place: the heap's size in pages when the call was posted */
 const PAGES = 31;
 const ARGS = 8; // the kernel's 12 (or 8) arguments; the row range is filled per thread
@@ -59,13 +61,23 @@ export function rowRange(m: number, t: number, n: number): [number, number] {
 /** the worker (CommonJS, evaluated): instantiate the module on the shared memory, then serve calls until told to quit */
 const WORKER_SOURCE = `
 const { workerData } = process.getBuiltinModule('node:worker_threads');
-const { module, memory, control, index, spinMs, gen0 } = workerData;
-const k = new WebAssembly.Instance(module, { env: { memory } }).exports;
+const { module, memory, control, failure, index, spinMs, gen0 } = workerData;
 const ctl = new Int32Array(control);
-const fns = [k.gemm_rows, k.gemm_gather, k.gemm_dot];
 const ROW = ${JSON.stringify(ROW_ARG)};
 let gen = gen0; // a call may be posted before this thread starts
 let pages = memory.buffer.byteLength >>> 16;
+try {
+  serve(new WebAssembly.Instance(module, { env: { memory } }).exports);
+} catch (e) {
+  // the calling thread polls and cannot take this thread's error event: leave the message where it looks
+  const text = new TextEncoder().encode('a matrix-product worker thread failed: ' + e.message).subarray(0, failure.byteLength - 4);
+  new Uint8Array(failure).set(text, 4);
+  new Int32Array(failure)[0] = text.length;
+  Atomics.store(ctl, ${FAILED}, 1);
+  throw e;
+}
+function serve(k) {
+const fns = [k.gemm_rows, k.gemm_gather, k.gemm_dot];
 for (;;) {
   // poll for the next call for spinMs after the last (a sleeping thread takes ~0.1–0.3 ms to wake), then sleep
   const t0 = performance.now();
@@ -74,7 +86,7 @@ for (;;) {
   gen = Atomics.load(ctl, ${GEN});
   if (Atomics.load(ctl, ${QUIT})) break;
   if (ctl[${BLOCK}] > 0) {
-    claimBlocks(gen);
+    claimBlocks(fns, gen);
     continue;
   }
   const m = ctl[${M}], n = ctl[${THREADS}];
@@ -87,10 +99,11 @@ for (;;) {
   if (m0 < m1) fns[fn](...a);
   if (Atomics.add(ctl, ${DONE}, 1) + 1 === n - 1) Atomics.notify(ctl, ${DONE});
 }
+}
 // in place: take blocks of rows until none is left. A claim is a compare-exchange on the generation-tagged counter, so
 // a thread that wakes late, for a call already done, claims nothing of the next; and while a claimed block is not
 // done, neither is its call, so the arguments read after the claim are that call's.
-function claimBlocks(gen) {
+function claimBlocks(fns, gen) {
   const tag = (gen & 0x7fff) << 16;
   // the heap may have grown on the calling thread: V8 tells other threads' instances asynchronously (at their next
   // interrupt check), while growing by 0 pages brings this thread's instances up to date at once
@@ -113,7 +126,7 @@ function claimBlocks(gen) {
       try {
         fns[fn](...a);
       } catch (e) {
-        throw new Error(e.message + ' in a matrix-product worker thread (kernel ' + fn + ', rows ' + a[r] + '–' + a[r + 1] + ' of ' + m + ', arguments ' + a.join(' ') + ', heap ' + pages + ' pages, posted at ' + ctl[${PAGES}] + ')');
+        throw new Error(e.message + ' (kernel ' + fn + ', rows ' + a[r] + '–' + a[r + 1] + ' of ' + m + ', arguments ' + a.join(' ') + ', heap ' + pages + ' pages, posted at ' + ctl[${PAGES}] + ')');
       }
     }
     Atomics.add(ctl, ${DONE}, 1);
@@ -178,6 +191,8 @@ export class GemmPool {
   private readonly ctl: Int32Array;
   private workers: NodeWorker[];
   private failure: Error | undefined;
+  /** a failed worker's message: its length in bytes, then UTF-8 */
+  private readonly failureText = new SharedArrayBuffer(2048);
 
   private constructor(threads: number, memory: WebAssembly.Memory, heap: WebAssembly.Memory | undefined, module: WebAssembly.Module, Worker: WorkerCtor) {
     this.threads = threads;
@@ -187,7 +202,7 @@ export class GemmPool {
     const control = new SharedArrayBuffer(CONTROL_BYTES);
     this.ctl = new Int32Array(control);
     this.workers = Array.from({ length: threads - 1 }, (_, i) => {
-      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory, control, index: i + 1, spinMs: spinMs(), gen0: 0 } });
+      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory, control, failure: this.failureText, index: i + 1, spinMs: spinMs(), gen0: 0 } });
       w.unref();
       w.on('error', (e) => (this.failure = e));
       return w;
@@ -235,7 +250,7 @@ export class GemmPool {
     // what is left is the block each worker is on: poll for it
     const deadline = performance.now() + 30_000;
     for (let i = 1; Atomics.load(ctl, DONE) !== blocks; i++)
-      if ((i & 1023) === 0 && performance.now() > deadline) throw (this.failure ??= new Error('a matrix-product worker thread stopped answering'));
+      if ((i & 1023) === 0) this.check(deadline);
   }
 
   /** live worker threads (the leak tests hold this constant) */
@@ -304,10 +319,19 @@ export class GemmPool {
     for (let i = 0; i < SPIN && Atomics.load(ctl, DONE) !== want; i++);
     const deadline = performance.now() + 30_000;
     for (let d = Atomics.load(ctl, DONE); d !== want; d = Atomics.load(ctl, DONE)) {
-      // a worker's error event cannot arrive while this thread waits: give up rather than hang
-      if (performance.now() > deadline) throw (this.failure ??= new Error('a matrix-product worker thread stopped answering'));
+      this.check(deadline);
       Atomics.wait(ctl, DONE, d, 100);
     }
+  }
+
+  /** while this thread waits for the workers: a worker's error event cannot arrive, so its failure is read from shared
+   * memory; and past `deadline` a worker that stopped answering is given up on rather than waited for forever */
+  private check(deadline: number): void {
+    if (Atomics.load(this.ctl, FAILED)) {
+      const n = new Int32Array(this.failureText)[0]!;
+      throw (this.failure ??= new Error(new TextDecoder().decode(new Uint8Array(this.failureText, 4, n).slice())));
+    }
+    if (performance.now() > deadline) throw (this.failure ??= new Error('a matrix-product worker thread stopped answering'));
   }
 
   /** stop the workers (they would also end with the process: they are unref'd) */

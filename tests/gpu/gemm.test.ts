@@ -147,3 +147,23 @@ test('DISTILLERY_THREADS sets the thread count; a bad value is one clear error',
     else process.env.DISTILLERY_THREADS = before;
   }
 });
+
+test('a worker that fails surfaces at once on the calling thread, with its message, and every later product says so', () => {
+  // a shared memory of 2 pages and a C beyond its end: every block traps; the calling thread's own share does nothing
+  // but wait, so the worker claims blocks and fails
+  const heap = new WebAssembly.Memory({ initial: 2, maximum: 4, shared: true });
+  const pool = GemmPool.create(2, heap)!;
+  try {
+    const s: GemmShape = { m: 256, n: 64, k: 64, ta: false, tb: false };
+    const ptrs = { a: 64, b: 64 + 256 * 64 * 4, c: 3 * 65536, bias: 0 };
+    const idle = () => {
+      for (const t0 = performance.now(); performance.now() - t0 < 20; );
+    };
+    const t0 = performance.now();
+    assert.throws(() => pool.runInPlace(s, ptrs, idle), /a matrix-product worker thread failed: memory access out of bounds \(kernel 0, rows \d+–\d+ of 256/);
+    assert.ok(performance.now() - t0 < 10_000, 'not after the 30 s deadline');
+    assert.throws(() => pool.runInPlace(s, ptrs, idle), /a matrix-product worker thread failed/);
+  } finally {
+    pool.dispose();
+  }
+});
