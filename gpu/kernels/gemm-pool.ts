@@ -77,28 +77,28 @@ try {
   throw e;
 }
 function serve(k) {
-const fns = [k.gemm_rows, k.gemm_gather, k.gemm_dot];
-for (;;) {
-  // poll for the next call for spinMs after the last (a sleeping thread takes ~0.1–0.3 ms to wake), then sleep
-  const t0 = performance.now();
-  for (let i = 1; Atomics.load(ctl, ${GEN}) === gen; i++) if ((i & 1023) === 0 && performance.now() - t0 > spinMs) break;
-  Atomics.wait(ctl, ${GEN}, gen);
-  gen = Atomics.load(ctl, ${GEN});
-  if (Atomics.load(ctl, ${QUIT})) break;
-  if (ctl[${BLOCK}] > 0) {
-    claimBlocks(fns, gen);
-    continue;
+  const fns = [k.gemm_rows, k.gemm_gather, k.gemm_dot];
+  for (;;) {
+    // poll for the next call for spinMs after the last (a sleeping thread takes ~0.1–0.3 ms to wake), then sleep
+    const t0 = performance.now();
+    for (let i = 1; Atomics.load(ctl, ${GEN}) === gen; i++) if ((i & 1023) === 0 && performance.now() - t0 > spinMs) break;
+    Atomics.wait(ctl, ${GEN}, gen);
+    gen = Atomics.load(ctl, ${GEN});
+    if (Atomics.load(ctl, ${QUIT})) break;
+    if (ctl[${BLOCK}] > 0) {
+      claimBlocks(fns, gen);
+      continue;
+    }
+    const m = ctl[${M}], n = ctl[${THREADS}];
+    const mr = ${GEMM_BLOCK.mr}, chunk = Math.ceil(m / n / mr) * mr;
+    const m0 = Math.min(m, index * chunk), m1 = Math.min(m, (index + 1) * chunk);
+    const fn = ctl[${FN}], r = ROW[fn];
+    const a = Array.from(ctl.subarray(${ARGS}, ${ARGS} + (fn === 2 ? 8 : 12)));
+    a[r] = m0;
+    a[r + 1] = m1;
+    if (m0 < m1) fns[fn](...a);
+    if (Atomics.add(ctl, ${DONE}, 1) + 1 === n - 1) Atomics.notify(ctl, ${DONE});
   }
-  const m = ctl[${M}], n = ctl[${THREADS}];
-  const mr = ${GEMM_BLOCK.mr}, chunk = Math.ceil(m / n / mr) * mr;
-  const m0 = Math.min(m, index * chunk), m1 = Math.min(m, (index + 1) * chunk);
-  const fn = ctl[${FN}], r = ROW[fn];
-  const a = Array.from(ctl.subarray(${ARGS}, ${ARGS} + (fn === 2 ? 8 : 12)));
-  a[r] = m0;
-  a[r + 1] = m1;
-  if (m0 < m1) fns[fn](...a);
-  if (Atomics.add(ctl, ${DONE}, 1) + 1 === n - 1) Atomics.notify(ctl, ${DONE});
-}
 }
 // in place: take blocks of rows until none is left. A claim is a compare-exchange on the generation-tagged counter, so
 // a thread that wakes late, for a call already done, claims nothing of the next; and while a claimed block is not
