@@ -28,6 +28,7 @@ export const dmd2Options = (toy: Dmd2ToyDefaults = {}) =>
       hidden: z.int().min(1).default(128).describe('width of each MLP'),
       layers: z.int().min(1).default(3).describe('hidden layers of each MLP'),
       fourier: z.int().min(0).default(8).describe("Fourier features of the student's noise input (0: off)"),
+      fourierDirections: z.int().min(0).default(0).describe("take the student's Fourier features along n directions equally spaced in angle (0: along the coordinates; 2-D toys)"),
       lrStudent: z.number().positive().default(3e-4).describe('Adam learning rate of the student'),
       lrFake: z.number().positive().default(1e-3).describe('Adam learning rate of the fake score'),
       ratio: z.int().min(1).default(5).describe('fake-score updates per student update'),
@@ -66,7 +67,7 @@ export function dmd2Toy(name: string, target: Toy, toyDefaults: Dmd2ToyDefaults 
       const teacher = g.frozen('teacher', target.denoiser('rf'));
       const k = c.studentSteps;
       // a one-step student maps noise alone; a k-step one also reads its rung's t
-      const student = g.trainable('student', mlp({ in: D, out: D, hidden: c.hidden, layers: c.layers, fourier: c.fourier, ...(k > 1 ? { time: true } : {}) }));
+      const student = g.trainable('student', mlp({ in: D, out: D, hidden: c.hidden, layers: c.layers, fourier: c.fourier, fourierDirections: c.fourierDirections, ...(k > 1 ? { time: true } : {}) }));
       // a k-step student's fake score also reads the rung (one-hot): it models each rung's samples apart, so that DMD
       // matches every rung to the data, not only their mixture (docs/methods/dmd.md)
       const byRung = k > 1 && c.fakeReadsRung;

@@ -3,7 +3,7 @@ import type { TfjsModel } from './model.ts';
 import type { Tensor, TF } from '../lower/context.ts';
 import { linalg } from '../linalg.ts';
 import { fourier } from '../fused.ts';
-import { mlpWidths, type MlpConfig } from '../../ops/models/mlp.ts';
+import { fourierDirectionMatrix, fourierLines, mlpWidths, type MlpConfig } from '../../ops/models/mlp.ts';
 
 /** [sin(2πkt), cos(2πkt)] for k = 1..n along the last axis (`base` replaces 2π): one fused kernel */
 export function timeEmbedding(_tf: TF, t: Tensor, n: number, base = 2 * Math.PI): Tensor {
@@ -14,7 +14,12 @@ export const mlpBody: TfjsModel<MlpConfig> = {
   apply(tf, weights, ins, c, env) {
     const { dense } = linalg(tf);
     const parts = [ins[0]!];
-    if (c.fourier > 0) parts.push(timeEmbedding(tf, ins[0]!.reshape([-1, c.in, 1]), c.fourier, 1).reshape([-1, 2 * c.fourier * c.in]));
+    if (c.fourier > 0) {
+      const n = fourierLines(c);
+      // the coordinates, or their projections on the directions u_d
+      const lines = c.fourierDirections > 0 ? tf.matMul(ins[0]!, tf.tensor2d(fourierDirectionMatrix(n))) : ins[0]!;
+      parts.push(timeEmbedding(tf, lines.reshape([-1, n, 1]), c.fourier, 1).reshape([-1, 2 * c.fourier * n]));
+    }
     if (c.time) parts.push(timeEmbedding(tf, ins[1]!, c.frequencies));
     if (c.classes > 0) parts.push(tf.cast(tf.oneHot(ins[ins.length - 1]!, c.classes), 'float32'));
     let h = parts.length > 1 ? tf.concat(parts, 1) : parts[0]!;

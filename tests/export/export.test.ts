@@ -84,10 +84,10 @@ test('parity dmd2-ring with the student’s EMA on: the EMA weights agree too, a
   assert.equal(r.pass, true, JSON.stringify({ roles: r.roles, ddp: r.ddp }));
 });
 
-test('parity dmd2-ring with the GAN head and a 4-step student trained by backward simulation, 2 DDP ranks', async (t) => {
+test('parity dmd2-ring with the GAN head and a 4-step student (backward simulation, Fourier features along 4 directions), 2 DDP ranks', async (t) => {
   if (!needsTorch(t)) return;
   // ratio 2 and 20 updates: the student's own update (after the warm-ups and two fake and head updates) runs twice
-  const ir = buildIR(PIPELINES['dmd2-ring']!, { batch: 64, studentSteps: 4, studentPrefit: 5, ganGenerator: 0.1, ratio: 2 });
+  const ir = buildIR(PIPELINES['dmd2-ring']!, { batch: 64, studentSteps: 4, studentPrefit: 5, ganGenerator: 0.1, ratio: 2, fourierDirections: 4 });
   const r = await parity(ir, { updates: 20, ranks: 2, seed: 1, warmup: 2 });
   assert.deepEqual(r.roles.map((x) => x.role).sort(), ['fake', 'head', 'student']);
   assert.ok(r.roles.find((x) => x.role === 'student')!.updates >= 3, JSON.stringify(r.roles));

@@ -213,3 +213,39 @@ test("a model's named output: the MLP's 'features' are its last hidden activatio
   assert.equal(g.issues.length, 1);
   assert.match(new GraphError(g.issues).message, /model 'net' \(mlp\) has no output 'logits'; its outputs: the main one, 'features'/);
 });
+
+test("the MLP's Fourier features along directions: sin(k·u_d·x), cos(k·u_d·x) for u_d = (cos πd/n, sin πd/n), and closed under a rotation by π/n", async () => {
+  const { TFJS_MODELS } = await import('../../gpu/models/index.ts');
+  const { mlp: mlpDef, mlpWidths } = await import('../../ops/models/mlp.ts');
+  const n = 4, K = 3;
+  const cfg = mlpDef.config.parse({ in: 2, out: 1, hidden: 6, layers: 1, fourier: K, fourierDirections: n });
+  assert.equal(mlpWidths(cfg)[0], 2 + 2 * K * n);
+  const w = mlpDef.init(cfg, new Rng([5]));
+  const weights = Object.fromEntries(Object.entries(w).map(([k, t]) => [k, tf.tensor(t.data, t.shape)]));
+  const env = { dataset: () => { throw new Error(); }, output: 'features' };
+  // the model's input row, by hand: [x, then per direction d: sin(k·u_d·x) for k = 1..K, then cos(k·u_d·x)]
+  const features = (x: number[]) => [
+    ...x,
+    ...Array.from({ length: n }, (_, d) => {
+      const p = x[0]! * Math.cos((Math.PI * d) / n) + x[1]! * Math.sin((Math.PI * d) / n);
+      const k = Array.from({ length: K }, (_, i) => (i + 1) * p);
+      return [...k.map(Math.sin), ...k.map(Math.cos)];
+    }).flat(),
+  ];
+  const xs = [[0.3, -1.2], [2.1, 0.7], [-0.5, -0.4]];
+  const got = tf.tidy(() => TFJS_MODELS.mlp.apply(tf, weights, [tf.tensor(xs)], cfg, env).dataSync());
+  const silu = (a: Tensor) => tf.mul(a, tf.sigmoid(a));
+  const want = tf.tidy(() => silu(tf.add(tf.matMul(tf.tensor(xs.map(features)), weights['l0.weight']!), weights['l0.bias']!)).dataSync());
+  assert.ok(maxAbsDiff(got, want) < 1e-5, `directional features: ${maxAbsDiff(got, want)}`);
+  // rotating x by π/n shifts the directions by one: the Fourier part of the features is a signed permutation of x's
+  const r = (x: number[]) => [x[0]! * Math.cos(Math.PI / n) - x[1]! * Math.sin(Math.PI / n), x[0]! * Math.sin(Math.PI / n) + x[1]! * Math.cos(Math.PI / n)];
+  for (const x of xs) {
+    const a = features(x).slice(2).map(Math.abs).sort((p, q) => p - q);
+    const b = features(r(x)).slice(2).map(Math.abs).sort((p, q) => p - q);
+    assert.ok(maxAbsDiff(a, b) < 1e-12);
+  }
+  // per-coordinate features are not closed under that rotation (what the directions are for)
+  const coord = (x: number[]) => x.flatMap((v) => [1, 2, 3].map((k) => Math.abs(Math.sin(k * v)))).sort((p, q) => p - q);
+  assert.ok(maxAbsDiff(coord(xs[0]!), coord(r(xs[0]!))) > 0.1);
+  assert.throws(() => mlpDef.outType(mlpDef.config.parse({ in: 3, out: 1, fourier: 2, fourierDirections: 4 }), [{ dtype: 'f32', shape: [4, 3] }]), /fourierDirections needs a 2-D input/);
+});

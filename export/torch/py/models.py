@@ -88,13 +88,19 @@ class Mlp(_DenseStack):
     """kind `mlp` (ops/models/mlp.ts): [x, Fourier(x), Fourier(t), one-hot(c)] → Dense → SiLU → … → Dense.
     forward(x[B,in], t[B,1] if `time`, c int[B] if `classes` > 0) → [B, out]"""
 
-    DEFAULTS = dict(hidden=128, layers=2, time=False, frequencies=8, fourier=0, classes=0)
+    DEFAULTS = dict(hidden=128, layers=2, time=False, frequencies=8, fourier=0, fourierDirections=0, classes=0)
 
     def __init__(self, config, datasets=None):
         c = _config('mlp', config, ['in', 'out'], self.DEFAULTS)
-        first = c['in'] * (1 + 2 * c['fourier']) + (2 * c['frequencies'] if c['time'] else 0) + c['classes']
+        lines = c['fourierDirections'] or c['in']
+        first = c['in'] + 2 * c['fourier'] * lines + (2 * c['frequencies'] if c['time'] else 0) + c['classes']
         super().__init__([first] + [c['hidden']] * c['layers'] + [c['out']])
         self.c = c
+        if c['fourierDirections']:  # the unit directions (cos πd/n, sin πd/n) as the columns of an [in, n] matrix
+            if c['in'] != 2:
+                raise ValueError(f"mlp fourierDirections needs in = 2, got in = {c['in']}")
+            angle = torch.arange(lines, dtype=torch.float64) * (math.pi / lines)
+            self.register_buffer('directions', torch.stack([angle.cos(), angle.sin()]).float(), persistent=False)
 
     def forward(self, *inputs, output=None):
         """`output='features'`: the last hidden layer's activations (after its SiLU) instead of the output"""
@@ -106,8 +112,9 @@ class Mlp(_DenseStack):
             raise TypeError(f'mlp takes {want} input(s), got {len(inputs)}')
         x = inputs[0]
         parts = [x]
-        if c['fourier'] > 0:  # per input coordinate j: sin(k·x_j) for k = 1..n, then cos(k·x_j)
-            parts.append(fourier(x.reshape(-1, c['in'], 1), c['fourier'], 1.0).reshape(-1, 2 * c['fourier'] * c['in']))
+        if c['fourier'] > 0:  # per line j (a coordinate, or x·u_j): sin(k·x_j) for k = 1..n, then cos(k·x_j)
+            lines = x @ self.directions if c['fourierDirections'] else x
+            parts.append(fourier(lines.reshape(-1, lines.shape[1], 1), c['fourier'], 1.0).reshape(-1, 2 * c['fourier'] * lines.shape[1]))
         if c['time']:
             parts.append(fourier(inputs[1], c['frequencies'], 2 * math.pi))
         if c['classes'] > 0:
