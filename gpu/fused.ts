@@ -19,6 +19,13 @@ export function siluGradBias(dy: Tensor, a: Tensor, s: Tensor): [Tensor, Tensor]
   return [da, tf.sum(da, 0)];
 }
 
+/** [y, s] of y = a·σ(a): one kernel on wasm (bit-identical to the chain there), tfjs's Sigmoid and Multiply elsewhere */
+export function siluForward(a: Tensor): [Tensor, Tensor] {
+  if (has(KERNELS.siluForward)) return run(KERNELS.siluForward, [a]) as [Tensor, Tensor];
+  const s = tf.sigmoid(a);
+  return [tf.mul(a, s), s];
+}
+
 export function columnSum(dy: Tensor): Tensor {
   return has(KERNELS.columnSum) ? run(KERNELS.columnSum, [dy])[0]! : tf.sum(dy, 0);
 }

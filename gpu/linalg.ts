@@ -7,7 +7,7 @@
  * in one kernel, and only the products whose gradients the update needs. */
 import type { Tensor, TF } from './lower/context.ts';
 import type * as tfns from '@tensorflow/tfjs';
-import { columnSum, gemm, keepForBackward, matMul, ownGemm, siluGradBias, transpose2d } from './fused.ts';
+import { columnSum, gemm, keepForBackward, matMul, ownGemm, siluForward, siluGradBias, transpose2d } from './fused.ts';
 
 type T2 = tfns.Tensor2D;
 
@@ -49,13 +49,13 @@ function build(tf: TF): Fns {
     if (!f) {
       f = tf.customGrad(((x: Tensor, w: Tensor, b: Tensor, save: (ts: Tensor[]) => void) => {
         const a = forward(x, w, b);
-        const s = act === 'silu' ? tf.sigmoid(a) : undefined;
+        const [y, s] = act === 'silu' ? siluForward(a) : [a, undefined];
         // inside a backwardScope what the gradient reads is kept by reference (tfjs's save clones, i.e. copies, it)
         const kept = s ? [x, a, s] : [x];
         const byRef = keepForBackward(kept);
         if (!byRef) save([x, w, ...kept.slice(1)]);
         return {
-          value: s ? tf.mul(a, s) : a,
+          value: y,
           gradFunc: (dy: Tensor, saved: Tensor[]) => {
             const [sx, sw, sa, ss] = byRef ? [x, w, a, s] : saved;
             // the pre-activation gradient, and its column sums: the bias gradient
@@ -74,7 +74,7 @@ function build(tf: TF): Fns {
     const g = o.grad ?? { weights: true, input: true };
     if (!g.weights && !g.input) {
       const a = forward(x, w, b);
-      return act === 'silu' ? tf.mul(a, tf.sigmoid(a)) : a;
+      return act === 'silu' ? siluForward(a)[0] : a;
     }
     return layer(act, g.weights, g.input)(x, w, b);
   };

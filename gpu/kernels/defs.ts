@@ -6,6 +6,10 @@ export const KERNELS = {
   /** [da, db] of y = a·σ(a) (SiLU) after a dense layer: da = dy·s·(1 + a·(1 − s)) with s = σ(a) saved by the
    * forward pass, and db = Σ_rows da, the bias gradient, as the reduction epilogue of the same pass */
   siluGradBias: 'DistillerySiluGradBias',
+  /** [y, s] of y = a·σ(a) (SiLU) after a dense layer, with s = σ(a) kept for the backward pass: one pass where tfjs runs
+   * Sigmoid and Multiply. wasm only: σ is tfjs-wasm's own (XNNPACK's degree-5 polynomial, `sigmoidWasm`), so the
+   * outputs are bit-identical to tf.sigmoid then tf.mul there */
+  siluForward: 'DistillerySiluForward',
   /** Σ_rows dy: the bias gradient of a dense layer without activation */
   columnSum: 'DistilleryColumnSum',
   /** xᵀ of a 2-D tensor (tfjs-wasm's transpose is 3–5× slower than a blocked copy) */
@@ -64,6 +68,42 @@ export interface FourierAttrs {
   base: number;
 }
 
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+/** 2^n for the integer n held in the float `v` (biased by the magic constant): v's low bits shifted into the exponent */
+const exponentShift = (v: number) => ((f32[0] = v), (u32[0] = u32[0]! << 23), f32[0]!);
+const F = Math.fround;
+// XNNPACK's f32 sigmoid (p5-div): e^−|x| = 2^n·p(t) with a two-constant reduction t = |x| − n·ln2 and a degree-5
+// polynomial, σ(−|x|) = e/(1 + e), mirrored for x > 0; every step rounded to float32 as its wasm SIMD form does
+const SIG = {
+  magic: F(12583039),
+  minusLog2e: F(-1.4426950216293335),
+  ln2hi: F(0.693145751953125),
+  ln2lo: F(1.428606765330187e-6),
+  c: [F(-0.9999997019767761), F(0.4999915063381195), F(-0.16667652130126953), F(0.04189782217144966), F(-0.008289290592074394)],
+  cutoff: F(87.33654022216797),
+};
+/** σ(x) exactly as tfjs-wasm computes it (tested bit for bit against tf.sigmoid on wasm) */
+export function sigmoidWasm(x: number): number {
+  const z = Math.abs(x);
+  let n = F(F(z * SIG.minusLog2e) + SIG.magic);
+  const s = exponentShift(n);
+  n = F(n - SIG.magic);
+  let t = F(F(n * SIG.ln2hi) + z);
+  t = F(F(n * SIG.ln2lo) + t);
+  const [c1, c2, c3, c4, c5] = SIG.c as [number, number, number, number, number];
+  let p = F(F(t * c5) + c4);
+  p = F(F(t * p) + c3);
+  p = F(F(t * p) + c2);
+  p = F(F(t * p) + c1);
+  t = F(t * s);
+  const e = F(F(t * p) + s);
+  const f = z > SIG.cutoff ? 0 : F(e / F(e + 1));
+  return x > 0 ? F(1 - f) : f;
+}
+/** the constants of `sigmoidWasm`, for the SIMD form (simd.wat.ts) */
+export const SIGMOID_WASM = SIG;
+
 /** The loops. Each reads `ins` and writes every element of `outs`; accumulations run in float64. */
 export const hostMath = {
   siluGradBias([dy, a, s]: Float32Array[], [da, db]: Float32Array[], cols: number): void {
@@ -77,6 +117,13 @@ export const hostMath = {
       }
     }
     db!.set(acc);
+  },
+  siluForward([a]: Float32Array[], [y, s]: Float32Array[], from = 0): void {
+    for (let i = from; i < a!.length; i++) {
+      const si = sigmoidWasm(a![i]!);
+      s![i] = si;
+      y![i] = a![i]! * si;
+    }
   },
   columnSum([dy]: Float32Array[], [out]: Float32Array[], cols: number): void {
     const acc = new Float64Array(cols);

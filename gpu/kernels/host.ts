@@ -45,6 +45,7 @@ export async function registerHostKernels(backendName: 'wasm' | 'cpu', o: { simd
   if (heap && (o.simd ?? true)) simd = await simdKernels(heap);
   if (simd) simd.pool = gemmPool(o.threads, heap);
   for (const spec of SPECS) {
+    if (spec.backends && !spec.backends.includes(backendName)) continue;
     if (tf.getKernel(spec.name, backendName)) tf.unregisterKernel(spec.name, backendName);
     tf.registerKernel({
       kernelName: spec.name,

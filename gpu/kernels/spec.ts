@@ -13,6 +13,8 @@ export interface Buf {
 
 export interface KernelSpec {
   name: KernelName;
+  /** the backends it is registered on (unset: wasm and cpu) */
+  backends?: readonly ('wasm' | 'cpu')[];
   outShapes(ins: readonly number[][], attrs: Record<string, unknown>): number[][];
   host(ins: Float32Array[], outs: Float32Array[], shapes: readonly number[][], attrs: Record<string, unknown>): void;
   /** the SIMD form; returns false when the shapes do not suit it (the host loop runs instead) */
@@ -61,6 +63,18 @@ export const SPECS: KernelSpec[] = [
     host: (i, [out], shapes, a) => {
       const shape = a.shape as number[];
       compileElementwise(a.expr as string, shapes.map((s) => modeOf(s, shape))).host()(i, out!, shape[shape.length - 1] ?? 1);
+    },
+  },
+  {
+    name: KERNELS.siluForward,
+    backends: ['wasm'],
+    outShapes: ([a]) => [[...a!], [...a!]],
+    host: (i, o) => hostMath.siluForward(i, o),
+    simd: (k, [a], [y, s]) => {
+      const n4 = a!.arr.length & ~3;
+      k.silu_forward(a!.ptr, y!.ptr, s!.ptr, n4);
+      hostMath.siluForward([a!.arr], [y!.arr, s!.arr], n4);
+      return true;
     },
   },
   {

@@ -142,8 +142,9 @@ const GUARDED_UNIFORMS = 'b1 : f32, b2 : f32, eps : f32,';
 
 type Impl = (b: WebGPUBackendLike, ins: TensorInfo[], attrs: Record<string, unknown>) => TensorInfo[];
 
-// matrix products stay tfjs-webgpu's own (gpu/fused.ts's gemm falls back to tf.matMul)
-const IMPLS: Record<Exclude<KernelName, typeof KERNELS.matMul>, Impl> = {
+// matrix products stay tfjs-webgpu's own (gpu/fused.ts's gemm falls back to tf.matMul); the SiLU forward stays
+// Sigmoid and Multiply (a program writes one output, so a fused one would still run two)
+const IMPLS: Record<Exclude<KernelName, typeof KERNELS.matMul | typeof KERNELS.siluForward>, Impl> = {
   [KERNELS.siluGradBias]: (b, ins) => {
     const shape = ins[0]!.shape;
     const cols = shape[shape.length - 1]!;

@@ -2,7 +2,7 @@
  * are read asynchronously, so the same cases run on backends without synchronous reads (webgpu in Node). */
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { adamStep, adamStepGuarded, columnSum, elementwise, evaluate, fourier, gemm, siluGradBias, sumSquares, transpose2d, updateGuard } from '../../gpu/fused.ts';
+import { adamStep, adamStepGuarded, columnSum, elementwise, evaluate, fourier, gemm, siluForward, siluGradBias, sumSquares, transpose2d, updateGuard } from '../../gpu/fused.ts';
 import { call, constant, input, type ScalarFn } from '../../ops/scalar.ts';
 import { Rng } from '../../ops/rng.ts';
 
@@ -40,6 +40,8 @@ export function kernelCases(seed: string): KernelCase[] {
       },
       rtol: 1e-5,
     });
+    // the reference is cpu's σ; on wasm the kernel is tfjs-wasm's σ to the bit (kernels.test.ts), a few ulp from cpu's
+    cases.push({ what: `siluForward ${shape}`, inputs: [a], fused: ([x]) => siluForward(x!), reference: ([x]) => [tf.mul(x!, tf.sigmoid(x!)), tf.sigmoid(x!)], rtol: 1e-6 });
     cases.push({ what: `columnSum ${shape}`, inputs: [host(shape)], fused: ([x]) => [columnSum(x!)], reference: ([x]) => [tf.sum(x!, 0)], rtol: 1e-5 });
   }
   // matrix products in every layout, awkward sizes (remainder rows and columns, k below and above the dot form's

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { loadBackend } from '../../gpu/backend.ts';
 import { registerHostKernels } from '../../gpu/kernels/host.ts';
 import { linalg } from '../../gpu/linalg.ts';
-import { fourier } from '../../gpu/fused.ts';
+import { fourier, siluForward } from '../../gpu/fused.ts';
 import { Rng } from '../../ops/rng.ts';
 import { finiteDiff } from '../helpers.ts';
 import { checkKernelCases } from './cases.ts';
@@ -26,6 +26,37 @@ test('fused kernels equal the tfjs ops they replace: wasm (SIMD) and wasm (host 
     assert.ok((await checkKernelCases('wasm', 'wasm-host')) >= 20);
   } finally {
     await registerHostKernels('wasm');
+  }
+});
+
+test("the fused SiLU forward on wasm is tfjs-wasm's Sigmoid then Multiply to the bit, SIMD and host loops, edge values included", async () => {
+  await loadBackend('wasm');
+  const rng = new Rng(['silu-bits']);
+  const edges = [0, -0, 1e-30, -1e-30, 1e-40, -1e-40, 87.33654, -87.33654, 87.4, -87.4, 88.8, -88.8, 104, -104, 3e38, -3e38, Infinity, -Infinity, NaN, 0.5, -0.5, 15, -15, 17, -17];
+  // 4099 elements: SIMD over 4096, the host loop over the last 3 (and the edges in both)
+  const x = Float32Array.from([...edges, ...rng.normals(4099 - 2 * edges.length).map((v) => 12 * v), ...edges.reverse()]);
+  const bits = (a: ArrayLike<number>) => new Uint32Array(Float32Array.from(a).buffer);
+  const same = (got: ArrayLike<number>, want: ArrayLike<number>, what: string) => {
+    const [g, w] = [bits(got), bits(want)];
+    for (let i = 0; i < w.length; i++) {
+      // NaN payloads are the engine's to choose
+      if (Number.isNaN(want[i]!) && Number.isNaN(got[i]!)) continue;
+      assert.equal(g[i], w[i], `${what} [${i}] x = ${x[i]}: ${got[i]} vs ${want[i]}`);
+    }
+  };
+  for (const simd of [true, false]) {
+    await registerHostKernels('wasm', { simd });
+    try {
+      tf.tidy(() => {
+        const a = tf.tensor(x);
+        const [y, s] = siluForward(a);
+        const want = tf.sigmoid(a);
+        same(s.dataSync(), want.dataSync(), `σ (${simd ? 'SIMD' : 'host'})`);
+        same(y.dataSync(), tf.mul(a, want).dataSync(), `a·σ (${simd ? 'SIMD' : 'host'})`);
+      });
+    } finally {
+      await registerHostKernels('wasm');
+    }
   }
 });
 
