@@ -6,6 +6,7 @@ import { registerHostKernels } from './kernels/host.ts';
 import { registerWebgpuKernels } from './kernels/webgpu.ts';
 import { withSharedHeap } from './kernels/shared-heap.ts';
 import { defaultThreads } from './kernels/gemm-pool.ts';
+import { envSetting } from './kernels/env-setting.ts';
 
 export const BACKENDS = ['wasm', 'cpu', 'webgpu', 'tensorflow'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -93,10 +94,7 @@ export interface BackendOptions {
 
 /** DISTILLERY_SHARED_HEAP: 1 (default) or 0 */
 function sharedHeapWanted(): boolean {
-  const raw = nodeProcess()?.env.DISTILLERY_SHARED_HEAP;
-  if (raw === undefined || raw === '' || raw === '1') return true;
-  if (raw === '0') return false;
-  throw new UserError(`DISTILLERY_SHARED_HEAP must be 0 or 1, got '${raw}'`);
+  return envSetting('DISTILLERY_SHARED_HEAP', (raw) => (raw === '1' ? true : raw === '0' ? false : undefined), '0 or 1') ?? true;
 }
 
 export async function loadBackend(name: string, o: BackendOptions = {}): Promise<Backend> {

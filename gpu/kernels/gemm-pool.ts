@@ -12,7 +12,7 @@
 import { callRows, gemmCall, gemmSharedBytes, ROW_ARG, type GemmCall, type GemmKernels, type GemmPtrs, type GemmShape } from './gemm.ts';
 import { GEMM_BLOCK } from './gemm.wat.ts';
 import { isShared } from './wasm-memory.ts';
-import { UserError } from '../../dsl/errors.ts';
+import { envSetting } from './env-setting.ts';
 
 /** control block (Int32 slots) */
 const GEN = 0;
@@ -162,24 +162,15 @@ export function gemmPool(threads = defaultThreads(), heap?: WebAssembly.Memory):
 
 /** the thread count a pool gets by default: DISTILLERY_THREADS, else min(2, available cores) */
 export function defaultThreads(): number {
-  const p = (globalThis as { process?: { env?: Record<string, string | undefined>; getBuiltinModule?: (id: string) => unknown } }).process;
-  const raw = p?.env?.DISTILLERY_THREADS;
-  if (raw !== undefined && raw !== '') {
-    const env = Number(raw);
-    if (!Number.isInteger(env) || env < 1) throw new UserError(`DISTILLERY_THREADS must be an integer ≥ 1, got '${raw}'`);
-    return env;
-  }
-  const os = p?.getBuiltinModule?.('node:os') as { availableParallelism?: () => number } | undefined;
+  const env = envSetting('DISTILLERY_THREADS', (raw) => (Number.isInteger(Number(raw)) && Number(raw) >= 1 ? Number(raw) : undefined), 'an integer ≥ 1');
+  if (env !== undefined) return env;
+  const os = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule?.('node:os') as { availableParallelism?: () => number } | undefined;
   return Math.max(1, Math.min(2, os?.availableParallelism?.() ?? 1));
 }
 
 /** DISTILLERY_SPIN_MS, else SPIN_MS */
 export function spinMs(): number {
-  const raw = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.DISTILLERY_SPIN_MS;
-  if (raw === undefined || raw === '') return SPIN_MS;
-  const ms = Number(raw);
-  if (!Number.isFinite(ms) || ms < 0) throw new UserError(`DISTILLERY_SPIN_MS must be a number of milliseconds ≥ 0, got '${raw}'`);
-  return ms;
+  return envSetting('DISTILLERY_SPIN_MS', (raw) => (Number.isFinite(Number(raw)) && Number(raw) >= 0 ? Number(raw) : undefined), 'a number of milliseconds ≥ 0') ?? SPIN_MS;
 }
 
 export class GemmPool {
