@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TensorInfo } from '@tensorflow/tfjs';
 import { arrs, inputList, SPECS, type Buf } from './spec.ts';
-import { simdKernels, type SimdKernels } from './simd.ts';
+import { simdKernels, simdSupported, type SimdKernels } from './simd.ts';
 import { gemmPool } from './gemm-pool.ts';
 
 
@@ -46,6 +46,7 @@ export async function registerHostKernels(backendName: 'wasm' | 'cpu', o: { simd
   if (simd) simd.pool = gemmPool(o.threads, heap);
   for (const spec of SPECS) {
     if (spec.backends && !spec.backends.includes(backendName)) continue;
+    if (spec.needsSimdEngine && backendName === 'wasm' && !simdSupported()) continue;
     if (tf.getKernel(spec.name, backendName)) tf.unregisterKernel(spec.name, backendName);
     tf.registerKernel({
       kernelName: spec.name,

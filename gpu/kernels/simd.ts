@@ -25,6 +25,9 @@ const bytes: { plain?: Uint8Array<ArrayBuffer>; shared?: Uint8Array<ArrayBuffer>
 /** the committed modules' bytes: importing a plain memory, or a shared one */
 export const simdBytes = (shared = false) => (shared ? (bytes.shared ??= decodeBase64(SIMD_SHARED_BINARY)) : (bytes.plain ??= decodeBase64(SIMD_BINARY)));
 
+/** whether this engine runs WebAssembly SIMD (tfjs-wasm then loads its SIMD build, whose sigmoid `sigmoidWasm` mirrors) */
+export const simdSupported = () => WebAssembly.validate(simdBytes(false));
+
 /** The kernels bound to `memory` (the wasm backend's heap, plain or shared); undefined where the engine lacks
  * WebAssembly SIMD. */
 export async function simdKernels(memory: WebAssembly.Memory): Promise<SimdKernels | undefined> {

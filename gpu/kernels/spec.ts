@@ -15,6 +15,8 @@ export interface KernelSpec {
   name: KernelName;
   /** the backends it is registered on (unset: wasm and cpu) */
   backends?: readonly ('wasm' | 'cpu')[];
+  /** on wasm only where the engine has WebAssembly SIMD (its host loop mirrors tfjs-wasm's SIMD build) */
+  needsSimdEngine?: boolean;
   outShapes(ins: readonly number[][], attrs: Record<string, unknown>): number[][];
   host(ins: Float32Array[], outs: Float32Array[], shapes: readonly number[][], attrs: Record<string, unknown>): void;
   /** the SIMD form; returns false when the shapes do not suit it (the host loop runs instead) */
@@ -68,6 +70,7 @@ export const SPECS: KernelSpec[] = [
   {
     name: KERNELS.siluForward,
     backends: ['wasm'],
+    needsSimdEngine: true,
     outShapes: ([a]) => [[...a!], [...a!]],
     host: (i, o) => hostMath.siluForward(i, o),
     simd: (k, [a], [y, s]) => {

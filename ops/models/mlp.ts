@@ -61,6 +61,7 @@ export const mlp = defineModel<MlpConfig>({
     if (label && (label.dtype !== 'i32' || label.shape.length !== 1 || label.shape[0] !== x!.shape[0]))
       throw new OpShapeError(`mlp class input expected i32[${x!.shape[0]}], got ${showType(label)}`, 'dtype_mismatch');
     if (c.fourierDirections > 0 && c.in !== 2) throw new OpShapeError(`mlp fourierDirections needs a 2-D input (in = 2), got in = ${c.in}`);
+    if (c.fourierDirections > 0 && c.fourier === 0) throw new OpShapeError(`mlp fourierDirections ${c.fourierDirections} takes the Fourier features along directions, but fourier is 0 (no features)`);
     if (x!.shape.length !== 2 || x!.shape[1] !== c.in)
       throw new OpShapeError(`mlp input expected f32[B,${c.in}], got ${showType(x!)}`);
     if (t && (t.shape.length !== 2 || t.shape[1] !== 1 || t.shape[0] !== x!.shape[0]))

@@ -33,7 +33,7 @@ test("the fused SiLU forward on wasm is tfjs-wasm's Sigmoid then Multiply to the
   await loadBackend('wasm');
   const rng = new Rng(['silu-bits']);
   const edges = [0, -0, 1e-30, -1e-30, 1e-40, -1e-40, 87.33654, -87.33654, 87.4, -87.4, 88.8, -88.8, 104, -104, 3e38, -3e38, Infinity, -Infinity, NaN, 0.5, -0.5, 15, -15, 17, -17];
-  // 4099 elements: SIMD over 4096, the host loop over the last 3 (and the edges in both)
+  // 4099 elements: SIMD over 4096, the host loop over the last 3; every element through the host loop with simd: false
   const x = Float32Array.from([...edges, ...rng.normals(4099 - 2 * edges.length).map((v) => 12 * v), ...edges.reverse()]);
   const bits = (a: ArrayLike<number>) => new Uint32Array(Float32Array.from(a).buffer);
   const same = (got: ArrayLike<number>, want: ArrayLike<number>, what: string) => {

@@ -248,4 +248,5 @@ test("the MLP's Fourier features along directions: sin(k·u_d·x), cos(k·u_d·x
   const coord = (x: number[]) => x.flatMap((v) => [1, 2, 3].map((k) => Math.abs(Math.sin(k * v)))).sort((p, q) => p - q);
   assert.ok(maxAbsDiff(coord(xs[0]!), coord(r(xs[0]!))) > 0.1);
   assert.throws(() => mlpDef.outType(mlpDef.config.parse({ in: 3, out: 1, fourier: 2, fourierDirections: 4 }), [{ dtype: 'f32', shape: [4, 3] }], { dataset: () => undefined }), /fourierDirections needs a 2-D input/);
+  assert.throws(() => mlpDef.outType(mlpDef.config.parse({ in: 2, out: 1, fourierDirections: 4 }), [{ dtype: 'f32', shape: [4, 2] }], { dataset: () => undefined }), /but fourier is 0/);
 });

@@ -99,7 +99,9 @@ class Mlp(_DenseStack):
         if c['fourierDirections']:  # the unit directions (cos πd/n, sin πd/n) as the columns of an [in, n] matrix
             if c['in'] != 2:
                 raise ValueError(f"mlp fourierDirections needs in = 2, got in = {c['in']}")
-            angle = torch.arange(lines, dtype=torch.float64) * (math.pi / lines)
+            if c['fourier'] == 0:
+                raise ValueError(f"mlp fourierDirections {lines} takes the Fourier features along directions, but fourier is 0")
+            angle = torch.arange(lines, dtype=torch.float64) * math.pi / lines  # (π·d)/n as ops/models/mlp.ts
             self.register_buffer('directions', torch.stack([angle.cos(), angle.sin()]).float(), persistent=False)
 
     def forward(self, *inputs, output=None):
