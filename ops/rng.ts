@@ -1,4 +1,6 @@
-/** @file Counter-based seeded randomness in plain JS, so every backend sees the same draws. */
+/** @file Counter-based seeded randomness on the host (plain JS, the normals in WebAssembly), so every backend sees the same
+ * draws. */
+import { drawNormals } from './normals.ts';
 
 function mix(h: number, v: number): number {
   h = Math.imul(h ^ v, 0x85ebca6b);
@@ -54,14 +56,21 @@ export class Rng {
     return out;
   }
 
+  /** standard normals by Box–Muller, through the WebAssembly loop (normals.ts) where it loads */
   normals(n: number): Float32Array {
     const out = new Float32Array(n);
-    for (let i = 0; i < n; i += 2) {
+    return drawNormals(this.s, out) ? out : this.normalsWithMath(out);
+  }
+
+  /** the same draws through the engine's `Math` (fdlibm in Node 20's V8, whose bits the WebAssembly loop reproduces):
+   * the reference of tests/ops/normals.test.ts, and the path where WebAssembly SIMD is missing */
+  normalsWithMath(out: Float32Array): Float32Array {
+    for (let i = 0; i < out.length; i += 2) {
       // Box–Muller; 1 - u keeps log away from 0
       const r = Math.sqrt(-2 * Math.log(1 - this.uniform()));
       const th = 2 * Math.PI * this.uniform();
       out[i] = r * Math.cos(th);
-      if (i + 1 < n) out[i + 1] = r * Math.sin(th);
+      if (i + 1 < out.length) out[i + 1] = r * Math.sin(th);
     }
     return out;
   }

@@ -3,7 +3,8 @@
  * another, on the worker pool's shared memory (gemm-pool.ts). Both compute every element in the same order, so the
  * results are bit-identical whichever runs them, and however the rows are split among threads. */
 import { GEMM_BINARY, GEMM_SHARED_BINARY } from './gemm-binary.ts';
-import { decodeBase64, isShared } from './wasm-memory.ts';
+import { decodeBase64 } from '../../ops/base64.ts';
+import { isShared } from './wasm-memory.ts';
 
 export interface GemmKernels {
   gemm_rows(a: number, sai: number, sak: number, b: number, sbk: number, sbj: number, c: number, bias: number, m0: number, m1: number, n: number, k: number): void;

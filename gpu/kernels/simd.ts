@@ -5,7 +5,8 @@
 import { SIMD_BINARY, SIMD_SHARED_BINARY } from './simd-binary.ts';
 import { gemmKernels, type GemmKernels } from './gemm.ts';
 import type { GemmPool } from './gemm-pool.ts';
-import { decodeBase64, isShared } from './wasm-memory.ts';
+import { decodeBase64 } from '../../ops/base64.ts';
+import { isShared } from './wasm-memory.ts';
 
 export interface SimdKernels {
   silu_forward(a: number, y: number, s: number, n: number): void;
