@@ -176,5 +176,12 @@ export function gemm(a: Tensor, b: Tensor, o: { transposeA?: boolean; transposeB
   return tf.fused.matMul({ a: a as T2, b: b as T2, bias: o.bias, ...attrs });
 }
 
+/** a dense layer's forward pass with SiLU: [a, y, s] = [x·w + bias, a·σ(a), σ(a)], one kernel where registered
+ * (DistilleryMatMulSilu: the SiLU as the product's epilogue on wasm); undefined elsewhere */
+export function gemmSilu(x: Tensor, w: Tensor, bias: Tensor): [Tensor, Tensor, Tensor] | undefined {
+  if (!has(KERNELS.matMulSilu)) return undefined;
+  return run(KERNELS.matMulSilu, [x, w, bias], { transposeA: false, transposeB: false }) as [Tensor, Tensor, Tensor];
+}
+
 /** plain-layout product a·b (the forward layout every backend is fastest in) */
 export const matMul = (a: Tensor, b: Tensor): Tensor => tf.matMul(a as T2, b as T2);

@@ -7,7 +7,7 @@
  * in one kernel, and only the products whose gradients the update needs. */
 import type { Tensor, TF } from './lower/context.ts';
 import type * as tfns from '@tensorflow/tfjs';
-import { columnSum, gemm, keepForBackward, matMul, ownGemm, siluForward, siluGradBias, transpose2d } from './fused.ts';
+import { columnSum, gemm, gemmSilu, keepForBackward, matMul, ownGemm, siluForward, siluGradBias, transpose2d } from './fused.ts';
 
 type T2 = tfns.Tensor2D;
 
@@ -41,6 +41,17 @@ function build(tf: TF): Fns {
   // da·Wᵀ
   const inputGrad = (da: Tensor, w: Tensor) => (ownGemm() ? gemm(da, w, { transposeB: true }) : matMul(da, transpose2d(w)));
   const forward = (x: Tensor, w: Tensor, b: Tensor) => (ownGemm() ? gemm(x, w, { bias: b }) : tf.fused.matMul({ a: x as T2, b: w as T2, bias: b }));
+  // [a, y, s]: the pre-activation, the output and σ(a) (s undefined without an activation)
+  const forwardAct = (x: Tensor, w: Tensor, b: Tensor, act: Activation): [Tensor, Tensor, Tensor | undefined] => {
+    if (act === 'linear') {
+      const a = forward(x, w, b);
+      return [a, a, undefined];
+    }
+    const fused = ownGemm() ? gemmSilu(x, w, b) : undefined;
+    if (fused) return fused;
+    const a = forward(x, w, b);
+    return [a, ...siluForward(a)];
+  };
   // one differentiable layer per (activation, weight gradient?, input gradient?): a gradient nobody reads is a zero fill
   const layers = new Map<string, Dense>();
   const layer = (act: Activation, gw: boolean, gx: boolean): Dense => {
@@ -48,8 +59,7 @@ function build(tf: TF): Fns {
     let f = layers.get(key);
     if (!f) {
       f = tf.customGrad(((x: Tensor, w: Tensor, b: Tensor, save: (ts: Tensor[]) => void) => {
-        const a = forward(x, w, b);
-        const [y, s] = act === 'silu' ? siluForward(a) : [a, undefined];
+        const [a, y, s] = forwardAct(x, w, b, act);
         // inside a backwardScope what the gradient reads is kept by reference (tfjs's save clones, i.e. copies, it)
         const kept = s ? [x, a, s] : [x];
         const byRef = keepForBackward(kept);
@@ -73,8 +83,9 @@ function build(tf: TF): Fns {
     const act = o.act ?? 'linear';
     const g = o.grad ?? { weights: true, input: true };
     if (!g.weights && !g.input) {
-      const a = forward(x, w, b);
-      return act === 'silu' ? siluForward(a)[0] : a;
+      const [a, y, s] = forwardAct(x, w, b, act);
+      if (s) tf.dispose([a, s]);
+      return y;
     }
     return layer(act, g.weights, g.input)(x, w, b);
   };

@@ -31,6 +31,10 @@ export const KERNELS = {
   /** C = op(A)·op(B) (+ bias) for 2-D A, B: attrs transposeA, transposeB; inputs A, B and optionally the bias [n].
    * On wasm, WebAssembly SIMD on operands read in place (gemm.ts), large products on a worker pool (gemm-pool.ts) */
   matMul: 'DistilleryMatMul',
+  /** [a, y, s] of a dense layer with SiLU: a = x·W + b, s = σ(a), y = a·s, one pass over a where the product leaves it
+   * (the same bits as DistilleryMatMul then DistillerySiluForward). wasm only, like siluForward; the SiLU runs as the
+   * product's epilogue when n % 4 = 0, on whichever thread computes the rows */
+  matMulSilu: 'DistilleryMatMulSilu',
   /** a fused group of elementwise ops, generated from its scalar expression (elementwise.ts) */
   elementwise: 'DistilleryElementwise',
 } as const;

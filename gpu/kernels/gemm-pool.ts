@@ -9,7 +9,7 @@
  * Synchronisation: a control block in its own SharedArrayBuffer (Atomics.wait/notify; the workers spin a while before
  * sleeping, and the calling thread takes the first share). Workers never keep the process alive (unref). In a browser,
  * or without shared memory, there is no pool: products run on one thread. */
-import { callRows, gemmCall, gemmSharedBytes, ROW_ARG, type GemmCall, type GemmKernels, type GemmPtrs, type GemmShape } from './gemm.ts';
+import { ARG_COUNT, callRows, gemmCall, gemmSharedBytes, ROW_ARG, type GemmCall, type GemmKernels, type GemmPtrs, type GemmShape } from './gemm.ts';
 import { GEMM_BLOCK } from './gemm.wat.ts';
 import { isShared } from './wasm-memory.ts';
 import { envSetting } from './env-setting.ts';
@@ -18,7 +18,7 @@ import { envSetting } from './env-setting.ts';
 const GEN = 0;
 const DONE = 1;
 const QUIT = 2;
-const FN = 3; // 0 gemm_rows, 1 gemm_gather, 2 gemm_dot
+const FN = 3; // 0 gemm_rows, 1 gemm_gather, 2 gemm_dot, 3 gemm_rows_silu
 const M = 4;
 const THREADS = 5;
 /** in place: rows per claimed block (0: the fixed split) */
@@ -29,7 +29,7 @@ const NEXT = 7;
 const FAILED = 30;
 /** in place: the heap's size in pages when the call was posted */
 const PAGES = 31;
-const ARGS = 8; // the kernel's 12 (or 8) arguments; the row range is filled per thread
+const ARGS = 8; // the kernel's ARG_COUNT[fn] arguments (at most 14); the row range is filled per thread
 const CONTROL_BYTES = 256;
 const PAGE = 65536;
 /** the pool's memory reserves this much address space; larger products run on one thread */
@@ -63,7 +63,7 @@ const WORKER_SOURCE = `
 const { workerData } = process.getBuiltinModule('node:worker_threads');
 const { module, memory, control, failure, index, spinMs, gen0 } = workerData;
 const ctl = new Int32Array(control);
-const ROW = ${JSON.stringify(ROW_ARG)};
+const ROW = ${JSON.stringify(ROW_ARG)}, COUNT = ${JSON.stringify(ARG_COUNT)};
 let gen = gen0; // a call may be posted before this thread starts
 let pages = memory.buffer.byteLength >>> 16;
 try {
@@ -77,7 +77,7 @@ try {
   throw e;
 }
 function serve(k) {
-  const fns = [k.gemm_rows, k.gemm_gather, k.gemm_dot];
+  const fns = [k.gemm_rows, k.gemm_gather, k.gemm_dot, k.gemm_rows_silu];
   for (;;) {
     // poll for the next call for spinMs after the last (a sleeping thread takes ~0.1–0.3 ms to wake), then sleep
     const t0 = performance.now();
@@ -93,7 +93,7 @@ function serve(k) {
     const mr = ${GEMM_BLOCK.mr}, chunk = Math.ceil(m / n / mr) * mr;
     const m0 = Math.min(m, index * chunk), m1 = Math.min(m, (index + 1) * chunk);
     const fn = ctl[${FN}], r = ROW[fn];
-    const a = Array.from(ctl.subarray(${ARGS}, ${ARGS} + (fn === 2 ? 8 : 12)));
+    const a = Array.from(ctl.subarray(${ARGS}, ${ARGS} + COUNT[fn]));
     a[r] = m0;
     a[r + 1] = m1;
     if (m0 < m1) fns[fn](...a);
@@ -115,7 +115,7 @@ function claimBlocks(fns, gen) {
     if (b * blk >= m) return;
     if (Atomics.compareExchange(ctl, ${NEXT}, v, v + 1) !== v) continue;
     const fn = ctl[${FN}], r = ROW[fn];
-    const a = Array.from(ctl.subarray(${ARGS}, ${ARGS} + (fn === 2 ? 8 : 12)));
+    const a = Array.from(ctl.subarray(${ARGS}, ${ARGS} + COUNT[fn]));
     a[r] = b * blk;
     a[r + 1] = Math.min(m, (b + 1) * blk);
     try {

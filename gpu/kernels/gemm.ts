@@ -8,6 +8,8 @@ import { isShared } from './wasm-memory.ts';
 
 export interface GemmKernels {
   gemm_rows(a: number, sai: number, sak: number, b: number, sbk: number, sbj: number, c: number, bias: number, m0: number, m1: number, n: number, k: number): void;
+  /** gemm_rows, then S = σ(C) and Y = C·S at byte offsets s and y (n % 4 = 0) */
+  gemm_rows_silu(a: number, sai: number, sak: number, b: number, sbk: number, sbj: number, c: number, bias: number, m0: number, m1: number, n: number, k: number, s: number, y: number): void;
   gemm_gather(a: number, sai: number, sak: number, b: number, sbk: number, sbj: number, c: number, bias: number, m0: number, m1: number, n: number, k: number): void;
   gemm_dot(a: number, w: number, c: number, bias: number, m0: number, m1: number, n: number, k: number): void;
   peak(iters: number, x: number): number;
@@ -22,28 +24,38 @@ export interface GemmShape {
   tb: boolean;
 }
 
-/** the operands' byte offsets in the kernels' memory; bias 0: none */
+/** the operands' byte offsets in the kernels' memory; bias 0: none; `silu`: also S = σ(C) and Y = C·S there (a product
+ * whose B has contiguous rows, n % 4 = 0) */
 export interface GemmPtrs {
   a: number;
   b: number;
   c: number;
   bias: number;
+  silu?: { s: number; y: number };
 }
 
 /** below this many k, Bᵀ is read by gathering columns (dot products along a short k waste the f32x4 lanes) */
 export const DOT_MIN_K = 8;
 
-/** which kernel computes a product (0 gemm_rows, 1 gemm_gather, 2 gemm_dot), and its arguments with the row range
- * left 0 (at ROW_ARG[fn]) */
+/** which kernel computes a product (0 gemm_rows, 1 gemm_gather, 2 gemm_dot, 3 gemm_rows_silu), and its arguments
+ * (ARG_COUNT[fn] of them) with the row range left 0 (at ROW_ARG[fn]) */
 export interface GemmCall {
-  fn: 0 | 1 | 2;
+  fn: 0 | 1 | 2 | 3;
   args: number[];
 }
-export const ROW_ARG = [8, 8, 4] as const;
+export const ROW_ARG = [8, 8, 4, 8] as const;
+export const ARG_COUNT = [12, 12, 8, 14] as const;
+
+/** whether a product of this shape can take the SiLU epilogue */
+export const siluEpilogueFits = (s: GemmShape) => !s.tb && s.n % 4 === 0;
 
 export function gemmCall(s: GemmShape, p: GemmPtrs): GemmCall {
   const { m, n, k } = s;
   const [sai, sak] = s.ta ? [4, 4 * m] : [4 * k, 4];
+  if (p.silu) {
+    if (!siluEpilogueFits(s)) throw new Error(`the SiLU epilogue needs B with contiguous rows and n % 4 = 0 (n ${n}, transposeB ${s.tb})`);
+    return { fn: 3, args: [p.a, sai, sak, p.b, 4 * n, 4, p.c, p.bias, 0, 0, n, k, p.silu.s, p.silu.y] };
+  }
   if (!s.tb) return { fn: 0, args: [p.a, sai, sak, p.b, 4 * n, 4, p.c, p.bias, 0, 0, n, k] };
   if (!s.ta && k >= DOT_MIN_K) return { fn: 2, args: [p.a, p.b, p.c, p.bias, 0, 0, n, k] };
   return { fn: 1, args: [p.a, sai, sak, p.b, 4, 4 * k, p.c, p.bias, 0, 0, n, k] };
@@ -53,6 +65,7 @@ export function gemmCall(s: GemmShape, p: GemmPtrs): GemmCall {
 export function callRows(g: GemmKernels, c: GemmCall, m0: number, m1: number): void {
   const a = c.args;
   if (c.fn === 2) g.gemm_dot(a[0]!, a[1]!, a[2]!, a[3]!, m0, m1, a[6]!, a[7]!);
+  else if (c.fn === 3) g.gemm_rows_silu(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, m0, m1, a[10]!, a[11]!, a[12]!, a[13]!);
   else (c.fn === 0 ? g.gemm_rows : g.gemm_gather)(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, m0, m1, a[10]!, a[11]!);
 }
 

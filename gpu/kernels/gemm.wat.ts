@@ -9,6 +9,8 @@
  * `gemm_dot` is the Bᵀ form for long k: lanes accumulate k ≡ 0..3 (mod 4), summed (l0 + l1) + (l2 + l3), then
  * the k % 4 tail in order — also a fixed order per element. */
 
+import { sigmoidLanes, sigmoidLocals } from './sigmoid.wat.ts';
+
 const get = (n: string) => `(local.get $${n})`;
 const add = (a: string, b: string) => `(i32.add ${a} ${b})`;
 const mul = (a: string, b: string) => `(i32.mul ${a} ${b})`;
@@ -16,8 +18,13 @@ const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 type BMode = 'rows' | 'gather';
 
+/** what a product does with each element after its sum (and bias): store it (`none`), or store it as a SiLU's
+ * pre-activation a and also s = σ(a), y = a·s (`silu`, at the same offsets from $ps and $py as from $c; whole f32x4
+ * columns only: the scalar-column path traps, the caller sends only n % 4 = 0) */
+type Epilogue = 'none' | 'silu';
+
 /** one block of `mr` rows × `nv` f32x4 columns at (i, j), or `nv = 0`: one scalar column; k from 0 to $k */
-function block(mr: number, nv: number, b: BMode): Block {
+function block(mr: number, nv: number, b: BMode, epi: Epilogue = 'none'): Block {
   const scalar = nv === 0;
   const cols = scalar ? [0] : range(nv);
   const acc = (r: number, q: number) => `acc${r}_${q}`;
@@ -49,10 +56,20 @@ function block(mr: number, nv: number, b: BMode): Block {
       .flatMap((r) =>
         cols.map((q) => {
           const v = withBias ? `(${op('add')} ${get(acc(r, q))} (${scalar ? 'f32.load' : 'v128.load'} offset=${16 * q} ${get('pbias')}))` : get(acc(r, q));
-          return `(${scalar ? 'f32.store' : 'v128.store'} ${cAddr(r, q)} ${v})`;
+          if (epi === 'none') return `(${scalar ? 'f32.store' : 'v128.store'} ${cAddr(r, q)} ${v})`;
+          // the SiLU epilogue: a, then s = σ(a) and y = a·s at the same offsets in S and Y
+          const at = (base: string) => cAddr(r, q).replace(get('pc'), `(i32.add ${get(base)} (i32.sub ${get('pc')} ${get('c')}))`);
+          return [
+            `(local.set $ea ${v})`,
+            `(v128.store ${cAddr(r, q)} (local.get $ea))`,
+            sigmoidLanes('(local.get $ea)', 'e'),
+            `(v128.store ${at('ps')} (local.get $ef))`,
+            `(v128.store ${at('py')} (f32x4.mul (local.get $ea) (local.get $ef)))`,
+          ].join('\n          ');
         }),
       )
       .join('\n          ');
+  if (scalar && epi === 'silu') return { locals: [], code: '(unreachable)' };
   const code = `
         ${range(mr).flatMap((r) => cols.map((q) => `(local.set $${acc(r, q)} ${zero})`)).join(' ')}
         (local.set $pa (i32.add ${get('a')} (i32.mul ${get('i')} ${get('sai')})))
@@ -81,8 +98,8 @@ interface Block {
 }
 
 /** the column loop of one row block: NV-wide blocks, then single vectors, then scalar columns */
-function rowBlock(mr: number, nv: number, b: BMode, tag: string): Block {
-  const parts = [nv, ...(nv > 1 ? [1] : []), 0].map((w) => ({ w, blk: block(mr, w, b) }));
+function rowBlock(mr: number, nv: number, b: BMode, tag: string, epi: Epilogue = 'none'): Block {
+  const parts = [nv, ...(nv > 1 ? [1] : []), 0].map((w) => ({ w, blk: block(mr, w, b, epi) }));
   // locals are per width; names collide across widths of the same row count, so rename with the width
   const locals: string[] = [];
   const code = parts
@@ -116,15 +133,15 @@ const overRows = (mr: number, block: string, tail: string) => `
       (local.set $i (i32.add ${get('i')} (i32.const 1)))
       (br $tl)))`;
 
-function gemmFunc(name: string, b: BMode, mr: number, nv: number): string {
-  const main = rowBlock(mr, nv, b, 'm');
-  const tail = rowBlock(1, nv, b, 't');
+function gemmFunc(name: string, b: BMode, mr: number, nv: number, epi: Epilogue = 'none'): string {
+  const main = rowBlock(mr, nv, b, 'm', epi);
+  const tail = rowBlock(1, nv, b, 't', epi);
   return `
-  ;; C[i, j] = Σ_k A[i·sai + k·sak]·B[k·sbk + j·sbj] (+ bias[j]) for rows m0 ≤ i < m1; strides in bytes; ldc = n·4
+  ;; C[i, j] = Σ_k A[i·sai + k·sak]·B[k·sbk + j·sbj] (+ bias[j]) for rows m0 ≤ i < m1; strides in bytes; ldc = n·4${epi === 'silu' ? '\n  ;; then S = σ(C) and Y = C·S (n % 4 = 0)' : ''}
   (func (export "${name}") (param $a i32) (param $sai i32) (param $sak i32) (param $b i32) (param $sbk i32) (param $sbj i32)
-        (param $c i32) (param $bias i32) (param $m0 i32) (param $m1 i32) (param $n i32) (param $k i32)
+        (param $c i32) (param $bias i32) (param $m0 i32) (param $m1 i32) (param $n i32) (param $k i32)${epi === 'silu' ? ' (param $ps i32) (param $py i32)' : ''}
     (local $i i32) (local $j i32) (local $kk i32) (local $pa i32) (local $pb i32) (local $pc i32) (local $pbias i32) (local $ldc i32)
-    ${[...main.locals, ...tail.locals].join(' ')}
+    ${[...main.locals, ...tail.locals].join(' ')}${epi === 'silu' ? ` (local $ea v128) ${sigmoidLocals('e')}` : ''}
     (local.set $ldc (i32.shl ${get('n')} (i32.const 2)))
     ${overRows(mr, main.code, tail.code)})`;
 }
@@ -234,6 +251,7 @@ export function gemmWat(shared: boolean): string {
 (module
   (import "env" "memory" (memory ${shared ? '1 65536 shared' : '0'}))
 ${gemmFunc('gemm_rows', 'rows', mr, nv)}
+${gemmFunc('gemm_rows_silu', 'rows', mr, nv, 'silu')}
 ${gemmFunc('gemm_gather', 'gather', mr, nv)}
 ${dotFunc(dotMr, dotNr)}
 ${peakFunc()}

@@ -1,7 +1,7 @@
 /** @file The source of the WebAssembly SIMD (f32x4) kernels of simd.ts. Edit here, then run
  * `npx tsx scripts/build-simd.ts` to regenerate simd-binary.ts (a test fails while the two disagree). */
 
-import { SIGMOID_WASM as SIG } from './defs.ts';
+import { sigmoidLocals, sigmoidLanes } from './sigmoid.wat.ts';
 
 const splat = (v: number) => `(f32x4.splat (f32.const ${v}))`;
 
@@ -107,26 +107,12 @@ export const simdWat = (shared: boolean) => String.raw`
   ;; s = σ(a), y = a·s over n elements (n % 4 = 0), σ as tfjs-wasm's XNNPACK computes it (defs.ts sigmoidWasm):
   ;; e = e^−|a| = 2^k·p(t), f = e/(1 + e) (0 past the cutoff), s = f for a ≤ 0 and 1 − f for a > 0
   (func (export "silu_forward") (param $a i32) (param $y i32) (param $s i32) (param $n i32)
-    (local $i i32) (local $end i32) (local $x v128) (local $z v128) (local $k v128) (local $two v128) (local $t v128) (local $p v128) (local $e v128) (local $f v128)
+    (local $i i32) (local $end i32) (local $x v128) ${sigmoidLocals('')}
     (local.set $end (i32.shl (local.get $n) (i32.const 2)))
     (block $done (loop $l
       (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
       (local.set $x (v128.load (i32.add (local.get $a) (local.get $i))))
-      (local.set $z (f32x4.abs (local.get $x)))
-      (local.set $k (f32x4.add (f32x4.mul (local.get $z) ${splat(SIG.minusLog2e)}) ${splat(SIG.magic)}))
-      (local.set $two (i32x4.shl (local.get $k) (i32.const 23)))
-      (local.set $k (f32x4.sub (local.get $k) ${splat(SIG.magic)}))
-      (local.set $t (f32x4.add (f32x4.mul (local.get $k) ${splat(SIG.ln2hi)}) (local.get $z)))
-      (local.set $t (f32x4.add (f32x4.mul (local.get $k) ${splat(SIG.ln2lo)}) (local.get $t)))
-      (local.set $p (f32x4.add (f32x4.mul (local.get $t) ${splat(SIG.c[4]!)}) ${splat(SIG.c[3]!)}))
-      (local.set $p (f32x4.add (f32x4.mul (local.get $t) (local.get $p)) ${splat(SIG.c[2]!)}))
-      (local.set $p (f32x4.add (f32x4.mul (local.get $t) (local.get $p)) ${splat(SIG.c[1]!)}))
-      (local.set $p (f32x4.add (f32x4.mul (local.get $t) (local.get $p)) ${splat(SIG.c[0]!)}))
-      (local.set $t (f32x4.mul (local.get $t) (local.get $two)))
-      (local.set $e (f32x4.add (f32x4.mul (local.get $t) (local.get $p)) (local.get $two)))
-      (local.set $f (f32x4.div (local.get $e) (f32x4.add (local.get $e) ${splat(1)})))
-      (local.set $f (v128.andnot (local.get $f) (f32x4.gt (local.get $z) ${splat(SIG.cutoff)})))
-      (local.set $f (v128.bitselect (f32x4.sub ${splat(1)} (local.get $f)) (local.get $f) (f32x4.gt (local.get $x) ${splat(0)})))
+      ${sigmoidLanes('(local.get $x)', '')}
       (v128.store (i32.add (local.get $s) (local.get $i)) (local.get $f))
       (v128.store (i32.add (local.get $y) (local.get $i)) (f32x4.mul (local.get $x) (local.get $f)))
       (local.set $i (i32.add (local.get $i) (i32.const 16)))

@@ -1,7 +1,7 @@
 /** @file Per kernel: output shapes from input shapes, the host loop, and (optionally) its WebAssembly SIMD form.
  * Backends adapt these: host.ts for wasm and cpu. */
 import { hostMath, KERNELS, type AdamAttrs, type AdamGuardedAttrs, type FourierAttrs, type GuardAttrs, type KernelName, type MatMulAttrs } from './defs.ts';
-import { gemmHost, gemmRows, type GemmShape } from './gemm.ts';
+import { gemmHost, gemmRows, siluEpilogueFits, type GemmPtrs, type GemmShape } from './gemm.ts';
 import type { SimdKernels } from './simd.ts';
 import { compileElementwise, modeOf } from './elementwise.ts';
 
@@ -36,6 +36,21 @@ export function gemmShape([sa, sb]: readonly number[][], attrs: Record<string, u
   return { m, n, k, ta: !!ta, tb: !!tb };
 }
 
+/** C = op(A)·op(B) (+ bias) on the SIMD kernels: large products on every thread (on tfjs's heap in place where it is
+ * shared, else copied into the pool's memory), the others on this one. With `ptrs.silu`, S = σ(C) and Y = C·S come
+ * with it, as the product's epilogue; false: the pool copies (its epilogue would need S and Y copied out too), and
+ * nothing was done. */
+function simdGemm(k: SimdKernels, s: GemmShape, ptrs: GemmPtrs, copy: () => [Float32Array, Float32Array, Float32Array | undefined, Float32Array]): boolean {
+  const own = (m0: number, m1: number) => gemmRows(k.gemm, s, ptrs, m0, m1);
+  if (k.pool?.takes(s)) {
+    if (k.pool.heap) return k.pool.runInPlace(s, ptrs, own), true;
+    if (ptrs.silu) return false;
+    if (k.pool.run(s, ...copy(), own)) return true;
+  }
+  own(0, s.m);
+  return true;
+}
+
 export const SPECS: KernelSpec[] = [
   {
     name: KERNELS.matMul,
@@ -44,17 +59,31 @@ export const SPECS: KernelSpec[] = [
       return [[s.m, s.n]];
     },
     host: ([x, y, bias], [c], shapes, a) => gemmHost(x!, y!, c!, bias, gemmShape(shapes, a)),
-    simd: (k, [x, y, bias], [c], shapes, a) => {
+    simd: (k, [x, y, bias], [c], shapes, a) =>
+      simdGemm(k, gemmShape(shapes, a), { a: x!.ptr, b: y!.ptr, c: c!.ptr, bias: bias?.ptr ?? 0 }, () => [x!.arr, y!.arr, bias?.arr, c!.arr]),
+  },
+  {
+    name: KERNELS.matMulSilu,
+    backends: ['wasm'],
+    needsSimdEngine: true,
+    outShapes: (ins, a) => {
+      const s = gemmShape(ins, a);
+      return [[s.m, s.n], [s.m, s.n], [s.m, s.n]];
+    },
+    host: ([x, w, bias], [c, y, sg], shapes, a) => {
+      gemmHost(x!, w!, c!, bias, gemmShape(shapes, a));
+      hostMath.siluForward([c!], [y!, sg!]);
+    },
+    simd: (k, [x, w, bias], [c, y, sg], shapes, a) => {
       const s = gemmShape(shapes, a);
-      // large products on every thread (on tfjs's heap in place where it is shared, else copied into the pool's
-      // memory), the others on this one
-      const ptrs = { a: x!.ptr, b: y!.ptr, c: c!.ptr, bias: bias?.ptr ?? 0 };
-      const own = (m0: number, m1: number) => gemmRows(k.gemm, s, ptrs, m0, m1);
-      if (k.pool?.takes(s)) {
-        if (k.pool.heap) return k.pool.runInPlace(s, ptrs, own), true;
-        if (k.pool.run(s, x!.arr, y!.arr, bias?.arr, c!.arr, own)) return true;
-      }
-      own(0, s.m);
+      const ptrs = { a: x!.ptr, b: w!.ptr, c: c!.ptr, bias: bias?.ptr ?? 0 };
+      const copy = () => [x!.arr, w!.arr, bias?.arr, c!.arr] as [Float32Array, Float32Array, Float32Array | undefined, Float32Array];
+      if (siluEpilogueFits(s) && simdGemm(k, s, { ...ptrs, silu: { s: sg!.ptr, y: y!.ptr } }, copy)) return true;
+      // the product, then the SiLU as its own pass
+      simdGemm(k, s, ptrs, copy);
+      const n4 = c!.arr.length & ~3;
+      k.silu_forward(c!.ptr, y!.ptr, sg!.ptr, n4);
+      hostMath.siluForward([c!.arr], [y!.arr, sg!.arr], n4);
       return true;
     },
   },

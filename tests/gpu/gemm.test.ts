@@ -8,7 +8,7 @@ process.env.DISTILLERY_SHARED_HEAP = '1'; // the in-place pool (the default), wh
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { loadBackend } from '../../gpu/backend.ts';
-import { gemm } from '../../gpu/fused.ts';
+import { gemm, gemmSilu, siluForward } from '../../gpu/fused.ts';
 import { registerHostKernels } from '../../gpu/kernels/host.ts';
 import { gemmHost, gemmKernels, gemmRows, type GemmShape } from '../../gpu/kernels/gemm.ts';
 import { defaultThreads, GemmPool, gemmPool, rowRange } from '../../gpu/kernels/gemm-pool.ts';
@@ -101,6 +101,32 @@ test('DistilleryMatMul on wasm: 1 and 2 threads bit-identical; 300 products leav
     assert.equal(gemmPool(2, wasmHeap()), pool, 'the same pool');
     assert.equal(pool.workerCount, 1, 'no thread added');
     tf.dispose([x, w, bias]);
+  } finally {
+    await registerHostKernels('wasm');
+  }
+});
+
+test('DistilleryMatMulSilu on wasm is DistilleryMatMul then DistillerySiluForward to the bit: epilogue on 1 and 2 threads, and the unfused fallbacks', async () => {
+  await loadBackend('wasm', { threads: 2 });
+  // n % 4 = 0 takes the epilogue (256³ and 64·256·18 on the pool, 37×12×33 and 5×4×3 on one thread); n = 9, 2 the fallback
+  const shapes = [[256, 256, 256], [256, 256, 18], [64, 256, 18], [37, 12, 33], [5, 4, 3], [7, 9, 5], [256, 2, 256]] as const;
+  try {
+    for (const [threads, simd] of [[1, true], [2, true], [1, false]] as const) {
+      await registerHostKernels('wasm', { threads, simd });
+      for (const [m, n, k] of shapes) {
+        const r = new Rng(['gemm-silu', String(m), String(n), String(k)]);
+        // pre-activations spread over σ's whole range, the cutoff included
+        const [x, w, bias] = [tf.tensor(r.normals(m * k).map((v) => 4 * v), [m, k]), tf.tensor(r.normals(k * n), [k, n]), tf.tensor(r.normals(n), [n])];
+        const fused = gemmSilu(x, w, bias);
+        assert.ok(fused, 'registered on wasm');
+        const a = gemm(x, w, { bias });
+        const [y, sg] = siluForward(a);
+        const what = `${m}×${n}×${k}, ${threads} thread(s), ${simd ? 'SIMD' : 'host loops'}`;
+        for (const [i, name, want] of [[0, 'a', a], [1, 'y', y], [2, 's', sg]] as const)
+          assert.deepEqual(bits((await fused[i].data()) as Float32Array), bits((await want.data()) as Float32Array), `${what}: ${name}`);
+        tf.dispose([x, w, bias, a, y, sg, ...fused]);
+      }
+    }
   } finally {
     await registerHostKernels('wasm');
   }
