@@ -58,7 +58,11 @@ export class Rng {
 
   /** standard normals by Box–Muller, through the WebAssembly loop (normals.ts) where it loads */
   normals(n: number): Float32Array {
-    const out = new Float32Array(n);
+    return this.normalsInto(new Float32Array(n));
+  }
+
+  /** `out.length` normals into `out` (a fresh 64 KiB Float32Array costs about as much as drawing into it) */
+  normalsInto(out: Float32Array): Float32Array {
     return drawNormals(this.s, out) ? out : this.normalsWithMath(out);
   }
 

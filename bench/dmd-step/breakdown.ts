@@ -1,5 +1,5 @@
 /** @file Where a compiled iteration's time goes: every kernel of the backend timed around its call, the host's random
- * draws (the counter-based Rng, plain JS) timed around theirs, and the rest — tfjs's per-op bookkeeping, the
+ * draws (the counter-based Rng: JS, its normals in WebAssembly) timed around theirs, and the rest — tfjs's per-op bookkeeping, the
  * executor, RxJS — as what is left of the wall time. The wrappers are removed afterwards. */
 import type * as tfns from '@tensorflow/tfjs';
 import { Rng } from '../../ops/rng.ts';

@@ -1,5 +1,5 @@
 /** @file TensorFlow.js lowerings of the sources: drawn in JS from the node's stream, so every backend sees the same draws. */
-import type { TfjsTable } from './context.ts';
+import type { LowerCtx, TfjsTable } from './context.ts';
 import { resolveShape } from '../../dsl/types.ts';
 import { gmmDim, sampleGmm } from '../../ops/datasets.ts';
 import { sampleTokens } from '../../ops/tokens.ts';
@@ -7,11 +7,21 @@ import { labelsOf, NULL_LABEL } from '../../ops/labels.ts';
 
 const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
 
+// tfjs-wasm copies a new tensor's values into its heap at once (its `write`), so on wasm the draws go through one
+// reused buffer (allocating a fresh 64 KiB array costs about as much as drawing its normals); the other backends keep
+// the array they are given
+let scratch = new Float32Array(0);
+function normalsFor(ctx: LowerCtx, n: number): Float32Array {
+  if (ctx.tf.getBackend() !== 'wasm') return ctx.rng().normals(n);
+  if (scratch.length < n) scratch = new Float32Array(n);
+  return ctx.rng().normalsInto(scratch.subarray(0, n));
+}
+
 export const sourceLowerings = {
   randn: {
     lower: (_i, p, ctx) => {
       const shape = resolveShape(p.shape, ctx.dims);
-      return ctx.tf.tensor(ctx.rng().normals(size(shape)), shape, 'float32');
+      return ctx.tf.tensor(normalsFor(ctx, size(shape)), shape, 'float32');
     },
   },
   uniform: {
