@@ -5,9 +5,7 @@
 import { decodeBase64 } from './base64.ts';
 import { NORMALS_BINARY } from './normals-binary.ts';
 
-/** the module's memory: the xoshiro128** state (4 words) at STATE, a table at 16, the output (f32) from OUT on */
-export const STATE = 0;
-export const OUT = 256;
+import { OUT, STATE } from './normals.wat.ts';
 /** normals per call; even, so a chunk never splits a Box–Muller pair */
 const CHUNK = 1 << 18;
 

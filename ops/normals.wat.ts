@@ -44,9 +44,10 @@ const NPIO2_HW = [
   0x4042106c, 0x4042d97c, 0x4043a28c, 0x40446b9c, 0x404534ac, 0x4045fdbb, 0x4046c6cb, 0x40478fdb, 0x404858eb, 0x404921fb,
 ];
 
-const TABLE = 16; // the table above, in the module's memory (the layout: normals.ts)
-import { OUT, STATE } from './normals.ts';
-
+/** the module's memory: the xoshiro128** state (4 words) at STATE, the table above at TABLE, the output (f32) from OUT on */
+export const STATE = 0;
+const TABLE = 16;
+export const OUT = 256;
 /** Horner's rule as fdlibm writes it: c[0] + z·(c[1] + z·(… + z·c[last])) */
 const horner = (z: string, cs: number[]): string =>
   cs.length === 1 ? f(cs[0]!) : `(f64.add ${f(cs[0]!)} (f64.mul ${z} ${horner(z, cs.slice(1))}))`;
@@ -214,7 +215,7 @@ export const normalsWat = () => String.raw`
     (local.set $w (f64.mul (local.get $fn) ${f(PIO2_1T)}))
     (global.set $y0 (f64.sub (local.get $r) (local.get $w)))
     (block $quick
-      ;; the table's index is masked so that its load stays in the table when n ≥ 32 (then the test is false anyway)
+      ;; the table's index is masked so that its load stays in this module's first bytes when n ≥ 32 (the test is false then)
       (br_if $quick (i32.and (i32.lt_s (local.get $n) (i32.const 32))
         (i32.ne (local.get $ix) (i32.load (i32.add (i32.const ${TABLE - 4}) (i32.shl (i32.and (local.get $n) (i32.const 31)) (i32.const 2)))))))
         ;; x is near a multiple of π/2: more bits of π/2 where the first step cancelled

@@ -1,7 +1,7 @@
 /**
- * @file Compile the SIMD kernels' WAT (gpu/kernels/simd.wat.ts, gpu/kernels/gemm.wat.ts, ops/normals.wat.ts) with wabt
- * and write the modules' bytes to gpu/kernels/simd-binary.ts, gemm-binary.ts and ops/normals-binary.ts, so the library instantiates them without a WAT
- * compiler at run time (in a browser too). Run after editing the WAT; tests/gpu/simd-binary.test.ts fails while the
+ * @file Compile the SIMD kernels' WAT (gpu/kernels/simd.wat.ts, gpu/kernels/gemm.wat.ts, ops/normals.wat.ts)
+ * with wabt and write the modules' bytes to gpu/kernels/simd-binary.ts, gemm-binary.ts and ops/normals-binary.ts,
+ * so the library instantiates them without a WAT compiler at run time (in a browser too). Run after editing the WAT; tests/gpu/simd-binary.test.ts fails while the
  * committed bytes are stale.
  *
  *   npx tsx scripts/build-simd.ts

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 
 process.env.DISTILLERY_SHARED_HEAP = '1'; // the in-place pool (the default), whatever the environment says
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs';
 import { loadBackend } from '../../gpu/backend.ts';
 import { gemm, gemmSilu, siluForward } from '../../gpu/fused.ts';
@@ -130,6 +131,31 @@ test('DistilleryMatMulSilu on wasm is DistilleryMatMul then DistillerySiluForwar
   } finally {
     await registerHostKernels('wasm');
   }
+});
+
+test('DistilleryMatMulSilu with the copying pool (DISTILLERY_SHARED_HEAP=0): the product on the pool, then the SiLU, the same bits', () => {
+  // a child process: this file keeps tfjs's heap shared
+  const script = `
+    import * as tf from '@tensorflow/tfjs';
+    import { loadBackend } from './gpu/backend.ts';
+    import { gemm, gemmSilu, siluForward } from './gpu/fused.ts';
+    import { gemmPool } from './gpu/kernels/gemm-pool.ts';
+    import { Rng } from './ops/rng.ts';
+    await loadBackend('wasm', { threads: 2 });
+    const heap = tf.findBackend('wasm').wasm.asm.memory;
+    const pool = gemmPool(2, heap);
+    if (!pool || pool.heap) throw new Error('expected the copying pool');
+    const r = new Rng(['gemm-silu-copying']);
+    const [x, w, b] = [tf.tensor(r.normals(256 * 256).map((v) => 4 * v), [256, 256]), tf.tensor(r.normals(256 * 256), [256, 256]), tf.tensor(r.normals(256), [256])];
+    const fused = gemmSilu(x, w, b);
+    const a = gemm(x, w, { bias: b });
+    const [y, s] = siluForward(a);
+    const same = (p, q) => { const [u, v] = [new Uint32Array(p.dataSync().buffer), new Uint32Array(q.dataSync().buffer)]; return u.length === v.length && u.every((e, i) => e === v[i]); };
+    console.log(same(fused[0], a) && same(fused[1], y) && same(fused[2], s) ? 'same' : 'differ');
+    process.exit(0);`;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', cwd: new URL('../..', import.meta.url), env: { ...process.env, DISTILLERY_SHARED_HEAP: '0', DISTILLERY_THREADS: '2' } });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'same');
 });
 
 test('the dmd-step workload (B = H = 256) trains to bit-identical weights and losses with 1 and 2 threads', async () => {

@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { Rng } from '../../ops/rng.ts';
-import { normalsBytes, normalsKernel, OUT } from '../../ops/normals.ts';
+import { normalsBytes, normalsKernel } from '../../ops/normals.ts';
+import { OUT } from '../../ops/normals.wat.ts';
 import { compileNormals, NORMALS_BINARY_FILE, renderNormalsBinary } from '../../scripts/build-simd.ts';
 
 test('normals-binary.ts holds the bytes wabt compiles from normals.wat.ts', async () => {
