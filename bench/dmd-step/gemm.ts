@@ -38,8 +38,9 @@ export interface GemmReport {
   peakPerCore: number;
   /** GFLOP of the products of one iteration */
   gflopPerIteration: number;
-  /** the products' time inside real iterations (ms per iteration), and the GFLOP/s that makes */
-  inIteration: { ms: number; gflops: number };
+  /** the products' time inside real iterations (ms per iteration), and the GFLOP/s that makes; `plain`: the same for
+   * the products without an epilogue (DistilleryMatMul's calls; the others carry a SiLU's σ) */
+  inIteration: { ms: number; gflops: number; plain?: { ms: number; gflops: number } };
   /** Σ count × time of the isolated products, ms per iteration, per contestant */
   isolated: { ours: number; ours1: number; xnnpack: number; jaxjs?: number };
   shapes: ShapeTiming[];
@@ -65,20 +66,31 @@ export async function peakGflops(): Promise<number> {
 
 /** the products `run(n)` launches per iteration, and the time spent in them: wraps the registered product kernels, the
  * one with the SiLU epilogue too (its time, the epilogue's included, counts as the product's) */
-export async function productsOf(tf: TF, run: (n: number) => Promise<void>, iterations: number): Promise<{ products: Product[]; msPerIteration: number }> {
+export async function productsOf(
+  tf: TF,
+  run: (n: number) => Promise<void>,
+  iterations: number,
+): Promise<{ products: Product[]; msPerIteration: number; plain: { ms: number; gflop: number } }> {
   type Cfg = { kernelFunc: (a: { inputs: Record<string, tfns.TensorInfo>; attrs: Record<string, unknown> }) => unknown };
   const cfgs = [KERNELS.matMul, KERNELS.matMulSilu].map((name) => tf.getKernel(name, 'wasm') as unknown as Cfg | undefined).filter((c) => c !== undefined);
   const inners = cfgs.map((c) => c.kernelFunc);
   const seen = new Map<string, Product>();
   let ms = 0;
+  // the plain product kernel's calls on their own: the products' speed in the iteration without σ's arithmetic
+  const plain = { ms: 0, gflop: 0 };
   cfgs.forEach((cfg, i) => {
     cfg.kernelFunc = (a) => {
       const t0 = performance.now();
       const out = inners[i]!(a);
-      ms += performance.now() - t0;
+      const dt = performance.now() - t0;
+      ms += dt;
       const [x, y] = [a.inputs.x0!.shape, a.inputs.x1!.shape];
       const [ta, tb] = [!!a.attrs.transposeA, !!a.attrs.transposeB];
       const p = { m: ta ? x[1]! : x[0]!, k: ta ? x[0]! : x[1]!, n: tb ? y[0]! : y[1]!, ta, tb, bias: 'x2' in a.inputs };
+      if (i === 0) {
+        plain.ms += dt;
+        plain.gflop += (2 * p.m * p.n * p.k) / 1e9;
+      }
       const key = JSON.stringify(p);
       const e = seen.get(key) ?? { ...p, count: 0 };
       e.count++;
@@ -92,7 +104,7 @@ export async function productsOf(tf: TF, run: (n: number) => Promise<void>, iter
     cfgs.forEach((cfg, i) => (cfg.kernelFunc = inners[i]!));
   }
   const products = [...seen.values()].map((p) => ({ ...p, count: p.count / iterations }));
-  return { products, msPerIteration: ms / iterations };
+  return { products, msPerIteration: ms / iterations, plain: { ms: plain.ms / iterations, gflop: plain.gflop / iterations } };
 }
 
 /** µs per call of `f` (its result disposed), after a warm-up */
@@ -188,7 +200,7 @@ export async function gemmReport(tf: TF, run: (n: number) => Promise<void>, o: {
   const threads = defaultThreads();
   const iters = 10;
   await run(1);
-  const { products, msPerIteration } = await productsOf(tf, run, iters);
+  const { products, msPerIteration, plain } = await productsOf(tf, run, iters);
   const gflopPerIteration = products.reduce((s, p) => s + p.count * flops(p), 0) / 1e9;
   const jax = await loadJaxJs(o.jaxjs);
   if (typeof jax === 'string') o.log(`  jax-js skipped: ${jax}`);
@@ -199,7 +211,11 @@ export async function gemmReport(tf: TF, run: (n: number) => Promise<void>, o: {
     threads,
     peakPerCore,
     gflopPerIteration,
-    inIteration: { ms: msPerIteration, gflops: gflopPerIteration / (msPerIteration / 1000) },
+    inIteration: {
+      ms: msPerIteration,
+      gflops: gflopPerIteration / (msPerIteration / 1000),
+      ...(plain.ms > 0 && plain.ms < msPerIteration ? { plain: { ms: plain.ms, gflops: plain.gflop / (plain.ms / 1000) } } : {}),
+    },
     isolated: { ours: total((s) => s.ours), ours1: total((s) => s.ours1), xnnpack: total((s) => s.xnnpack), ...(typeof jax !== 'string' ? { jaxjs: total((s) => s.jaxjs) } : {}) },
     shapes,
     ...(typeof jax === 'string' ? { jaxjsSkipped: jax } : {}),
@@ -213,7 +229,10 @@ export function describeGemm(g: GemmReport): string {
   const lines = [
     `  GEMM roofline: peak ${g.peakPerCore.toFixed(1)} GFLOP/s per core (f32x4 mul+add chains) × ${g.threads} threads = ${(g.peakPerCore * g.threads).toFixed(1)}; ` +
       `the iteration's products (${g.gflopPerIteration.toFixed(3)} GFLOP) reach ${g.inIteration.gflops.toFixed(1)} GFLOP/s in the iteration (${g.inIteration.ms.toFixed(2)} ms/it, SiLU epilogues included), ` +
-      `peak × threads / achieved ${((g.peakPerCore * g.threads) / g.inIteration.gflops).toFixed(2)}×`,
+      `peak × threads / achieved ${((g.peakPerCore * g.threads) / g.inIteration.gflops).toFixed(2)}×` +
+      (g.inIteration.plain
+        ? `; the products without an epilogue ${g.inIteration.plain.gflops.toFixed(1)} GFLOP/s (${g.inIteration.plain.ms.toFixed(2)} ms/it), ${((g.peakPerCore * g.threads) / g.inIteration.plain.gflops).toFixed(2)}×`
+        : ''),
     `  isolated, ms/it (GFLOP/s): ours ${g.isolated.ours.toFixed(2)} (${gf(g.isolated.ours)}), ours 1 thread ${g.isolated.ours1.toFixed(2)} (${gf(g.isolated.ours1)}), ` +
       `XNNPACK ${g.isolated.xnnpack.toFixed(2)} (${gf(g.isolated.xnnpack)})` +
       (g.isolated.jaxjs !== undefined ? `, jax-js ${g.isolated.jaxjs.toFixed(2)} (${gf(g.isolated.jaxjs)})` : ''),
