@@ -51,24 +51,25 @@ function block(mr: number, nv: number, b: BMode, epi: Epilogue = 'none'): Block 
   ];
   // C(i + r, j + 4q) = acc (+ bias)
   const cAddr = (r: number, q: number) => `(i32.add ${get('pc')} (i32.add (i32.mul ${get('ldc')} (i32.const ${r})) (i32.const ${16 * q})))`;
-  const store = (withBias: boolean) =>
-    range(mr)
-      .flatMap((r) =>
-        cols.map((q) => {
-          const v = withBias ? `(${op('add')} ${get(acc(r, q))} (${scalar ? 'f32.load' : 'v128.load'} offset=${16 * q} ${get('pbias')}))` : get(acc(r, q));
-          if (epi === 'none') return `(${scalar ? 'f32.store' : 'v128.store'} ${cAddr(r, q)} ${v})`;
-          // the SiLU epilogue: a, then s = σ(a) and y = a·s at the same offsets in S and Y
-          const at = (base: string) => cAddr(r, q).replace(get('pc'), `(i32.add ${get(base)} (i32.sub ${get('pc')} ${get('c')}))`);
-          return [
-            `(local.set $ea ${v})`,
-            `(v128.store ${cAddr(r, q)} (local.get $ea))`,
-            sigmoidLanes('(local.get $ea)', 'e'),
-            `(v128.store ${at('ps')} (local.get $ef))`,
-            `(v128.store ${at('py')} (f32x4.mul (local.get $ea) (local.get $ef)))`,
-          ].join('\n          ');
-        }),
-      )
-      .join('\n          ');
+  const value = (withBias: boolean, r: number, q: number) =>
+    withBias ? `(${op('add')} ${get(acc(r, q))} (${scalar ? 'f32.load' : 'v128.load'} offset=${16 * q} ${get('pbias')}))` : get(acc(r, q));
+  const cells = range(mr).flatMap((r) => cols.map((q) => [r, q] as const));
+  const store = (withBias: boolean) => {
+    if (epi === 'none') return cells.map(([r, q]) => `(${scalar ? 'f32.store' : 'v128.store'} ${cAddr(r, q)} ${value(withBias, r, q)})`).join('\n          ');
+    // the SiLU epilogue: a, then s = σ(a) and y = a·s at the same offsets in S and Y. Every a of the block first,
+    // then σ cell by cell: with C's, S's and Y's stores between one σ and the next (the earlier order) the σ chains
+    // ran one after another, ~20 % slower (256 × 256 × 18: 141 vs 180 µs on one thread); same operations, same bits
+    const at = (base: string, r: number, q: number) => cAddr(r, q).replace(get('pc'), `(i32.add ${get(base)} (i32.sub ${get('pc')} ${get('c')}))`);
+    const ea = (r: number, q: number) => `(local.get $ea${r}_${q})`;
+    return [
+      ...cells.flatMap(([r, q]) => [`(local.set $ea${r}_${q} ${value(withBias, r, q)})`, `(v128.store ${cAddr(r, q)} ${ea(r, q)})`]),
+      ...cells.flatMap(([r, q]) => [
+        sigmoidLanes(ea(r, q), 'e'),
+        `(v128.store ${at('ps', r, q)} (local.get $ef))`,
+        `(v128.store ${at('py', r, q)} (f32x4.mul ${ea(r, q)} (local.get $ef)))`,
+      ]),
+    ].join('\n          ');
+  };
   if (scalar && epi === 'silu') return { locals: [], code: '(unreachable)' };
   const code = `
         ${range(mr).flatMap((r) => cols.map((q) => `(local.set $${acc(r, q)} ${zero})`)).join(' ')}
@@ -141,7 +142,7 @@ function gemmFunc(name: string, b: BMode, mr: number, nv: number, epi: Epilogue 
   (func (export "${name}") (param $a i32) (param $sai i32) (param $sak i32) (param $b i32) (param $sbk i32) (param $sbj i32)
         (param $c i32) (param $bias i32) (param $m0 i32) (param $m1 i32) (param $n i32) (param $k i32)${epi === 'silu' ? ' (param $ps i32) (param $py i32)' : ''}
     (local $i i32) (local $j i32) (local $kk i32) (local $pa i32) (local $pb i32) (local $pc i32) (local $pbias i32) (local $ldc i32)
-    ${[...main.locals, ...tail.locals].join(' ')}${epi === 'silu' ? ` (local $ea v128) ${sigmoidLocals('e')}` : ''}
+    ${[...main.locals, ...tail.locals].join(' ')}${epi === 'silu' ? `${range(mr * nv).map((c) => ` (local $ea${Math.floor(c / nv)}_${c % nv} v128)`).join('')} ${sigmoidLocals('e')}` : ''}
     (local.set $ldc (i32.shl ${get('n')} (i32.const 2)))
     ${overRows(mr, main.code, tail.code)})`;
 }
