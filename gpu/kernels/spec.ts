@@ -42,7 +42,7 @@ export function gemmShape([sa, sb]: readonly number[][], attrs: Record<string, u
  * nothing was done. */
 function simdGemm(k: SimdKernels, s: GemmShape, ptrs: GemmPtrs, copy: () => [Float32Array, Float32Array, Float32Array | undefined, Float32Array]): boolean {
   const own = (m0: number, m1: number) => gemmRows(k.gemm, s, ptrs, m0, m1);
-  if (k.pool?.takes(s)) {
+  if (k.pool?.takes(s, !!ptrs.silu)) {
     if (k.pool.heap) return k.pool.runInPlace(s, ptrs, own), true;
     if (ptrs.silu) return false;
     if (k.pool.run(s, ...copy(), own)) return true;

@@ -109,8 +109,9 @@ test('DistilleryMatMul on wasm: 1 and 2 threads bit-identical; 300 products leav
 
 test('DistilleryMatMulSilu on wasm is DistilleryMatMul then DistillerySiluForward to the bit: epilogue on 1 and 2 threads, and the unfused fallbacks', async () => {
   await loadBackend('wasm', { threads: 2 });
-  // n % 4 = 0 takes the epilogue (256³ and 64·256·18 on the pool, 37×12×33 and 5×4×3 on one thread); n = 9, 2 the fallback
-  const shapes = [[256, 256, 256], [256, 256, 18], [64, 256, 18], [37, 12, 33], [5, 4, 3], [7, 9, 5], [256, 2, 256]] as const;
+  // n % 4 = 0 takes the epilogue (256³, 64·256·18 and 256·256·2 — split for the epilogue's work — on the pool, 37×12×33
+  // and 5×4×3 on one thread); n = 9, 2 the fallback
+  const shapes = [[256, 256, 256], [256, 256, 18], [64, 256, 18], [256, 256, 2], [37, 12, 33], [5, 4, 3], [7, 9, 5], [256, 2, 256]] as const;
   try {
     for (const [threads, simd] of [[1, true], [2, true], [1, false]] as const) {
       await registerHostKernels('wasm', { threads, simd });
