@@ -183,5 +183,12 @@ export function gemmSilu(x: Tensor, w: Tensor, bias: Tensor): [Tensor, Tensor, T
   return run(KERNELS.matMulSilu, [x, w, bias], { transposeA: false, transposeB: false }) as [Tensor, Tensor, Tensor];
 }
 
+/** y = SiLU(x·w + bias) of a dense layer whose backward pass never runs, one kernel that writes y alone where
+ * registered and n % 4 = 0 (DistilleryMatMulSiluOut, wasm); undefined elsewhere */
+export function gemmSiluOut(x: Tensor, w: Tensor, bias: Tensor): Tensor | undefined {
+  if (!has(KERNELS.matMulSiluOut) || w.shape[1]! % 4 !== 0) return undefined;
+  return run(KERNELS.matMulSiluOut, [x, w, bias], { transposeA: false, transposeB: false })[0]!;
+}
+
 /** plain-layout product a·b (the forward layout every backend is fastest in) */
 export const matMul = (a: Tensor, b: Tensor): Tensor => tf.matMul(a as T2, b as T2);

@@ -7,7 +7,7 @@
  * in one kernel, and only the products whose gradients the update needs. */
 import type { Tensor, TF } from './lower/context.ts';
 import type * as tfns from '@tensorflow/tfjs';
-import { columnSum, gemm, gemmSilu, keepForBackward, matMul, ownGemm, siluForward, siluGradBias, transpose2d } from './fused.ts';
+import { columnSum, gemm, gemmSilu, gemmSiluOut, keepForBackward, matMul, ownGemm, siluForward, siluGradBias, transpose2d } from './fused.ts';
 
 type T2 = tfns.Tensor2D;
 
@@ -83,6 +83,8 @@ function build(tf: TF): Fns {
     const act = o.act ?? 'linear';
     const g = o.grad ?? { weights: true, input: true };
     if (!g.weights && !g.input) {
+      const out = act === 'silu' && ownGemm() ? gemmSiluOut(x, w, b) : undefined;
+      if (out) return out;
       const [a, y, s] = forwardAct(x, w, b, act);
       if (s) tf.dispose([a, s]);
       return y;

@@ -65,14 +65,14 @@ export async function peakGflops(): Promise<number> {
 }
 
 /** the products `run(n)` launches per iteration, and the time spent in them: wraps the registered product kernels, the
- * one with the SiLU epilogue too (its time, the epilogue's included, counts as the product's) */
+ * ones with a SiLU epilogue too (their time, the epilogue's included, counts as the product's) */
 export async function productsOf(
   tf: TF,
   run: (n: number) => Promise<void>,
   iterations: number,
 ): Promise<{ products: Product[]; msPerIteration: number; plain: { ms: number; gflop: number } }> {
   type Cfg = { kernelFunc: (a: { inputs: Record<string, tfns.TensorInfo>; attrs: Record<string, unknown> }) => unknown };
-  const cfgs = [KERNELS.matMul, KERNELS.matMulSilu].map((name) => tf.getKernel(name, 'wasm') as unknown as Cfg | undefined).filter((c) => c !== undefined);
+  const cfgs = [KERNELS.matMul, KERNELS.matMulSilu, KERNELS.matMulSiluOut].map((name) => tf.getKernel(name, 'wasm') as unknown as Cfg | undefined).filter((c) => c !== undefined);
   const inners = cfgs.map((c) => c.kernelFunc);
   const seen = new Map<string, Product>();
   let ms = 0;

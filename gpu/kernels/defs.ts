@@ -35,6 +35,10 @@ export const KERNELS = {
    * (the same bits as DistilleryMatMul then DistillerySiluForward). wasm only, like siluForward; the SiLU runs as the
    * product's epilogue when n % 4 = 0, on whichever thread computes the rows */
   matMulSilu: 'DistilleryMatMulSilu',
+  /** y = a·σ(a) alone, a = x·W + b: a dense layer with SiLU whose backward pass never runs (a frozen teacher, the
+   * student drawing samples for the fake score's update). The same bits as matMulSilu's y; it leaves out the writes
+   * of a and s, which cost about as much as σ itself. wasm only, n % 4 = 0 */
+  matMulSiluOut: 'DistilleryMatMulSiluOut',
   /** a fused group of elementwise ops, generated from its scalar expression (elementwise.ts) */
   elementwise: 'DistilleryElementwise',
 } as const;

@@ -18,7 +18,7 @@ import { envSetting } from './env-setting.ts';
 const GEN = 0;
 const DONE = 1;
 const QUIT = 2;
-const FN = 3; // 0 gemm_rows, 1 gemm_gather, 2 gemm_dot, 3 gemm_rows_silu
+const FN = 3; // 0 gemm_rows, 1 gemm_gather, 2 gemm_dot, 3 gemm_rows_silu, 4 gemm_rows_silu_out
 const M = 4;
 const THREADS = 5;
 /** in place: rows per claimed block (0: the fixed split) */
@@ -80,7 +80,7 @@ try {
   throw e;
 }
 function serve(k) {
-  const fns = [k.gemm_rows, k.gemm_gather, k.gemm_dot, k.gemm_rows_silu];
+  const fns = [k.gemm_rows, k.gemm_gather, k.gemm_dot, k.gemm_rows_silu, k.gemm_rows_silu_out];
   for (;;) {
     // poll for the next call for spinMs after the last (a sleeping thread takes ~0.1–0.3 ms to wake), then sleep
     const t0 = performance.now();
@@ -215,7 +215,7 @@ export class GemmPool {
   }
 
   /** whether a product of shape `s` goes to the pool (in place, smaller ones pay off than when copying); `silu`: with
-   * the SiLU epilogue */
+   * a SiLU epilogue */
   takes(s: GemmShape, silu = false): boolean {
     return s.m >= POOL_MIN_ROWS && s.m * s.n * (s.k + (silu ? SILU_WORK_K : 0)) >= (this.heap ? POOL_MIN_WORK_IN_PLACE : POOL_MIN_WORK);
   }

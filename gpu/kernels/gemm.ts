@@ -10,6 +10,8 @@ export interface GemmKernels {
   gemm_rows(a: number, sai: number, sak: number, b: number, sbk: number, sbj: number, c: number, bias: number, m0: number, m1: number, n: number, k: number): void;
   /** gemm_rows, then S = σ(C) and Y = C·S at byte offsets s and y (n % 4 = 0) */
   gemm_rows_silu(a: number, sai: number, sak: number, b: number, sbk: number, sbj: number, c: number, bias: number, m0: number, m1: number, n: number, k: number, s: number, y: number): void;
+  /** gemm_rows storing C·σ(C) in place of C (n % 4 = 0) */
+  gemm_rows_silu_out(a: number, sai: number, sak: number, b: number, sbk: number, sbj: number, c: number, bias: number, m0: number, m1: number, n: number, k: number): void;
   gemm_gather(a: number, sai: number, sak: number, b: number, sbk: number, sbj: number, c: number, bias: number, m0: number, m1: number, n: number, k: number): void;
   gemm_dot(a: number, w: number, c: number, bias: number, m0: number, m1: number, n: number, k: number): void;
   peak(iters: number, x: number): number;
@@ -24,27 +26,28 @@ export interface GemmShape {
   tb: boolean;
 }
 
-/** the operands' byte offsets in the kernels' memory; bias 0: none; `silu`: also S = σ(C) and Y = C·S there (a product
- * whose B has contiguous rows, n % 4 = 0) */
+/** the operands' byte offsets in the kernels' memory; bias 0: none; `silu`: also S = σ(C) and Y = C·S there, or
+ * `siluOut`: C·σ(C) stored in place of C (a product whose B has contiguous rows, n % 4 = 0) */
 export interface GemmPtrs {
   a: number;
   b: number;
   c: number;
   bias: number;
   silu?: { s: number; y: number };
+  siluOut?: boolean;
 }
 
 /** below this many k, Bᵀ is read by gathering columns (dot products along a short k waste the f32x4 lanes) */
 export const DOT_MIN_K = 8;
 
-/** which kernel computes a product (0 gemm_rows, 1 gemm_gather, 2 gemm_dot, 3 gemm_rows_silu), and its arguments
- * (ARG_COUNT[fn] of them) with the row range left 0 (at ROW_ARG[fn]) */
+/** which kernel computes a product (0 gemm_rows, 1 gemm_gather, 2 gemm_dot, 3 gemm_rows_silu, 4 gemm_rows_silu_out),
+ * and its arguments (ARG_COUNT[fn] of them) with the row range left 0 (at ROW_ARG[fn]) */
 export interface GemmCall {
-  fn: 0 | 1 | 2 | 3;
+  fn: 0 | 1 | 2 | 3 | 4;
   args: number[];
 }
-export const ROW_ARG = [8, 8, 4, 8] as const;
-export const ARG_COUNT = [12, 12, 8, 14] as const;
+export const ROW_ARG = [8, 8, 4, 8, 8] as const;
+export const ARG_COUNT = [12, 12, 8, 14, 12] as const;
 
 /** whether a product of this shape can take the SiLU epilogue */
 export const siluEpilogueFits = (s: GemmShape) => !s.tb && s.n % 4 === 0;
@@ -52,9 +55,10 @@ export const siluEpilogueFits = (s: GemmShape) => !s.tb && s.n % 4 === 0;
 export function gemmCall(s: GemmShape, p: GemmPtrs): GemmCall {
   const { m, n, k } = s;
   const [sai, sak] = s.ta ? [4, 4 * m] : [4 * k, 4];
-  if (p.silu) {
+  if (p.silu || p.siluOut) {
     if (!siluEpilogueFits(s)) throw new Error(`the SiLU epilogue needs B with contiguous rows and n % 4 = 0 (n ${n}, transposeB ${s.tb})`);
-    return { fn: 3, args: [p.a, sai, sak, p.b, 4 * n, 4, p.c, p.bias, 0, 0, n, k, p.silu.s, p.silu.y] };
+    if (p.siluOut) return { fn: 4, args: [p.a, sai, sak, p.b, 4 * n, 4, p.c, p.bias, 0, 0, n, k] };
+    return { fn: 3, args: [p.a, sai, sak, p.b, 4 * n, 4, p.c, p.bias, 0, 0, n, k, p.silu!.s, p.silu!.y] };
   }
   if (!s.tb) return { fn: 0, args: [p.a, sai, sak, p.b, 4 * n, 4, p.c, p.bias, 0, 0, n, k] };
   if (!s.ta && k >= DOT_MIN_K) return { fn: 2, args: [p.a, p.b, p.c, p.bias, 0, 0, n, k] };
@@ -66,7 +70,7 @@ export function callRows(g: GemmKernels, c: GemmCall, m0: number, m1: number): v
   const a = c.args;
   if (c.fn === 2) g.gemm_dot(a[0]!, a[1]!, a[2]!, a[3]!, m0, m1, a[6]!, a[7]!);
   else if (c.fn === 3) g.gemm_rows_silu(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, m0, m1, a[10]!, a[11]!, a[12]!, a[13]!);
-  else (c.fn === 0 ? g.gemm_rows : g.gemm_gather)(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, m0, m1, a[10]!, a[11]!);
+  else (c.fn === 0 ? g.gemm_rows : c.fn === 1 ? g.gemm_gather : g.gemm_rows_silu_out)(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, m0, m1, a[10]!, a[11]!);
 }
 
 /** rows [m0, m1) of C */

@@ -19,9 +19,10 @@ const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 type BMode = 'rows' | 'gather';
 
 /** what a product does with each element after its sum (and bias): store it (`none`), or store it as a SiLU's
- * pre-activation a and also s = σ(a), y = a·s (`silu`, at the same offsets from $ps and $py as from $c; whole f32x4
- * columns only: the scalar-column path traps, the caller sends only n % 4 = 0) */
-type Epilogue = 'none' | 'silu';
+ * pre-activation a and also s = σ(a), y = a·s (`silu`, at the same offsets from $ps and $py as from $c), or store only
+ * y = a·σ(a) in its place (`siluOut`: a layer whose backward pass never runs). The SiLU forms take whole f32x4 columns
+ * only: their scalar-column path traps, the caller sends only n % 4 = 0 */
+type Epilogue = 'none' | 'silu' | 'siluOut';
 
 /** one block of `mr` rows × `nv` f32x4 columns at (i, j), or `nv = 0`: one scalar column; k from 0 to $k */
 function block(mr: number, nv: number, b: BMode, epi: Epilogue = 'none'): Block {
@@ -59,18 +60,19 @@ function block(mr: number, nv: number, b: BMode, epi: Epilogue = 'none'): Block 
     // the SiLU epilogue: a, then s = σ(a) and y = a·s at the same offsets in S and Y. Every a of the block first,
     // then σ cell by cell: with C's, S's and Y's stores between one σ and the next (the earlier order) the σ chains
     // ran one after another, ~20 % slower (256 × 256 × 18: 141 vs 180 µs on one thread); same operations, same bits
+    // (siluOut stores y alone: the writes of a and s to memory not yet in cache cost as much as σ, ~75 µs per 256 × 256)
     const at = (base: string, r: number, q: number) => cAddr(r, q).replace(get('pc'), `(i32.add ${get(base)} (i32.sub ${get('pc')} ${get('c')}))`);
     const ea = (r: number, q: number) => `(local.get $ea${r}_${q})`;
+    const y = (r: number, q: number) => `(f32x4.mul ${ea(r, q)} (local.get $ef))`;
     return [
-      ...cells.flatMap(([r, q]) => [`(local.set $ea${r}_${q} ${value(withBias, r, q)})`, `(v128.store ${cAddr(r, q)} ${ea(r, q)})`]),
+      ...cells.flatMap(([r, q]) => [`(local.set $ea${r}_${q} ${value(withBias, r, q)})`, ...(epi === 'silu' ? [`(v128.store ${cAddr(r, q)} ${ea(r, q)})`] : [])]),
       ...cells.flatMap(([r, q]) => [
         sigmoidLanes(ea(r, q), 'e'),
-        `(v128.store ${at('ps', r, q)} (local.get $ef))`,
-        `(v128.store ${at('py', r, q)} (f32x4.mul ${ea(r, q)} (local.get $ef)))`,
+        ...(epi === 'silu' ? [`(v128.store ${at('ps', r, q)} (local.get $ef))`, `(v128.store ${at('py', r, q)} ${y(r, q)})`] : [`(v128.store ${cAddr(r, q)} ${y(r, q)})`]),
       ]),
     ].join('\n          ');
   };
-  if (scalar && epi === 'silu') return { locals: [], code: '(unreachable)' };
+  if (scalar && epi !== 'none') return { locals: [], code: '(unreachable)' };
   const code = `
         ${range(mr).flatMap((r) => cols.map((q) => `(local.set $${acc(r, q)} ${zero})`)).join(' ')}
         (local.set $pa (i32.add ${get('a')} (i32.mul ${get('i')} ${get('sai')})))
@@ -138,11 +140,11 @@ function gemmFunc(name: string, b: BMode, mr: number, nv: number, epi: Epilogue 
   const main = rowBlock(mr, nv, b, 'm', epi);
   const tail = rowBlock(1, nv, b, 't', epi);
   return `
-  ;; C[i, j] = Σ_k A[i·sai + k·sak]·B[k·sbk + j·sbj] (+ bias[j]) for rows m0 ≤ i < m1; strides in bytes; ldc = n·4${epi === 'silu' ? '\n  ;; then S = σ(C) and Y = C·S (n % 4 = 0)' : ''}
+  ;; C[i, j] = Σ_k A[i·sai + k·sak]·B[k·sbk + j·sbj] (+ bias[j]) for rows m0 ≤ i < m1; strides in bytes; ldc = n·4${epi === 'silu' ? '\n  ;; then S = σ(C) and Y = C·S (n % 4 = 0)' : epi === 'siluOut' ? '\n  ;; stored as C·σ(C) (n % 4 = 0)' : ''}
   (func (export "${name}") (param $a i32) (param $sai i32) (param $sak i32) (param $b i32) (param $sbk i32) (param $sbj i32)
         (param $c i32) (param $bias i32) (param $m0 i32) (param $m1 i32) (param $n i32) (param $k i32)${epi === 'silu' ? ' (param $ps i32) (param $py i32)' : ''}
     (local $i i32) (local $j i32) (local $kk i32) (local $pa i32) (local $pb i32) (local $pc i32) (local $pbias i32) (local $ldc i32)
-    ${[...main.locals, ...tail.locals].join(' ')}${epi === 'silu' ? `${range(mr * nv).map((c) => ` (local $ea${Math.floor(c / nv)}_${c % nv} v128)`).join('')} ${sigmoidLocals('e')}` : ''}
+    ${[...main.locals, ...tail.locals].join(' ')}${epi !== 'none' ? `${range(mr * nv).map((c) => ` (local $ea${Math.floor(c / nv)}_${c % nv} v128)`).join('')} ${sigmoidLocals('e')}` : ''}
     (local.set $ldc (i32.shl ${get('n')} (i32.const 2)))
     ${overRows(mr, main.code, tail.code)})`;
 }
@@ -253,6 +255,7 @@ export function gemmWat(shared: boolean): string {
   (import "env" "memory" (memory ${shared ? '1 65536 shared' : '0'}))
 ${gemmFunc('gemm_rows', 'rows', mr, nv)}
 ${gemmFunc('gemm_rows_silu', 'rows', mr, nv, 'silu')}
+${gemmFunc('gemm_rows_silu_out', 'rows', mr, nv, 'siluOut')}
 ${gemmFunc('gemm_gather', 'gather', mr, nv)}
 ${dotFunc(dotMr, dotNr)}
 ${peakFunc()}

@@ -42,10 +42,11 @@ export function gemmShape([sa, sb]: readonly number[][], attrs: Record<string, u
  * nothing was done. */
 function simdGemm(k: SimdKernels, s: GemmShape, ptrs: GemmPtrs, copy: () => [Float32Array, Float32Array, Float32Array | undefined, Float32Array]): boolean {
   const own = (m0: number, m1: number) => gemmRows(k.gemm, s, ptrs, m0, m1);
-  if (k.pool?.takes(s, !!ptrs.silu)) {
+  if (k.pool?.takes(s, !!(ptrs.silu || ptrs.siluOut))) {
     if (k.pool.heap) return k.pool.runInPlace(s, ptrs, own), true;
     if (ptrs.silu) return false;
-    if (k.pool.run(s, ...copy(), own)) return true;
+    // the copying pool runs plain products only: C·σ(C) stays on this thread
+    if (!ptrs.siluOut && k.pool.run(s, ...copy(), own)) return true;
   }
   own(0, s.m);
   return true;
@@ -86,6 +87,23 @@ export const SPECS: KernelSpec[] = [
       hostMath.siluForward([c!.arr], [y!.arr, sg!.arr], n4);
       return true;
     },
+  },
+  {
+    name: KERNELS.matMulSiluOut,
+    backends: ['wasm'],
+    needsSimdEngine: true,
+    outShapes: (ins, a) => {
+      const s = gemmShape(ins, a);
+      if (!siluEpilogueFits(s)) throw new Error(`${KERNELS.matMulSiluOut} needs n % 4 = 0 and B untransposed (n ${s.n}, transposeB ${s.tb})`);
+      return [[s.m, s.n]];
+    },
+    host: ([x, w, bias], [y], shapes, a) => {
+      const c = new Float32Array(y!.length);
+      gemmHost(x!, w!, c, bias, gemmShape(shapes, a));
+      hostMath.siluForward([c], [y!, new Float32Array(y!.length)]);
+    },
+    simd: (k, [x, w, bias], [y], shapes, a) =>
+      simdGemm(k, gemmShape(shapes, a), { a: x!.ptr, b: w!.ptr, c: y!.ptr, bias: bias?.ptr ?? 0, siluOut: true }, () => [x!.arr, w!.arr, bias?.arr, y!.arr]),
   },
   {
     // a fused group of elementwise ops: attrs.expr (JSON of ops/scalar.ts's Expr) over broadcast inputs

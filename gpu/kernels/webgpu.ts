@@ -144,7 +144,7 @@ type Impl = (b: WebGPUBackendLike, ins: TensorInfo[], attrs: Record<string, unkn
 
 // matrix products stay tfjs-webgpu's own (gpu/fused.ts's gemm falls back to tf.matMul); the SiLU forward stays
 // Sigmoid and Multiply (a program writes one output, so a fused one would still run two)
-const IMPLS: Record<Exclude<KernelName, typeof KERNELS.matMul | typeof KERNELS.matMulSilu | typeof KERNELS.siluForward>, Impl> = {
+const IMPLS: Record<Exclude<KernelName, typeof KERNELS.matMul | typeof KERNELS.matMulSilu | typeof KERNELS.matMulSiluOut | typeof KERNELS.siluForward>, Impl> = {
   [KERNELS.siluGradBias]: (b, ins) => {
     const shape = ins[0]!.shape;
     const cols = shape[shape.length - 1]!;

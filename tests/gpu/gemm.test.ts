@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs';
 import { loadBackend } from '../../gpu/backend.ts';
-import { gemm, gemmSilu, siluForward } from '../../gpu/fused.ts';
+import { gemm, gemmSilu, gemmSiluOut, siluForward } from '../../gpu/fused.ts';
 import { registerHostKernels } from '../../gpu/kernels/host.ts';
 import { gemmHost, gemmKernels, gemmRows, type GemmShape } from '../../gpu/kernels/gemm.ts';
 import { defaultThreads, GemmPool, gemmPool, rowRange } from '../../gpu/kernels/gemm-pool.ts';
@@ -107,7 +107,7 @@ test('DistilleryMatMul on wasm: 1 and 2 threads bit-identical; 300 products leav
   }
 });
 
-test('DistilleryMatMulSilu on wasm is DistilleryMatMul then DistillerySiluForward to the bit: epilogue on 1 and 2 threads, and the unfused fallbacks', async () => {
+test('DistilleryMatMulSilu on wasm is DistilleryMatMul then DistillerySiluForward to the bit, and DistilleryMatMulSiluOut its y: epilogue on 1 and 2 threads, and the unfused fallbacks', async () => {
   await loadBackend('wasm', { threads: 2 });
   // n % 4 = 0 takes the epilogue (256³, 64·256·18 and 256·256·2 — split for the epilogue's work — on the pool, 37×12×33
   // and 5×4×3 on one thread); n = 9, 2 the fallback
@@ -126,7 +126,11 @@ test('DistilleryMatMulSilu on wasm is DistilleryMatMul then DistillerySiluForwar
         const what = `${m}×${n}×${k}, ${threads} thread(s), ${simd ? 'SIMD' : 'host loops'}`;
         for (const [i, name, want] of [[0, 'a', a], [1, 'y', y], [2, 's', sg]] as const)
           assert.deepEqual(bits((await fused[i].data()) as Float32Array), bits((await want.data()) as Float32Array), `${what}: ${name}`);
-        tf.dispose([x, w, bias, a, y, sg, ...fused]);
+        // y alone: only where the epilogue fits (n % 4 = 0); the caller takes the full form elsewhere
+        const out = gemmSiluOut(x, w, bias);
+        assert.equal(out === undefined, n % 4 !== 0, `${what}: y alone offered`);
+        if (out) assert.deepEqual(bits((await out.data()) as Float32Array), bits((await y.data()) as Float32Array), `${what}: y alone`);
+        tf.dispose([x, w, bias, a, y, sg, ...fused, ...(out ? [out] : [])]);
       }
     }
   } finally {
