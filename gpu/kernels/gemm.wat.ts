@@ -100,9 +100,66 @@ interface Block {
   code: string;
 }
 
-/** the column loop of one row block: NV-wide blocks, then single vectors, then scalar columns */
+/** the last n % 4 columns of a block of 4 rows, without an epilogue: the rows in f32x4 lanes and every remaining column
+ * in one pass over k, so A is read once (an output layer with n = 2 spent 13 scalar operations per 4 multiply-adds,
+ * reading A once per column). Each lane does the scalar path's operations in its order: the same bits. A's four rows
+ * are one load where they are adjacent (A stored transposed: sai = 4), else four. */
+function laneColumns(): Block {
+  const locals = ['(local $la v128)', ...range(3).map((c) => `(local $lacc${c} v128)`)];
+  const bAt = (c: number) => (c === 0 ? get('pb') : add(get('pb'), mul(get('sbj'), `(i32.const ${c})`)));
+  const aLanes = (adjacent: boolean) =>
+    adjacent
+      ? `(v128.load ${get('pa')})`
+      : [1, 2, 3].reduce((v, l) => `(f32x4.replace_lane ${l} ${v} (f32.load ${add(get('pa'), mul(get('sai'), `(i32.const ${l})`))}))`, `(f32x4.splat (f32.load ${get('pa')}))`);
+  const variant = (cols: number, adjacent: boolean) => {
+    const tag = `${cols}${+adjacent}`;
+    const store = (withBias: boolean) =>
+      range(cols)
+        .flatMap((c) =>
+          range(4).map((l) => {
+            const v = `(f32x4.extract_lane ${l} (local.get $lacc${c}))`;
+            const addr = add(get('pc'), add(mul(get('ldc'), `(i32.const ${l})`), `(i32.const ${4 * c})`));
+            return `(f32.store ${addr} ${withBias ? `(f32.add ${v} (f32.load offset=${4 * c} ${get('pbias')}))` : v})`;
+          }),
+        )
+        .join('\n          ');
+    return `
+        ${range(cols).map((c) => `(local.set $lacc${c} (v128.const i32x4 0 0 0 0))`).join(' ')}
+        (local.set $pa (i32.add ${get('a')} (i32.mul ${get('i')} ${get('sai')})))
+        (local.set $pb (i32.add ${get('b')} (i32.mul ${get('j')} ${get('sbj')})))
+        (local.set $kk (i32.const 0))
+        (block $lkd${tag} (loop $lkl${tag}
+          (br_if $lkd${tag} (i32.ge_u ${get('kk')} ${get('k')}))
+          (local.set $la ${aLanes(adjacent)})
+          ${range(cols).map((c) => `(local.set $lacc${c} (f32x4.add (local.get $lacc${c}) (f32x4.mul (local.get $la) (v128.load32_splat ${bAt(c)}))))`).join('\n          ')}
+          (local.set $pa (i32.add ${get('pa')} ${get('sak')}))
+          (local.set $pb (i32.add ${get('pb')} ${get('sbk')}))
+          (local.set $kk (i32.add ${get('kk')} (i32.const 1)))
+          (br $lkl${tag})))
+        (local.set $pc (i32.add ${get('c')} (i32.add (i32.mul ${get('i')} ${get('ldc')}) (i32.shl ${get('j')} (i32.const 2)))))
+        (if ${get('bias')}
+          (then
+            (local.set $pbias (i32.add ${get('bias')} (i32.shl ${get('j')} (i32.const 2))))
+          ${store(true)})
+          (else
+          ${store(false)}))`;
+  };
+  const rem = `(i32.sub ${get('n')} ${get('j')})`;
+  const byCount = (adjacent: boolean) =>
+    `(if (i32.eq ${rem} (i32.const 3)) (then ${variant(3, adjacent)}) (else (if (i32.eq ${rem} (i32.const 2)) (then ${variant(2, adjacent)}) (else ${variant(1, adjacent)}))))`;
+  const code = `
+      (if (i32.lt_u ${get('j')} ${get('n')})
+        (then
+          (if (i32.eq ${get('sai')} (i32.const 4)) (then ${byCount(true)}) (else ${byCount(false)}))
+          (local.set $j ${get('n')})))`;
+  return { locals, code };
+}
+
+/** the column loop of one row block: NV-wide blocks, then single vectors, then the last n % 4 columns (as laneColumns
+ * for 4 rows without an epilogue, else one scalar column at a time) */
 function rowBlock(mr: number, nv: number, b: BMode, tag: string, epi: Epilogue = 'none'): Block {
-  const parts = [nv, ...(nv > 1 ? [1] : []), 0].map((w) => ({ w, blk: block(mr, w, b, epi) }));
+  const lanes = mr === 4 && epi === 'none';
+  const parts = [nv, ...(nv > 1 ? [1] : []), ...(lanes ? [] : [0])].map((w) => ({ w, blk: block(mr, w, b, epi) }));
   // locals are per width; names collide across widths of the same row count, so rename with the width
   const locals: string[] = [];
   const code = parts
@@ -118,7 +175,9 @@ function rowBlock(mr: number, nv: number, b: BMode, tag: string, epi: Epilogue =
         (br $l${tag}${w})))`;
     })
     .join('');
-  return { locals, code };
+  if (!lanes) return { locals, code };
+  const last = laneColumns();
+  return { locals: [...locals, ...last.locals], code: code + last.code };
 }
 
 /** C rows [m0, m1) of C = A·B with B's rows contiguous (`rows`) or gathered (`gather`) */
