@@ -24,6 +24,30 @@ type BMode = 'rows' | 'gather';
  * only: their scalar-column path traps, the caller sends only n % 4 = 0 */
 type Epilogue = 'none' | 'silu' | 'siluOut';
 
+/** the k loop of the block at (i, j): A's and B's pointers from the block's first row and column, `body` once per k;
+ * `label` names its block and loop */
+const overK = (label: string, body: string) => `
+        (local.set $pa (i32.add ${get('a')} (i32.mul ${get('i')} ${get('sai')})))
+        (local.set $pb (i32.add ${get('b')} (i32.mul ${get('j')} ${get('sbj')})))
+        (local.set $kk (i32.const 0))
+        (block $${label}d (loop $${label}l
+          (br_if $${label}d (i32.ge_u ${get('kk')} ${get('k')}))
+          ${body}
+          (local.set $pa (i32.add ${get('pa')} ${get('sak')}))
+          (local.set $pb (i32.add ${get('pb')} ${get('sbk')}))
+          (local.set $kk (i32.add ${get('kk')} (i32.const 1)))
+          (br $${label}l)))`;
+
+/** C's address at (i, j) in $pc, then `store(true)` with $pbias at the bias's column j, or `store(false)` without one */
+const atC = (store: (withBias: boolean) => string) => `
+        (local.set $pc (i32.add ${get('c')} (i32.add (i32.mul ${get('i')} ${get('ldc')}) (i32.shl ${get('j')} (i32.const 2)))))
+        (if ${get('bias')}
+          (then
+            (local.set $pbias (i32.add ${get('bias')} (i32.shl ${get('j')} (i32.const 2))))
+          ${store(true)})
+          (else
+          ${store(false)}))`;
+
 /** one block of `mr` rows × `nv` f32x4 columns at (i, j), or `nv = 0`: one scalar column; k from 0 to $k */
 function block(mr: number, nv: number, b: BMode, epi: Epilogue = 'none'): Block {
   const scalar = nv === 0;
@@ -74,24 +98,7 @@ function block(mr: number, nv: number, b: BMode, epi: Epilogue = 'none'): Block 
   };
   if (scalar && epi !== 'none') return { locals: [], code: '(unreachable)' };
   const code = `
-        ${range(mr).flatMap((r) => cols.map((q) => `(local.set $${acc(r, q)} ${zero})`)).join(' ')}
-        (local.set $pa (i32.add ${get('a')} (i32.mul ${get('i')} ${get('sai')})))
-        (local.set $pb (i32.add ${get('b')} (i32.mul ${get('j')} ${get('sbj')})))
-        (local.set $kk (i32.const 0))
-        (block $kd (loop $kl
-          (br_if $kd (i32.ge_u ${get('kk')} ${get('k')}))
-          ${body.join('\n          ')}
-          (local.set $pa (i32.add ${get('pa')} ${get('sak')}))
-          (local.set $pb (i32.add ${get('pb')} ${get('sbk')}))
-          (local.set $kk (i32.add ${get('kk')} (i32.const 1)))
-          (br $kl)))
-        (local.set $pc (i32.add ${get('c')} (i32.add (i32.mul ${get('i')} ${get('ldc')}) (i32.shl ${get('j')} (i32.const 2)))))
-        (if ${get('bias')}
-          (then
-            (local.set $pbias (i32.add ${get('bias')} (i32.shl ${get('j')} (i32.const 2))))
-          ${store(true)})
-          (else
-          ${store(false)}))`;
+        ${range(mr).flatMap((r) => cols.map((q) => `(local.set $${acc(r, q)} ${zero})`)).join(' ')}${overK('k', body.join('\n          '))}${atC(store)}`;
   return { locals, code };
 }
 
@@ -123,26 +130,12 @@ function laneColumns(): Block {
           }),
         )
         .join('\n          ');
+    const body = [
+      `(local.set $la ${aLanes(adjacent)})`,
+      ...range(cols).map((c) => `(local.set $lacc${c} (f32x4.add (local.get $lacc${c}) (f32x4.mul (local.get $la) (v128.load32_splat ${bAt(c)}))))`),
+    ];
     return `
-        ${range(cols).map((c) => `(local.set $lacc${c} (v128.const i32x4 0 0 0 0))`).join(' ')}
-        (local.set $pa (i32.add ${get('a')} (i32.mul ${get('i')} ${get('sai')})))
-        (local.set $pb (i32.add ${get('b')} (i32.mul ${get('j')} ${get('sbj')})))
-        (local.set $kk (i32.const 0))
-        (block $lkd${tag} (loop $lkl${tag}
-          (br_if $lkd${tag} (i32.ge_u ${get('kk')} ${get('k')}))
-          (local.set $la ${aLanes(adjacent)})
-          ${range(cols).map((c) => `(local.set $lacc${c} (f32x4.add (local.get $lacc${c}) (f32x4.mul (local.get $la) (v128.load32_splat ${bAt(c)}))))`).join('\n          ')}
-          (local.set $pa (i32.add ${get('pa')} ${get('sak')}))
-          (local.set $pb (i32.add ${get('pb')} ${get('sbk')}))
-          (local.set $kk (i32.add ${get('kk')} (i32.const 1)))
-          (br $lkl${tag})))
-        (local.set $pc (i32.add ${get('c')} (i32.add (i32.mul ${get('i')} ${get('ldc')}) (i32.shl ${get('j')} (i32.const 2)))))
-        (if ${get('bias')}
-          (then
-            (local.set $pbias (i32.add ${get('bias')} (i32.shl ${get('j')} (i32.const 2))))
-          ${store(true)})
-          (else
-          ${store(false)}))`;
+        ${range(cols).map((c) => `(local.set $lacc${c} (v128.const i32x4 0 0 0 0))`).join(' ')}${overK(`lk${tag}`, body.join('\n          '))}${atC(store)}`;
   };
   const rem = `(i32.sub ${get('n')} ${get('j')})`;
   const byCount = (adjacent: boolean) =>
