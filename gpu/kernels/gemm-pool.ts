@@ -41,8 +41,9 @@ export const POOL_MIN_WORK = 1 << 24;
 /** the same without copies (in place on a shared heap): only the hand-over is left */
 export const POOL_MIN_WORK_IN_PLACE = 1 << 18;
 export const POOL_MIN_ROWS = 16;
-/** the SiLU epilogue's work per element of C, as the k of a plain product that costs as much (one thread: σ, S and Y
- * of 256 × 256 ~75 µs, a 256 × 256 × 18 product ~66 µs): a silu product with a short k is worth splitting too */
+/** a SiLU epilogue's work per element of C, as the k of a plain product that costs as much (one thread, warm caches:
+ * σ, S and Y of 256 × 256 ~75 µs, a 256 × 256 × 18 product ~66 µs), so a product with an epilogue and a short k is
+ * split too. σ is most of it, so the epilogue that stores y alone counts the same. */
 export const SILU_WORK_K = 20;
 /** how many polls the calling thread makes for the workers' rows before it sleeps */
 const SPIN = 20000;
@@ -214,10 +215,11 @@ export class GemmPool {
     return new GemmPool(threads, memory, heap, new WebAssembly.Module(bytes), Worker);
   }
 
-  /** whether a product of shape `s` goes to the pool (in place, smaller ones pay off than when copying); `silu`: with
-   * a SiLU epilogue */
-  takes(s: GemmShape, silu = false): boolean {
-    return s.m >= POOL_MIN_ROWS && s.m * s.n * (s.k + (silu ? SILU_WORK_K : 0)) >= (this.heap ? POOL_MIN_WORK_IN_PLACE : POOL_MIN_WORK);
+  /** whether a product of shape `s` goes to the pool (in place, smaller ones pay off than when copying); `epilogue`:
+   * with a SiLU epilogue, which counts in place (the copying pool runs plain products only) */
+  takes(s: GemmShape, epilogue = false): boolean {
+    const k = s.k + (epilogue && this.heap ? SILU_WORK_K : 0);
+    return s.m >= POOL_MIN_ROWS && s.m * s.n * k >= (this.heap ? POOL_MIN_WORK_IN_PLACE : POOL_MIN_WORK);
   }
 
   /** in place (the pool's heap is tfjs's): C = op(A)·op(B) (+ bias) at `ptrs` on every thread; `own(m0, m1)`

@@ -68,9 +68,20 @@ export function gemmCall(s: GemmShape, p: GemmPtrs): GemmCall {
 /** rows [m0, m1) of a call */
 export function callRows(g: GemmKernels, c: GemmCall, m0: number, m1: number): void {
   const a = c.args;
-  if (c.fn === 2) g.gemm_dot(a[0]!, a[1]!, a[2]!, a[3]!, m0, m1, a[6]!, a[7]!);
-  else if (c.fn === 3) g.gemm_rows_silu(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, m0, m1, a[10]!, a[11]!, a[12]!, a[13]!);
-  else (c.fn === 0 ? g.gemm_rows : c.fn === 1 ? g.gemm_gather : g.gemm_rows_silu_out)(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, m0, m1, a[10]!, a[11]!);
+  // the three kernels with gemm_rows's arguments
+  const strided = (f: GemmKernels['gemm_rows']) => f(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, m0, m1, a[10]!, a[11]!);
+  switch (c.fn) {
+    case 0:
+      return strided(g.gemm_rows);
+    case 1:
+      return strided(g.gemm_gather);
+    case 4:
+      return strided(g.gemm_rows_silu_out);
+    case 2:
+      return g.gemm_dot(a[0]!, a[1]!, a[2]!, a[3]!, m0, m1, a[6]!, a[7]!);
+    case 3:
+      return g.gemm_rows_silu(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, m0, m1, a[10]!, a[11]!, a[12]!, a[13]!);
+  }
 }
 
 /** rows [m0, m1) of C */

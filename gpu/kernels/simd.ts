@@ -10,6 +10,8 @@ import { isShared } from './wasm-memory.ts';
 
 export interface SimdKernels {
   silu_forward(a: number, y: number, s: number, n: number): void;
+  /** y = a·σ(a) alone (y may be a) */
+  silu_out(a: number, y: number, n: number): void;
   silu_grad_bias(dy: number, a: number, s: number, da: number, db: number, rows: number, cols: number): void;
   column_sum(x: number, out: number, rows: number, cols: number): void;
   transpose(x: number, out: number, rows: number, cols: number): void;

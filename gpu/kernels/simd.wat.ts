@@ -118,6 +118,18 @@ export const simdWat = (shared: boolean) => String.raw`
       (local.set $i (i32.add (local.get $i) (i32.const 16)))
       (br $l))))
 
+  ;; y = a·σ(a) alone, σ as in silu_forward (the same bits as its y); y may be a (in place)
+  (func (export "silu_out") (param $a i32) (param $y i32) (param $n i32)
+    (local $i i32) (local $end i32) (local $x v128) ${sigmoidLocals('')}
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
+      (local.set $x (v128.load (i32.add (local.get $a) (local.get $i))))
+      ${sigmoidLanes('(local.get $x)', '')}
+      (v128.store (i32.add (local.get $y) (local.get $i)) (f32x4.mul (local.get $x) (local.get $f)))
+      (local.set $i (i32.add (local.get $i) (i32.const 16)))
+      (br $l))))
+
   ;; Σ x[i]² over n elements (n % 4 = 0)
   (func (export "sum_squares") (param $x i32) (param $n i32) (result f32)
     (local $end i32) (local $acc v128) (local $v v128)

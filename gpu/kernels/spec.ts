@@ -37,16 +37,15 @@ export function gemmShape([sa, sb]: readonly number[][], attrs: Record<string, u
 }
 
 /** C = op(A)·op(B) (+ bias) on the SIMD kernels: large products on every thread (on tfjs's heap in place where it is
- * shared, else copied into the pool's memory), the others on this one. With `ptrs.silu`, S = σ(C) and Y = C·S come
- * with it, as the product's epilogue; false: the pool copies (its epilogue would need S and Y copied out too), and
- * nothing was done. */
+ * shared, else copied into the pool's memory), the others on this one. With `ptrs.silu` (S = σ(C) and Y = C·S) or
+ * `ptrs.siluOut` (C·σ(C) in place of C) the SiLU comes with it, as the product's epilogue; false where the pool
+ * copies (it runs plain products only), and nothing was done. */
 function simdGemm(k: SimdKernels, s: GemmShape, ptrs: GemmPtrs, copy: () => [Float32Array, Float32Array, Float32Array | undefined, Float32Array]): boolean {
   const own = (m0: number, m1: number) => gemmRows(k.gemm, s, ptrs, m0, m1);
   if (k.pool?.takes(s, !!(ptrs.silu || ptrs.siluOut))) {
     if (k.pool.heap) return k.pool.runInPlace(s, ptrs, own), true;
-    if (ptrs.silu) return false;
-    // the copying pool runs plain products only: C·σ(C) stays on this thread
-    if (!ptrs.siluOut && k.pool.run(s, ...copy(), own)) return true;
+    if (ptrs.silu || ptrs.siluOut) return false;
+    if (k.pool.run(s, ...copy(), own)) return true;
   }
   own(0, s.m);
   return true;
@@ -98,12 +97,20 @@ export const SPECS: KernelSpec[] = [
       return [[s.m, s.n]];
     },
     host: ([x, w, bias], [y], shapes, a) => {
-      const c = new Float32Array(y!.length);
-      gemmHost(x!, w!, c, bias, gemmShape(shapes, a));
-      hostMath.siluForward([c], [y!, new Float32Array(y!.length)]);
+      // the product in y, then the SiLU in place (each element read before it is written)
+      gemmHost(x!, w!, y!, bias, gemmShape(shapes, a));
+      hostMath.siluForward([y!], [y!, new Float32Array(y!.length)]);
     },
-    simd: (k, [x, w, bias], [y], shapes, a) =>
-      simdGemm(k, gemmShape(shapes, a), { a: x!.ptr, b: w!.ptr, c: y!.ptr, bias: bias?.ptr ?? 0, siluOut: true }, () => [x!.arr, w!.arr, bias?.arr, y!.arr]),
+    simd: (k, [x, w, bias], [y], shapes, a) => {
+      const s = gemmShape(shapes, a);
+      const ptrs = { a: x!.ptr, b: w!.ptr, c: y!.ptr, bias: bias?.ptr ?? 0 };
+      const copy = () => [x!.arr, w!.arr, bias?.arr, y!.arr] as [Float32Array, Float32Array, Float32Array | undefined, Float32Array];
+      if (simdGemm(k, s, { ...ptrs, siluOut: true }, copy)) return true;
+      // the copying pool: the product there, then the SiLU in place
+      simdGemm(k, s, ptrs, copy);
+      k.silu_out(y!.ptr, y!.ptr, y!.arr.length);
+      return true;
+    },
   },
   {
     // a fused group of elementwise ops: attrs.expr (JSON of ops/scalar.ts's Expr) over broadcast inputs

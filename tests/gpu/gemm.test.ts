@@ -15,7 +15,8 @@ import { gemmHost, gemmKernels, gemmRows, type GemmShape } from '../../gpu/kerne
 import { defaultThreads, GemmPool, gemmPool, rowRange } from '../../gpu/kernels/gemm-pool.ts';
 import { Rng } from '../../ops/rng.ts';
 
-const SHAPES = [[1, 1, 1], [3, 5, 7], [9, 3, 2], [37, 9, 33], [256, 18, 256], [256, 256, 2], [18, 256, 256], [256, 2, 256], [64, 64, 64]] as const;
+// n % 4 = 1, 2, 3 (the last columns in lanes), k = 1 (A's rows adjacent untransposed), m % 4 ≠ 0 (the row tail)
+const SHAPES = [[1, 1, 1], [3, 5, 7], [9, 3, 2], [9, 5, 1], [9, 5, 3], [37, 9, 33], [256, 18, 256], [256, 256, 2], [18, 256, 256], [256, 2, 256], [64, 64, 64]] as const;
 const LAYOUTS = [[false, false], [false, true], [true, false], [true, true]] as const;
 const bits = (x: Float32Array) => new Uint32Array(x.buffer, x.byteOffset, x.length);
 
@@ -43,7 +44,12 @@ test('the pool computes bit-identical products with 2 and 3 threads, split in th
         gemmHost(a, b, host, bias, s);
         const what = `${m}×${n}×${k} ${ta ? 'T' : 'N'}${tb ? 'T' : 'N'}`;
         // the rows, gathered and transposed-A forms sum in the host loop's order exactly; the dot form in f32x4 lanes
-        if (!tb || ta || k < 8) assert.deepEqual(bits(want), bits(host), `${what}: the kernel sums as the host loop does`);
+        if (!tb || ta || k < 8) {
+          assert.deepEqual(bits(want), bits(host), `${what}: the kernel sums as the host loop does`);
+          gemmRows(one, s, { a: pa, b: pb, c: pc, bias: 0 }, 0, m);
+          gemmHost(a, b, host, undefined, s);
+          assert.deepEqual(bits(f.slice(pc / 4, pc / 4 + m * n)), bits(host), `${what}, no bias: the kernel sums as the host loop does`);
+        }
         for (const pool of pools) {
           const c = new Float32Array(m * n);
           assert.ok(pool.run(s, a, b, bias, c));
@@ -112,6 +118,9 @@ test('DistilleryMatMulSilu on wasm is DistilleryMatMul then DistillerySiluForwar
   // n % 4 = 0 takes the epilogue (256³, 64·256·18 and 256·256·2 — split for the epilogue's work — on the pool, 37×12×33
   // and 5×4×3 on one thread); n = 9, 2 the fallback
   const shapes = [[256, 256, 256], [256, 256, 18], [64, 256, 18], [256, 256, 2], [37, 12, 33], [5, 4, 3], [7, 9, 5], [256, 2, 256]] as const;
+  const pool = gemmPool(2, wasmHeap())!;
+  const firstLayer = { m: 256, n: 256, k: 2, ta: false, tb: false };
+  assert.ok(pool.takes(firstLayer, true) && !pool.takes(firstLayer), '256×256×2 goes to the pool for its epilogue only');
   try {
     for (const [threads, simd] of [[1, true], [2, true], [1, false]] as const) {
       await registerHostKernels('wasm', { threads, simd });
@@ -138,12 +147,12 @@ test('DistilleryMatMulSilu on wasm is DistilleryMatMul then DistillerySiluForwar
   }
 });
 
-test('DistilleryMatMulSilu with the copying pool (DISTILLERY_SHARED_HEAP=0): the product on the pool, then the SiLU, the same bits', () => {
+test('DistilleryMatMulSilu and DistilleryMatMulSiluOut with the copying pool (DISTILLERY_SHARED_HEAP=0): the product on the pool, then the SiLU, the same bits', () => {
   // a child process: this file keeps tfjs's heap shared
   const script = `
     import * as tf from '@tensorflow/tfjs';
     import { loadBackend } from './gpu/backend.ts';
-    import { gemm, gemmSilu, siluForward } from './gpu/fused.ts';
+    import { gemm, gemmSilu, gemmSiluOut, siluForward } from './gpu/fused.ts';
     import { gemmPool } from './gpu/kernels/gemm-pool.ts';
     import { Rng } from './ops/rng.ts';
     await loadBackend('wasm', { threads: 2 });
@@ -156,7 +165,14 @@ test('DistilleryMatMulSilu with the copying pool (DISTILLERY_SHARED_HEAP=0): the
     const a = gemm(x, w, { bias: b });
     const [y, s] = siluForward(a);
     const same = (p, q) => { const [u, v] = [new Uint32Array(p.dataSync().buffer), new Uint32Array(q.dataSync().buffer)]; return u.length === v.length && u.every((e, i) => e === v[i]); };
-    console.log(same(fused[0], a) && same(fused[1], y) && same(fused[2], s) ? 'same' : 'differ');
+    // y alone: on one thread below the copying pool's size, else the product on the pool and the SiLU in place
+    const outs = [[256, 256], [64, 256]].map(([m, k]) => {
+      const [xs, ws] = [tf.slice(x, [0, 0], [m, k]), tf.slice(w, [0, 0], [k, 256])];
+      const yo = gemmSiluOut(xs, ws, b);
+      const ao = gemm(xs, ws, { bias: b });
+      return same(yo, siluForward(ao)[0]);
+    });
+    console.log(same(fused[0], a) && same(fused[1], y) && same(fused[2], s) && outs.every(Boolean) ? 'same' : 'differ');
     process.exit(0);`;
   const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', cwd: new URL('../..', import.meta.url), env: { ...process.env, DISTILLERY_SHARED_HEAP: '0', DISTILLERY_THREADS: '2' } });
   assert.equal(r.status, 0, r.stderr);
