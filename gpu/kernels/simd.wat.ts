@@ -7,6 +7,18 @@ const splat = (v: number) => `(f32x4.splat (f32.const ${v}))`;
 
 /** The loop both column reductions share: over a row-major [rows, cols] block in f32x4 steps ($off: the element's
  * byte offset, $c: its column's), `body` first, then `sum` (a v128 expression) added into the column sums at `out`. */
+/** the SiLU over n elements at $a into $y, and σ into $s where `withS` */
+const siluFunc = (name: string, withS: boolean) => `  (func (export "${name}") (param $a i32) (param $y i32)${withS ? ' (param $s i32)' : ''} (param $n i32)
+    (local $i i32) (local $end i32) (local $x v128) ${sigmoidLocals('')}
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
+      (local.set $x (v128.load (i32.add (local.get $a) (local.get $i))))
+      ${sigmoidLanes('(local.get $x)', '')}${withS ? '\n      (v128.store (i32.add (local.get $s) (local.get $i)) (local.get $f))' : ''}
+      (v128.store (i32.add (local.get $y) (local.get $i)) (f32x4.mul (local.get $x) (local.get $f)))
+      (local.set $i (i32.add (local.get $i) (i32.const 16)))
+      (br $l))))`;
+
 const overRowsInColumnSums = (out: string, body: string, sum: string) => String.raw`
     (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 2)))
     (call $zero (local.get ${out}) (local.get $rowBytes))
@@ -106,29 +118,10 @@ export const simdWat = (shared: boolean) => String.raw`
 
   ;; s = σ(a), y = a·s over n elements (n % 4 = 0), σ as tfjs-wasm's XNNPACK computes it (defs.ts sigmoidWasm):
   ;; e = e^−|a| = 2^k·p(t), f = e/(1 + e) (0 past the cutoff), s = f for a ≤ 0 and 1 − f for a > 0
-  (func (export "silu_forward") (param $a i32) (param $y i32) (param $s i32) (param $n i32)
-    (local $i i32) (local $end i32) (local $x v128) ${sigmoidLocals('')}
-    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
-    (block $done (loop $l
-      (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
-      (local.set $x (v128.load (i32.add (local.get $a) (local.get $i))))
-      ${sigmoidLanes('(local.get $x)', '')}
-      (v128.store (i32.add (local.get $s) (local.get $i)) (local.get $f))
-      (v128.store (i32.add (local.get $y) (local.get $i)) (f32x4.mul (local.get $x) (local.get $f)))
-      (local.set $i (i32.add (local.get $i) (i32.const 16)))
-      (br $l))))
+${siluFunc('silu_forward', true)}
 
   ;; y = a·σ(a) alone, σ as in silu_forward (the same bits as its y); y may be a (in place)
-  (func (export "silu_out") (param $a i32) (param $y i32) (param $n i32)
-    (local $i i32) (local $end i32) (local $x v128) ${sigmoidLocals('')}
-    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
-    (block $done (loop $l
-      (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
-      (local.set $x (v128.load (i32.add (local.get $a) (local.get $i))))
-      ${sigmoidLanes('(local.get $x)', '')}
-      (v128.store (i32.add (local.get $y) (local.get $i)) (f32x4.mul (local.get $x) (local.get $f)))
-      (local.set $i (i32.add (local.get $i) (i32.const 16)))
-      (br $l))))
+${siluFunc('silu_out', false)}
 
   ;; Σ x[i]² over n elements (n % 4 = 0)
   (func (export "sum_squares") (param $x i32) (param $n i32) (result f32)
