@@ -83,7 +83,7 @@ function build(tf: TF): Fns {
     const act = o.act ?? 'linear';
     const g = o.grad ?? { weights: true, input: true };
     if (!g.weights && !g.input) {
-      const out = act === 'silu' && ownGemm() ? gemmSiluOut(x, w, b) : undefined;
+      const out = act === 'silu' ? gemmSiluOut(x, w, b) : undefined;
       if (out) return out;
       const [a, y, s] = forwardAct(x, w, b, act);
       if (s) tf.dispose([a, s]);

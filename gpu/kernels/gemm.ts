@@ -55,12 +55,12 @@ export const siluEpilogueFits = (s: GemmShape) => !s.tb && s.n % 4 === 0;
 export function gemmCall(s: GemmShape, p: GemmPtrs): GemmCall {
   const { m, n, k } = s;
   const [sai, sak] = s.ta ? [4, 4 * m] : [4 * k, 4];
+  const rows = [p.a, sai, sak, p.b, 4 * n, 4, p.c, p.bias, 0, 0, n, k];
   if (p.silu || p.siluOut) {
     if (!siluEpilogueFits(s)) throw new Error(`the SiLU epilogue needs B with contiguous rows and n % 4 = 0 (n ${n}, transposeB ${s.tb})`);
-    if (p.siluOut) return { fn: 4, args: [p.a, sai, sak, p.b, 4 * n, 4, p.c, p.bias, 0, 0, n, k] };
-    return { fn: 3, args: [p.a, sai, sak, p.b, 4 * n, 4, p.c, p.bias, 0, 0, n, k, p.silu!.s, p.silu!.y] };
+    return p.silu ? { fn: 3, args: [...rows, p.silu.s, p.silu.y] } : { fn: 4, args: rows };
   }
-  if (!s.tb) return { fn: 0, args: [p.a, sai, sak, p.b, 4 * n, 4, p.c, p.bias, 0, 0, n, k] };
+  if (!s.tb) return { fn: 0, args: rows };
   if (!s.ta && k >= DOT_MIN_K) return { fn: 2, args: [p.a, p.b, p.c, p.bias, 0, 0, n, k] };
   return { fn: 1, args: [p.a, sai, sak, p.b, 4, 4 * k, p.c, p.bias, 0, 0, n, k] };
 }

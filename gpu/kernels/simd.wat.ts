@@ -5,8 +5,6 @@ import { sigmoidLocals, sigmoidLanes } from './sigmoid.wat.ts';
 
 const splat = (v: number) => `(f32x4.splat (f32.const ${v}))`;
 
-/** The loop both column reductions share: over a row-major [rows, cols] block in f32x4 steps ($off: the element's
- * byte offset, $c: its column's), `body` first, then `sum` (a v128 expression) added into the column sums at `out`. */
 /** the SiLU over n elements at $a into $y, and σ into $s where `withS` */
 const siluFunc = (name: string, withS: boolean) => `  (func (export "${name}") (param $a i32) (param $y i32)${withS ? ' (param $s i32)' : ''} (param $n i32)
     (local $i i32) (local $end i32) (local $x v128) ${sigmoidLocals('')}
@@ -19,6 +17,8 @@ const siluFunc = (name: string, withS: boolean) => `  (func (export "${name}") (
       (local.set $i (i32.add (local.get $i) (i32.const 16)))
       (br $l))))`;
 
+/** The loop both column reductions share: over a row-major [rows, cols] block in f32x4 steps ($off: the element's
+ * byte offset, $c: its column's), `body` first, then `sum` (a v128 expression) added into the column sums at `out`. */
 const overRowsInColumnSums = (out: string, body: string, sum: string) => String.raw`
     (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 2)))
     (call $zero (local.get ${out}) (local.get $rowBytes))
