@@ -9,7 +9,7 @@
  * Synchronisation: a control block in its own SharedArrayBuffer (Atomics.wait/notify; the workers spin a while before
  * sleeping, and the calling thread takes the first share). Workers never keep the process alive (unref). In a browser,
  * or without shared memory, there is no pool: products run on one thread. */
-import { ARG_COUNT, callRows, gemmCall, gemmSharedBytes, ROW_ARG, type GemmCall, type GemmKernels, type GemmPtrs, type GemmShape } from './gemm.ts';
+import { ARG_COUNT, callRows, gemmCall, gemmSharedBytes, PACK_ARG, PACK_BYTES, ROW_ARG, type GemmCall, type GemmKernels, type GemmPtrs, type GemmShape } from './gemm.ts';
 import { GEMM_BLOCK } from './gemm.wat.ts';
 import { isShared } from './wasm-memory.ts';
 import { envSetting } from './env-setting.ts';
@@ -18,7 +18,7 @@ import { envSetting } from './env-setting.ts';
 const GEN = 0;
 const DONE = 1;
 const QUIT = 2;
-const FN = 3; // 0 gemm_rows, 1 gemm_gather, 2 gemm_dot, 3 gemm_rows_silu, 4 gemm_rows_silu_out
+const FN = 3; // 0 gemm_rows, 1 gemm_gather, 2 gemm_dot, 3 gemm_rows_silu, 4 gemm_rows_silu_out, 5 gemm_rows_packed
 const M = 4;
 const THREADS = 5;
 /** in place: rows per claimed block (0: the fixed split) */
@@ -29,7 +29,7 @@ const NEXT = 7;
 const FAILED = 30;
 /** in place: the heap's size in pages when the call was posted */
 const PAGES = 31;
-const ARGS = 8; // the kernel's ARG_COUNT[fn] arguments (at most 14); the row range is filled per thread
+const ARGS = 8; // the kernel's ARG_COUNT[fn] arguments (at most 14); the row range (and packing scratch) is filled per thread
 const CONTROL_BYTES = 256;
 const PAGE = 65536;
 /** the pool's memory reserves this much address space; larger products run on one thread */
@@ -68,6 +68,12 @@ const { workerData } = process.getBuiltinModule('node:worker_threads');
 const { module, memory, control, failure, index, spinMs, gen0 } = workerData;
 const ctl = new Int32Array(control);
 const ROW = ${JSON.stringify(ROW_ARG)}, COUNT = ${JSON.stringify(ARG_COUNT)};
+// the arguments of call \`fn\` for this thread: gemm_rows_packed packs into this thread's own scratch
+function args(fn) {
+  const a = Array.from(ctl.subarray(${ARGS}, ${ARGS} + COUNT[fn]));
+  if (fn === 5) a[${PACK_ARG}] += index * ${PACK_BYTES};
+  return a;
+}
 let gen = gen0; // a call may be posted before this thread starts
 let pages = memory.buffer.byteLength >>> 16;
 try {
@@ -81,7 +87,7 @@ try {
   throw e;
 }
 function serve(k) {
-  const fns = [k.gemm_rows, k.gemm_gather, k.gemm_dot, k.gemm_rows_silu, k.gemm_rows_silu_out];
+  const fns = [k.gemm_rows, k.gemm_gather, k.gemm_dot, k.gemm_rows_silu, k.gemm_rows_silu_out, k.gemm_rows_packed];
   for (;;) {
     // poll for the next call for spinMs after the last (a sleeping thread takes ~0.1–0.3 ms to wake), then sleep
     const t0 = performance.now();
@@ -97,7 +103,7 @@ function serve(k) {
     const mr = ${GEMM_BLOCK.mr}, chunk = Math.ceil(m / n / mr) * mr;
     const m0 = Math.min(m, index * chunk), m1 = Math.min(m, (index + 1) * chunk);
     const fn = ctl[${FN}], r = ROW[fn];
-    const a = Array.from(ctl.subarray(${ARGS}, ${ARGS} + COUNT[fn]));
+    const a = args(fn);
     a[r] = m0;
     a[r + 1] = m1;
     if (m0 < m1) fns[fn](...a);
@@ -119,7 +125,7 @@ function claimBlocks(fns, gen) {
     if (b * blk >= m) return;
     if (Atomics.compareExchange(ctl, ${NEXT}, v, v + 1) !== v) continue;
     const fn = ctl[${FN}], r = ROW[fn];
-    const a = Array.from(ctl.subarray(${ARGS}, ${ARGS} + COUNT[fn]));
+    const a = args(fn);
     a[r] = b * blk;
     a[r + 1] = Math.min(m, (b + 1) * blk);
     try {
@@ -273,7 +279,9 @@ export class GemmPool {
     const pb = align(pa + aPart.byteLength);
     const pbias = align(pb + b.byteLength);
     const pc = align(pbias + (bias?.byteLength ?? 0));
-    const end = pc + cPart.byteLength;
+    // every thread's scratch for packing Aᵀ
+    const pack = align(pc + cPart.byteLength);
+    const end = pack + this.threads * PACK_BYTES;
     const pages = this.memory.buffer.byteLength / PAGE;
     if (end > pages * PAGE) {
       const need = Math.ceil(end / PAGE);
@@ -287,7 +295,7 @@ export class GemmPool {
     // row i of C (and of A) sits at base + i·stride: the bases of partial copies lie before the copies (i32 arithmetic
     // wraps, every address the kernels touch is inside them)
     const aBase = aPart === a ? pa : pa - r0 * k * 4;
-    const call = gemmCall(s, { a: aBase, b: pb, c: pc - r0 * n * 4, bias: bias ? pbias : 0 });
+    const call = gemmCall(s, { a: aBase, b: pb, c: pc - r0 * n * 4, bias: bias ? pbias : 0, pack });
     this.dispatch(call, m);
     if (m0 < m1) (own ?? ((i0, i1) => callRows(this.kernels, call, i0, i1)))(m0, m1);
     this.join();

@@ -12,6 +12,8 @@ export interface GemmKernels {
   gemm_rows_silu(a: number, sai: number, sak: number, b: number, sbk: number, sbj: number, c: number, bias: number, m0: number, m1: number, n: number, k: number, s: number, y: number): void;
   /** gemm_rows storing C·σ(C) in place of C (n % 4 = 0) */
   gemm_rows_silu_out(a: number, sai: number, sak: number, b: number, sbk: number, sbj: number, c: number, bias: number, m0: number, m1: number, n: number, k: number): void;
+  /** gemm_rows for A stored transposed (sai = 4): each block of 4 rows packed at `pack` (k·16 bytes) first */
+  gemm_rows_packed(a: number, sai: number, sak: number, b: number, sbk: number, sbj: number, c: number, bias: number, m0: number, m1: number, n: number, k: number, pack: number): void;
   gemm_gather(a: number, sai: number, sak: number, b: number, sbk: number, sbj: number, c: number, bias: number, m0: number, m1: number, n: number, k: number): void;
   gemm_dot(a: number, w: number, c: number, bias: number, m0: number, m1: number, n: number, k: number): void;
   peak(iters: number, x: number): number;
@@ -35,19 +37,29 @@ export interface GemmPtrs {
   bias: number;
   silu?: { s: number; y: number };
   siluOut?: boolean;
+  /** the calling thread's scratch for packing Aᵀ (PACK_BYTES; thread t's lies t·PACK_BYTES after it); unset: none */
+  pack?: number;
 }
+
+/** a thread's scratch for packing Aᵀ: 16 bytes per k, so products with k ≤ 2048 are packed */
+export const PACK_BYTES = 32768;
+/** below this many columns packing Aᵀ costs about what it saves (m = k = 256, one thread, µs in place → packed: n = 16
+ * 51 → 64, n = 64 213 → 211, n = 128 480 → 421, n = 256 998 → 838) */
+export const PACK_MIN_N = 128;
 
 /** below this many k, Bᵀ is read by gathering columns (dot products along a short k waste the f32x4 lanes) */
 export const DOT_MIN_K = 8;
 
-/** which kernel computes a product (0 gemm_rows, 1 gemm_gather, 2 gemm_dot, 3 gemm_rows_silu, 4 gemm_rows_silu_out),
- * and its arguments (ARG_COUNT[fn] of them) with the row range left 0 (at ROW_ARG[fn]) */
+/** which kernel computes a product (0 gemm_rows, 1 gemm_gather, 2 gemm_dot, 3 gemm_rows_silu, 4 gemm_rows_silu_out,
+ * 5 gemm_rows_packed), and its arguments (ARG_COUNT[fn] of them) with the row range left 0 (at ROW_ARG[fn]) */
 export interface GemmCall {
-  fn: 0 | 1 | 2 | 3 | 4;
+  fn: 0 | 1 | 2 | 3 | 4 | 5;
   args: number[];
 }
-export const ROW_ARG = [8, 8, 4, 8, 8] as const;
-export const ARG_COUNT = [12, 12, 8, 14, 12] as const;
+export const ROW_ARG = [8, 8, 4, 8, 8, 8] as const;
+export const ARG_COUNT = [12, 12, 8, 14, 12, 13] as const;
+/** gemm_rows_packed's scratch argument: each thread offsets it by its index · PACK_BYTES */
+export const PACK_ARG = 12;
 
 /** whether a product of this shape can take the SiLU epilogue */
 export const siluEpilogueFits = (s: GemmShape) => !s.tb && s.n % 4 === 0;
@@ -60,7 +72,7 @@ export function gemmCall(s: GemmShape, p: GemmPtrs): GemmCall {
     if (!siluEpilogueFits(s)) throw new Error(`the SiLU epilogue needs B with contiguous rows and n % 4 = 0 (n ${n}, transposeB ${s.tb})`);
     return p.silu ? { fn: 3, args: [...rows, p.silu.s, p.silu.y] } : { fn: 4, args: rows };
   }
-  if (!s.tb) return { fn: 0, args: rows };
+  if (!s.tb) return p.pack && s.ta && n >= PACK_MIN_N && 16 * k <= PACK_BYTES ? { fn: 5, args: [...rows, p.pack] } : { fn: 0, args: rows };
   if (!s.ta && k >= DOT_MIN_K) return { fn: 2, args: [p.a, p.b, p.c, p.bias, 0, 0, n, k] };
   return { fn: 1, args: [p.a, sai, sak, p.b, 4, 4 * k, p.c, p.bias, 0, 0, n, k] };
 }
@@ -81,6 +93,8 @@ export function callRows(g: GemmKernels, c: GemmCall, m0: number, m1: number): v
       return g.gemm_dot(a[0]!, a[1]!, a[2]!, a[3]!, m0, m1, a[6]!, a[7]!);
     case 3:
       return g.gemm_rows_silu(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, m0, m1, a[10]!, a[11]!, a[12]!, a[13]!);
+    case 5:
+      return g.gemm_rows_packed(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, m0, m1, a[10]!, a[11]!, a[12]!);
   }
 }
 

@@ -174,32 +174,59 @@ function rowBlock(mr: number, nv: number, b: BMode, tag: string, epi: Epilogue =
   return { locals: [...locals, ...last.locals], code: code + last.code };
 }
 
-/** C rows [m0, m1) of C = A·B with B's rows contiguous (`rows`) or gathered (`gather`) */
-/** rows [m0, m1) in blocks of `mr` (each running `block` over the columns from j = 0), then the remaining rows one by one (`tail`) */
-const overRows = (mr: number, block: string, tail: string) => `
+/** rows [m0, m1) in blocks of `mr` (each running `block` over the columns from j = 0, after `before`), then the
+ * remaining rows one by one (`tail`, after `between`) */
+const overRows = (mr: number, block: string, tail: string, before = '', between = '') => `
     (local.set $i ${get('m0')})
     (block $rd (loop $rl
-      (br_if $rd (i32.gt_u (i32.add ${get('i')} (i32.const ${mr})) ${get('m1')}))
+      (br_if $rd (i32.gt_u (i32.add ${get('i')} (i32.const ${mr})) ${get('m1')}))${before}
       (local.set $j (i32.const 0))${block}
       (local.set $i (i32.add ${get('i')} (i32.const ${mr})))
-      (br $rl)))
+      (br $rl)))${between}
     (block $td (loop $tl
       (br_if $td (i32.ge_u ${get('i')} ${get('m1')}))
       (local.set $j (i32.const 0))${tail}
       (local.set $i (i32.add ${get('i')} (i32.const 1)))
       (br $tl)))`;
 
-function gemmFunc(name: string, b: BMode, mr: number, nv: number, epi: Epilogue = 'none'): string {
+/** Aᵀ's packing (A stored [k, m], sai = 4): before each block of 4 rows, A(i..i+3, k) for every k is copied to $pack,
+ * 16 bytes per k, and the block reads it there (sak = 16). Stored transposed, the block's A is 16 bytes of each of k
+ * rows 4·m bytes apart: at m = 256, all in 4 of L1's 64 sets, where they evict B's rows; packed, it is one stream.
+ * The same values in the same order: the same bits. The single rows after the blocks read A in place. */
+const packA = {
+  locals: '(local $a0 i32) (local $sak0 i32) (local $pk i32) (local $pkEnd i32)',
+  init: `
+    (local.set $a0 ${get('a')})
+    (local.set $sak0 ${get('sak')})
+    (local.set $pkEnd (i32.add ${get('pack')} (i32.shl ${get('k')} (i32.const 4))))`,
+  before: `
+      (local.set $pa (i32.add ${get('a0')} (i32.shl ${get('i')} (i32.const 2))))
+      (local.set $pk ${get('pack')})
+      (block $pkd (loop $pkl
+        (br_if $pkd (i32.ge_u ${get('pk')} ${get('pkEnd')}))
+        (v128.store ${get('pk')} (v128.load ${get('pa')}))
+        (local.set $pa (i32.add ${get('pa')} ${get('sak0')}))
+        (local.set $pk (i32.add ${get('pk')} (i32.const 16)))
+        (br $pkl)))
+      (local.set $a (i32.sub ${get('pack')} (i32.shl ${get('i')} (i32.const 2))))
+      (local.set $sak (i32.const 16))`,
+  between: `
+    (local.set $a ${get('a0')})
+    (local.set $sak ${get('sak0')})`,
+};
+
+function gemmFunc(name: string, b: BMode, mr: number, nv: number, epi: Epilogue = 'none', pack = false): string {
   const main = rowBlock(mr, nv, b, 'm', epi);
   const tail = rowBlock(1, nv, b, 't', epi);
+  const params = `${epi === 'silu' ? ' (param $ps i32) (param $py i32)' : ''}${pack ? ' (param $pack i32)' : ''}`;
   return `
-  ;; C[i, j] = Σ_k A[i·sai + k·sak]·B[k·sbk + j·sbj] (+ bias[j]) for rows m0 ≤ i < m1; strides in bytes; ldc = n·4${epi === 'silu' ? '\n  ;; then S = σ(C) and Y = C·S (n % 4 = 0)' : epi === 'siluOut' ? '\n  ;; stored as C·σ(C) (n % 4 = 0)' : ''}
+  ;; C[i, j] = Σ_k A[i·sai + k·sak]·B[k·sbk + j·sbj] (+ bias[j]) for rows m0 ≤ i < m1; strides in bytes; ldc = n·4${epi === 'silu' ? '\n  ;; then S = σ(C) and Y = C·S (n % 4 = 0)' : epi === 'siluOut' ? '\n  ;; stored as C·σ(C) (n % 4 = 0)' : ''}${pack ? '\n  ;; A stored transposed (sai = 4), each block of rows packed at $pack (k·16 bytes) first' : ''}
   (func (export "${name}") (param $a i32) (param $sai i32) (param $sak i32) (param $b i32) (param $sbk i32) (param $sbj i32)
-        (param $c i32) (param $bias i32) (param $m0 i32) (param $m1 i32) (param $n i32) (param $k i32)${epi === 'silu' ? ' (param $ps i32) (param $py i32)' : ''}
+        (param $c i32) (param $bias i32) (param $m0 i32) (param $m1 i32) (param $n i32) (param $k i32)${params}
     (local $i i32) (local $j i32) (local $kk i32) (local $pa i32) (local $pb i32) (local $pc i32) (local $pbias i32) (local $ldc i32)
-    ${[...main.locals, ...tail.locals].join(' ')}${epi !== 'none' ? `${range(mr * nv).map((c) => ` (local $ea${Math.floor(c / nv)}_${c % nv} v128)`).join('')} ${sigmoidLocals('e')}` : ''}
-    (local.set $ldc (i32.shl ${get('n')} (i32.const 2)))
-    ${overRows(mr, main.code, tail.code)})`;
+    ${[...main.locals, ...tail.locals].join(' ')}${epi !== 'none' ? `${range(mr * nv).map((c) => ` (local $ea${Math.floor(c / nv)}_${c % nv} v128)`).join('')} ${sigmoidLocals('e')}` : ''}${pack ? ` ${packA.locals}` : ''}
+    (local.set $ldc (i32.shl ${get('n')} (i32.const 2)))${pack ? packA.init : ''}
+    ${pack ? overRows(mr, main.code, tail.code, packA.before, packA.between) : overRows(mr, main.code, tail.code)})`;
 }
 
 /** C = A·Wᵀ, A [m, k] and W [n, k] row-major, for rows [m0, m1): dot products along k in f32x4 lanes */
@@ -310,6 +337,7 @@ ${gemmFunc('gemm_rows', 'rows', mr, nv)}
 ${gemmFunc('gemm_rows_silu', 'rows', mr, nv, 'silu')}
 ${gemmFunc('gemm_rows_silu_out', 'rows', mr, nv, 'siluOut')}
 ${gemmFunc('gemm_gather', 'gather', mr, nv)}
+${gemmFunc('gemm_rows_packed', 'rows', mr, nv, 'none', true)}
 ${dotFunc(dotMr, dotNr)}
 ${peakFunc()}
 )`;

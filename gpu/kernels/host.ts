@@ -6,10 +6,11 @@ import type { TensorInfo } from '@tensorflow/tfjs';
 import { arrs, inputList, SPECS, type Buf } from './spec.ts';
 import { simdKernels, simdSupported, type SimdKernels } from './simd.ts';
 import { gemmPool } from './gemm-pool.ts';
+import { PACK_BYTES } from './gemm.ts';
 
 
 interface WasmBackend {
-  wasm: { asm: { memory: WebAssembly.Memory } };
+  wasm: { asm: { memory: WebAssembly.Memory }; _malloc(bytes: number): number; _free(ptr: number): void };
   dataIdMap: { get(id: object): { memoryOffset: number } };
   makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
   typedArrayFromHeap(t: TensorInfo): Float32Array;
@@ -37,13 +38,28 @@ function simdRun(spec: (typeof SPECS)[number], simd: SimdKernels, ib: Buf[], ob:
   }
 }
 
+/** the products' scratch for packing Aᵀ (PACK_BYTES per thread) on tfjs-wasm's heap: allocated once, and again (the
+ * old one freed) for a pool with more threads; registering replaces every kernel, so none still uses the old one */
+let scratch: { wasm: WasmBackend['wasm']; block: number; threads: number } | undefined;
+function packScratch(wasm: WasmBackend['wasm'], threads: number): number {
+  if (scratch?.wasm !== wasm || scratch.threads < threads) {
+    if (scratch?.wasm === wasm) wasm._free(scratch.block);
+    scratch = { wasm, block: wasm._malloc(threads * PACK_BYTES + 16), threads };
+  }
+  // 16-byte aligned, as the packed rows' f32x4 loads like
+  return (scratch.block + 15) & ~15;
+}
+
 /** Register every fused kernel for `backendName` (once). `simd: false` keeps the host loops on wasm (tests compare both).
  * `threads`: the matrix products' threads on wasm (default DISTILLERY_THREADS, else min(2, cores); 1 in a browser). */
 export async function registerHostKernels(backendName: 'wasm' | 'cpu', o: { simd?: boolean; threads?: number } = {}): Promise<void> {
   let simd: SimdKernels | undefined;
   const heap = backendName === 'wasm' ? (tf.findBackend('wasm') as unknown as WasmBackend).wasm.asm.memory : undefined;
   if (heap && (o.simd ?? true)) simd = await simdKernels(heap);
-  if (simd) simd.pool = gemmPool(o.threads, heap);
+  if (simd) {
+    simd.pool = gemmPool(o.threads, heap);
+    simd.pack = packScratch((tf.findBackend('wasm') as unknown as WasmBackend).wasm, simd.pool?.threads ?? 1);
+  }
   for (const spec of SPECS) {
     if (spec.backends && !spec.backends.includes(backendName)) continue;
     if (spec.needsSimdEngine && backendName === 'wasm' && !simdSupported()) continue;

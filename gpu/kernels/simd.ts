@@ -22,6 +22,9 @@ export interface SimdKernels {
   gemm: GemmKernels;
   /** the worker pool large products go to (gemm-pool.ts); none: one thread */
   pool?: GemmPool;
+  /** the products' scratch for packing Aᵀ on this memory, PACK_BYTES per thread (the calling thread's first); unset:
+   * products read Aᵀ in place */
+  pack?: number;
 }
 
 const bytes: { plain?: Uint8Array<ArrayBuffer>; shared?: Uint8Array<ArrayBuffer> } = {};

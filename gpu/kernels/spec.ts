@@ -40,7 +40,8 @@ export function gemmShape([sa, sb]: readonly number[][], attrs: Record<string, u
  * shared, else copied into the pool's memory), the others on this one. With `ptrs.silu` (S = σ(C) and Y = C·S) or
  * `ptrs.siluOut` (C·σ(C) in place of C) the SiLU comes with it, as the product's epilogue; false where the pool
  * copies (it runs plain products only), and nothing was done. */
-function simdGemm(k: SimdKernels, s: GemmShape, ptrs: GemmPtrs, copy: () => [Float32Array, Float32Array, Float32Array | undefined, Float32Array]): boolean {
+function simdGemm(k: SimdKernels, s: GemmShape, operands: GemmPtrs, copy: () => [Float32Array, Float32Array, Float32Array | undefined, Float32Array]): boolean {
+  const ptrs = { ...operands, pack: k.pack };
   const own = (m0: number, m1: number) => gemmRows(k.gemm, s, ptrs, m0, m1);
   if (k.pool?.takes(s, !!(ptrs.silu || ptrs.siluOut))) {
     if (k.pool.heap) return k.pool.runInPlace(s, ptrs, own), true;

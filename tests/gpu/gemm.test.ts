@@ -11,18 +11,21 @@ import * as tf from '@tensorflow/tfjs';
 import { loadBackend } from '../../gpu/backend.ts';
 import { gemm, gemmSilu, gemmSiluOut, siluForward } from '../../gpu/fused.ts';
 import { registerHostKernels } from '../../gpu/kernels/host.ts';
-import { gemmHost, gemmKernels, gemmRows, type GemmShape } from '../../gpu/kernels/gemm.ts';
+import { gemmCall, gemmHost, gemmKernels, gemmRows, PACK_MIN_N, type GemmShape } from '../../gpu/kernels/gemm.ts';
 import { defaultThreads, GemmPool, gemmPool, rowRange } from '../../gpu/kernels/gemm-pool.ts';
 import { Rng } from '../../ops/rng.ts';
 
-// n % 4 = 1, 2, 3 (the last columns in lanes), k = 1 (A's rows adjacent untransposed), m % 4 ≠ 0 (the row tail)
-const SHAPES = [[1, 1, 1], [3, 5, 7], [9, 3, 2], [9, 5, 1], [9, 5, 3], [37, 9, 33], [256, 18, 256], [256, 256, 2], [18, 256, 256], [256, 2, 256], [64, 64, 64]] as const;
+// n % 4 = 1, 2, 3 (the last columns in lanes), k = 1 (A's rows adjacent untransposed), m % 4 ≠ 0 (the row tail);
+// n ≥ PACK_MIN_N: Aᵀ packed (with a row tail, and with n % 4 ≠ 0)
+const SHAPES = [[1, 1, 1], [3, 5, 7], [9, 3, 2], [9, 5, 1], [9, 5, 3], [37, 9, 33], [256, 18, 256], [256, 256, 2], [18, 256, 256], [256, 2, 256], [64, 64, 64], [38, 130, 20], [17, 256, 5]] as const;
 const LAYOUTS = [[false, false], [false, true], [true, false], [true, true]] as const;
 const bits = (x: Float32Array) => new Uint32Array(x.buffer, x.byteOffset, x.length);
 
-test('the pool computes bit-identical products with 2 and 3 threads, split in the pool or with the caller in place', async () => {
+test('the pool computes bit-identical products with 2 and 3 threads, split in the pool or with the caller in place; Aᵀ packed or not, the same bits', async () => {
   const rng = new Rng(['gemm-pool']);
   const mem = new WebAssembly.Memory({ initial: 64 });
+  // the packing scratch: past every operand (the largest shape's take under 3 MiB)
+  const PACK_AT = 48 * 65536;
   const one = (await gemmKernels(mem))!;
   assert.ok(one, 'this Node has WebAssembly SIMD');
   const pools = [GemmPool.create(2)!, GemmPool.create(3)!];
@@ -46,6 +49,12 @@ test('the pool computes bit-identical products with 2 and 3 threads, split in th
         // the rows, gathered and transposed-A forms sum in the host loop's order exactly; the dot form in f32x4 lanes
         if (!tb || ta || k < 8) {
           assert.deepEqual(bits(want), bits(host), `${what}: the kernel sums as the host loop does`);
+          // Aᵀ packed into a scratch first (where it pays: n ≥ PACK_MIN_N), read in place otherwise
+          const packs = ta && !tb && n >= PACK_MIN_N;
+          assert.equal(gemmCall(s, { a: pa, b: pb, c: pc, bias: pbias, pack: PACK_AT }).fn === 5, packs, `${what}: packs Aᵀ`);
+          f.fill(NaN, pc / 4, pc / 4 + m * n);
+          gemmRows(one, s, { a: pa, b: pb, c: pc, bias: pbias, pack: PACK_AT }, 0, m);
+          assert.deepEqual(bits(f.slice(pc / 4, pc / 4 + m * n)), bits(host), `${what}, with a packing scratch: the kernel sums as the host loop does`);
           gemmRows(one, s, { a: pa, b: pb, c: pc, bias: 0 }, 0, m);
           gemmHost(a, b, host, undefined, s);
           assert.deepEqual(bits(f.slice(pc / 4, pc / 4 + m * n)), bits(host), `${what}, no bias: the kernel sums as the host loop does`);
