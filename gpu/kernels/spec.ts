@@ -1,7 +1,7 @@
 /** @file Per kernel: output shapes from input shapes, the host loop, and (optionally) its WebAssembly SIMD form.
  * Backends adapt these: host.ts for wasm and cpu. */
 import { hostMath, KERNELS, type AdamAttrs, type AdamGuardedAttrs, type FourierAttrs, type GuardAttrs, type KernelName, type MatMulAttrs } from './defs.ts';
-import { gemmHost, gemmRows, siluEpilogueFits, type GemmPtrs, type GemmShape } from './gemm.ts';
+import { callRows, gemmCall, gemmHost, siluEpilogueFits, type GemmPtrs, type GemmShape } from './gemm.ts';
 import type { SimdKernels } from './simd.ts';
 import { compileElementwise, modeOf } from './elementwise.ts';
 
@@ -42,7 +42,9 @@ export function gemmShape([sa, sb]: readonly number[][], attrs: Record<string, u
  * copies (it runs plain products only), and nothing was done. */
 function simdGemm(k: SimdKernels, s: GemmShape, operands: GemmPtrs, copy: () => [Float32Array, Float32Array, Float32Array | undefined, Float32Array]): boolean {
   const ptrs = { ...operands, pack: k.pack };
-  const own = (m0: number, m1: number) => gemmRows(k.gemm, s, ptrs, m0, m1);
+  // the kernel and its arguments once, not per block of rows the calling thread takes
+  const call = gemmCall(s, ptrs);
+  const own = (m0: number, m1: number) => callRows(k.gemm, call, m0, m1);
   if (k.pool?.takes(s, !!(ptrs.silu || ptrs.siluOut))) {
     if (k.pool.heap) return k.pool.runInPlace(s, ptrs, own), true;
     if (ptrs.silu || ptrs.siluOut) return false;
