@@ -7,6 +7,7 @@ import { arrs, inputList, SPECS, type Buf } from './spec.ts';
 import { simdKernels, simdSupported, type SimdKernels } from './simd.ts';
 import { gemmPool } from './gemm-pool.ts';
 import { PACK_BYTES } from './gemm.ts';
+import { registerSharedIdentity } from './shared-identity.ts';
 
 
 interface WasmBackend {
@@ -55,6 +56,7 @@ function packScratch(wasm: WasmBackend['wasm'], threads: number): number {
 export async function registerHostKernels(backendName: 'wasm' | 'cpu', o: { simd?: boolean; threads?: number } = {}): Promise<void> {
   let simd: SimdKernels | undefined;
   const heap = backendName === 'wasm' ? (tf.findBackend('wasm') as unknown as WasmBackend).wasm.asm.memory : undefined;
+  if (heap) registerSharedIdentity();
   if (heap && (o.simd ?? true)) simd = await simdKernels(heap);
   if (simd) {
     simd.pool = gemmPool(o.threads, heap);
