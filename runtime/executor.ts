@@ -149,11 +149,12 @@ export class Executor {
         const lowering = TFJS_LOWERINGS[n.op] as TfjsLowering<unknown>;
         const nodeCtx: LowerCtx = { ...ctx, rng: () => ctx.rngFor(n.id) };
         if (this.options.onDraw && def.random === 'permutation') nodeCtx.drew = (v, shape) => this.options.onDraw!(n, ctx.tf.tensor(v, shape, 'int32'));
-        if (tape) nodeCtx.grad = { role: tape.role, inputs: n.inputs.map((i) => tape.nodes.has(i)) };
+        if (tape && !s.noGrad) nodeCtx.grad = { role: tape.role, inputs: n.inputs.map((i) => tape.nodes.has(i)) };
         try {
           // an op through which no gradient flows sees its tape inputs detached: tfjs registers no gradient for some
-          // of them (comparisons), and a comparison of a value on the tape (where(x.gt(0), …)) must not stop backprop
-          const cut = tape && !def.differentiable;
+          // of them (comparisons), and a comparison of a value on the tape (where(x.gt(0), …)) must not stop backprop;
+          // a step the gradient does not pass (noGrad) then records nothing, and its calls save nothing
+          const cut = tape && (!def.differentiable || s.noGrad);
           const ins = n.inputs.map((i) => (cut && tape.nodes.has(i) ? ctx.detach(env.get(i)!) : env.get(i)!));
           const out = lowering.lower(ins, this.params.get(n.id), nodeCtx);
           // every buffer has one owner: a lowering that hands back an input (σ(t) = t) gets its own handle

@@ -12,7 +12,10 @@ import { elementwiseGroups } from './fuse.ts';
 import { decayText } from '../../ops/lr-decay.ts';
 
 export type PlanStep =
-  | { kind: 'run'; node: string }
+  /** `noGrad`: a step of the tape that no gradient passes (it reads a value of the tape, and the loss reads it only
+   * through a stop_gradient: the teacher's and fake score's calls of DMD), so it runs on its inputs detached, recording
+   * and saving nothing */
+  | { kind: 'run'; node: string; noGrad?: true }
   /** a chain of elementwise ops as one generated kernel (dsl/compile/fuse.ts): `node` is its output */
   | { kind: 'fused'; node: string; inputs: string[]; members: string[]; expr: Expr }
   | { kind: 'free'; bufs: string[] }
@@ -149,8 +152,8 @@ export function buildPlan(ir: GraphIR, paramCount: (role: string) => number = ()
     const pre = forwardSteps(ir, preNodes, usedByTape, fuse);
     // the tape holds every value it computed and what its calls saved for the backward pass; the largest call's
     // working set comes on top, and the backward pass adds one gradient per parameter
-    const tapeBytes = tapeNodes.reduce((a, n) => a + bytesOf(n.type, ir.dims) + callMemory(ir, n, true).saved, 0);
-    const tapeTransient = Math.max(0, ...tapeNodes.map((n) => callMemory(ir, n, true).transient));
+    const tapeBytes = tapeNodes.reduce((a, n) => a + bytesOf(n.type, ir.dims) + callMemory(ir, n, flows.has(n.id)).saved, 0);
+    const tapeTransient = Math.max(0, ...tapeNodes.map((n) => callMemory(ir, n, flows.has(n.id)).transient));
     const held = [...new Set([...tapeNodes.map((n) => n.id), ...preNodes.filter((n) => usedByTape.has(n.id)).map((n) => n.id)])];
     Object.keys(outputs).forEach((k) => covered.add(k));
     return {
@@ -160,7 +163,7 @@ export function buildPlan(ir: GraphIR, paramCount: (role: string) => number = ()
       warmup: u.warmup,
       declared: u.declared,
       pre: pre.steps,
-      tape: tapeNodes.map((n) => ({ kind: 'run', node: n.id })),
+      tape: tapeNodes.map((n): PlanStep => (flows.has(n.id) ? { kind: 'run', node: n.id } : { kind: 'run', node: n.id, noGrad: true })),
       finish: [
         { kind: 'grads', role: u.role, loss: u.loss },
         { kind: 'apply', role: u.role, optimizer: u.optimizer },
@@ -195,7 +198,7 @@ function showSteps(ir: GraphIR, steps: PlanStep[], indent: string): string[] {
       case 'run': {
         const n = byId.get(s.node)!;
         const params = Object.entries(n.params).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`);
-        return `${indent}%${n.id} : ${showType(n.type)} = ${n.op}${params.length ? `[${params.join(', ')}]` : ''}(${n.inputs.map((i) => `%${i}`).join(', ')})`;
+        return `${indent}%${n.id} : ${showType(n.type)} = ${n.op}${params.length ? `[${params.join(', ')}]` : ''}(${n.inputs.map((i) => `%${i}`).join(', ')})${s.noGrad ? '  (no gradient: inputs detached)' : ''}`;
       }
       case 'fused': {
         const n = byId.get(s.node)!;

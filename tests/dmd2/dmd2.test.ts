@@ -125,6 +125,22 @@ function studentCalls(ir: GraphIR) {
   return { tape: on(u.tape), pre: on(u.pre) };
 }
 
+test("the generator update's tape: the teacher's and fake score's calls (read under stop_gradient) carry no gradient, the student's does", () => {
+  const plan = compile(buildIR(PIPELINES['dmd2-ring']!, {}));
+  const ir = plan.ir;
+  const u = plan.updates.find((x) => x.role === 'student' && x.ratio > 0)!;
+  const byId = new Map(ir.nodes.map((n) => [n.id, n]));
+  const calls = (noGrad: boolean) =>
+    u.tape
+      .flatMap((s) => (s.kind === 'run' && !!s.noGrad === noGrad && byId.get(s.node)!.op === 'call' ? [String(byId.get(s.node)!.params.model)] : []))
+      .sort();
+  assert.deepEqual(calls(true), ['fake', 'teacher'], 'teacher and fake run detached: no activations saved for a backward pass');
+  assert.deepEqual(calls(false), ['student'], 'the student is differentiated');
+  // every step marked so is one the loss's gradient does not reach: none of the loss's differentiable inputs
+  const flow = new Set(u.tape.flatMap((s) => (s.kind === 'run' && !s.noGrad ? [s.node] : [])));
+  for (const s of u.tape) if (s.kind === 'run' && s.noGrad) assert.ok(!ir.nodes.some((n) => flow.has(n.id) && n.op !== 'stop_gradient' && n.inputs.includes(s.node)), `%${s.node} feeds a differentiated step`);
+});
+
 test("backward simulation: the sampler's rungs run outside the student's tape, only the last call carries gradient", () => {
   assert.deepEqual(studentCalls(buildIR(PIPELINES['dmd2-ring']!, { studentSteps: 4 })), { tape: 1, pre: 3 });
   // the check can fail: the same simulation without its no-grad block puts every rung on the tape
