@@ -1,22 +1,18 @@
 /** @file The executor: runs a plan's steps on a backend. It owns every tensor; user code never disposes anything. */
 import type * as tfns from '@tensorflow/tfjs';
 import type { Backend } from '../gpu/backend.ts';
-import type { GraphIR, IRNode, ModelDecl } from '../dsl/ir/schema.ts';
+import type { GraphIR } from '../dsl/ir/schema.ts';
 import type { Plan, PlanStep, UpdatePlan } from '../dsl/compile/plan.ts';
-import { opDef } from '../ops/registry.ts';
-import { modelDef, type HostTensor } from '../ops/models/index.ts';
-import { TFJS_LOWERINGS, type LowerCtx, type Tensor, type TfjsLowering } from '../gpu/lower/index.ts';
-import { TFJS_MODELS, type TfjsModel } from '../gpu/models/index.ts';
-import { Rng } from '../ops/rng.ts';
+import type { HostTensor } from '../ops/models/index.ts';
+import type { LowerCtx, Tensor } from '../gpu/lower/index.ts';
 import { adamApply, adamApplyGuarded, adamInit, atStep, guardInit, type AdamState } from './optim.ts';
 import { emaApply, emaInit, type EmaState } from './ema.ts';
-import { backwardScope, elementwise, sumSquares } from '../gpu/fused.ts';
-import { resolveShape } from '../dsl/types.ts';
-import { nodeLabel } from '../dsl/ir/print.ts';
+import { backwardScope, sumSquares } from '../gpu/fused.ts';
 import { UserError } from '../dsl/errors.ts';
 import { refuseHostReads, refuseUnsupported } from './init.ts';
 import { NonFiniteError, type ExecutorOptions, type ExecutorState, type RoleWeights, type Sample, type UpdateResult } from './executor-types.ts';
 import { fetchAsync, fetchSync, readAsync, toHost, type Fetched } from './host-read.ts';
+import { StepRunner, type EvalCtx, type Tape } from './steps.ts';
 
 export { NonFiniteError } from './executor-types.ts';
 export type { ExecutorOptions, ExecutorState, RoleWeights, Sample, UpdateResult } from './executor-types.ts';
@@ -30,19 +26,14 @@ interface PendingUpdate {
   grads: Record<string, Tensor>;
 }
 
-/** one evaluation of the graph: every node draws from its own stream keyed by (seed, evaluation, node) */
-type EvalCtx = LowerCtx & { rngFor(nodeId: string): Rng };
 
-/** In this order: setup and graph evaluation (`ctx`, `runSteps`); updates read one at a time (`update`,
+/** In this order: setup and graph evaluation (`ctx`, `runSteps`: steps.ts runs them); updates read one at a time (`update`,
  * `updateAsync`, via `begin` → `finish`) and decided on the device (`dispatch`, `settle`, `readBatch`); forward-only
  * outputs and samples; weights as trained or evaluated; the whole training state out and back in. */
 export class Executor {
   readonly roles = new Map<string, RoleWeights>();
-  private byId: Map<string, IRNode>;
-  /** node params and model configs parsed once, not on every update */
-  private params = new Map<string, unknown>();
-  private streams = new Map<string, string>();
-  private configs = new Map<string, unknown>();
+  /** lowers the plan's steps onto the backend */
+  private readonly steps: StepRunner;
   /** counts graph evaluations; with the seed it fixes every random draw */
   evaluations = 0;
   private adam = new Map<UpdatePlan, AdamState>();
@@ -72,12 +63,7 @@ export class Executor {
     const { tf } = backend;
     refuseUnsupported(plan.ir);
     if (!backend.syncReads) refuseHostReads(plan.ir, backend.name);
-    this.byId = new Map(plan.ir.nodes.map((n) => [n.id, n]));
-    for (const n of plan.ir.nodes) this.params.set(n.id, opDef(n.op)!.params.parse(n.params));
-    // a random node's stream is keyed by its rank among the random nodes, not by its id: adding a logged value
-    // or any other deterministic node leaves every draw of the run unchanged
-    plan.ir.nodes.filter((n) => opDef(n.op)!.random).forEach((n, k) => this.streams.set(n.id, `r${k}`));
-    for (const m of plan.ir.models) this.configs.set(m.role, modelDef(m.kind)!.config.parse(m.config));
+    this.steps = new StepRunner(backend, plan.ir, seed, this.roles, options.onDraw);
     for (const decl of plan.ir.models) {
       const host = init.get(decl.role)!;
       const weights = Object.fromEntries(
@@ -101,70 +87,11 @@ export class Executor {
   /** `key` fixes the draws (evaluation noise); without it each call advances the training stream. `ema`: the roles
    * that have a moving average run with it (evaluation); training always runs the raw weights. */
   private ctx(dims: Record<string, number>, key?: string, ema = false): EvalCtx {
-    const { tf } = this.backend;
-    const ir = this.plan.ir;
-    const evaluation = key ?? this.evaluations++;
-    const env = {
-      dataset: (n: string) => {
-        const d = ir.datasets[n];
-        if (!d) throw new Error(`internal: unknown dataset ${n}`);
-        return d;
-      },
-    };
-    return {
-      tf,
-      dims,
-      rng: () => new Rng([this.seed, evaluation]),
-      rngFor: (nodeId: string) => new Rng([this.seed, evaluation, this.streams.get(nodeId) ?? nodeId]),
-      dataset: env.dataset,
-      detach: (t) => this.backend.detach(t),
-      model: (role) => {
-        const r = this.roles.get(role)!;
-        const body = TFJS_MODELS[r.decl.kind] as TfjsModel<unknown>;
-        const cfg = this.configs.get(role);
-        const weights = this.weightsOf(role, ema ? 'eval' : 'raw');
-        return (ins, grad, output) => body.apply(tf, weights, ins, cfg, { ...env, ...(grad ? { grad } : {}), ...(output ? { output } : {}) });
-      },
-    };
+    return this.steps.ctx(dims, key ?? this.evaluations++, (role) => this.weightsOf(role, ema ? 'eval' : 'raw'));
   }
 
-  /** `tape`: these steps are recorded for the gradient of `role`; `nodes` are the ids on the tape */
-  private runSteps(steps: PlanStep[], env: Map<string, Tensor>, ctx: EvalCtx, tape?: { role: string; nodes: Set<string> }): void {
-    for (const s of steps) {
-      if (s.kind === 'fused') {
-        const n = this.byId.get(s.node)!;
-        try {
-          env.set(s.node, elementwise(s.expr, s.inputs.map((i) => env.get(i)!), resolveShape(n.type.shape, ctx.dims)));
-        } catch (e) {
-          throw new Error(`${(e as Error).message}\n  while executing the fused %${s.members.join(', %')}${n.at ? ` (${n.at})` : ''}`, { cause: e });
-        }
-      } else if (s.kind === 'free') {
-        for (const b of s.bufs) {
-          env.get(b)?.dispose();
-          env.delete(b);
-        }
-      } else if (s.kind === 'run') {
-        const n = this.byId.get(s.node)!;
-        const def = opDef(n.op)!;
-        const lowering = TFJS_LOWERINGS[n.op] as TfjsLowering<unknown>;
-        const nodeCtx: LowerCtx = { ...ctx, rng: () => ctx.rngFor(n.id) };
-        if (this.options.onDraw && def.random === 'permutation') nodeCtx.drew = (v, shape) => this.options.onDraw!(n, ctx.tf.tensor(v, shape, 'int32'));
-        if (tape && !s.noGrad) nodeCtx.grad = { role: tape.role, inputs: n.inputs.map((i) => tape.nodes.has(i)) };
-        try {
-          // an op through which no gradient flows sees its tape inputs detached: tfjs registers no gradient for some
-          // of them (comparisons), and a comparison of a value on the tape (where(x.gt(0), …)) must not stop backprop;
-          // a step the gradient does not pass (noGrad) then records nothing, and its calls save nothing
-          const cut = tape && (!def.differentiable || s.noGrad);
-          const ins = n.inputs.map((i) => (cut && tape.nodes.has(i) ? ctx.detach(env.get(i)!) : env.get(i)!));
-          const out = lowering.lower(ins, this.params.get(n.id), nodeCtx);
-          // every buffer has one owner: a lowering that hands back an input (σ(t) = t) gets its own handle
-          env.set(n.id, ins.includes(out) ? ctx.tf.clone(out) : out);
-          if (this.options.onDraw && def.random === 'output') this.options.onDraw(n, out);
-        } catch (e) {
-          throw new Error(`${(e as Error).message}\n  while executing ${nodeLabel(n)}`, { cause: e });
-        }
-      }
-    }
+  private runSteps(steps: PlanStep[], env: Map<string, Tensor>, ctx: EvalCtx, tape?: Tape): void {
+    this.steps.run(steps, env, ctx, tape);
   }
 
   /** One update of a role: forward outside the tape, forward on the tape, gradients, then Adam — unless the loss or
