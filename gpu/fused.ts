@@ -141,8 +141,9 @@ export function emaStep(e: Tensor[], w: Tensor[], decay: number, guard?: Tensor)
   return guard ? keepUnless(tf.slice(guard, [0], [1]), fresh, e) : fresh;
 }
 
-/** Tensors a custom gradient reads, kept for one backward pass. tfjs's `save` clones what it keeps, and on wasm a
- * clone copies the buffer; inside `backwardScope` a dense layer keeps its intermediates by reference instead. */
+/** Tensors a custom gradient reads, kept for one backward pass. tfjs's `save` clones what it keeps (on wasm a clone
+ * shares the buffer since gpu/kernels/shared-identity.ts, but is still a kernel call and a tracked tensor); inside
+ * `backwardScope` a dense layer keeps its intermediates by reference instead. */
 let scope: Tensor[] | undefined;
 
 /** keep `ts` until the enclosing backwardScope ends (gradient tapes release their forward intermediates before the

@@ -60,7 +60,7 @@ function build(tf: TF): Fns {
     if (!f) {
       f = tf.customGrad(((x: Tensor, w: Tensor, b: Tensor, save: (ts: Tensor[]) => void) => {
         const [a, y, s] = forwardAct(x, w, b, act);
-        // inside a backwardScope what the gradient reads is kept by reference (tfjs's save clones, i.e. copies, it)
+        // inside a backwardScope what the gradient reads is kept by reference (tfjs's save clones it: a kernel call each)
         const kept = s ? [x, a, s] : [x];
         const byRef = keepForBackward(kept);
         if (!byRef) save([x, w, ...kept.slice(1)]);

@@ -6,7 +6,8 @@ import { emaStep } from '../gpu/fused.ts';
 
 export type EmaState = Record<string, tfns.Variable>;
 
-/** a copy of the weights, which no gradient reaches */
+/** the weights as they are, in variables of their own that no gradient reaches (a clone; on wasm it shares the
+ * buffer until the first update assigns a new one: variables are never written in place) */
 export function emaInit(tf: TF, params: Record<string, tfns.Variable>): EmaState {
   return Object.fromEntries(Object.entries(params).map(([k, p]) => [k, tf.tidy(() => tf.variable(tf.clone(p), false))]));
 }

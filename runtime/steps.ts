@@ -101,10 +101,13 @@ export class StepRunner {
         try {
           // an op through which no gradient flows sees its tape inputs detached: tfjs registers no gradient for some
           // of them (comparisons), and a comparison of a value on the tape (where(x.gt(0), …)) must not stop backprop;
-          // a step the gradient does not pass (noGrad) then saves nothing for a backward pass
+          // a step the gradient does not pass (noGrad) then keeps no activations for a backward pass
           const cut = tape && (!def.differentiable || s.noGrad);
           const ins = n.inputs.map((i) => (cut && tape.nodes.has(i) ? ctx.detach(env.get(i)!) : env.get(i)!));
-          const out = lowering.lower(ins, this.params.get(n.id), nodeCtx);
+          // off the gradient's path, what a step computes on the way to its output (a network's hidden layers) is
+          // freed when it returns, as the plan's memory counts it; on the path the tape may still need it
+          const lower = () => lowering.lower(ins, this.params.get(n.id), nodeCtx);
+          const out = !tape || s.noGrad ? ctx.tf.tidy(lower) : lower();
           // every buffer has one owner: a lowering that hands back an input (σ(t) = t) gets its own handle
           env.set(n.id, ins.includes(out) ? ctx.tf.clone(out) : out);
           if (onDraw && def.random === 'output') onDraw(n, out);

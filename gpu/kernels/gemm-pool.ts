@@ -27,7 +27,7 @@ const BLOCK = 6;
 const NEXT = 7;
 /** set by a worker that failed (its message is in the pool's failure buffer) */
 const FAILED = 30;
-/** in place: the heap's size in pages when the call was posted */
+/** the memory's size in pages when the call was posted (tfjs's heap in place, the pool's own when copying) */
 const PAGES = 31;
 const ARGS = 8; // the kernel's ARG_COUNT[fn] arguments (at most 14); the row range (and packing scratch) is filled per thread
 const CONTROL_BYTES = 256;
@@ -99,6 +99,8 @@ function serve(k) {
       claimBlocks(fns, gen);
       continue;
     }
+    // the copying pool may have grown its memory for this call (its operands, every thread's packing scratch)
+    if (ctl[${PAGES}] !== pages) pages = memory.grow(0);
     const m = ctl[${M}], n = ctl[${THREADS}];
     const mr = ${GEMM_BLOCK.mr}, chunk = Math.ceil(m / n / mr) * mr;
     const m0 = Math.min(m, index * chunk), m1 = Math.min(m, (index + 1) * chunk);
@@ -296,6 +298,7 @@ export class GemmPool {
     // wraps, every address the kernels touch is inside them)
     const aBase = aPart === a ? pa : pa - r0 * k * 4;
     const call = gemmCall(s, { a: aBase, b: pb, c: pc - r0 * n * 4, bias: bias ? pbias : 0, pack });
+    this.ctl[PAGES] = this.memory.buffer.byteLength / PAGE;
     this.dispatch(call, m);
     if (m0 < m1) (own ?? ((i0, i1) => callRows(this.kernels, call, i0, i1)))(m0, m1);
     this.join();

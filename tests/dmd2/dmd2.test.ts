@@ -13,6 +13,7 @@ import { dmd, dmdGradient, denoisingLoss } from '../../dsl/objectives/dmd.ts';
 import { discriminatorLoss, generatorLoss } from '../../dsl/objectives/gan.ts';
 import { backwardSimulation, multistepSample, studentLadder } from '../../dsl/objectives/multistep.ts';
 import { PIPELINES } from '../../pipelines/index.ts';
+import { opDef } from '../../ops/registry.ts';
 import { dmd2Options } from '../../pipelines/dmd2.ts';
 import { evalNodes, maxAbsDiff } from '../helpers.ts';
 import type { GraphIR } from '../../dsl/ir/schema.ts';
@@ -95,8 +96,8 @@ const before = pipeline('dmd2-ring', dmd2Options(), (g, c) => {
   g.evaluate({ samples: x, target, teacher, schedule: 'rf', noise: z });
 });
 
-async function weightsAfterOneStep(ir: GraphIR) {
-  const exe = new Executor(be, compile(ir), 7, initialWeights(ir, 7, () => ({})));
+async function weightsAfterOneStep(ir: GraphIR, plan = compile(ir)) {
+  const exe = new Executor(be, plan, 7, initialWeights(ir, 7, () => ({})));
   for (const u of exe.plan.updates) exe.update(u); // one update of each role stands in for the warm-up
   await lastValueFrom(of(1).pipe(trainStep(exe)));
   const w = Object.fromEntries(exe.plan.updates.map((u) => [u.role, exe.hostWeights(u.role)]));
@@ -136,9 +137,22 @@ test("the generator update's tape: the teacher's and fake score's calls (read un
       .sort();
   assert.deepEqual(calls(true), ['fake', 'teacher'], 'teacher and fake run detached: no activations saved for a backward pass');
   assert.deepEqual(calls(false), ['student'], 'the student is differentiated');
-  // every step marked so is one the loss's gradient does not reach: none of the loss's differentiable inputs
+  // every step marked so is one the loss's gradient does not reach: no differentiable step on its path reads it
   const flow = new Set(u.tape.flatMap((s) => (s.kind === 'run' && !s.noGrad ? [s.node] : [])));
-  for (const s of u.tape) if (s.kind === 'run' && s.noGrad) assert.ok(!ir.nodes.some((n) => flow.has(n.id) && n.op !== 'stop_gradient' && n.inputs.includes(s.node)), `%${s.node} feeds a differentiated step`);
+  for (const s of u.tape) if (s.kind === 'run' && s.noGrad) assert.ok(!ir.nodes.some((n) => flow.has(n.id) && opDef(n.op)!.differentiable && n.inputs.includes(s.node)), `%${s.node} feeds a differentiated step`);
+});
+
+test('the same step with the no-gradient marks stripped from the plan: the same weights to the bit, with and without the GAN term', async () => {
+  for (const ganGenerator of [0, 0.1]) {
+    const ir = buildIR(PIPELINES['dmd2-ring']!, { batch: 32, fakeWarmup: 0, ganGenerator });
+    const plan = compile(ir);
+    const marked = plan.updates.flatMap((u) => u.tape).filter((s) => s.kind === 'run' && s.noGrad).length;
+    assert.ok(marked > 0, 'the plan marks steps');
+    const stripped = { ...plan, updates: plan.updates.map((u) => ({ ...u, tape: u.tape.map((s) => (s.kind === 'run' ? { kind: 'run' as const, node: s.node } : s)) })) };
+    const [want, got] = [await weightsAfterOneStep(ir, stripped), await weightsAfterOneStep(ir, plan)];
+    for (const role of ['student', 'fake'])
+      for (const [k, t] of Object.entries(want[role]!)) assert.deepEqual(Array.from(got[role]![k]!.data), Array.from(t.data), `GAN ${ganGenerator}: ${role}/${k}`);
+  }
 });
 
 test("backward simulation: the sampler's rungs run outside the student's tape, only the last call carries gradient", () => {

@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import { loadBackend } from '../../gpu/backend.ts';
 import { gemm, gemmSilu, gemmSiluOut, siluForward } from '../../gpu/fused.ts';
 import { registerHostKernels } from '../../gpu/kernels/host.ts';
-import { gemmCall, gemmHost, gemmKernels, gemmRows, PACK_MIN_N, type GemmShape } from '../../gpu/kernels/gemm.ts';
+import { callRows, gemmCall, gemmHost, gemmKernels, gemmRows, PACK_BYTES, PACK_MIN_N, type GemmShape } from '../../gpu/kernels/gemm.ts';
 import { defaultThreads, GemmPool, gemmPool, rowRange } from '../../gpu/kernels/gemm-pool.ts';
 import { Rng } from '../../ops/rng.ts';
 
@@ -77,6 +77,41 @@ test('the pool computes bit-identical products with 2 and 3 threads, split in th
   }
 });
 
+test('in place, each thread packs Aᵀ into its own scratch: the worker writes its slot, the caller keeps to its own', async () => {
+  const mem = new WebAssembly.Memory({ initial: 64, maximum: 1024, shared: true });
+  const one = (await gemmKernels(mem))!;
+  const pool = GemmPool.create(2, mem)!;
+  try {
+    const [m, n, k] = [64, 128, 24];
+    const s: GemmShape = { m, n, k, ta: true, tb: false };
+    const rng = new Rng(['gemm-pack-slots']);
+    const [a, b] = [rng.normals(m * k), rng.normals(k * n)];
+    const f = new Float32Array(mem.buffer);
+    const [pa, pb, pc, pack] = [64, 64 + 4 * m * k, 128 + 4 * (m * k + k * n), 2 * 65536];
+    f.set(a, pa / 4);
+    f.set(b, pb / 4);
+    f.fill(NaN, pack / 4, (pack + 2 * PACK_BYTES) / 4);
+    const ptrs = { a: pa, b: pb, c: pc, bias: 0, pack };
+    const call = gemmCall(s, ptrs);
+    assert.equal(call.fn, 5, 'the packed kernel');
+    // the calling thread dawdles after each of its blocks, so the worker takes some
+    pool.runInPlace(s, ptrs, (m0, m1) => {
+      callRows(one, call, m0, m1);
+      const until = performance.now() + 5;
+      while (performance.now() < until);
+    });
+    const host = new Float32Array(m * n);
+    gemmHost(a, b, host, undefined, s);
+    assert.deepEqual(bits(f.slice(pc / 4, pc / 4 + m * n)), bits(host), 'the host loop\'s bits');
+    const written = (slot: number) => f.subarray((pack + slot * PACK_BYTES) / 4, (pack + slot * PACK_BYTES) / 4 + 4 * k).every((v) => !Number.isNaN(v));
+    assert.ok(written(0), "the caller's slot holds its last block of Aᵀ");
+    assert.ok(written(1), "the worker's slot (PACK_BYTES further) holds its last block of Aᵀ");
+    assert.ok(f.subarray((pack + 4 * 4 * k) / 4, (pack + PACK_BYTES) / 4).every(Number.isNaN), "nothing past a block's 16·k bytes in the caller's slot");
+  } finally {
+    pool.dispose();
+  }
+});
+
 /** tfjs-wasm's heap, which loadBackend makes shared in Node when the products have more than one thread */
 const wasmHeap = () => (tf.findBackend('wasm') as unknown as { wasm: { asm: { memory: WebAssembly.Memory } } }).wasm.asm.memory;
 
@@ -93,13 +128,20 @@ test('DistilleryMatMul on wasm: 1 and 2 threads bit-identical; 300 products leav
       for (const [m, n, k] of [[256, 256, 256], ...SHAPES])
         for (const [ta, tb] of LAYOUTS) {
           const r = new Rng(['gemm-threads', String(m), String(n), String(k), String(ta), String(tb)]);
-          const a = tf.tensor(r.normals(m * k), ta ? [k, m] : [m, k]);
-          const b = tf.tensor(r.normals(k * n), tb ? [n, k] : [k, n]);
-          const bias = tf.tensor(r.normals(n), [n]);
+          const [ha, hb, hbias] = [r.normals(m * k), r.normals(k * n), r.normals(n)];
+          const a = tf.tensor(ha, ta ? [k, m] : [m, k]);
+          const b = tf.tensor(hb, tb ? [n, k] : [k, n]);
+          const bias = tf.tensor(hbias, [n]);
           const c = gemm(a, b, { transposeA: ta, transposeB: tb, bias });
           const got = Uint32Array.from(bits((await c.data()) as Float32Array));
           tf.dispose([a, b, c, bias]);
           const key = `${m}×${n}×${k} ${ta}${tb}`;
+          if (ta && !tb) {
+            // Aᵀ·B, packed on tfjs's heap where n ≥ PACK_MIN_N: the host loop's bits
+            const host = new Float32Array(m * n);
+            gemmHost(ha, hb, host, hbias, { m, n, k, ta, tb });
+            assert.deepEqual(got, bits(host), `${key}, ${threads} thread(s): the host loop's bits`);
+          }
           if (threads === 1) results.set(key, got);
           else assert.deepEqual(got, results.get(key), `${key}: 2 threads differ from 1`);
         }
