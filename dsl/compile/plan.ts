@@ -151,6 +151,7 @@ export function buildPlan(ir: GraphIR, paramCount: (role: string) => number = ()
     // what the tape reads, and the logged outputs (read after the tape ran), outlive the pre-tape steps
     const usedByTape = new Set([...tapeNodes.flatMap((n) => n.inputs), ...Object.values(outputs)]);
     const pre = forwardSteps(ir, preNodes, usedByTape, fuse);
+    const preHeld = preNodes.filter((n) => usedByTape.has(n.id)).reduce((a, n) => a + bytesOf(n.type, ir.dims), 0);
     // the tape holds every value it computed and what its calls saved for the backward pass; the largest call's
     // working set comes on top, and the backward pass adds one gradient per parameter
     const tapeBytes = tapeNodes.reduce((a, n) => a + bytesOf(n.type, ir.dims) + callMemory(ir, n, flows.has(n.id)).saved, 0);
@@ -172,7 +173,9 @@ export function buildPlan(ir: GraphIR, paramCount: (role: string) => number = ()
         { kind: 'free', bufs: held },
       ],
       outputs,
-      peakBytes: pre.peakBytes + tapeBytes + tapeTransient + paramCount(u.role) * 4,
+      // the pre-tape steps peak on their own (a call's intermediates are freed when it returns); then what they hand
+      // the tape stays while the tape runs and the gradients are taken
+      peakBytes: Math.max(pre.peakBytes, preHeld + tapeBytes + tapeTransient + paramCount(u.role) * 4),
     };
   });
   const forward = (ids: string[]): ForwardPlan => {
