@@ -12,7 +12,7 @@ import { UserError } from '../dsl/errors.ts';
 import { refuseHostReads, refuseUnsupported } from './init.ts';
 import { NonFiniteError, type ExecutorOptions, type ExecutorState, type RoleWeights, type Sample, type UpdateResult } from './executor-types.ts';
 import { fetchAsync, fetchSync, readAsync, toHost, type Fetched } from './host-read.ts';
-import { StepRunner, type EvalCtx, type Tape } from './steps.ts';
+import { StepRunner, type EvalCtx } from './steps.ts';
 
 export { NonFiniteError } from './executor-types.ts';
 export type { ExecutorOptions, ExecutorState, RoleWeights, Sample, UpdateResult } from './executor-types.ts';
@@ -26,8 +26,7 @@ interface PendingUpdate {
   grads: Record<string, Tensor>;
 }
 
-
-/** In this order: setup and graph evaluation (`ctx`, `runSteps`: steps.ts runs them); updates read one at a time (`update`,
+/** In this order: setup and graph evaluation (`ctx`; steps.ts runs the steps); updates read one at a time (`update`,
  * `updateAsync`, via `begin` → `finish`) and decided on the device (`dispatch`, `settle`, `readBatch`); forward-only
  * outputs and samples; weights as trained or evaluated; the whole training state out and back in. */
 export class Executor {
@@ -90,10 +89,6 @@ export class Executor {
     return this.steps.ctx(dims, key ?? this.evaluations++, (role) => this.weightsOf(role, ema ? 'eval' : 'raw'));
   }
 
-  private runSteps(steps: PlanStep[], env: Map<string, Tensor>, ctx: EvalCtx, tape?: Tape): void {
-    this.steps.run(steps, env, ctx, tape);
-  }
-
   /** One update of a role: forward outside the tape, forward on the tape, gradients, then Adam — unless the loss or
    * a gradient is non-finite, in which case nothing is written and the skip is counted. `step` is the main step the
    * update belongs to (0: a warm-up), which a decaying learning rate reads. */
@@ -124,10 +119,10 @@ export class Executor {
     const ctx = this.ctx(this.plan.ir.dims);
     return tf.tidy(() => {
       const env = new Map<string, Tensor>();
-      this.runSteps(u.pre, env, ctx);
+      this.steps.run(u.pre, env, ctx);
       let logged: Tensor[] = [];
       const { value, grads } = backwardScope(() => tf.variableGrads(() => {
-        this.runSteps(u.tape, env, ctx, { role: u.role, nodes: this.tapes.get(u)! });
+        this.steps.run(u.tape, env, ctx, { role: u.role, nodes: this.tapes.get(u)! });
         // the tape's intermediates are released when variableGrads returns: the logged scalars are kept
         logged = Object.values(u.outputs).map((id) => tf.keep(tf.reshape(env.get(id)!, [1])));
         return env.get(u.loss) as tfns.Scalar;
@@ -324,7 +319,7 @@ export class Executor {
   private forward(steps: PlanStep[], dims: Record<string, number>, key: string | undefined, ids: string[], ema = false): Tensor[] {
     const ctx = this.ctx(dims, key, ema);
     const env = new Map<string, Tensor>();
-    this.runSteps(steps, env, ctx);
+    this.steps.run(steps, env, ctx);
     return ids.map((id) => env.get(id)!);
   }
 

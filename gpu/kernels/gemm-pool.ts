@@ -9,7 +9,7 @@
  * Synchronisation: a control block in its own SharedArrayBuffer (Atomics.wait/notify; the workers spin a while before
  * sleeping, and the calling thread takes the first share). Workers never keep the process alive (unref). In a browser,
  * or without shared memory, there is no pool: products run on one thread. */
-import { ARG_COUNT, callRows, gemmCall, gemmSharedBytes, PACK_ARG, PACK_BYTES, ROW_ARG, type GemmCall, type GemmKernels, type GemmPtrs, type GemmShape } from './gemm.ts';
+import { ARG_COUNT, callRows, gemmCall, gemmSharedBytes, PACK_ARG, PACK_BYTES, PACKED_FN, ROW_ARG, type GemmCall, type GemmKernels, type GemmPtrs, type GemmShape } from './gemm.ts';
 import { GEMM_BLOCK } from './gemm.wat.ts';
 import { isShared } from './wasm-memory.ts';
 import { envSetting } from './env-setting.ts';
@@ -71,7 +71,7 @@ const ROW = ${JSON.stringify(ROW_ARG)}, COUNT = ${JSON.stringify(ARG_COUNT)};
 // the arguments of call \`fn\` for this thread: gemm_rows_packed packs into this thread's own scratch
 function args(fn) {
   const a = Array.from(ctl.subarray(${ARGS}, ${ARGS} + COUNT[fn]));
-  if (fn === 5) a[${PACK_ARG}] += index * ${PACK_BYTES};
+  if (fn === ${PACKED_FN}) a[${PACK_ARG}] += index * ${PACK_BYTES};
   return a;
 }
 let gen = gen0; // a call may be posted before this thread starts

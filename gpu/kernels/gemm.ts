@@ -58,7 +58,8 @@ export interface GemmCall {
 }
 export const ROW_ARG = [8, 8, 4, 8, 8, 8] as const;
 export const ARG_COUNT = [12, 12, 8, 14, 12, 13] as const;
-/** gemm_rows_packed's scratch argument: each thread offsets it by its index · PACK_BYTES */
+/** gemm_rows_packed's kernel number, and its scratch argument: each thread offsets it by its index · PACK_BYTES */
+export const PACKED_FN = 5;
 export const PACK_ARG = 12;
 
 /** whether a product of this shape can take the SiLU epilogue */

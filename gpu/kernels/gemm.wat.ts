@@ -226,7 +226,7 @@ function gemmFunc(name: string, b: BMode, mr: number, nv: number, epi: Epilogue 
     (local $i i32) (local $j i32) (local $kk i32) (local $pa i32) (local $pb i32) (local $pc i32) (local $pbias i32) (local $ldc i32)
     ${[...main.locals, ...tail.locals].join(' ')}${epi !== 'none' ? `${range(mr * nv).map((c) => ` (local $ea${Math.floor(c / nv)}_${c % nv} v128)`).join('')} ${sigmoidLocals('e')}` : ''}${pack ? ` ${packA.locals}` : ''}
     (local.set $ldc (i32.shl ${get('n')} (i32.const 2)))${pack ? packA.init : ''}
-    ${pack ? overRows(mr, main.code, tail.code, packA.before, packA.between) : overRows(mr, main.code, tail.code)})`;
+    ${overRows(mr, main.code, tail.code, pack ? packA.before : '', pack ? packA.between : '')})`;
 }
 
 /** C = A·Wᵀ, A [m, k] and W [n, k] row-major, for rows [m0, m1): dot products along k in f32x4 lanes */

@@ -55,12 +55,13 @@ function packScratch(wasm: WasmBackend['wasm'], threads: number): number {
  * `threads`: the matrix products' threads on wasm (default DISTILLERY_THREADS, else min(2, cores); 1 in a browser). */
 export async function registerHostKernels(backendName: 'wasm' | 'cpu', o: { simd?: boolean; threads?: number } = {}): Promise<void> {
   let simd: SimdKernels | undefined;
-  const heap = backendName === 'wasm' ? (tf.findBackend('wasm') as unknown as WasmBackend).wasm.asm.memory : undefined;
+  const wasm = backendName === 'wasm' ? (tf.findBackend('wasm') as unknown as WasmBackend).wasm : undefined;
+  const heap = wasm?.asm.memory;
   if (heap) registerSharedIdentity();
   if (heap && (o.simd ?? true)) simd = await simdKernels(heap);
   if (simd) {
     simd.pool = gemmPool(o.threads, heap);
-    simd.pack = packScratch((tf.findBackend('wasm') as unknown as WasmBackend).wasm, simd.pool?.threads ?? 1);
+    simd.pack = packScratch(wasm!, simd.pool?.threads ?? 1);
   }
   for (const spec of SPECS) {
     if (spec.backends && !spec.backends.includes(backendName)) continue;
