@@ -1,23 +1,18 @@
 /**
  * @file `npm run bench -- dmd-step`: the reference DMD2 workload, compiled by distillery and run by its runtime,
  * against the same workload written as hand-written TensorFlow.js eager code, side by side in one process on one
- * backend, for D = 2 and D = 64; plus PyTorch (CPU) in the same run when python3-torch is installed: hand-written
- * (torch_step.py) and the same workload exported by `distillery export`, interleaved in one Python process.
+ * backend, for D = 2 and D = 64; plus PyTorch (CPU) when python3-torch is installed: hand-written (torch_step.py) and
+ * the same workload exported by `distillery export`, in a Python process whose repetitions alternate with the others.
  */
-import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { exportPipeline } from '../../cli/export.ts';
 import { torchPython } from '../../cli/python.ts';
-import { fileURLToPath } from 'node:url';
 import { lastValueFrom } from 'rxjs';
 import { buildIR } from '../../dsl/pipeline.ts';
 import { openExecutor } from '../../runtime/open.ts';
 import { train } from '../../runtime/train.ts';
 import { dmdStep } from './workload.ts';
 import { eagerDmdStep } from './eager.ts';
-import { summarize, timeSideBySide, type Rate } from './protocol.ts';
+import { timeSideBySide, type Rate } from './protocol.ts';
+import { EXPORTED, startTorch, TORCH, type TorchContestant } from './torch.ts';
 import { describeGemm, gemmReport, loadJaxJs, type GemmReport, type JaxJs } from './gemm.ts';
 import { jaxDmdStep } from './jaxjs.ts';
 import { breakdown, describeBreakdown, type Breakdown } from './breakdown.ts';
@@ -64,22 +59,6 @@ export interface DmdStepOptions {
 
 const rss = () => process.memoryUsage().rss / 2 ** 20;
 
-/** hand-written PyTorch and the exported package, repetitions interleaved in one Python process */
-function runTorch(python: string, D: number, reps: number): Pick<DmdStepResult, 'torch' | 'exported'> {
-  const script = fileURLToPath(new URL('./torch_step.py', import.meta.url));
-  const pkg = fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-dmd-step-'));
-  try {
-    exportPipeline(buildIR(dmdStep, { dim: D }), { to: 'torch', out: pkg, seed: 1 });
-    const out = execFileSync(python, [script, '--D', String(D), '--reps', String(reps), '--threads', '2', '--exported', pkg], { encoding: 'utf8' });
-    const line = out.split('\n').find((l) => l.startsWith('RESULT '));
-    if (!line) throw new Error(`torch_step.py printed no RESULT line:\n${out}`);
-    const r = JSON.parse(line.slice(7)) as { reps: number[]; exportedReps: number[]; threads: number; torch: string; blas: string[] };
-    return { torch: { ...summarize(r.reps), threads: r.threads, version: r.torch, blas: r.blas }, exported: summarize(r.exportedReps) };
-  } finally {
-    fs.rmSync(pkg, { recursive: true, force: true });
-  }
-}
-
 export async function benchDmdStep(o: DmdStepOptions): Promise<Record<string, DmdStepResult>> {
   const log = o.log ?? (() => {});
   const python = o.torch ? (torchPython() ?? undefined) : undefined;
@@ -104,10 +83,15 @@ export async function benchDmdStep(o: DmdStepOptions): Promise<Record<string, Dm
     const js = jax && jaxDmdStep(jax, { D, seed: 1 });
     const jaxjs = js && { name: 'jaxjs', run: (n: number) => { for (let i = 0; i < n; i++) js.iteration(); } };
     let rates: Awaited<ReturnType<typeof timeSideBySide>>;
+    let torch: TorchContestant | undefined;
     try {
-      rates = await timeSideBySide([compiled, hand, ...(jaxjs ? [jaxjs] : [])], o.reps, { afterFirst: () => (start = { tensors: exe.backend.memory().tensors, rss: rss() }) });
+      torch = python ? await startTorch(python, D) : undefined; // its warm-up runs alone, before ours
+      rates = await timeSideBySide([compiled, hand, ...(jaxjs ? [jaxjs] : []), ...(torch ? [torch] : [])], o.reps, {
+        afterFirst: () => (start = { tensors: exe.backend.memory().tensors, rss: rss() }),
+      });
     } finally {
       js?.dispose();
+      await torch?.close();
     }
     // tf.profile also lists op scopes (custom gradients' 'forward' / 'unnamed scope', fused ops' '…__op'): not kernels
     const kernelsPerIteration = (await tf.profile(() => compiled.run(1))).kernels.filter((k) => !/^(unnamed scope|forward)$|__op$/.test(k.name)).length;
@@ -123,15 +107,18 @@ export async function benchDmdStep(o: DmdStepOptions): Promise<Record<string, Dm
       kernelsPerIteration,
       ...(where ? { breakdown: where } : {}),
       ...(rates.jaxjs ? { jaxjs: rates.jaxjs, ratioJaxjs: rates.compiled!.median / rates.jaxjs.median } : {}),
+      ...(torch
+        ? {
+            torch: { ...rates[TORCH]!, ...torch.meta },
+            ratioTorch: rates.compiled!.median / rates[TORCH]!.median,
+            exported: rates[EXPORTED]!,
+            ratioExported: rates[EXPORTED]!.median / rates[TORCH]!.median,
+          }
+        : {}),
     };
     eager.dispose();
     if (o.backend === 'wasm' && (o.gemm ?? true)) r.gemm = await gemmReport(tf, compiled.run, { jaxjs: o.jaxjs, log });
     exe.dispose();
-    if (python) {
-      Object.assign(r, runTorch(python, D, o.reps));
-      r.ratioTorch = r.compiled.median / r.torch!.median;
-      r.ratioExported = r.exported!.median / r.torch!.median;
-    }
     out[`D${D}`] = r;
     log(describe(D, r));
   }

@@ -21,17 +21,25 @@ export interface Contestant {
   run(n: number): Promise<void> | void;
 }
 
+/** Contestants in another process (PyTorch) that warmed up before the call and time their own repetitions: `rep()`
+ * runs one repetition of each and returns their iterations per second, by name. */
+export interface Remote {
+  names: string[];
+  rep(): Promise<Record<string, number>>;
+}
+
 /** Warm every contestant up, then time `reps` repetitions of each, interleaved, so that the machine's drift hits
  * all of them alike. Returns iterations per second per contestant. */
 export async function timeSideBySide(
-  cs: Contestant[],
+  cs: (Contestant | Remote)[],
   reps: number,
   o: { maxIters?: number; repSeconds?: number; afterFirst?: () => void } = {},
 ): Promise<Record<string, Rate>> {
   const perRep = new Map<string, number>();
-  for (const c of cs) await c.run(1);
+  const local = cs.filter((c): c is Contestant => 'run' in c);
+  for (const c of local) await c.run(1);
   o.afterFirst?.(); // every contestant has allocated what it keeps (optimizer slots, cached operators)
-  for (const c of cs) {
+  for (const c of local) {
     const t0 = performance.now();
     let n = 0;
     while (n < 5 || performance.now() - t0 < 2000) {
@@ -41,9 +49,13 @@ export async function timeSideBySide(
     const rate = n / ((performance.now() - t0) / 1000);
     perRep.set(c.name, Math.max(2, Math.min(o.maxIters ?? 50, Math.floor(rate * (o.repSeconds ?? 4)))));
   }
-  const out = new Map<string, number[]>(cs.map((c) => [c.name, []]));
+  const out = new Map<string, number[]>(cs.flatMap((c) => ('run' in c ? [c.name] : c.names)).map((k) => [k, []]));
   for (let r = 0; r < reps; r++)
     for (const c of r % 2 ? [...cs].reverse() : cs) {
+      if (!('run' in c)) {
+        for (const [k, v] of Object.entries(await c.rep())) out.get(k)!.push(v);
+        continue;
+      }
       const n = perRep.get(c.name)!;
       const t0 = performance.now();
       await c.run(n);

@@ -2,10 +2,14 @@
 """The dmd-step reference workload (docs/performance.md) in PyTorch eager, CPU: the baseline `bench dmd-step` runs
 beside the TypeScript versions when python3-torch is installed. Prints one line: RESULT {"reps": [...], ...}.
 
-usage: python3 torch_step.py --D 2 [--threads 2] [--reps 5] [--exported PKG]
+usage: python3 torch_step.py --D 2 [--threads 2] [--reps 5] [--exported PKG] [--serve]
 
 With --exported PKG (the same workload exported by `distillery export`), the generated package's step is timed beside
 the hand-written one in this process, repetitions interleaved: RESULT then also holds "exportedReps".
+
+With --serve, the bench interleaves these repetitions with its own: after the warm-up the script prints READY {...}
+(threads, versions), then for each line "rep" on stdin times one repetition of each contestant and prints
+REP {"reps": it/s, "exportedReps": it/s}; it exits at the end of stdin.
 """
 import argparse, json, math, os, sys, time
 
@@ -18,6 +22,7 @@ ap.add_argument("--D", type=int, default=2)
 ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--reps", type=int, default=5)
 ap.add_argument("--exported", help="a package exported from bench/dmd-step/workload.ts, timed beside this one")
+ap.add_argument("--serve", action="store_true", help="time one repetition per line 'rep' on stdin (see above)")
 args = ap.parse_args()
 torch.set_num_threads(args.threads)
 torch.manual_seed(0)
@@ -100,9 +105,24 @@ def timed(step, n):
 contestants = [("reps", iteration)] + ([("exportedReps", exported_step(args.exported))] if args.exported else [])
 counts = {name: per_rep_of(step) for name, step in contestants}
 reps = {name: [] for name, _ in contestants}
-for r in range(args.reps):
-    # interleaved, alternating the order, so drift hits both alike
+blas = sorted({l.split()[-1] for l in open("/proc/self/maps") if "blas" in l})
+meta = {"threads": torch.get_num_threads(), "torch": torch.__version__, "blas": blas}
+
+
+def one_rep(r):
+    """one repetition of each contestant, alternating the order, so drift hits both alike"""
     for name, step in (contestants if r % 2 == 0 else contestants[::-1]):
         reps[name].append(timed(step, counts[name]))
-blas = sorted({l.split()[-1] for l in open("/proc/self/maps") if "blas" in l})
-print("RESULT " + json.dumps({**reps, "threads": torch.get_num_threads(), "torch": torch.__version__, "blas": blas}))
+    return {name: reps[name][-1] for name, _ in contestants}
+
+
+if args.serve:
+    print("READY " + json.dumps(meta), flush=True)
+    for r, line in enumerate(sys.stdin):
+        if line.strip() != "rep":
+            sys.exit(f"torch_step.py --serve: expected 'rep', got {line.strip()!r}")
+        print("REP " + json.dumps(one_rep(r)), flush=True)
+else:
+    for r in range(args.reps):
+        one_rep(r)
+    print("RESULT " + json.dumps({**reps, **meta}))

@@ -1,0 +1,78 @@
+/** @file PyTorch as a contestant of the dmd-step bench: `torch_step.py --serve` in a child process, hand-written PyTorch
+ * and the same workload exported by `distillery export`. It warms up on its own while the bench waits, then times one
+ * repetition of each whenever the bench asks, so its repetitions alternate with the TypeScript contestants' and the
+ * machine's slow spells hit all of them alike (a Python process run before or after would see other spells). */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { exportPipeline } from '../../cli/export.ts';
+import { buildIR } from '../../dsl/pipeline.ts';
+import { dmdStep } from './workload.ts';
+import type { Remote } from './protocol.ts';
+
+export interface TorchMeta {
+  threads: number;
+  version: string;
+  blas: string[];
+}
+
+export interface TorchContestant extends Remote {
+  meta: TorchMeta;
+  /** ends the process and removes the exported package */
+  close(): Promise<void>;
+}
+
+/** the names under which the two PyTorch versions report */
+export const TORCH = 'torch';
+export const EXPORTED = 'exported';
+
+/** Starts torch_step.py for D and waits for its warm-up to end. */
+export async function startTorch(python: string, D: number, threads = 2): Promise<TorchContestant> {
+  const script = fileURLToPath(new URL('./torch_step.py', import.meta.url));
+  const pkg = fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-dmd-step-'));
+  const removePkg = () => fs.rmSync(pkg, { recursive: true, force: true });
+  try {
+    exportPipeline(buildIR(dmdStep, { dim: D }), { to: 'torch', out: pkg, seed: 1 });
+  } catch (e) {
+    removePkg();
+    throw e;
+  }
+  const child = spawn(python, [script, '--D', String(D), '--threads', String(threads), '--exported', pkg, '--serve'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  // lines the script prints, in order; anything else it prints (the exported trainer's chatter) is skipped
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const next = async (tag: 'READY' | 'REP'): Promise<unknown> => {
+    for (;;) {
+      const r = await Promise.race([lines.next(), exited.then(() => ({ done: true as const, value: undefined }))]);
+      if (r.done) throw new Error(`torch_step.py ended before printing ${tag} (exit ${child.exitCode}):\n${stderr}`);
+      if (r.value.startsWith(`${tag} `)) return JSON.parse(r.value.slice(tag.length + 1));
+    }
+  };
+  const close = async () => {
+    child.stdin.end();
+    if (child.exitCode === null) await exited;
+    removePkg();
+  };
+  try {
+    const m = (await next('READY')) as { threads: number; torch: string; blas: string[] };
+    return {
+      names: [TORCH, EXPORTED],
+      meta: { threads: m.threads, version: m.torch, blas: m.blas },
+      async rep() {
+        child.stdin.write('rep\n');
+        const r = (await next('REP')) as { reps: number; exportedReps: number };
+        return { [TORCH]: r.reps, [EXPORTED]: r.exportedReps };
+      },
+      close,
+    };
+  } catch (e) {
+    child.kill();
+    await close();
+    throw e;
+  }
+}
