@@ -18,7 +18,7 @@ import { envSetting } from './env-setting.ts';
 const GEN = 0;
 const DONE = 1;
 const QUIT = 2;
-const FN = 3; // 0 gemm_rows, 1 gemm_gather, 2 gemm_dot, 3 gemm_rows_silu, 4 gemm_rows_silu_out, 5 gemm_rows_packed
+const FN = 3; // gemm.ts's GemmCall.fn
 const M = 4;
 const THREADS = 5;
 /** in place: rows per claimed block (0: the fixed split) */
@@ -45,6 +45,10 @@ export const POOL_MIN_ROWS = 16;
  * σ, S and Y of 256 × 256 ~75 µs, a 256 × 256 × 18 product ~66 µs), so a product with an epilogue and a short k is
  * split too. σ is most of it, so the epilogue that stores y alone counts the same. */
 export const SILU_WORK_K = 20;
+/** Adam goes to the pool from this many f32x4 on (16384 elements): in the dmd-step workload, the 256 × 256 layers'
+ * and not the small ones'. (SiLU's backward pass, split by columns so its column sums keep their order, did not pay:
+ * 256 × 256, warm, one thread 22 µs, two 24–42 µs, and up to 135 µs where the columns' cache lines were shared.) */
+export const POOL_MIN_QUADS = 4096;
 /** how many polls the calling thread makes for the workers' rows before it sleeps */
 const SPIN = 20000;
 /** how long a worker polls for the next product before it sleeps: within a training step products follow each other
@@ -87,7 +91,7 @@ try {
   throw e;
 }
 function serve(k) {
-  const fns = [k.gemm_rows, k.gemm_gather, k.gemm_dot, k.gemm_rows_silu, k.gemm_rows_silu_out, k.gemm_rows_packed];
+  const fns = [k.gemm_rows, k.gemm_gather, k.gemm_dot, k.gemm_rows_silu, k.gemm_rows_silu_out, k.gemm_rows_packed, k.adam_rows];
   for (;;) {
     // poll for the next call for spinMs after the last (a sleeping thread takes ~0.1–0.3 ms to wake), then sleep
     const t0 = performance.now();
@@ -230,15 +234,25 @@ export class GemmPool {
     return s.m >= POOL_MIN_ROWS && s.m * s.n * k >= (this.heap ? POOL_MIN_WORK_IN_PLACE : POOL_MIN_WORK);
   }
 
+  /** whether Adam over `quads` f32x4 goes to the pool: in place only (copying four operands in and three out would
+   * cost what the second thread saves) */
+  takesElementwise(quads: number): boolean {
+    return !!this.heap && quads >= POOL_MIN_QUADS;
+  }
+
   /** in place (the pool's heap is tfjs's): C = op(A)·op(B) (+ bias) at `ptrs` on every thread; `own(m0, m1)`
    * computes the calling thread's rows (with the caller's own, long-lived instance: its code is the hot one) */
   runInPlace(s: GemmShape, ptrs: GemmPtrs, own?: (m0: number, m1: number) => void): void {
-    if (!this.heap) throw new Error('runInPlace needs a pool on a shared heap');
-    const call = gemmCall(s, ptrs);
-    const { m } = s;
+    this.callInPlace(gemmCall(s, ptrs), s.m, own);
+  }
+
+  /** in place: `call` over its rows [0, m) (f32x4 for Adam) on every thread, claimed in about `claimBlocks` blocks;
+   * `own(m0, m1)`: the calling thread's blocks */
+  callInPlace(call: GemmCall, m: number, own?: (m0: number, m1: number) => void, claimBlocks = CLAIM_BLOCKS): void {
+    if (!this.heap) throw new Error('callInPlace needs a pool on a shared heap');
     const ctl = this.ctl;
     const mr = GEMM_BLOCK.mr;
-    const blk = Math.max(mr, Math.ceil(m / CLAIM_BLOCKS / mr) * mr);
+    const blk = Math.max(mr, Math.ceil(m / claimBlocks / mr) * mr);
     const blocks = Math.ceil(m / blk);
     ctl[PAGES] = (this.memory.buffer as ArrayBufferLike).byteLength >>> 16;
     Atomics.store(ctl, NEXT, (((Atomics.load(ctl, GEN) + 1) | 0) & 0x7fff) << 16);

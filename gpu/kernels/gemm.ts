@@ -17,6 +17,8 @@ export interface GemmKernels {
   gemm_gather(a: number, sai: number, sak: number, b: number, sbk: number, sbj: number, c: number, bias: number, m0: number, m1: number, n: number, k: number): void;
   gemm_dot(a: number, w: number, c: number, bias: number, m0: number, m1: number, n: number, k: number): void;
   peak(iters: number, x: number): number;
+  /** simd.ts's adam over f32x4 [q0, q1), its constants as f32 bits (the pool's control block holds integers) */
+  adam_rows(p: number, g: number, m: number, v: number, po: number, mo: number, vo: number, k: number, b1: number, b2: number, c2: number, eps: number, q0: number, q1: number): void;
 }
 
 /** a product's shape: C [m, n] = op(A) [m, k] · op(B) [k, n]; `ta`: A is stored [k, m]; `tb`: B is stored [n, k] */
@@ -50,14 +52,15 @@ export const PACK_MIN_N = 128;
 /** below this many k, Bᵀ is read by gathering columns (dot products along a short k waste the f32x4 lanes) */
 export const DOT_MIN_K = 8;
 
-/** which kernel computes a product (0 gemm_rows, 1 gemm_gather, 2 gemm_dot, 3 gemm_rows_silu, 4 gemm_rows_silu_out,
- * 5 gemm_rows_packed), and its arguments (ARG_COUNT[fn] of them) with the row range left 0 (at ROW_ARG[fn]) */
+/** which kernel of the module does a call (0 gemm_rows, 1 gemm_gather, 2 gemm_dot, 3 gemm_rows_silu,
+ * 4 gemm_rows_silu_out, 5 gemm_rows_packed; and Adam: 6 adam_rows), and its arguments (ARG_COUNT[fn] of them) with
+ * the range of rows (of f32x4 for Adam) left 0 at ROW_ARG[fn] */
 export interface GemmCall {
-  fn: 0 | 1 | 2 | 3 | 4 | 5;
+  fn: 0 | 1 | 2 | 3 | 4 | 5 | 6;
   args: number[];
 }
-export const ROW_ARG = [8, 8, 4, 8, 8, 8] as const;
-export const ARG_COUNT = [12, 12, 8, 14, 12, 13] as const;
+export const ROW_ARG = [8, 8, 4, 8, 8, 8, 12] as const;
+export const ARG_COUNT = [12, 12, 8, 14, 12, 13, 14] as const;
 /** gemm_rows_packed's kernel number, and its scratch argument: each thread offsets it by its index · PACK_BYTES */
 export const PACKED_FN = 5;
 export const PACK_ARG = 12;
@@ -78,7 +81,19 @@ export function gemmCall(s: GemmShape, p: GemmPtrs): GemmCall {
   return { fn: 1, args: [p.a, sai, sak, p.b, 4, 4 * k, p.c, p.bias, 0, 0, n, k] };
 }
 
-/** rows [m0, m1) of a call */
+const f32 = new Float32Array(1);
+const f32Bits = new Int32Array(f32.buffer);
+/** x rounded to f32 (as a call into an f32 parameter rounds it), as its bits */
+const bitsOfF32 = (x: number) => ((f32[0] = x), f32Bits[0]!);
+
+/** Adam over whole f32x4 of p, g, m, v into po, mo, vo (byte offsets): simd.ts's adam, split into ranges of f32x4;
+ * `quads`: the element count / 4 */
+export const adamCall = (ptrs: readonly [number, number, number, number, number, number, number], k: number, b1: number, b2: number, c2: number, eps: number): GemmCall => ({
+  fn: 6,
+  args: [...ptrs, ...[k, b1, b2, c2, eps].map(bitsOfF32), 0, 0],
+});
+
+/** rows [m0, m1) of a call (f32x4 for Adam) */
 export function callRows(g: GemmKernels, c: GemmCall, m0: number, m1: number): void {
   const a = c.args;
   // the three kernels with gemm_rows's arguments
@@ -96,6 +111,8 @@ export function callRows(g: GemmKernels, c: GemmCall, m0: number, m1: number): v
       return g.gemm_rows_silu(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, m0, m1, a[10]!, a[11]!, a[12]!, a[13]!);
     case 5:
       return g.gemm_rows_packed(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, m0, m1, a[10]!, a[11]!, a[12]!);
+    case 6:
+      return g.adam_rows(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!, m0, m1);
   }
 }
 

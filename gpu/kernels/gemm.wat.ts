@@ -10,6 +10,7 @@
  * the k % 4 tail in order — also a fixed order per element. */
 
 import { sigmoidLanes, sigmoidLocals } from './sigmoid.wat.ts';
+import { ADAM_LOCALS, adamLoop, adamSplats } from './simd.wat.ts';
 
 const get = (n: string) => `(local.get $${n})`;
 const add = (a: string, b: string) => `(i32.add ${a} ${b})`;
@@ -327,6 +328,18 @@ const peakFunc = () => {
     (f32x4.extract_lane 0 ${ch.slice(1).reduce((s, i) => `(f32x4.add ${s} ${get(`p${i}`)})`, get('p0'))}))`;
 };
 
+/** simd.wat.ts's Adam in the pool's form: each thread takes a range of whole f32x4 [q0, q1) and computes it from the
+ * same WAT, so the bits are the same; the five f32 constants come as their bits (i32), as the pool's control block
+ * holds integers */
+const adamRowsFunc = () => `
+  (func (export "adam_rows") (param $p i32) (param $g i32) (param $m i32) (param $v i32) (param $po i32) (param $mo i32) (param $vo i32)
+        (param $k i32) (param $b1 i32) (param $b2 i32) (param $c2 i32) (param $eps i32) (param $q0 i32) (param $q1 i32)
+    (local $i i32) (local $end i32) ${ADAM_LOCALS}
+    ${adamSplats(...(['k', 'b1', 'b2', 'c2', 'eps'].map((x) => `(f32.reinterpret_i32 ${get(x)})`) as [string, string, string, string, string]))}
+    (local.set $i (i32.shl ${get('q0')} (i32.const 4)))
+    (local.set $end (i32.shl ${get('q1')} (i32.const 4)))
+    ${adamLoop})`;
+
 /** the module's WAT; `shared`: it imports a shared memory (the worker pool's), else a plain one (tfjs-wasm's heap) */
 export function gemmWat(shared: boolean): string {
   const { mr, nv, dotMr, dotNr } = GEMM_BLOCK;
@@ -340,5 +353,6 @@ ${gemmFunc('gemm_gather', 'gather', mr, nv)}
 ${gemmFunc('gemm_rows_packed', 'rows', mr, nv, 'none', true)}
 ${dotFunc(dotMr, dotNr)}
 ${peakFunc()}
+${adamRowsFunc()}
 )`;
 }

@@ -17,6 +17,33 @@ const siluFunc = (name: string, withS: boolean) => `  (func (export "${name}") (
       (local.set $i (i32.add (local.get $i) (i32.const 16)))
       (br $l))))`;
 
+/** the locals of Adam's loop (besides $i and $end) */
+export const ADAM_LOCALS =
+  '(local $gv v128) (local $mv v128) (local $vv v128) (local $B1 v128) (local $B2 v128) (local $A1 v128) (local $A2 v128) (local $K v128) (local $C2 v128) (local $E v128)';
+/** Adam's constants in every lane, from f32 expressions */
+export const adamSplats = (k: string, b1: string, b2: string, c2: string, eps: string) => `
+    (local.set $B1 (f32x4.splat ${b1}))
+    (local.set $B2 (f32x4.splat ${b2}))
+    (local.set $A1 (f32x4.splat (f32.sub (f32.const 1) ${b1})))
+    (local.set $A2 (f32x4.splat (f32.sub (f32.const 1) ${b2})))
+    (local.set $K (f32x4.splat ${k}))
+    (local.set $C2 (f32x4.splat ${c2}))
+    (local.set $E (f32x4.splat ${eps}))`;
+/** Adam's update from byte offset $i to $end of p, g, m, v into po, mo, vo; adam here and the worker pool's range
+ * form (gemm.wat.ts) share it, so their bits agree */
+export const adamLoop = `(block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
+      (local.set $gv (v128.load (i32.add (local.get $g) (local.get $i))))
+      (local.set $mv (f32x4.add (f32x4.mul (local.get $B1) (v128.load (i32.add (local.get $m) (local.get $i)))) (f32x4.mul (local.get $A1) (local.get $gv))))
+      (local.set $vv (f32x4.add (f32x4.mul (local.get $B2) (v128.load (i32.add (local.get $v) (local.get $i)))) (f32x4.mul (local.get $A2) (f32x4.mul (local.get $gv) (local.get $gv)))))
+      (v128.store (i32.add (local.get $mo) (local.get $i)) (local.get $mv))
+      (v128.store (i32.add (local.get $vo) (local.get $i)) (local.get $vv))
+      (v128.store (i32.add (local.get $po) (local.get $i))
+        (f32x4.sub (v128.load (i32.add (local.get $p) (local.get $i)))
+          (f32x4.div (f32x4.mul (local.get $K) (local.get $mv)) (f32x4.add (f32x4.sqrt (f32x4.div (local.get $vv) (local.get $C2))) (local.get $E)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 16)))
+      (br $l)))`;
+
 /** The loop both column reductions share: over a row-major [rows, cols] block in f32x4 steps ($off: the element's
  * byte offset, $c: its column's), `body` first, then `sum` (a v128 expression) added into the column sums at `out`. */
 const overRowsInColumnSums = (out: string, body: string, sum: string) => String.raw`
@@ -140,28 +167,10 @@ ${siluFunc('silu_out', false)}
   ;; Adam over n elements (n % 4 = 0): m' = β1·m + (1−β1)·g, v' = β2·v + (1−β2)·g², p' = p − k·m' / (√(v'/c2) + ε)
   (func (export "adam") (param $p i32) (param $g i32) (param $m i32) (param $v i32) (param $po i32) (param $mo i32) (param $vo i32) (param $n i32)
         (param $k f32) (param $b1 f32) (param $b2 f32) (param $c2 f32) (param $eps f32)
-    (local $i i32) (local $end i32) (local $gv v128) (local $mv v128) (local $vv v128)
-    (local $B1 v128) (local $B2 v128) (local $A1 v128) (local $A2 v128) (local $K v128) (local $C2 v128) (local $E v128)
-    (local.set $B1 (f32x4.splat (local.get $b1)))
-    (local.set $B2 (f32x4.splat (local.get $b2)))
-    (local.set $A1 (f32x4.splat (f32.sub (f32.const 1) (local.get $b1))))
-    (local.set $A2 (f32x4.splat (f32.sub (f32.const 1) (local.get $b2))))
-    (local.set $K (f32x4.splat (local.get $k)))
-    (local.set $C2 (f32x4.splat (local.get $c2)))
-    (local.set $E (f32x4.splat (local.get $eps)))
+    (local $i i32) (local $end i32) ${ADAM_LOCALS}
+    ${adamSplats('(local.get $k)', '(local.get $b1)', '(local.get $b2)', '(local.get $c2)', '(local.get $eps)')}
     (local.set $end (i32.shl (local.get $n) (i32.const 2)))
-    (block $done (loop $l
-      (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
-      (local.set $gv (v128.load (i32.add (local.get $g) (local.get $i))))
-      (local.set $mv (f32x4.add (f32x4.mul (local.get $B1) (v128.load (i32.add (local.get $m) (local.get $i)))) (f32x4.mul (local.get $A1) (local.get $gv))))
-      (local.set $vv (f32x4.add (f32x4.mul (local.get $B2) (v128.load (i32.add (local.get $v) (local.get $i)))) (f32x4.mul (local.get $A2) (f32x4.mul (local.get $gv) (local.get $gv)))))
-      (v128.store (i32.add (local.get $mo) (local.get $i)) (local.get $mv))
-      (v128.store (i32.add (local.get $vo) (local.get $i)) (local.get $vv))
-      (v128.store (i32.add (local.get $po) (local.get $i))
-        (f32x4.sub (v128.load (i32.add (local.get $p) (local.get $i)))
-          (f32x4.div (f32x4.mul (local.get $K) (local.get $mv)) (f32x4.add (f32x4.sqrt (f32x4.div (local.get $vv) (local.get $C2))) (local.get $E)))))
-      (local.set $i (i32.add (local.get $i) (i32.const 16)))
-      (br $l))))
+    ${adamLoop})
 
   (func $zero (param $p i32) (param $bytes i32)
     (local $i i32)
