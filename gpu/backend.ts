@@ -5,7 +5,7 @@ import type { Tensor, TF } from './lower/context.ts';
 import { registerHostKernels } from './kernels/host.ts';
 import { registerWebgpuKernels } from './kernels/webgpu.ts';
 import { withSharedHeap } from './kernels/shared-heap.ts';
-import { defaultThreads } from './kernels/gemm-pool.ts';
+import { currentDraws, defaultThreads } from './kernels/gemm-pool.ts';
 import { envSetting } from './kernels/env-setting.ts';
 
 export const BACKENDS = ['wasm', 'cpu', 'webgpu', 'tensorflow'] as const;
@@ -19,6 +19,10 @@ export interface Backend {
   /** reads block until the data is on the host (dataSync works); webgpu reads only asynchronously */
   readonly syncReads: boolean;
   memory(): { tensors: number; bytes: number };
+  /** asks for normal draws ahead (the streams' starting states and counts): on wasm the worker pool makes them while
+   * it waits for products, and a Gaussian source whose stream and count match takes them (the same bits); absent
+   * where nothing draws ahead */
+  drawAhead?(draws: readonly { state: Uint32Array; n: number }[]): void;
 }
 
 const TENSORFLOW_HELP =
@@ -131,6 +135,7 @@ export async function loadBackend(name: string, o: BackendOptions = {}): Promise
     // webgpu reads back asynchronously: in Node it has no other way, and in a browser tfjs's synchronous read goes
     // through an OffscreenCanvas copy that stalls the GPU's queue (so the same code path runs in both)
     syncReads: n !== 'webgpu',
+    ...(n === 'wasm' ? { drawAhead: (d: readonly { state: Uint32Array; n: number }[]) => currentDraws()?.request(d) } : {}),
     memory: () => {
       const m = tf.memory();
       return { tensors: m.numTensors, bytes: m.numBytes };

@@ -47,6 +47,9 @@ export interface OpDef<K extends string = string, P = any> {
   rows: RowUse | ((p: P, ins: TensorType[]) => RowUse);
   /** draws from the node's random stream: never merged by CSE; its stream is keyed by its rank among random nodes */
   random?: Replay;
+  /** its output is that many standard normals drawn from its stream in one call (Rng.normals), and nothing else:
+   * a backend may draw them ahead of the update that runs it */
+  normalsOnly?: true;
   /** one element of an f32 elementwise op as a scalar expression of its inputs' elements: the planner fuses chains of
    * such ops off the gradient tape into one generated kernel */
   scalar?: (p: P) => (args: Expr[]) => Expr;

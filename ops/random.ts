@@ -16,6 +16,7 @@ export const random = {
     differentiable: false,
     rows: 'rowwise',
     random: 'output',
+    normalsOnly: true,
   }),
   /** U[low, high) */
   uniform: defineOp({

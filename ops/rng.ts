@@ -31,6 +31,11 @@ export class Rng {
     if (this.s.every((v) => v === 0)) this.s[0] = 1;
   }
 
+  /** the state, as it is now (a copy): the stream's start before any draw */
+  stateWords(): Uint32Array {
+    return this.s.slice();
+  }
+
   /** uniform uint32 */
   u32(): number {
     const s = this.s;

@@ -13,6 +13,7 @@ import { refuseHostReads, refuseUnsupported } from './init.ts';
 import { NonFiniteError, type ExecutorOptions, type ExecutorState, type RoleWeights, type Sample, type UpdateResult } from './executor-types.ts';
 import { fetchAsync, fetchSync, readAsync, toHost, type Fetched } from './host-read.ts';
 import { StepRunner, type EvalCtx } from './steps.ts';
+import { NextUpdate } from './next-update.ts';
 
 export { NonFiniteError } from './executor-types.ts';
 export type { ExecutorOptions, ExecutorState, RoleWeights, Sample, UpdateResult } from './executor-types.ts';
@@ -51,6 +52,8 @@ export class Executor {
   private guards = new Map<UpdatePlan, tfns.Variable>();
   /** reads from the device to the host made by training (not evaluation): one per update, or one per batch deferred */
   hostReads = 0;
+  /** the update expected next, whose normal draws are asked for ahead */
+  private readonly next: NextUpdate;
 
   constructor(
     readonly backend: Backend,
@@ -75,6 +78,7 @@ export class Executor {
     // one optimizer state per update: a pre-training phase does not hand its moments to the main phase
     for (const u of plan.updates) this.adam.set(u, adamInit(tf, this.roles.get(u.role)!.weights));
     for (const role of Object.keys(plan.ema)) this.ema.set(role, emaInit(tf, this.roles.get(role)!.weights));
+    this.next = new NextUpdate(plan.updates);
     this.deferred = options.deferReads ?? !backend.syncReads;
     if (this.deferred) for (const u of plan.updates) this.guards.set(u, guardInit(tf, 0));
   }
@@ -120,6 +124,9 @@ export class Executor {
     return tf.tidy(() => {
       const env = new Map<string, Tensor>();
       this.steps.run(u.pre, env, ctx);
+      // this update's sources have drawn: the next one's draws can be made while this one runs
+      const next = this.next.after(u);
+      if (next) this.steps.drawAhead([...next.pre, ...next.tape], this.plan.ir.dims, this.evaluations);
       let logged: Tensor[] = [];
       const { value, grads } = backwardScope(() => tf.variableGrads(() => {
         this.steps.run(u.tape, env, ctx, { role: u.role, nodes: this.tapes.get(u)! });

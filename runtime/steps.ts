@@ -62,7 +62,7 @@ export class StepRunner {
       tf,
       dims,
       rng: () => new Rng([this.seed, evaluation]),
-      rngFor: (nodeId: string) => new Rng([this.seed, evaluation, this.streams.get(nodeId) ?? nodeId]),
+      rngFor: (nodeId: string) => this.streamOf(evaluation, nodeId),
       dataset: env.dataset,
       detach: (t) => this.backend.detach(t),
       model: (role) => {
@@ -73,6 +73,27 @@ export class StepRunner {
         return (ins, grad, output) => body.apply(tf, w, ins, cfg, { ...env, ...(grad ? { grad } : {}), ...(output ? { output } : {}) });
       },
     };
+  }
+
+  /** node `nodeId`'s random stream at `evaluation` */
+  private streamOf(evaluation: number | string, nodeId: string): Rng {
+    return new Rng([this.seed, evaluation, this.streams.get(nodeId) ?? nodeId]);
+  }
+
+  /** Asks the backend to draw ahead the normals that the Gaussian sources among `steps` will draw at evaluation
+   * `evaluation` (a speed hint: a source whose draws were not made draws them itself). */
+  drawAhead(steps: readonly PlanStep[], dims: Record<string, number>, evaluation: number): void {
+    const draw = this.backend.drawAhead;
+    if (!draw) return;
+    const draws: { state: Uint32Array; n: number }[] = [];
+    for (const s of steps) {
+      if (s.kind !== 'run') continue;
+      const n = this.byId.get(s.node)!;
+      if (!opDef(n.op)!.normalsOnly) continue;
+      const state = this.streamOf(evaluation, n.id).stateWords();
+      draws.push({ state, n: resolveShape(n.type.shape, dims).reduce((a, b) => a * b, 1) });
+    }
+    draw.call(this.backend, draws);
   }
 
   /** runs `steps`, reading and writing values in `env`; `tape`: they are recorded for that role's gradient */

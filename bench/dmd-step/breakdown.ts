@@ -1,8 +1,10 @@
 /** @file Where a compiled iteration's time goes: every kernel of the backend timed around its call, the host's random
- * draws (the counter-based Rng: JS, its normals in WebAssembly) timed around theirs, and the rest — tfjs's per-op bookkeeping, the
+ * draws (the counter-based Rng: JS, its normals in WebAssembly; or taken where the worker pool drew them ahead) timed
+ * around theirs, and the rest — tfjs's per-op bookkeeping, the
  * executor, RxJS — as what is left of the wall time. The wrappers are removed afterwards. */
 import type * as tfns from '@tensorflow/tfjs';
 import { Rng } from '../../ops/rng.ts';
+import { DrawAhead } from '../../gpu/kernels/draw-ahead.ts';
 
 export interface Breakdown {
   /** wall time per iteration, ms */
@@ -39,19 +41,23 @@ export async function breakdown(tf: typeof tfns, backend: string, run: (n: numbe
       };
       restore.push(() => (k.kernelFunc = inner));
     }
-    // normals() goes through normalsInto (the wasm lowering calls it directly): wrapping that counts every normal once
-    for (const m of ['normalsInto', 'uniforms'] as const) {
-      const inner = Rng.prototype[m] as (...x: unknown[]) => Float32Array;
-      Rng.prototype[m] = function (this: Rng, ...a: unknown[]) {
+    // normals() goes through normalsInto (the wasm lowering calls it directly): wrapping that counts every normal once;
+    // draws the worker pool made ahead are taken (a copy, or a wait for the worker) instead
+    const timed = <O extends object>(proto: O, m: keyof O & string) => {
+      const inner = proto[m] as (...x: unknown[]) => unknown;
+      (proto as Record<string, unknown>)[m] = function (this: unknown, ...a: unknown[]) {
         const t0 = performance.now();
         try {
           return inner.apply(this, a);
         } finally {
           drawsMs += performance.now() - t0;
         }
-      } as never;
-      restore.push(() => (Rng.prototype[m] = inner as never));
-    }
+      };
+      restore.push(() => ((proto as Record<string, unknown>)[m] = inner));
+    };
+    timed(Rng.prototype, 'normalsInto');
+    timed(Rng.prototype, 'uniforms');
+    timed(DrawAhead.prototype, 'take');
     const t0 = performance.now();
     await run(iterations);
     ms = (performance.now() - t0) / iterations;

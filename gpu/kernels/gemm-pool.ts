@@ -13,6 +13,9 @@ import { ARG_COUNT, callRows, gemmCall, gemmSharedBytes, PACK_ARG, PACK_BYTES, P
 import { GEMM_BLOCK } from './gemm.wat.ts';
 import { isShared } from './wasm-memory.ts';
 import { envSetting } from './env-setting.ts';
+import { DrawAhead, drawWorkerSource } from './draw-ahead.ts';
+import { normalsBytes, normalsKernel } from '../../ops/normals.ts';
+import { OUT, STATE } from '../../ops/normals.wat.ts';
 
 /** control block (Int32 slots) */
 const GEN = 0;
@@ -72,6 +75,7 @@ const { workerData } = process.getBuiltinModule('node:worker_threads');
 const { module, memory, control, failure, index, spinMs, gen0 } = workerData;
 const ctl = new Int32Array(control);
 const ROW = ${JSON.stringify(ROW_ARG)}, COUNT = ${JSON.stringify(ARG_COUNT)};
+${drawWorkerSource(STATE, OUT)}
 // the arguments of call \`fn\` for this thread: gemm_rows_packed packs into this thread's own scratch
 function args(fn) {
   const a = Array.from(ctl.subarray(${ARGS}, ${ARGS} + COUNT[fn]));
@@ -93,10 +97,19 @@ try {
 function serve(k) {
   const fns = [k.gemm_rows, k.gemm_gather, k.gemm_dot, k.gemm_rows_silu, k.gemm_rows_silu_out, k.gemm_rows_packed, k.adam_rows];
   for (;;) {
-    // poll for the next call for spinMs after the last (a sleeping thread takes ~0.1–0.3 ms to wake), then sleep
-    const t0 = performance.now();
-    for (let i = 1; Atomics.load(ctl, ${GEN}) === gen; i++) if ((i & 1023) === 0 && performance.now() - t0 > spinMs) break;
-    Atomics.wait(ctl, ${GEN}, gen);
+    // poll for the next call for spinMs after the last (a sleeping thread takes ~0.1–0.3 ms to wake), drawing
+    // normals asked for ahead meanwhile, then sleep (a request for draws wakes it too)
+    let t0 = performance.now();
+    for (let i = 1; Atomics.load(ctl, ${GEN}) === gen; i++) {
+      if (drawChunk()) {
+        t0 = performance.now();
+        continue;
+      }
+      if ((i & 1023) === 0 && performance.now() - t0 > spinMs) {
+        Atomics.wait(ctl, ${GEN}, gen);
+        t0 = performance.now();
+      }
+    }
     gen = Atomics.load(ctl, ${GEN});
     if (Atomics.load(ctl, ${QUIT})) break;
     if (ctl[${BLOCK}] > 0) {
@@ -176,6 +189,9 @@ export function gemmPool(threads = defaultThreads(), heap?: WebAssembly.Memory):
   return shared;
 }
 
+/** normal draws asked for ahead of the process's pool (draw-ahead.ts); undefined without one */
+export const currentDraws = (): DrawAhead | undefined => shared?.draws;
+
 /** the thread count a pool gets by default: DISTILLERY_THREADS, else min(2, available cores) */
 export function defaultThreads(): number {
   const env = envSetting('DISTILLERY_THREADS', (raw) => (Number.isInteger(Number(raw)) && Number(raw) >= 1 ? Number(raw) : undefined), 'an integer ≥ 1');
@@ -198,6 +214,8 @@ export class GemmPool {
   private readonly ctl: Int32Array;
   private workers: NodeWorker[];
   private failure: Error | undefined;
+  /** normal draws asked for ahead, made by the first worker; undefined without the normals module */
+  readonly draws: DrawAhead | undefined;
   /** a failed worker's message: its length in bytes, then UTF-8 */
   private readonly failureText = new SharedArrayBuffer(2048);
 
@@ -208,8 +226,12 @@ export class GemmPool {
     this.kernels = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as GemmKernels;
     const control = new SharedArrayBuffer(CONTROL_BYTES);
     this.ctl = new Int32Array(control);
+    // the first worker draws normals ahead (draw-ahead.ts), where the normals module loads
+    const normals = normalsKernel() ? new WebAssembly.Module(normalsBytes()) : undefined;
+    this.draws = normals && new DrawAhead(() => Atomics.notify(this.ctl, GEN));
+    const draws = this.draws && { drawJobs: this.draws.jobs, drawResults: this.draws.results, normals };
     this.workers = Array.from({ length: threads - 1 }, (_, i) => {
-      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory, control, failure: this.failureText, index: i + 1, spinMs: spinMs(), gen0: 0 } });
+      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory, control, failure: this.failureText, index: i + 1, spinMs: spinMs(), gen0: 0, ...(i === 0 ? draws : {}) } });
       w.unref();
       w.on('error', (e) => (this.failure = e));
       return w;

@@ -4,6 +4,7 @@ import { resolveShape } from '../../dsl/types.ts';
 import { gmmDim, sampleGmm } from '../../ops/datasets.ts';
 import { sampleTokens } from '../../ops/tokens.ts';
 import { labelsOf, NULL_LABEL } from '../../ops/labels.ts';
+import { currentDraws } from '../kernels/gemm-pool.ts';
 
 const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
 
@@ -14,7 +15,10 @@ let scratch = new Float32Array(0);
 function normalsFor(ctx: LowerCtx, n: number): Float32Array {
   if (ctx.tf.getBackend() !== 'wasm') return ctx.rng().normals(n);
   if (scratch.length < n) scratch = new Float32Array(n);
-  return ctx.rng().normalsInto(scratch.subarray(0, n));
+  const rng = ctx.rng();
+  const out = scratch.subarray(0, n);
+  // drawn ahead by the worker pool where the runtime asked for this stream's draws (the same bits)
+  return currentDraws()?.take(rng.stateWords(), out) ? out : rng.normalsInto(out);
 }
 
 export const sourceLowerings = {
