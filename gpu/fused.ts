@@ -167,6 +167,21 @@ export function backwardScope<T>(f: () => T): T {
   }
 }
 
+/** Run `f` with the gradient tape paused: tfjs records no op of it (no tape node, no clone of what a gradient would
+ * read), as inside a kernel. For computations whose result no gradient passes (inputs detached): recording them
+ * cost a kernel call per saved input and a tape node per op, for a backward pass that skips them. tfjs has no API for
+ * this: the engine records while its gradientDepth > 0. */
+export function untaped<T>(f: () => T): T {
+  const state = (tf.engine() as unknown as { state: { gradientDepth: number } }).state;
+  const depth = state.gradientDepth;
+  state.gradientDepth = 0;
+  try {
+    return f();
+  } finally {
+    state.gradientDepth = depth;
+  }
+}
+
 /** whether `gemm` runs distillery's own product (wasm): then its transposed layouts cost nothing extra */
 export const ownGemm = (): boolean => tf.getBackend() === 'wasm' && has(KERNELS.matMul);
 

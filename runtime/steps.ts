@@ -10,7 +10,7 @@ import { modelDef } from '../ops/models/index.ts';
 import { TFJS_LOWERINGS, type LowerCtx, type Tensor, type TfjsLowering } from '../gpu/lower/index.ts';
 import { TFJS_MODELS, type TfjsModel } from '../gpu/models/index.ts';
 import { Rng } from '../ops/rng.ts';
-import { elementwise } from '../gpu/fused.ts';
+import { elementwise, untaped } from '../gpu/fused.ts';
 import { resolveShape } from '../dsl/types.ts';
 import { nodeLabel } from '../dsl/ir/print.ts';
 import type { ExecutorOptions, RoleWeights } from './executor-types.ts';
@@ -126,9 +126,10 @@ export class StepRunner {
           const cut = tape && (!def.differentiable || s.noGrad);
           const ins = n.inputs.map((i) => (cut && tape.nodes.has(i) ? ctx.detach(env.get(i)!) : env.get(i)!));
           // off the gradient's path, what a step computes on the way to its output (a network's hidden layers) is
-          // freed when it returns, as the plan's memory counts it; on the path the tape may still need it
+          // freed when it returns, as the plan's memory counts it; on the path the tape may still need it. Cut off
+          // from the tape, its ops are not recorded either
           const lower = () => lowering.lower(ins, this.params.get(n.id), nodeCtx);
-          const out = !tape || s.noGrad ? ctx.tf.tidy(lower) : lower();
+          const out = !tape ? ctx.tf.tidy(lower) : cut ? untaped(() => ctx.tf.tidy(lower)) : lower();
           // every buffer has one owner: a lowering that hands back an input (σ(t) = t) gets its own handle
           env.set(n.id, ins.includes(out) ? ctx.tf.clone(out) : out);
           if (onDraw && def.random === 'output') onDraw(n, out);

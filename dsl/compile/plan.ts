@@ -14,8 +14,8 @@ import { decayText } from '../../ops/lr-decay.ts';
 export type PlanStep =
   /** `noGrad`: a step of the tape that no gradient passes (it reads a value of the tape, and the loss reads it only
    * through a stop_gradient: the teacher's and fake score's calls of DMD), so it runs on its inputs detached: its dense
-   * layers keep no activations for a backward pass and its intermediates are freed when it returns (tfjs still records
-   * its ops while the gradient scope is open) */
+   * layers keep no activations for a backward pass, its intermediates are freed when it returns, and the tape does not
+   * record its ops */
   | { kind: 'run'; node: string; noGrad?: true }
   /** a chain of elementwise ops as one generated kernel (dsl/compile/fuse.ts): `node` is its output */
   | { kind: 'fused'; node: string; inputs: string[]; members: string[]; expr: Expr }
