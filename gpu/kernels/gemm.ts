@@ -93,18 +93,20 @@ export const adamCall = (ptrs: readonly [number, number, number, number, number,
   args: [...ptrs, ...[k, b1, b2, c2, eps].map(bitsOfF32), 0, 0],
 });
 
+/** rows [m0, m1) of one of the three kernels with gemm_rows's arguments (a function, not a closure made per call: the
+ * calls come per block of rows, and under tsx every closure made also gets its name set) */
+const strided = (f: GemmKernels['gemm_rows'], a: number[], m0: number, m1: number) => f(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, m0, m1, a[10]!, a[11]!);
+
 /** rows [m0, m1) of a call (f32x4 for Adam) */
 export function callRows(g: GemmKernels, c: GemmCall, m0: number, m1: number): void {
   const a = c.args;
-  // the three kernels with gemm_rows's arguments
-  const strided = (f: GemmKernels['gemm_rows']) => f(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, m0, m1, a[10]!, a[11]!);
   switch (c.fn) {
     case 0:
-      return strided(g.gemm_rows);
+      return strided(g.gemm_rows, a, m0, m1);
     case 1:
-      return strided(g.gemm_gather);
+      return strided(g.gemm_gather, a, m0, m1);
     case 4:
-      return strided(g.gemm_rows_silu_out);
+      return strided(g.gemm_rows_silu_out, a, m0, m1);
     case 2:
       return g.gemm_dot(a[0]!, a[1]!, a[2]!, a[3]!, m0, m1, a[6]!, a[7]!);
     case 3:
