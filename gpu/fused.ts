@@ -172,13 +172,15 @@ export function backwardScope<T>(f: () => T): T {
  * cost a kernel call per saved input and a tape node per op, for a backward pass that skips them. tfjs has no API for
  * this: the engine records while its gradientDepth > 0. */
 export function untaped<T>(f: () => T): T {
-  const state = (tf.engine() as unknown as { state: { gradientDepth: number } }).state;
-  const depth = state.gradientDepth;
+  const state = (tf.engine() as unknown as { state: { gradientDepth: number; activeTape: unknown } }).state;
+  const [depth, tape] = [state.gradientDepth, state.activeTape];
   state.gradientDepth = 0;
   try {
     return f();
   } finally {
+    // a gradient taken inside f starts (and at its end drops) a tape of its own: the outer one comes back too
     state.gradientDepth = depth;
+    state.activeTape = tape;
   }
 }
 

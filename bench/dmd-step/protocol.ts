@@ -26,6 +26,8 @@ export interface Contestant {
 export interface Remote {
   names: string[];
   rep(): Promise<Record<string, number>>;
+  /** how long the machine is left idle after a repetition (threads of the other process that still poll) */
+  settleMs?: number;
 }
 
 /** Warm every contestant up, then time `reps` repetitions of each, interleaved, so that the machine's drift hits
@@ -54,6 +56,7 @@ export async function timeSideBySide(
     for (const c of r % 2 ? [...cs].reverse() : cs) {
       if (!('run' in c)) {
         for (const [k, v] of Object.entries(await c.rep())) out.get(k)!.push(v);
+        if (c.settleMs) await new Promise((r) => setTimeout(r, c.settleMs));
         continue;
       }
       const n = perRep.get(c.name)!;

@@ -40,22 +40,41 @@ export async function startTorch(python: string, D: number, threads = 2): Promis
     removePkg();
     throw e;
   }
-  const child = spawn(python, [script, '--D', String(D), '--threads', String(threads), '--exported', pkg, '--serve'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let child: ReturnType<typeof spawn>;
+  try {
+    child = spawn(python, [script, '--D', String(D), '--threads', String(threads), '--exported', pkg, '--serve'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  } catch (e) {
+    removePkg();
+    throw e;
+  }
   let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+  // a process that fails to start, or dies while written to, ends like one that exits: the next read says why
+  let failure = '';
+  child.on('error', (e) => (failure = e.message));
+  child.stdin!.on('error', (e) => (failure ||= e.message));
+  const exited = new Promise<void>((resolve) => {
+    child.on('close', () => resolve());
+    child.on('error', () => resolve());
+  });
   // lines the script prints, in order; anything else it prints (the exported trainer's chatter) is skipped
-  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   const next = async (tag: 'READY' | 'REP'): Promise<unknown> => {
     for (;;) {
       const r = await Promise.race([lines.next(), exited.then(() => ({ done: true as const, value: undefined }))]);
-      if (r.done) throw new Error(`torch_step.py ended before printing ${tag} (exit ${child.exitCode}):\n${stderr}`);
+      if (r.done) {
+        await Promise.race([exited, new Promise((res) => setTimeout(res, 1000))]); // its exit status and last words
+        throw new Error(`torch_step.py ended before printing ${tag} (exit ${child.exitCode ?? child.signalCode}${failure ? `, ${failure}` : ''}):\n${stderr}`);
+      }
       if (r.value.startsWith(`${tag} `)) return JSON.parse(r.value.slice(tag.length + 1));
     }
   };
   const close = async () => {
-    child.stdin.end();
-    if (child.exitCode === null) await exited;
+    child.stdin!.end();
+    // the script exits at the end of its input; one that hangs is killed after 10 s
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
     removePkg();
   };
   try {
@@ -63,8 +82,10 @@ export async function startTorch(python: string, D: number, threads = 2): Promis
     return {
       names: [TORCH, EXPORTED],
       meta: { threads: m.threads, version: m.torch, blas: m.blas },
+      // OpenBLAS's threads poll for a while after PyTorch's last product: the next contestant does not start on them
+      settleMs: 250,
       async rep() {
-        child.stdin.write('rep\n');
+        child.stdin!.write('rep\n');
         const r = (await next('REP')) as { reps: number; exportedReps: number };
         return { [TORCH]: r.reps, [EXPORTED]: r.exportedReps };
       },

@@ -1,6 +1,7 @@
 /** @file Matrix products on several threads (Node's worker_threads). Every thread runs gemm.wat.ts's shared module over
  * rows of C; each element's arithmetic does not depend on which thread computes it, nor on how the rows are split, so
- * any thread count gives bit-identical results. Two modes:
+ * any thread count gives bit-identical results. The same module splits Adam over large tensors (in place), and while
+ * it waits for the next call the first worker draws normals asked for ahead (draw-ahead.ts). Two modes:
  * - in place: tfjs-wasm's heap is shared memory (the backend was initialised through shared-heap.ts), and the workers
  *   compute on tfjs's tensors where they are: nothing is copied, so smaller products pay off too. The threads claim
  *   blocks of rows as they come (a worker the OS has preempted, or that wakes late, leaves its blocks to the others);
@@ -59,6 +60,9 @@ const SPIN = 20000;
  * it polls it holds its core. DISTILLERY_SPIN_MS sets it. */
 const SPIN_MS = 5;
 
+/** a sleeping worker looks for draws asked for ahead at least this often */
+const IDLE_WAIT_MS = 20;
+
 /** in place, a product's rows are claimed in blocks of about m / CLAIM_BLOCKS (whole register blocks) */
 const CLAIM_BLOCKS = 16;
 
@@ -97,18 +101,16 @@ try {
 function serve(k) {
   const fns = [k.gemm_rows, k.gemm_gather, k.gemm_dot, k.gemm_rows_silu, k.gemm_rows_silu_out, k.gemm_rows_packed, k.adam_rows];
   for (;;) {
-    // poll for the next call for spinMs after the last (a sleeping thread takes ~0.1–0.3 ms to wake), drawing
-    // normals asked for ahead meanwhile, then sleep (a request for draws wakes it too)
+    // poll for the next call for spinMs after the last piece of work (a sleeping thread takes ~0.1–0.3 ms to wake),
+    // drawing normals asked for ahead meanwhile, then sleep. A request for draws notifies without a new call, and may
+    // come just before the wait: the sleep is cut into ${IDLE_WAIT_MS} ms waits, each followed by a look at the jobs
     let t0 = performance.now();
     for (let i = 1; Atomics.load(ctl, ${GEN}) === gen; i++) {
       if (drawChunk()) {
         t0 = performance.now();
         continue;
       }
-      if ((i & 1023) === 0 && performance.now() - t0 > spinMs) {
-        Atomics.wait(ctl, ${GEN}, gen);
-        t0 = performance.now();
-      }
+      if ((i & 1023) === 0 && performance.now() - t0 > spinMs) Atomics.wait(ctl, ${GEN}, gen, ${IDLE_WAIT_MS});
     }
     gen = Atomics.load(ctl, ${GEN});
     if (Atomics.load(ctl, ${QUIT})) break;

@@ -7,7 +7,12 @@ import { GemmPool } from '../../gpu/kernels/gemm-pool.ts';
 import { Rng } from '../../ops/rng.ts';
 
 const bits = (x: Float32Array) => Uint32Array.from(new Uint32Array(x.buffer, x.byteOffset, x.length));
-const settle = () => new Promise((r) => setTimeout(r, 300));
+/** until every draw asked for is drawn (the worker starts, then draws), or 20 s */
+async function settle(draws: { settled(): boolean }): Promise<void> {
+  const until = performance.now() + 20_000;
+  while (!draws.settled() && performance.now() < until) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(draws.settled(), 'the worker drew what was asked for');
+}
 
 test('drawn ahead by the worker: the bits of the same stream drawn here; unasked, other counts and superseded requests are not taken', async () => {
   const pool = GemmPool.create(2)!;
@@ -15,7 +20,7 @@ test('drawn ahead by the worker: the bits of the same stream drawn here; unasked
   try {
     const streams = [7, 1, 1024, 3001, 16384].map((n, i) => ({ rng: new Rng([5, i, 'r0']), n }));
     draws.request(streams.map(({ rng, n }) => ({ state: rng.stateWords(), n })));
-    await settle(); // the worker starts and draws
+    await settle(draws); // the worker starts and draws
     for (const { rng, n } of streams) {
       const state = rng.stateWords();
       const out = new Float32Array(n).fill(NaN);
@@ -26,12 +31,21 @@ test('drawn ahead by the worker: the bits of the same stream drawn here; unasked
     assert.ok(!draws.take(new Rng([5, 99, 'r0']).stateWords(), new Float32Array(8)), 'a stream nobody asked for');
     const s = new Rng([6, 0, 'r1']);
     draws.request([{ state: s.stateWords(), n: 64 }]);
-    await settle();
+    await settle(draws);
     assert.ok(!draws.take(s.stateWords(), new Float32Array(63)), 'another count');
     draws.request([{ state: s.stateWords(), n: 64 }]);
     draws.request([{ state: new Rng([6, 1, 'r1']).stateWords(), n: 64 }]);
-    await settle();
+    await settle(draws);
     assert.ok(!draws.take(s.stateWords(), new Float32Array(64)), 'superseded by a later request');
+    // a draw asked for twice is made once, and taken once; more draws than the job table's slots: none is asked for
+    const twice = new Rng([6, 3, 'r1']);
+    draws.request([{ state: twice.stateWords(), n: 10 }, { state: twice.stateWords(), n: 10 }]);
+    await settle(draws);
+    assert.ok(draws.take(twice.stateWords(), new Float32Array(10)) && !draws.take(twice.stateWords(), new Float32Array(10)), 'asked twice, taken once');
+    const many = Array.from({ length: 40 }, (_, i) => new Rng([6, 4, `r${i}`]));
+    draws.request(many.map((r) => ({ state: r.stateWords(), n: 8 })));
+    await settle(draws);
+    assert.ok(!draws.take(many[0]!.stateWords(), new Float32Array(8)), 'over the slots: not drawn ahead');
     // taken at once: the worker may not have begun (then it is cancelled and not taken) or may be on it (waited for)
     const big = new Rng([6, 2, 'r1']);
     draws.request([{ state: big.stateWords(), n: 200_000 }]);

@@ -34,5 +34,12 @@ test('untaped: no tape node for its ops, the same gradient, and the tape resumes
     assert.equal(depth(), d, 'the tape is back on after the throw');
     return tf.sum(v) as tf.Scalar;
   }, [v]);
+  // a gradient taken inside: the outer tape survives it, and the outer gradient is unchanged
+  const outer = tf.variableGrads(() => {
+    const c = tf.exp(tf.mul(a, b));
+    untaped(() => tf.grad((x: tf.Tensor) => tf.sum(tf.square(x)))(a).dispose());
+    return tf.sum(tf.mul(v, c)) as tf.Scalar;
+  }, [v]);
+  assert.deepEqual(Array.from(outer.grads[v.name]!.dataSync()), taped.g, 'the outer gradient after an inner one');
   tf.dispose([v, a, b]);
 });
