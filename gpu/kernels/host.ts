@@ -8,6 +8,7 @@ import { simdKernels, simdSupported, type SimdKernels } from './simd.ts';
 import { gemmPool } from './gemm-pool.ts';
 import { PACK_BYTES } from './gemm.ts';
 import { registerSharedIdentity } from './shared-identity.ts';
+import { registerRowConcat } from './row-concat.ts';
 
 
 interface WasmBackend {
@@ -58,6 +59,7 @@ export async function registerHostKernels(backendName: 'wasm' | 'cpu', o: { simd
   const wasm = backendName === 'wasm' ? (tf.findBackend('wasm') as unknown as WasmBackend).wasm : undefined;
   const heap = wasm?.asm.memory;
   if (heap) registerSharedIdentity();
+  if (wasm) registerRowConcat();
   if (heap && (o.simd ?? true)) simd = await simdKernels(heap);
   if (simd) {
     simd.pool = gemmPool(o.threads, heap);
