@@ -68,6 +68,9 @@ export const PACK_ARG = 12;
 /** whether a product of this shape can take the SiLU epilogue */
 export const siluEpilogueFits = (s: GemmShape) => !s.tb && s.n % 4 === 0;
 
+/** whether a product with Bᵀ (tb) reads B by gathering columns lane by lane (else as dot products along k) */
+export const gathered = (s: GemmShape) => s.ta || s.k < DOT_MIN_K;
+
 export function gemmCall(s: GemmShape, p: GemmPtrs): GemmCall {
   const { m, n, k } = s;
   const [sai, sak] = s.ta ? [4, 4 * m] : [4 * k, 4];
@@ -77,7 +80,7 @@ export function gemmCall(s: GemmShape, p: GemmPtrs): GemmCall {
     return p.silu ? { fn: 3, args: [...rows, p.silu.s, p.silu.y] } : { fn: 4, args: rows };
   }
   if (!s.tb) return p.pack && s.ta && n >= PACK_MIN_N && 16 * k <= PACK_BYTES ? { fn: 5, args: [...rows, p.pack] } : { fn: 0, args: rows };
-  if (!s.ta && k >= DOT_MIN_K) return { fn: 2, args: [p.a, p.b, p.c, p.bias, 0, 0, n, k] };
+  if (!gathered(s)) return { fn: 2, args: [p.a, p.b, p.c, p.bias, 0, 0, n, k] };
   return { fn: 1, args: [p.a, sai, sak, p.b, 4, 4 * k, p.c, p.bias, 0, 0, n, k] };
 }
 
