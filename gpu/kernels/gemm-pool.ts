@@ -101,7 +101,7 @@ try {
   throw e;
 }
 function serve(k) {
-  const fns = [k.gemm_rows, k.gemm_gather, k.gemm_dot, k.gemm_rows_silu, k.gemm_rows_silu_out, k.gemm_rows_packed, k.adam_rows];
+  const fns = [k.gemm_rows, k.gemm_gather, k.gemm_dot, k.gemm_rows_silu, k.gemm_rows_silu_out, k.gemm_rows_packed, k.adam_rows, k.gemm_narrow1, k.gemm_narrow2, k.gemm_narrow3];
   for (;;) {
     // poll for the next call for spinMs after the last piece of work (a sleeping thread takes ~0.1–0.3 ms to wake),
     // drawing normals asked for ahead meanwhile, then sleep. A request for draws notifies without a new call, and may

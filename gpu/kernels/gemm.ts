@@ -16,6 +16,10 @@ export interface GemmKernels {
   gemm_rows_packed(a: number, sai: number, sak: number, b: number, sbk: number, sbj: number, c: number, bias: number, m0: number, m1: number, n: number, k: number, pack: number): void;
   gemm_gather(a: number, sai: number, sak: number, b: number, sbk: number, sbj: number, c: number, bias: number, m0: number, m1: number, n: number, k: number): void;
   gemm_dot(a: number, w: number, c: number, bias: number, m0: number, m1: number, n: number, k: number): void;
+  /** gemm_rows for n = 1, 2, 3 columns (B with contiguous rows; sai = 4 or sak = 4): 4 rows of C per f32x4 */
+  gemm_narrow1: GemmKernels['gemm_rows'];
+  gemm_narrow2: GemmKernels['gemm_rows'];
+  gemm_narrow3: GemmKernels['gemm_rows'];
   peak(iters: number, x: number): number;
   /** simd.ts's adam over f32x4 [q0, q1), its constants as f32 bits (the pool's control block holds integers) */
   adam_rows(p: number, g: number, m: number, v: number, po: number, mo: number, vo: number, k: number, b1: number, b2: number, c2: number, eps: number, q0: number, q1: number): void;
@@ -53,14 +57,14 @@ export const PACK_MIN_N = 128;
 export const DOT_MIN_K = 8;
 
 /** which kernel of the module does a call (0 gemm_rows, 1 gemm_gather, 2 gemm_dot, 3 gemm_rows_silu,
- * 4 gemm_rows_silu_out, 5 gemm_rows_packed; and Adam: 6 adam_rows), and its arguments (ARG_COUNT[fn] of them) with
- * the range of rows (of f32x4 for Adam) left 0 at ROW_ARG[fn] */
+ * 4 gemm_rows_silu_out, 5 gemm_rows_packed; Adam: 6 adam_rows; 7, 8, 9 gemm_narrow1..3), and its arguments
+ * (ARG_COUNT[fn] of them) with the range of rows (of f32x4 for Adam) left 0 at ROW_ARG[fn] */
 export interface GemmCall {
-  fn: 0 | 1 | 2 | 3 | 4 | 5 | 6;
+  fn: 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9;
   args: number[];
 }
-export const ROW_ARG = [8, 8, 4, 8, 8, 8, 12] as const;
-export const ARG_COUNT = [12, 12, 8, 14, 12, 13, 14] as const;
+export const ROW_ARG = [8, 8, 4, 8, 8, 8, 12, 8, 8, 8] as const;
+export const ARG_COUNT = [12, 12, 8, 14, 12, 13, 14, 12, 12, 12] as const;
 /** gemm_rows_packed's kernel number, and its scratch argument: each thread offsets it by its index · PACK_BYTES */
 export const PACKED_FN = 5;
 export const PACK_ARG = 12;
@@ -79,7 +83,10 @@ export function gemmCall(s: GemmShape, p: GemmPtrs): GemmCall {
     if (!siluEpilogueFits(s)) throw new Error(`the SiLU epilogue needs B with contiguous rows and n % 4 = 0 (n ${n}, transposeB ${s.tb})`);
     return p.silu ? { fn: 3, args: [...rows, p.silu.s, p.silu.y] } : { fn: 4, args: rows };
   }
-  if (!s.tb) return p.pack && s.ta && n >= PACK_MIN_N && 16 * k <= PACK_BYTES ? { fn: 5, args: [...rows, p.pack] } : { fn: 0, args: rows };
+  if (!s.tb) {
+    if (n < 4) return { fn: (6 + n) as 7 | 8 | 9, args: rows };
+    return p.pack && s.ta && n >= PACK_MIN_N && 16 * k <= PACK_BYTES ? { fn: 5, args: [...rows, p.pack] } : { fn: 0, args: rows };
+  }
   if (!gathered(s)) return { fn: 2, args: [p.a, p.b, p.c, p.bias, 0, 0, n, k] };
   return { fn: 1, args: [p.a, sai, sak, p.b, 4, 4 * k, p.c, p.bias, 0, 0, n, k] };
 }
@@ -116,6 +123,12 @@ export function callRows(g: GemmKernels, c: GemmCall, m0: number, m1: number): v
       return g.gemm_rows_silu(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, m0, m1, a[10]!, a[11]!, a[12]!, a[13]!);
     case 5:
       return g.gemm_rows_packed(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, m0, m1, a[10]!, a[11]!, a[12]!);
+    case 7:
+      return strided(g.gemm_narrow1, a, m0, m1);
+    case 8:
+      return strided(g.gemm_narrow2, a, m0, m1);
+    case 9:
+      return strided(g.gemm_narrow3, a, m0, m1);
     case 6:
       return g.adam_rows(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!, m0, m1);
   }

@@ -17,7 +17,7 @@ import { Rng } from '../../ops/rng.ts';
 
 // n % 4 = 1, 2, 3 (the last columns in lanes), k = 1 (A's rows adjacent untransposed), m % 4 ≠ 0 (the row tail);
 // n ≥ PACK_MIN_N: Aᵀ packed (with a row tail, and with n % 4 ≠ 0)
-const SHAPES = [[1, 1, 1], [3, 5, 7], [9, 3, 2], [9, 5, 1], [9, 5, 3], [37, 9, 33], [256, 18, 256], [256, 256, 2], [18, 256, 256], [256, 2, 256], [64, 64, 64], [38, 130, 20], [17, 256, 5]] as const;
+const SHAPES = [[1, 1, 1], [3, 5, 7], [9, 3, 2], [9, 5, 1], [9, 5, 3], [37, 9, 33], [256, 18, 256], [256, 256, 2], [18, 256, 256], [256, 2, 256], [64, 64, 64], [38, 130, 20], [17, 256, 5], [38, 3, 37], [13, 1, 20]] as const;
 const LAYOUTS = [[false, false], [false, true], [true, false], [true, true]] as const;
 const bits = (x: Float32Array) => new Uint32Array(x.buffer, x.byteOffset, x.length);
 
@@ -139,9 +139,10 @@ test('DistilleryMatMul on wasm: 1 and 2 threads bit-identical; 300 products leav
           const got = Uint32Array.from(bits((await c.data()) as Float32Array));
           tf.dispose([a, b, c, bias]);
           const key = `${m}×${n}×${k} ${ta}${tb}`;
-          if ((ta && !tb) || (tb && (ta || k < 8))) {
-            // Aᵀ·B, packed on tfjs's heap where n ≥ PACK_MIN_N, and a short or strided Bᵀ, read transposed into the
-            // packing scratch: sums in order over k, the host loop's bits
+          if (!tb || ta || k < 8) {
+            // every form but the dot products along k (A·Bᵀ, k ≥ 8) sums in order over k: the host loop's bits. Among
+            // them Aᵀ·B packed on tfjs's heap where n ≥ PACK_MIN_N, the narrow products (n < 4, 4 rows per f32x4), and
+            // a short or strided Bᵀ, read transposed into the packing scratch
             const host = new Float32Array(m * n);
             gemmHost(ha, hb, host, hbias, { m, n, k, ta, tb });
             assert.deepEqual(got, bits(host), `${key}, ${threads} thread(s): the host loop's bits`);
