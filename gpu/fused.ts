@@ -79,6 +79,45 @@ const TF_OPS: Partial<Record<ScalarFn, (a: Tensor, b: Tensor) => Tensor>> = {
   nan0: (a) => tf.where(tf.isNaN(a), tf.zerosLike(a), tf.clipByValue(a, -F32_MAX, F32_MAX)),
 };
 
+/**
+ * The mean over all elements of a fused chain, `expr` over `inputs` at `shape`, reshaped to `outShape`; on a tape,
+ * differentiable in the inputs whose `grads[i]` is set (an expression over the inputs and dy/N, ops/scalar-grad.ts).
+ * Where the backend has the elementwise kernel: forward that kernel and tfjs's Mean, backward dy/N then one kernel per
+ * gradient (summed over the axes an input is broadcast along), each rounding as tfjs's own chain and gradients do.
+ * Elsewhere the chain as tfjs ops, which the tape differentiates itself.
+ */
+export function meanOfElementwise(expr: Expr, grads: readonly (Expr | undefined)[], inputs: Tensor[], shape: number[], outShape: number[]): Tensor {
+  if (!has(KERNELS.elementwise)) return tf.reshape(tf.mean(tf.broadcastTo(evaluate(expr, inputs), shape)), outShape);
+  const mean = (ins: Tensor[]) => tf.tidy(() => tf.reshape(tf.mean(elementwise(expr, ins, shape)), outShape));
+  const wanted = inputs.flatMap((_, i) => (grads[i] ? [i] : []));
+  // off a tape (no gradient recorded) a custom gradient would only keep what it saves
+  if (!wanted.length || !recording()) return mean(inputs);
+  const n = shape.reduce((a, b) => a * b, 1);
+  const f = tf.customGrad(((...args: unknown[]) => {
+    const save = args.pop() as (ts: Tensor[]) => void;
+    const ins = inputs.slice();
+    wanted.forEach((i, j) => (ins[i] = args[j] as Tensor));
+    const byRef = keepForBackward(ins);
+    if (!byRef) save(ins);
+    return {
+      value: mean(ins),
+      gradFunc: (dy: Tensor, saved: Tensor[]) => {
+        const xs = byRef ? ins : saved;
+        // tfjs's mean gradient: dy (as [1, …]) times ones, divided by the element count
+        const g = tf.div(dy, n);
+        const out = wanted.map((i) => {
+          const d = elementwise(grads[i]!, [...xs, g], shape);
+          const axes = tf.backend_util.getReductionAxes(xs[i]!.shape, shape);
+          return axes.length ? tf.reshape(tf.sum(d, axes), xs[i]!.shape) : d;
+        });
+        g.dispose();
+        return out;
+      },
+    };
+  }) as never) as unknown as (...xs: Tensor[]) => Tensor;
+  return f(...wanted.map((i) => inputs[i]!));
+}
+
 /** the same expression as a chain of tfjs ops: the fallback, and the reference the tests compare with */
 export function evaluate(e: Expr, xs: Tensor[]): Tensor {
   if (e.k === 'in') return xs[e.i]!;
@@ -166,6 +205,9 @@ export function backwardScope<T>(f: () => T): T {
     tf.dispose(mine);
   }
 }
+
+/** whether tfjs records ops for a gradient now (inside tf.grads, variableGrads, …) */
+const recording = () => (tf.engine() as unknown as { state: { gradientDepth: number } }).state.gradientDepth > 0;
 
 /** Run `f` with the gradient tape paused: tfjs records no op of it (no tape node, no clone of what a gradient would
  * read), as inside a kernel. For computations whose result no gradient passes (inputs detached): recording them

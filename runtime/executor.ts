@@ -74,7 +74,7 @@ export class Executor {
       );
       this.roles.set(decl.role, { decl, weights });
     }
-    this.tapes = new Map(plan.updates.map((u) => [u, new Set(u.tape.flatMap((x) => (x.kind === 'run' ? [x.node] : [])))]));
+    this.tapes = new Map(plan.updates.map((u) => [u, new Set(u.tape.flatMap((x) => (x.kind === 'run' || x.kind === 'fusedMean' ? [x.node] : [])))]));
     // one optimizer state per update: a pre-training phase does not hand its moments to the main phase
     for (const u of plan.updates) this.adam.set(u, adamInit(tf, this.roles.get(u.role)!.weights));
     for (const role of Object.keys(plan.ema)) this.ema.set(role, emaInit(tf, this.roles.get(role)!.weights));

@@ -10,7 +10,7 @@ import { modelDef } from '../ops/models/index.ts';
 import { TFJS_LOWERINGS, type LowerCtx, type Tensor, type TfjsLowering } from '../gpu/lower/index.ts';
 import { TFJS_MODELS, type TfjsModel } from '../gpu/models/index.ts';
 import { Rng } from '../ops/rng.ts';
-import { elementwise, untaped } from '../gpu/fused.ts';
+import { elementwise, meanOfElementwise, untaped } from '../gpu/fused.ts';
 import { resolveShape } from '../dsl/types.ts';
 import { nodeLabel } from '../dsl/ir/print.ts';
 import type { ExecutorOptions, RoleWeights } from './executor-types.ts';
@@ -103,6 +103,14 @@ export class StepRunner {
         const n = this.byId.get(s.node)!;
         try {
           env.set(s.node, elementwise(s.expr, s.inputs.map((i) => env.get(i)!), resolveShape(n.type.shape, ctx.dims)));
+        } catch (e) {
+          throw new Error(`${(e as Error).message}\n  while executing the fused %${s.members.join(', %')}${n.at ? ` (${n.at})` : ''}`, { cause: e });
+        }
+      } else if (s.kind === 'fusedMean') {
+        const [n, body] = [this.byId.get(s.node)!, this.byId.get(s.body)!];
+        try {
+          // the plan marks the inputs the gradient flows on into; the others are read as constants
+          env.set(s.node, meanOfElementwise(s.expr, tape ? s.grads : [], s.inputs.map((i) => env.get(i)!), resolveShape(body.type.shape, ctx.dims), resolveShape(n.type.shape, ctx.dims)));
         } catch (e) {
           throw new Error(`${(e as Error).message}\n  while executing the fused %${s.members.join(', %')}${n.at ? ` (${n.at})` : ''}`, { cause: e });
         }

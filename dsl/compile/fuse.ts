@@ -1,9 +1,11 @@
 /** @file Elementwise fusion: chains of f32 elementwise ops become one generated kernel (gpu/kernels: a JS loop on
- * cpu and wasm, WGSL on webgpu). Only off the gradient tape: a fused group has no gradient of its own. */
+ * cpu and wasm, WGSL on webgpu). Off the gradient tape any chain; on it, a chain that a mean over all its elements
+ * reads (a loss: ‖a − b‖² and the like), with a gradient generated from the ops' rules (ops/scalar-grad.ts). */
 import type { IRNode } from '../ir/schema.ts';
 import type { Shape } from '../types.ts';
 import { opDef } from '../../ops/registry.ts';
 import { input, type Expr } from '../../ops/scalar.ts';
+import { differentiableFns, inputGradients } from '../../ops/scalar-grad.ts';
 
 export interface FusedGroup {
   /** the group's one output: its last node */
@@ -93,4 +95,50 @@ export function elementwiseGroups(nodes: readonly IRNode[], keep: ReadonlySet<st
     groups.push({ node: sink.id, inputs, members: nodes.filter((n) => members.has(n.id)).map((n) => n.id), expr });
   }
   return groups;
+}
+
+/** A mean over every element of an elementwise chain, on a gradient tape: `node` is the mean, `body` the chain's
+ * output (the mean's input), `grads[i]` the gradient of input i over the inputs and the upstream gradient dy/N
+ * (input `inputs.length`), undefined where no gradient reaches input i. */
+export interface TapedMean extends FusedGroup {
+  body: string;
+  grads: (Expr | undefined)[];
+}
+
+/**
+ * The means over all elements among `nodes` (a tape's, topological) whose input is a chain of two or more elementwise
+ * ops that can be differentiated to the bit (ops/scalar-grad.ts): every member a single function with a rule, of the
+ * chain's shape (only the inputs broadcast), read by the chain alone, on the gradient's path (`flows`) and not in
+ * `keep`. `wants(id)`: whether the gradient flows on into that value (the inputs that get one).
+ */
+export function tapedMeanGroups(nodes: readonly IRNode[], flows: ReadonlySet<string>, keep: ReadonlySet<string>, types: ReadonlyMap<string, IRNode['type']>, wants: (id: string) => boolean): TapedMean[] {
+  const byId = new Map(nodes.map((n) => [n.id, n]));
+  const consumers = new Map<string, string[]>();
+  for (const n of nodes) for (const i of n.inputs) consumers.set(i, [...(consumers.get(i) ?? []), n.id]);
+  const fns = new Set<string>(differentiableFns());
+  const same = (a: Shape, b: Shape) => a.length === b.length && a.every((d, i) => d === b[i]);
+  // one function of the node's own inputs, with a rule
+  const single = (n: IRNode) => {
+    const def = opDef(n.op);
+    if (!def?.scalar || n.type.dtype !== 'f32' || !flows.has(n.id)) return false;
+    const e = def.scalar(def.params.parse(n.params))(n.inputs.map((_, j) => input(j)));
+    return e.k === 'f' && fns.has(e.f) && e.a.every((x, j) => x.k === 'in' && x.i === j) && n.inputs.every((i) => types.get(i)?.dtype === 'f32');
+  };
+  const chains = new Map(elementwiseGroups(nodes, keep, types).map((g) => [g.node, g]));
+  const out: TapedMean[] = [];
+  for (const mean of nodes) {
+    if (mean.op !== 'mean' || !flows.has(mean.id)) continue;
+    const body = byId.get(mean.inputs[0]!);
+    const p = mean.params as { axes?: number[] };
+    if (!body || (p.axes && new Set(p.axes.map((a) => (a < 0 ? a + body.type.shape.length : a))).size !== body.type.shape.length)) continue;
+    const shape = body.type.shape;
+    const g = chains.get(body.id);
+    if (!g || keep.has(body.id) || (consumers.get(body.id) ?? []).length !== 1) continue;
+    if (!g.members.every((m) => single(byId.get(m)!) && same(byId.get(m)!.type.shape, shape))) continue;
+    const broadcast = g.inputs.map((i) => !same(types.get(i)!.shape, shape));
+    const grads = inputGradients(g.expr, g.inputs.length, broadcast);
+    if (!grads) continue;
+    out.push({ ...g, node: mean.id, members: [...g.members, mean.id], body: body.id, grads: grads.map((e, i) => (wants(g.inputs[i]!) ? e : undefined)) });
+  }
+  return out;
 }

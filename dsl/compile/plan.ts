@@ -8,7 +8,7 @@ import { opDef } from '../../ops/registry.ts';
 import { modelDef } from '../../ops/models/index.ts';
 import type { CallMemory } from '../../ops/models/model.ts';
 import type { Expr } from '../../ops/scalar.ts';
-import { elementwiseGroups } from './fuse.ts';
+import { elementwiseGroups, tapedMeanGroups } from './fuse.ts';
 import { decayText } from '../../ops/lr-decay.ts';
 
 export type PlanStep =
@@ -19,6 +19,10 @@ export type PlanStep =
   | { kind: 'run'; node: string; noGrad?: true }
   /** a chain of elementwise ops as one generated kernel (dsl/compile/fuse.ts): `node` is its output */
   | { kind: 'fused'; node: string; inputs: string[]; members: string[]; expr: Expr }
+  /** on a tape: the mean over all elements of a chain of elementwise ops (`node` is the mean, `body` the chain's
+   * output), as one generated kernel and tfjs's mean, its gradient as one generated kernel per input in `grads`
+   * (dsl/compile/fuse.ts's TapedMean) */
+  | { kind: 'fusedMean'; node: string; body: string; inputs: string[]; members: string[]; expr: Expr; grads: (Expr | undefined)[] }
   | { kind: 'free'; bufs: string[] }
   | { kind: 'grads'; role: string; loss: string }
   | { kind: 'apply'; role: string; optimizer: AdamConfig }
@@ -107,6 +111,25 @@ function forwardSteps(ir: GraphIR, all: IRNode[], keep: Set<string>, fuse: boole
 }
 
 
+/** The tape's steps: each node, a mean over a fused elementwise chain as one step (with `fuse`); a node no gradient
+ * passes marked noGrad. `keep`: values read after the tape (the logged outputs). */
+function tapeSteps(ir: GraphIR, tapeNodes: IRNode[], flows: Set<string>, keep: Set<string>, fuse: boolean): PlanStep[] {
+  const types = new Map(ir.nodes.map((n) => [n.id, n.type]));
+  // the gradient flows on into a value of the tape, computed by a differentiable op (not a stop_gradient)
+  const tapeIds = new Map(tapeNodes.map((n) => [n.id, n]));
+  const wants = (id: string) => flows.has(id) && tapeIds.has(id) && !!opDef(tapeIds.get(id)!.op)?.differentiable;
+  const groups = fuse ? tapedMeanGroups(tapeNodes, flows, keep, types, wants) : [];
+  const byMean = new Map(groups.map((g) => [g.node, g]));
+  const inner = new Set(groups.flatMap((g) => g.members.filter((m) => m !== g.node)));
+  return tapeNodes
+    .filter((n) => !inner.has(n.id))
+    .map((n): PlanStep => {
+      const g = byMean.get(n.id);
+      if (g) return { kind: 'fusedMean', node: g.node, body: g.body, inputs: g.inputs, members: g.members, expr: g.expr, grads: g.grads };
+      return flows.has(n.id) ? { kind: 'run', node: n.id } : { kind: 'run', node: n.id, noGrad: true };
+    });
+}
+
 /** The nodes that the gradient of `loss` flows back into: its ancestors along differentiable ops (a stop_gradient,
  * a comparison or a sampler ends the path). `nodes` in topological order. */
 function gradientFlow(nodes: readonly IRNode[], loss: string): Set<string> {
@@ -165,7 +188,7 @@ export function buildPlan(ir: GraphIR, paramCount: (role: string) => number = ()
       warmup: u.warmup,
       declared: u.declared,
       pre: pre.steps,
-      tape: tapeNodes.map((n): PlanStep => (flows.has(n.id) ? { kind: 'run', node: n.id } : { kind: 'run', node: n.id, noGrad: true })),
+      tape: tapeSteps(ir, tapeNodes, flows, new Set(Object.values(outputs)), fuse),
       finish: [
         { kind: 'grads', role: u.role, loss: u.loss },
         { kind: 'apply', role: u.role, optimizer: u.optimizer },
@@ -208,6 +231,12 @@ function showSteps(ir: GraphIR, steps: PlanStep[], indent: string): string[] {
         const n = byId.get(s.node)!;
         const ops = s.members.map((m) => byId.get(m)!.op).join(' → ');
         return `${indent}%${n.id} : ${showType(n.type)} = fused[${ops}](${s.inputs.map((i) => `%${i}`).join(', ')})`;
+      }
+      case 'fusedMean': {
+        const n = byId.get(s.node)!;
+        const ops = s.members.map((m) => byId.get(m)!.op).join(' → ');
+        const grads = s.inputs.filter((_, i) => s.grads[i]).map((i) => `%${i}`);
+        return `${indent}%${n.id} : ${showType(n.type)} = fused[${ops}](${s.inputs.map((i) => `%${i}`).join(', ')})  (gradient fused: ${grads.join(', ') || 'none'})`;
       }
       case 'free':
         return `${indent}free ${s.bufs.map((b) => `%${b}`).join(' ')}`;
