@@ -124,11 +124,9 @@ export function callRows(g: GemmKernels, c: GemmCall, m0: number, m1: number): v
     case 5:
       return g.gemm_rows_packed(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, m0, m1, a[10]!, a[11]!, a[12]!);
     case 7:
-      return strided(g.gemm_narrow1, a, m0, m1);
     case 8:
-      return strided(g.gemm_narrow2, a, m0, m1);
     case 9:
-      return strided(g.gemm_narrow3, a, m0, m1);
+      return strided([g.gemm_narrow1, g.gemm_narrow2, g.gemm_narrow3][c.fn - 7]!, a, m0, m1);
     case 6:
       return g.adam_rows(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!, m0, m1);
   }
