@@ -38,9 +38,10 @@ export interface GemmReport {
   peakPerCore: number;
   /** GFLOP of the products of one iteration */
   gflopPerIteration: number;
-  /** the products' time inside real iterations (ms per iteration), and the GFLOP/s that makes; `plain`: the same for
-   * the products without an epilogue (DistilleryMatMul's calls; the others carry a SiLU's σ) */
-  inIteration: { ms: number; gflops: number; plain?: { ms: number; gflops: number } };
+  /** the products' time inside real iterations (ms per iteration: the median of `samples`, each over
+   * IN_ITERATION.iterations iterations), and the GFLOP/s that makes; `plain`: the same for the products without an
+   * epilogue (DistilleryMatMul's calls; the others carry a SiLU's σ) */
+  inIteration: { ms: number; gflops: number; samples: number[]; plain?: { ms: number; gflops: number } };
   /** Σ count × time of the isolated products, ms per iteration, per contestant */
   isolated: { ours: number; ours1: number; xnnpack: number; jaxjs?: number };
   shapes: ShapeTiming[];
@@ -196,11 +197,23 @@ export async function benchProducts(tf: TF, products: Product[], jax: JaxJs | un
   return out;
 }
 
+/** the products' time in the iteration is sampled this many times over this many iterations each, and the median
+ * sample reported: this host's speed drifts (the same 256³ product, one thread, same data, took 640–660 µs in some
+ * runs and 930–970 µs in others a minute apart, on either core), and one sample of 10 iterations caught a slow spell
+ * or not by chance; the bench's rates are medians of repetitions too */
+export const IN_ITERATION = { samples: 5, iterations: 10 };
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
 export async function gemmReport(tf: TF, run: (n: number) => Promise<void>, o: { jaxjs?: string; log: (l: string) => void }): Promise<GemmReport> {
   const threads = defaultThreads();
-  const iters = 10;
   await run(1);
-  const { products, msPerIteration, plain } = await productsOf(tf, run, iters);
+  const samples: Awaited<ReturnType<typeof productsOf>>[] = [];
+  for (let i = 0; i < IN_ITERATION.samples; i++) samples.push(await productsOf(tf, run, IN_ITERATION.iterations));
+  const { products } = samples[0]!;
+  const msPerIteration = median(samples.map((s) => s.msPerIteration));
+  // the plain products' share from the same sample as the median
+  const { plain } = samples.find((s) => s.msPerIteration === msPerIteration)!;
   const gflopPerIteration = products.reduce((s, p) => s + p.count * flops(p), 0) / 1e9;
   const jax = await loadJaxJs(o.jaxjs);
   if (typeof jax === 'string') o.log(`  jax-js skipped: ${jax}`);
@@ -214,6 +227,7 @@ export async function gemmReport(tf: TF, run: (n: number) => Promise<void>, o: {
     inIteration: {
       ms: msPerIteration,
       gflops: gflopPerIteration / (msPerIteration / 1000),
+      samples: samples.map((s) => s.msPerIteration),
       ...(plain.ms > 0 && plain.ms < msPerIteration ? { plain: { ms: plain.ms, gflops: plain.gflop / (plain.ms / 1000) } } : {}),
     },
     isolated: { ours: total((s) => s.ours), ours1: total((s) => s.ours1), xnnpack: total((s) => s.xnnpack), ...(typeof jax !== 'string' ? { jaxjs: total((s) => s.jaxjs) } : {}) },
@@ -228,7 +242,8 @@ export function describeGemm(g: GemmReport): string {
   const gf = (ms: number) => (g.gflopPerIteration / (ms / 1000)).toFixed(1);
   const lines = [
     `  GEMM roofline: peak ${g.peakPerCore.toFixed(1)} GFLOP/s per core (f32x4 mul+add chains) × ${g.threads} threads = ${(g.peakPerCore * g.threads).toFixed(1)}; ` +
-      `the iteration's products (${g.gflopPerIteration.toFixed(3)} GFLOP) reach ${g.inIteration.gflops.toFixed(1)} GFLOP/s in the iteration (${g.inIteration.ms.toFixed(2)} ms/it, SiLU epilogues included), ` +
+      `the iteration's products (${g.gflopPerIteration.toFixed(3)} GFLOP) reach ${g.inIteration.gflops.toFixed(1)} GFLOP/s in the iteration (${g.inIteration.ms.toFixed(2)} ms/it, SiLU epilogues included; ` +
+      `median of ${g.inIteration.samples.length} samples of ${IN_ITERATION.iterations} iterations: ${g.inIteration.samples.map((x) => x.toFixed(2)).join(', ')} ms/it), ` +
       `peak × threads / achieved ${((g.peakPerCore * g.threads) / g.inIteration.gflops).toFixed(2)}×` +
       (g.inIteration.plain
         ? `; the products without an epilogue ${g.inIteration.plain.gflops.toFixed(1)} GFLOP/s (${g.inIteration.plain.ms.toFixed(2)} ms/it), ${((g.peakPerCore * g.threads) / g.inIteration.plain.gflops).toFixed(2)}×`
