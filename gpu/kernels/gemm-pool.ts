@@ -11,32 +11,14 @@
  * Synchronisation: a control block in its own SharedArrayBuffer (Atomics.wait/notify; the workers spin a while before
  * sleeping, and the calling thread takes the first share). Workers never keep the process alive (unref). In a browser,
  * or without shared memory, there is no pool: products run on one thread. */
-import { ARG_COUNT, callRows, gemmCall, gemmSharedBytes, PACK_ARG, PACK_BYTES, PACKED_FN, ROW_ARG, type GemmCall, type GemmKernels, type GemmPtrs, type GemmShape } from './gemm.ts';
+import { callRows, gemmCall, gemmSharedBytes, PACK_BYTES, type GemmCall, type GemmKernels, type GemmPtrs, type GemmShape } from './gemm.ts';
 import { GEMM_BLOCK } from './gemm.wat.ts';
 import { isShared } from './wasm-memory.ts';
 import { envSetting } from './env-setting.ts';
-import { DrawAhead, drawWorkerSource } from './draw-ahead.ts';
+import { DrawAhead } from './draw-ahead.ts';
 import { normalsBytes, normalsKernel } from '../../ops/normals.ts';
-import { OUT, STATE } from '../../ops/normals.wat.ts';
+import { ARGS, BLOCK, backOf, claimWord, CONTROL_BYTES, DONE, FAILED, FN, frontOf, GEN, M, MAX_BLOCKS, NEXT, PAGES, QUIT, THREADS, WORKER_SOURCE } from './pool-worker.ts';
 
-/** control block (Int32 slots) */
-const GEN = 0;
-const DONE = 1;
-const QUIT = 2;
-const FN = 3; // gemm.ts's GemmCall.fn
-const M = 4;
-const THREADS = 5;
-/** in place: rows per claimed block (0: the fixed split) */
-const BLOCK = 6;
-/** in place: the blocks not yet claimed, [front, back) in bits 0–7 and 8–15, tagged with the call's generation in bits
- * 16–30 */
-const NEXT = 7;
-/** set by a worker that failed (its message is in the pool's failure buffer) */
-const FAILED = 30;
-/** the memory's size in pages when the call was posted (tfjs's heap in place, the pool's own when copying) */
-const PAGES = 31;
-const ARGS = 8; // the kernel's ARG_COUNT[fn] arguments (at most 14); the row range (and packing scratch) is filled per thread
-const CONTROL_BYTES = 256;
 const PAGE = 65536;
 /** the pool's memory reserves this much address space; larger products run on one thread */
 const MAX_PAGES = 8192;
@@ -62,9 +44,6 @@ const SPIN = 20000;
  * it polls it holds its core. DISTILLERY_SPIN_MS sets it. */
 const SPIN_MS = 5;
 
-/** a sleeping worker looks for draws asked for ahead at least this often */
-const IDLE_WAIT_MS = 20;
-
 /** in place, a product's rows are claimed in blocks of about m / CLAIM_BLOCKS (whole register blocks). The calling
  * thread then waits for the block the worker is on, half a block on average: dmd-step at D = 2 (2 threads) waited
  * 0.67 ms per iteration with 16 blocks, 0.33 with 32, 0.22 with 64 (whose extra claims cost about what they save).
@@ -73,8 +52,6 @@ const IDLE_WAIT_MS = 20;
  * rows of C changed cores from one call to the next, and their cache lines with them: 256 × 256 · 256 × 2 with
  * y = C·σ(C) stored, called over and over on 2 threads, took 66 µs (one thread 67), 46 µs claimed from both ends. */
 const CLAIM_BLOCKS = 32;
-/** the claim word holds block indices in 8 bits */
-const MAX_BLOCKS = 255;
 
 /** rows [m0, m1) of C for thread `t` of `n`: whole register blocks each, the same split for every call */
 export function rowRange(m: number, t: number, n: number): [number, number] {
@@ -82,107 +59,6 @@ export function rowRange(m: number, t: number, n: number): [number, number] {
   const chunk = Math.ceil(m / n / mr) * mr;
   return [Math.min(m, t * chunk), Math.min(m, (t + 1) * chunk)];
 }
-
-/** the worker (CommonJS, evaluated): instantiate the module on the shared memory, then serve calls until told to quit */
-const WORKER_SOURCE = `
-const { workerData } = process.getBuiltinModule('node:worker_threads');
-const { module, memory, control, failure, index, spinMs, gen0 } = workerData;
-const ctl = new Int32Array(control);
-const ROW = ${JSON.stringify(ROW_ARG)}, COUNT = ${JSON.stringify(ARG_COUNT)};
-${drawWorkerSource(STATE, OUT)}
-// the arguments of call \`fn\` for this thread, padded to 14 (a wasm function ignores extra ones: called with 14
-// written out, not spread): gemm_rows_packed packs into this thread's own scratch
-function args(fn) {
-  const a = Array.from(ctl.subarray(${ARGS}, ${ARGS} + COUNT[fn]));
-  if (fn === ${PACKED_FN}) a[${PACK_ARG}] += index * ${PACK_BYTES};
-  while (a.length < 14) a.push(0);
-  return a;
-}
-const call14 = (f, a) => f(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13]);
-let gen = gen0; // a call may be posted before this thread starts
-let pages = memory.buffer.byteLength >>> 16;
-try {
-  serve(new WebAssembly.Instance(module, { env: { memory } }).exports);
-} catch (e) {
-  // the calling thread polls and cannot take this thread's error event: leave the message where it looks
-  const text = new TextEncoder().encode('a matrix-product worker thread failed: ' + e.message).subarray(0, failure.byteLength - 4);
-  new Uint8Array(failure).set(text, 4);
-  new Int32Array(failure)[0] = text.length;
-  Atomics.store(ctl, ${FAILED}, 1);
-  throw e;
-}
-function serve(k) {
-  const fns = [k.gemm_rows, k.gemm_gather, k.gemm_dot, k.gemm_rows_silu, k.gemm_rows_silu_out, k.gemm_rows_packed, k.adam_rows, k.gemm_narrow1, k.gemm_narrow2, k.gemm_narrow3];
-  for (;;) {
-    // poll for the next call for spinMs after the last piece of work (a sleeping thread takes ~0.1–0.3 ms to wake),
-    // drawing normals asked for ahead meanwhile, then sleep. A request for draws notifies without a new call, and may
-    // come just before the wait: the sleep is cut into ${IDLE_WAIT_MS} ms waits, each followed by a look at the jobs
-    let t0 = performance.now();
-    for (let i = 1; Atomics.load(ctl, ${GEN}) === gen; i++) {
-      if (drawChunk()) {
-        t0 = performance.now();
-        continue;
-      }
-      if ((i & 1023) === 0 && performance.now() - t0 > spinMs) Atomics.wait(ctl, ${GEN}, gen, ${IDLE_WAIT_MS});
-    }
-    gen = Atomics.load(ctl, ${GEN});
-    if (Atomics.load(ctl, ${QUIT})) break;
-    if (ctl[${BLOCK}] > 0) {
-      claimBlocks(fns, gen);
-      continue;
-    }
-    // the copying pool may have grown its memory for this call (its operands, every thread's packing scratch)
-    if (ctl[${PAGES}] !== pages) pages = memory.grow(0);
-    const m = ctl[${M}], n = ctl[${THREADS}];
-    const mr = ${GEMM_BLOCK.mr}, chunk = Math.ceil(m / n / mr) * mr;
-    const m0 = Math.min(m, index * chunk), m1 = Math.min(m, (index + 1) * chunk);
-    const fn = ctl[${FN}], r = ROW[fn];
-    const a = args(fn);
-    a[r] = m0;
-    a[r + 1] = m1;
-    if (m0 < m1) fns[fn](...a);
-    if (Atomics.add(ctl, ${DONE}, 1) + 1 === n - 1) Atomics.notify(ctl, ${DONE});
-  }
-}
-// in place: take blocks of rows from the back until none is left. A claim is a compare-exchange on the
-// generation-tagged word, so a thread that wakes late, for a call already done, claims nothing of the next; and while
-// a claimed block is not done, neither is its call, so the arguments read after the first claim are that call's.
-function claimBlocks(fns, gen) {
-  const tag = (gen & 0x7fff) << 16;
-  // the heap may have grown on the calling thread: V8 tells other threads' instances asynchronously (at their next
-  // interrupt check), while growing by 0 pages brings this thread's instances up to date at once
-  if (ctl[${PAGES}] !== pages) pages = memory.grow(0);
-  let fn = -1, r = 0, a, f;
-  for (;;) {
-    const v = Atomics.load(ctl, ${NEXT});
-    if ((v & 0x7fff0000) !== tag) return;
-    const back = (v >>> 8) & 0xff;
-    if ((v & 0xff) >= back) return;
-    if (Atomics.compareExchange(ctl, ${NEXT}, v, v - 256) !== v) continue;
-    if (fn < 0) {
-      fn = ctl[${FN}];
-      r = ROW[fn];
-      a = args(fn);
-      f = fns[fn];
-    }
-    const m = ctl[${M}], blk = ctl[${BLOCK}], b = back - 1;
-    a[r] = b * blk;
-    a[r + 1] = Math.min(m, (b + 1) * blk);
-    try {
-      call14(f, a);
-    } catch {
-      // a growth this thread had not seen yet: refresh its view of the heap and do the block again (same result)
-      pages = memory.grow(0);
-      try {
-        call14(f, a);
-      } catch (e) {
-        throw new Error(e.message + ' (kernel ' + fn + ', rows ' + a[r] + '–' + a[r + 1] + ' of ' + m + ', arguments ' + a.join(' ') + ', heap ' + pages + ' pages, posted at ' + ctl[${PAGES}] + ')');
-      }
-    }
-    Atomics.add(ctl, ${DONE}, 1);
-  }
-}
-`;
 
 interface NodeWorker {
   unref(): void;
@@ -299,14 +175,14 @@ export class GemmPool {
     const blocks = Math.ceil(m / blk);
     if (blocks > MAX_BLOCKS) throw new Error(`callInPlace: ${blocks} blocks of ${blk} rows, at most ${MAX_BLOCKS} (claimBlocks ${claimBlocks})`);
     ctl[PAGES] = (this.memory.buffer as ArrayBufferLike).byteLength >>> 16;
-    Atomics.store(ctl, NEXT, ((((Atomics.load(ctl, GEN) + 1) | 0) & 0x7fff) << 16) | (blocks << 8));
+    Atomics.store(ctl, NEXT, claimWord((Atomics.load(ctl, GEN) + 1) | 0, blocks));
     this.dispatch(call, m, blk);
     const rows = own ?? ((i0: number, i1: number) => callRows(this.kernels, call, i0, i1));
     for (;;) {
       // from the front
       const v = Atomics.load(ctl, NEXT);
-      const b = v & 0xff;
-      if (b >= ((v >>> 8) & 0xff)) break;
+      const b = frontOf(v);
+      if (b >= backOf(v)) break;
       if (Atomics.compareExchange(ctl, NEXT, v, v + 1) !== v) continue;
       rows(b * blk, Math.min(m, (b + 1) * blk));
       Atomics.add(ctl, DONE, 1);
