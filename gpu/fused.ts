@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Tensor } from '@tensorflow/tfjs';
 import { KERNELS, type AdamAttrs, type AdamGuardedAttrs, type GuardAttrs, type KernelName } from './kernels/defs.ts';
 import { inputMap } from './kernels/spec.ts';
-import { F32_MAX, type Expr, type ScalarFn } from '../ops/scalar.ts';
+import { call, constant, F32_MAX, input, withInput, type Expr, type ScalarFn } from '../ops/scalar.ts';
 
 type T2 = tf.Tensor2D;
 
@@ -103,19 +103,30 @@ export function meanOfElementwise(expr: Expr, grads: readonly (Expr | undefined)
       value: mean(ins),
       gradFunc: (dy: Tensor, saved: Tensor[]) => {
         const xs = byRef ? ins : saved;
-        // tfjs's mean gradient: dy (as [1, …]) times ones, divided by the element count
-        const g = tf.div(dy, n);
-        const out = wanted.map((i) => {
-          const d = elementwise(grads[i]!, [...xs, g], shape);
+        // tfjs's mean gradient: dy (as [1, …]) times ones, divided by the element count; the division (the same f32
+        // one) inside each gradient's kernel rather than a kernel call of its own
+        const up = xs.length;
+        return wanted.map((i) => {
+          const d = elementwise(meanGrad(grads[i]!, up, n), [...xs, dy], shape);
           const axes = tf.backend_util.getReductionAxes(xs[i]!.shape, shape);
           return axes.length ? tf.reshape(tf.sum(d, axes), xs[i]!.shape) : d;
         });
-        g.dispose();
-        return out;
       },
     };
   }) as never) as unknown as (...xs: Tensor[]) => Tensor;
   return f(...wanted.map((i) => inputs[i]!));
+}
+
+/** a mean's input gradient `g` with its upstream gradient (input `up`) read as up/n: made once per expression and n,
+ * so that elementwise finds its compiled kernel by the expression object */
+const meanGrads = new WeakMap<Expr, Map<string, Expr>>();
+function meanGrad(g: Expr, up: number, n: number): Expr {
+  let byKey = meanGrads.get(g);
+  if (!byKey) meanGrads.set(g, (byKey = new Map()));
+  const key = `${up}/${n}`;
+  let e = byKey.get(key);
+  if (!e) byKey.set(key, (e = withInput(g, up, call('div', input(up), constant(n)))));
+  return e;
 }
 
 /** the same expression as a chain of tfjs ops: the fallback, and the reference the tests compare with */

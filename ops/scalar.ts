@@ -8,6 +8,10 @@ export const input = (i: number): Expr => ({ k: 'in', i });
 export const constant = (v: number): Expr => ({ k: 'c', v });
 export const call = (f: ScalarFn, ...a: Expr[]): Expr => ({ k: 'f', f, a });
 
+/** `e` with input `i` read as the expression `by` */
+export const withInput = (e: Expr, i: number, by: Expr): Expr =>
+  e.k === 'in' ? (e.i === i ? by : e) : e.k === 'c' ? e : call(e.f, ...e.a.map((x) => withInput(x, i, by)));
+
 /** float32's largest finite value: nan_to_num's clamp */
 export const F32_MAX = 3.4028234663852886e38;
 

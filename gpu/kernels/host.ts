@@ -24,6 +24,22 @@ interface CpuBackend {
 
 const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
+/** a tensor on tfjs-wasm's heap: its byte offset, and a view of it made when first read (most SIMD kernels take only
+ * offsets: Adam's 42 views per call were made for nothing) */
+class HeapBuf implements Buf {
+  readonly ptr: number;
+  private view: Float32Array | undefined;
+  constructor(
+    private readonly backend: WasmBackend,
+    private readonly t: TensorInfo,
+  ) {
+    this.ptr = backend.dataIdMap.get(t.dataId).memoryOffset;
+  }
+  get arr(): Float32Array {
+    return (this.view ??= this.backend.typedArrayFromHeap(this.t));
+  }
+}
+
 function needFloat(name: string, ins: TensorInfo[]): void {
   const bad = ins.find((t) => t.dtype !== 'float32');
   if (bad) throw new Error(`${name} takes float32 inputs, got ${bad.dtype}`);
@@ -82,7 +98,7 @@ export async function registerHostKernels(backendName: 'wasm' | 'cpu', o: { simd
           const b = backend as unknown as WasmBackend;
           // allocate first: an allocation can grow the heap, which detaches every view taken before it
           const outs = outShapes.map((s) => b.makeOutput(s, 'float32'));
-          const buf = (t: TensorInfo): Buf => ({ arr: b.typedArrayFromHeap(t), ptr: b.dataIdMap.get(t.dataId).memoryOffset });
+          const buf = (t: TensorInfo): Buf => new HeapBuf(b, t);
           const [ib, ob] = [ins.map(buf), outs.map(buf)];
           if (!(simd && simdRun(spec, simd, ib, ob, shapes, a, b))) spec.host(arrs(ib), arrs(ob), shapes, a);
           return outs;
