@@ -117,15 +117,14 @@ export function meanOfElementwise(expr: Expr, grads: readonly (Expr | undefined)
   return f(...wanted.map((i) => inputs[i]!));
 }
 
-/** a mean's input gradient `g` with its upstream gradient (input `up`) read as up/n: made once per expression and n,
- * so that elementwise finds its compiled kernel by the expression object */
-const meanGrads = new WeakMap<Expr, Map<string, Expr>>();
+/** a mean's input gradient `g` with its upstream gradient (input `up`, fixed by the expression `g` was made for) read
+ * as up/n: made once per expression and n, so that elementwise finds its compiled kernel by the expression object */
+const meanGrads = new WeakMap<Expr, Map<number, Expr>>();
 function meanGrad(g: Expr, up: number, n: number): Expr {
-  let byKey = meanGrads.get(g);
-  if (!byKey) meanGrads.set(g, (byKey = new Map()));
-  const key = `${up}/${n}`;
-  let e = byKey.get(key);
-  if (!e) byKey.set(key, (e = withInput(g, up, call('div', input(up), constant(n)))));
+  let byN = meanGrads.get(g);
+  if (!byN) meanGrads.set(g, (byN = new Map()));
+  let e = byN.get(n);
+  if (!e) byN.set(n, (e = withInput(g, up, call('div', input(up), constant(n)))));
   return e;
 }
 

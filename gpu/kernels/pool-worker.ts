@@ -103,7 +103,7 @@ function serve(k) {
     const a = args(fn);
     a[r] = m0;
     a[r + 1] = m1;
-    if (m0 < m1) fns[fn](...a);
+    if (m0 < m1) callWith(fns[fn], a);
     if (Atomics.add(ctl, ${DONE}, 1) + 1 === n - 1) Atomics.notify(ctl, ${DONE});
   }
 }
