@@ -54,6 +54,8 @@ export interface DmdStepOptions {
   gemm?: boolean;
   /** where to import jax-js from (default: the installed @jax-js/jax) */
   jaxjs?: string;
+  /** seconds of warm-up per contestant (default WARMUP_SECONDS) */
+  warmup?: number;
   log?: (line: string) => void;
 }
 
@@ -85,8 +87,9 @@ export async function benchDmdStep(o: DmdStepOptions): Promise<Record<string, Dm
     let rates: Awaited<ReturnType<typeof timeSideBySide>>;
     let torch: TorchContestant | undefined;
     try {
-      torch = python ? await startTorch(python, D) : undefined; // its warm-up runs alone, before ours
+      torch = python ? await startTorch(python, D, { warmupSeconds: o.warmup }) : undefined; // its warm-up runs alone, before ours
       rates = await timeSideBySide([compiled, hand, ...(jaxjs ? [jaxjs] : []), ...(torch ? [torch] : [])], o.reps, {
+        ...(o.warmup !== undefined ? { warmupSeconds: o.warmup } : {}),
         afterFirst: () => (start = { tensors: exe.backend.memory().tensors, rss: rss() }),
       });
     } finally {

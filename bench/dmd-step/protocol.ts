@@ -1,5 +1,11 @@
 /** @file The timing protocol of the dmd-step benchmark (docs/performance.md): one untimed iteration, warm-up until ≥ 5 iterations and
- * ≥ 2 s, then repetitions of n iterations each (n ≤ 50, about 4 s a repetition at the warm-up rate). */
+ * ≥ WARMUP_SECONDS, then repetitions of n iterations each (n ≤ 50, about 4 s a repetition at the warm-up rate). */
+
+/** Seconds of warm-up per contestant. V8 keeps compiling for seconds (JavaScript and WebAssembly tier up on its helper
+ * threads, which take a core from the two the kernels run on): alone in a process, the compiled D = 2 iteration ran at
+ * 37 it/s over its first 50 iterations, 53 over iterations 102–151 and ~60 from about the 500th on (~10 s), while the
+ * helper threads' CPU time per 50 iterations fell from 420 to ~40 ms. A 2 s warm-up timed that climb. */
+export const WARMUP_SECONDS = 15;
 
 export interface Rate {
   median: number;
@@ -35,7 +41,7 @@ export interface Remote {
 export async function timeSideBySide(
   cs: (Contestant | Remote)[],
   reps: number,
-  o: { maxIters?: number; repSeconds?: number; afterFirst?: () => void } = {},
+  o: { maxIters?: number; repSeconds?: number; warmupSeconds?: number; afterFirst?: () => void } = {},
 ): Promise<Record<string, Rate>> {
   const perRep = new Map<string, number>();
   const local = cs.filter((c): c is Contestant => 'run' in c);
@@ -44,7 +50,7 @@ export async function timeSideBySide(
   for (const c of local) {
     const t0 = performance.now();
     let n = 0;
-    while (n < 5 || performance.now() - t0 < 2000) {
+    while (n < 5 || performance.now() - t0 < (o.warmupSeconds ?? WARMUP_SECONDS) * 1000) {
       await c.run(1);
       n++;
     }

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { exportPipeline } from '../../cli/export.ts';
 import { buildIR } from '../../dsl/pipeline.ts';
 import { dmdStep } from './workload.ts';
-import type { Remote } from './protocol.ts';
+import { WARMUP_SECONDS, type Remote } from './protocol.ts';
 
 export interface TorchMeta {
   threads: number;
@@ -30,7 +30,8 @@ export const TORCH = 'torch';
 export const EXPORTED = 'exported';
 
 /** Starts torch_step.py for D and waits for its warm-up to end. */
-export async function startTorch(python: string, D: number, threads = 2): Promise<TorchContestant> {
+export async function startTorch(python: string, D: number, o: { threads?: number; warmupSeconds?: number } = {}): Promise<TorchContestant> {
+  const { threads = 2, warmupSeconds = WARMUP_SECONDS } = o;
   const script = fileURLToPath(new URL('./torch_step.py', import.meta.url));
   const pkg = fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-dmd-step-'));
   const removePkg = () => fs.rmSync(pkg, { recursive: true, force: true });
@@ -42,7 +43,7 @@ export async function startTorch(python: string, D: number, threads = 2): Promis
   }
   let child: ReturnType<typeof spawn>;
   try {
-    child = spawn(python, [script, '--D', String(D), '--threads', String(threads), '--exported', pkg, '--serve'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    child = spawn(python, [script, '--D', String(D), '--threads', String(threads), '--warmup', String(warmupSeconds), '--exported', pkg, '--serve'], { stdio: ['pipe', 'pipe', 'pipe'] });
   } catch (e) {
     removePkg();
     throw e;

@@ -2,7 +2,7 @@
 """The dmd-step reference workload (docs/performance.md) in PyTorch eager, CPU: the baseline `bench dmd-step` runs
 beside the TypeScript versions when python3-torch is installed. Prints one line: RESULT {"reps": [...], ...}.
 
-usage: python3 torch_step.py --D 2 [--threads 2] [--reps 5] [--exported PKG] [--serve]
+usage: python3 torch_step.py --D 2 [--threads 2] [--reps 5] [--warmup 15] [--exported PKG] [--serve]
 
 With --exported PKG (the same workload exported by `distillery export`), the generated package's step is timed beside
 the hand-written one in this process, repetitions interleaved: RESULT then also holds "exportedReps".
@@ -21,6 +21,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--D", type=int, default=2)
 ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--reps", type=int, default=5)
+ap.add_argument("--warmup", type=float, default=15.0, help="seconds of warm-up per contestant (as the bench's)")
 ap.add_argument("--exported", help="a package exported from bench/dmd-step/workload.ts, timed beside this one")
 ap.add_argument("--serve", action="store_true", help="time one repetition per line 'rep' on stdin (see above)")
 args = ap.parse_args()
@@ -89,7 +90,7 @@ def exported_step(pkg):
 def per_rep_of(step):
     step()
     t0, n = time.perf_counter(), 0
-    while n < 5 or time.perf_counter() - t0 < 2.0:
+    while n < 5 or time.perf_counter() - t0 < args.warmup:
         step()
         n += 1
     return max(2, min(50, int(n / (time.perf_counter() - t0) * 4)))

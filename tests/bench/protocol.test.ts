@@ -12,7 +12,7 @@ test('a remote contestant takes its turn between the local ones, and reports eac
     names: ['torch', 'exported'],
     rep: async () => (log.push('remote'), r++, { torch: 100 + r, exported: 50 + r }),
   };
-  const rates = await timeSideBySide([local('a'), remote, local('b')], 3, { repSeconds: 0.001, maxIters: 3 });
+  const rates = await timeSideBySide([local('a'), remote, local('b')], 3, { repSeconds: 0.001, maxIters: 3, warmupSeconds: 0 });
   // warm-up touches the local contestants only; then a b-remote order that flips every repetition
   const timed = log.slice(log.indexOf('remote') - 1).map((s) => s.replace(/×\d+/, ''));
   assert.deepEqual(timed, ['a', 'remote', 'b', 'b', 'remote', 'a', 'a', 'remote', 'b']);
