@@ -304,9 +304,12 @@ function dotFunc(mr: number, nr: number): string {
 /** the register block of the main kernels: rows × f32x4 columns (4 × 8 floats); the dot kernel's rows × columns */
 export const GEMM_BLOCK = { mr: 4, nv: 2, dotMr: 4, dotNr: 2 };
 
-/** the peak probe: 12 independent chains p ← p·m + c of f32x4 multiplies and adds, all in locals (12 chains cover the
- * multiply's and the add's latency on both pipes of each); returns a lane of their sum so nothing is optimised away */
-export const PEAK_CHAINS = 12;
+/** the peak probe: PEAK_CHAINS independent chains p ← p·m + c of f32x4 multiplies and adds, all in locals; returns a
+ * lane of their sum so nothing is optimised away. The rate grows with the chains until they cover the multiply's and
+ * the add's latency: on the 2-vCPU EPYC host of 2026-12-06, 8, 10, 11, 12 and 13 chains gave 32.7, 40.4, 46.8,
+ * 47.1–47.8 and 48.4–49.5 GFLOP/s, 14 (16 xmm registers with m and c) spilled to 27. 13 is the most that stays in
+ * registers, so the probe is the highest rate of these multiplies and adds this code can show */
+export const PEAK_CHAINS = 13;
 /** FLOPs of one round of the probe: a multiply and an add of 4 lanes per chain */
 export const PEAK_FLOPS_PER_ROUND = PEAK_CHAINS * 2 * 4;
 const peakFunc = () => {
