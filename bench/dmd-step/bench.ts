@@ -89,7 +89,7 @@ export async function benchDmdStep(o: DmdStepOptions): Promise<Record<string, Dm
     try {
       torch = python ? await startTorch(python, D, { warmupSeconds: o.warmup }) : undefined; // its warm-up runs alone, before ours
       rates = await timeSideBySide([compiled, hand, ...(jaxjs ? [jaxjs] : []), ...(torch ? [torch] : [])], o.reps, {
-        ...(o.warmup !== undefined ? { warmupSeconds: o.warmup } : {}),
+        warmupSeconds: o.warmup,
         afterFirst: () => (start = { tensors: exe.backend.memory().tensors, rss: rss() }),
       });
     } finally {
